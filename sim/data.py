@@ -1,0 +1,143 @@
+"""Preference data: the one container every part of the testbed reads.
+
+A :class:`PreferenceData` holds, for N candidate pairs (x_i, y_i1, y_i2):
+
+============  ===========  ==========================================================
+key           shape        meaning
+============  ===========  ==========================================================
+phi           (N, d)       feature differences phi_i = phi(x_i, y_i1) - phi(x_i, y_i2)
+b             (N,)         reference log-ratio b_i = log pi_0(y_i1|x_i) - log pi_0(y_i2|x_i)
+beta          ()           DPO scale beta > 0
+s             (N,)         optional labels in {0, 1}; 1 means y_i1 is preferred
+theta_star    (d,)         optional target: the DPO MLE on all N labels (paper eq. 5)
+theta_true    (d,)         optional generating parameter of the labels (eq. 12)
+============  ===========  ==========================================================
+
+The same keys are the ``.npz`` file format (:meth:`save` / :meth:`load`); files are read with
+``allow_pickle=False``. Labels are stored with the data so every method in a comparison sees
+the same draws.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .validation import as_labels, as_matrix, as_vector, positive_scalar
+
+NPZ_KEYS = ("phi", "b", "beta", "s", "theta_star", "theta_true")
+REQUIRED_KEYS = ("phi", "b", "beta")
+
+
+@dataclass(frozen=True, eq=False)
+class PreferenceData:
+    """Validated preference data; see the module docstring for the fields and shapes."""
+
+    phi: np.ndarray
+    b: np.ndarray
+    beta: float = 1.0
+    s: np.ndarray | None = None
+    theta_star: np.ndarray | None = None
+    theta_true: np.ndarray | None = None
+    info: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        phi = as_matrix(self.phi, "phi")
+        n, d = phi.shape
+        object.__setattr__(self, "phi", phi)
+        object.__setattr__(self, "b", as_vector(self.b, "b", length=n))
+        object.__setattr__(self, "beta", positive_scalar(self.beta, "beta"))
+        if self.s is not None:
+            object.__setattr__(self, "s", as_labels(self.s, "s", length=n))
+        for key in ("theta_star", "theta_true"):
+            val = getattr(self, key)
+            if val is not None:
+                object.__setattr__(self, key, as_vector(val, key, length=d))
+        for a in (self.phi, self.b, self.s, self.theta_star, self.theta_true):
+            if a is not None:
+                a.setflags(write=False)
+
+    @property
+    def N(self) -> int:  # noqa: N802 (the paper's symbol)
+        return self.phi.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.phi.shape[1]
+
+    @property
+    def has_labels(self) -> bool:
+        return self.s is not None
+
+    def subset(self, indices) -> "PreferenceData":
+        """The rows ``indices`` (targets are kept: they refer to the full data)."""
+        idx = check_indices(indices, self.N)
+        return replace(self, phi=self.phi[idx], b=self.b[idx],
+                       s=None if self.s is None else self.s[idx])
+
+    def with_(self, **changes) -> "PreferenceData":
+        """A validated copy with some fields replaced."""
+        return replace(self, **changes)
+
+    # ------------------------------------------------------------------ .npz I/O
+    def save(self, path) -> None:
+        """Write the documented keys (absent optional fields are omitted) atomically."""
+        arrays = {"phi": self.phi, "b": self.b, "beta": np.float64(self.beta)}
+        for key in ("s", "theta_star", "theta_true"):
+            if getattr(self, key) is not None:
+                arrays[key] = getattr(self, key)
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            raise ValueError(f"path: data files must end in .npz, got {path!r}")
+        tmp = path + ".tmp.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path) -> "PreferenceData":
+        """Read a ``.npz`` written by :meth:`save` (or by hand with the documented keys)."""
+        path = os.fspath(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+        except FileNotFoundError:
+            raise ValueError(f"data file {path!r}: no such file") from None
+        except (OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise ValueError(f"data file {path!r}: not a readable .npz file ({exc})") from None
+        except ValueError as exc:  # object arrays need pickle: refused
+            raise ValueError(f"data file {path!r}: cannot be read without pickle ({exc}); "
+                             f"store plain numeric arrays") from None
+        missing = [k for k in REQUIRED_KEYS if k not in arrays]
+        if missing:
+            raise ValueError(f"data file {path!r}: missing key(s) {missing}; required keys are "
+                             f"{list(REQUIRED_KEYS)}, optional {list(NPZ_KEYS[3:])}")
+        unknown = sorted(set(arrays) - set(NPZ_KEYS))
+        if unknown:
+            raise ValueError(f"data file {path!r}: unknown key(s) {unknown}; allowed keys are "
+                             f"{list(NPZ_KEYS)}")
+        beta = np.asarray(arrays.pop("beta"))
+        if beta.size != 1:
+            raise ValueError(f"data file {path!r}: beta must be a scalar, got shape {beta.shape}")
+        return cls(beta=float(beta.reshape(())), **arrays)
+
+
+def check_indices(indices, n_total: int, name: str = "indices") -> np.ndarray:
+    """Distinct in-range integer indices as an int64 array, or ``ValueError``."""
+    idx = np.asarray(indices)
+    if idx.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D list of row indices, got shape {idx.shape}")
+    if idx.size and idx.dtype.kind not in "iu":
+        if idx.dtype.kind == "f" and np.all(np.isfinite(idx)) and np.all(idx == np.round(idx)):
+            idx = idx.astype(np.int64)
+        else:
+            raise ValueError(f"{name}: indices must be integers, got dtype {idx.dtype}")
+    idx = idx.astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_total):
+        raise ValueError(f"{name}: indices must lie in [0, {n_total}); got range "
+                         f"[{idx.min()}, {idx.max()}]")
+    if np.unique(idx).size != idx.size:
+        raise ValueError(f"{name}: duplicate indices; each pair can be selected at most once")
+    return idx

@@ -1,0 +1,121 @@
+"""Shared input validation.
+
+Every public entry point validates through these helpers so that a bad input always produces a
+``ValueError`` that names the offending field and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_matrix(x, name: str, *, n_rows: int | None = None, n_cols: int | None = None,
+              dtype=np.float64) -> np.ndarray:
+    """Return ``x`` as a finite 2-D float array, or raise ``ValueError`` naming ``name``."""
+    try:
+        a = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: cannot convert to a float array ({exc}); pass numbers") from None
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (N x d), got shape {a.shape}; "
+                         f"reshape it to rows of feature vectors")
+    if n_rows is not None and a.shape[0] != n_rows:
+        raise ValueError(f"{name}: expected {n_rows} rows, got {a.shape[0]}")
+    if n_cols is not None and a.shape[1] != n_cols:
+        raise ValueError(f"{name}: expected {n_cols} columns, got {a.shape[1]}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{name}: empty array of shape {a.shape}; pass at least one row and column")
+    _check_finite(a, name)
+    return a
+
+
+def as_vector(x, name: str, *, length: int | None = None, dtype=np.float64) -> np.ndarray:
+    """Return ``x`` as a finite 1-D float array, or raise ``ValueError`` naming ``name``."""
+    try:
+        a = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: cannot convert to a float array ({exc}); pass numbers") from None
+    if a.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got shape {a.shape}")
+    if length is not None and a.shape[0] != length:
+        raise ValueError(f"{name}: expected length {length}, got {a.shape[0]}")
+    _check_finite(a, name)
+    return a
+
+
+def as_labels(x, name: str = "s", *, length: int | None = None) -> np.ndarray:
+    """Return binary labels in {0, 1} as an int8 vector, or raise ``ValueError``."""
+    a = np.asarray(x)
+    if a.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array of labels, got shape {a.shape}")
+    if length is not None and a.shape[0] != length:
+        raise ValueError(f"{name}: expected {length} labels, got {a.shape[0]}")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise ValueError(f"{name}: contains NaN or inf; labels must be 0 or 1")
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: labels must be numeric 0/1, got dtype {a.dtype}")
+    bad = ~np.isin(a, (0, 1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}: labels must be in {{0, 1}} (1 = first response preferred); "
+                         f"entry {i} is {a[i]!r}")
+    return a.astype(np.int8)
+
+
+def positive_scalar(x, name: str, *, allow_zero: bool = False) -> float:
+    """Return a finite positive (or non-negative) float, or raise ``ValueError``."""
+    if isinstance(x, bool) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
+        try:
+            x = float(x)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: expected a number, got {x!r}") from None
+    x = float(x)
+    if not np.isfinite(x):
+        raise ValueError(f"{name}: must be finite, got {x}")
+    if allow_zero and x < 0:
+        raise ValueError(f"{name}: must be >= 0, got {x}")
+    if not allow_zero and x <= 0:
+        raise ValueError(f"{name}: must be > 0, got {x}")
+    return x
+
+
+def positive_int(x, name: str, *, minimum: int = 1) -> int:
+    """Return an int >= ``minimum``, or raise ``ValueError``."""
+    if isinstance(x, bool) or not isinstance(x, (numbers.Integral, np.integer)):
+        if isinstance(x, (float, np.floating)) and float(x).is_integer():
+            x = int(x)
+        else:
+            raise ValueError(f"{name}: expected an integer, got {x!r}")
+    x = int(x)
+    if x < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {x}")
+    return x
+
+
+def as_rng(seed) -> np.random.Generator:
+    """A ``numpy.random.Generator`` from a seed, a ``SeedSequence`` or a ``Generator``.
+
+    ``None`` is refused: every random component of the testbed must be reproducible.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        raise ValueError("seed: a seed (int) or numpy.random.Generator is required; runs must be "
+                         "reproducible, so pass e.g. seed=0")
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)):
+        raise ValueError(f"seed: expected a non-negative int or a numpy.random.Generator, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed: must be non-negative, got {seed}")
+    return np.random.default_rng(int(seed))
+
+
+def _check_finite(a: np.ndarray, name: str) -> None:
+    if not np.all(np.isfinite(a)):
+        bad = np.argwhere(~np.isfinite(a))[0]
+        where = tuple(int(i) for i in bad)
+        raise ValueError(f"{name}: contains NaN or inf (first at index {where}); "
+                         f"clean or drop those rows")
