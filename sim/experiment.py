@@ -1,0 +1,108 @@
+"""One experiment cell: (environment, method, seed) -> tidy metric rows at a grid of budgets.
+
+This is the unit of work of the sweep runner (:mod:`sim.runner`) and of the figure scripts.
+The environment, and with it the labels, is a deterministic function of (env config, seed):
+every method of a seed sees the same pre-drawn labels, so differences come from selection
+alone (SMPyBandits' evaluator design).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from .data import PreferenceData
+from .dpo import fit_dpo
+from .envs import make_env
+from .metrics import evaluate
+from .selectors import make_selector
+from .validation import positive_int
+
+#: Metrics recorded per budget (see sim.metrics.evaluate), plus wall time.
+METRICS = ("max_logit_error", "mean_logit_error", "error_rate", "max_logit_error_beta",
+           "mean_logit_error_beta", "theta_norm", "accuracy", "margin", "nll", "seconds")
+
+
+def pow2_budgets(n_min: int, n_max: int) -> list[int]:
+    """Powers of two from n_min to n_max inclusive (both rounded to powers of two)."""
+    lo, hi = int(np.ceil(np.log2(n_min))), int(np.floor(np.log2(n_max)))
+    if hi < lo:
+        raise ValueError(f"budgets: no power of two in [{n_min}, {n_max}]")
+    return [1 << k for k in range(lo, hi + 1)]
+
+
+def label(cfg: dict, key: str) -> str:
+    """A readable label: cfg['label'] if given, else key=value pairs in canonical order."""
+    if "label" in cfg:
+        return str(cfg["label"])
+    name = cfg.get("kind", cfg.get("name", "?"))
+    rest = {k: v for k, v in sorted(cfg.items()) if k not in ("kind", "name", "label")}
+    return name if not rest else f"{name}({', '.join(f'{k}={v}' for k, v in rest.items())})"
+
+
+def build_env(env: dict, seed: int) -> PreferenceData:
+    """The environment of a cell: ``make_env(kind, seed=seed, **rest)``."""
+    env = dict(env)
+    env.pop("label", None)
+    kind = env.pop("kind", None)
+    if kind is None:
+        raise ValueError("env.kind: missing; use 'gaussian' or 'digits'")
+    return make_env(kind, seed=seed, **env)
+
+
+def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceData | None = None
+             ) -> list[dict]:
+    """Run one method on one environment draw up to max(budgets); tidy rows per budget.
+
+    Args:
+        env: {"kind": "gaussian" | "digits", **make_env kwargs, "label": optional}.
+        method: {"name": a sim.selectors method, **selector kwargs, "label": optional}. Its
+            ``fit_gamma``/``radius`` default to the environment's, so theta_hat_n and theta_star
+            are fitted alike.
+        seed: seeds the environment (and labels) and, independently, the selector.
+        budgets: increasing sample sizes n at which theta_hat_n is fitted and evaluated.
+        data: a pre-built environment (skips ``build_env``; it must equal build_env(env, seed)).
+
+    Returns: rows {"env", "method", "seed", "n", "metric", "value"}; metrics in METRICS, where
+    ``seconds`` is the cumulative selection wall time up to n.
+    """
+    seed = int(seed)
+    budgets = sorted({positive_int(n, "budgets") for n in budgets})
+    if data is None:
+        data = build_env(env, seed)
+    if budgets[-1] > data.N:
+        raise ValueError(f"budgets: largest budget {budgets[-1]} exceeds N = {data.N}")
+    if data.s is None:
+        raise ValueError("s: the environment has no labels to fit on")
+    method = dict(method)
+    m_label, e_label = label(method, "name"), label(env, "kind")
+    method.pop("label", None)
+    name = method.pop("name", None)
+    if name is None:
+        raise ValueError("method.name: missing; e.g. 'adpo+' or 'uniform'")
+    fit_gamma = method.setdefault("fit_gamma", data.info.get("fit_gamma", 1e-3))
+    radius = method.setdefault("radius", data.info.get("radius"))
+    sel_seed = np.random.SeedSequence([seed, 0x5E1EC7])  # independent of the env's stream
+    selector = make_selector(name, data, seed=np.random.default_rng(sel_seed), **method)
+
+    rows, chosen, elapsed, theta = [], [], 0.0, None
+    for n in budgets:
+        t0 = time.perf_counter()
+        chosen.extend(selector.select(n - len(chosen)).tolist())
+        elapsed += time.perf_counter() - t0
+        idx = np.asarray(chosen)
+        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, data.s[idx], gamma=fit_gamma,
+                        radius=radius, theta0=theta).theta
+        metrics = evaluate(data, theta)
+        metrics["seconds"] = elapsed
+        rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": n, "metric": k,
+                     "value": float(v)} for k, v in metrics.items())
+    return rows
+
+
+def cell_key(env: dict, method: dict, seed: int, budgets) -> str:
+    """Canonical JSON of a cell's full configuration (hash it for a file name)."""
+    return json.dumps({"env": env, "method": method, "seed": int(seed),
+                       "budgets": sorted(int(b) for b in budgets)}, sort_keys=True)
