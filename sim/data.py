@@ -101,6 +101,16 @@ class PreferenceData:
         """Read a ``.npz`` written by :meth:`save` (or by hand with the documented keys)."""
         path = os.fspath(path)
         try:
+            with open(path, "rb") as fh:
+                magic = fh.read(4)
+        except FileNotFoundError:
+            raise ValueError(f"data file {path!r}: no such file") from None
+        except OSError as exc:
+            raise ValueError(f"data file {path!r}: cannot be opened ({exc})") from None
+        if magic != b"PK\x03\x04":  # np.load would otherwise try to unpickle other files
+            raise ValueError(f"data file {path!r}: not a readable .npz file (not a zip archive); "
+                             f"write it with PreferenceData.save or numpy.savez")
+        try:
             with np.load(path, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in f.files}
         except FileNotFoundError:
