@@ -114,6 +114,10 @@ def as_rng(seed) -> np.random.Generator:
 
 
 def _check_finite(a: np.ndarray, name: str) -> None:
+    # Fast path: a NaN or inf anywhere makes the sum non-finite (the full scan runs only then,
+    # e.g. also when a huge finite sum overflows).
+    if a.size and np.isfinite(a.sum(dtype=np.float64)):
+        return
     if not np.all(np.isfinite(a)):
         bad = np.argwhere(~np.isfinite(a))[0]
         where = tuple(int(i) for i in bad)

@@ -1,0 +1,24 @@
+"""Run every benchmark module ``bench/bench_*.py`` (``python -m bench [--quick] [names...]``)."""
+
+import argparse
+import importlib
+import pathlib
+import sys
+
+
+def main(argv=None) -> int:
+    names = sorted(p.stem for p in pathlib.Path(__file__).parent.glob("bench_*.py"))
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("only", nargs="*", help=f"subset of {names}")
+    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    args = ap.parse_args(argv)
+    for name in names:
+        if args.only and name not in args.only and name.removeprefix("bench_") not in args.only:
+            continue
+        print(f"\n=== {name} ===", flush=True)
+        importlib.import_module(f"bench.{name}").main(["--quick"] if args.quick else [])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
