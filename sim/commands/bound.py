@@ -1,0 +1,33 @@
+"""``adpo bound``: the paper's guarantees (Theorems 2-4, Assumption 3's constants) as JSON."""
+
+import argparse
+
+from theory.bounds import SUMMARY_KEYS, bound_summary
+
+from . import write_json
+
+
+def register(sub):
+    keys = "\n".join(f"  {k:<36} {v}" for k, v in SUMMARY_KEYS.items())
+    p = sub.add_parser(
+        "bound", help="evaluate the paper's bounds (printed and corrected) for given d, n, ...",
+        description="Evaluate Theorem 3 (confidence radius), its exact self-normalized form, "
+        "Theorem 4 (printed c_max^3/c_min and corrected c_max^2/c_min^2) and Theorem 2 "
+        "(max logit error bound, without the factor beta unless noted) for one setting. "
+        "Printed forms use the printed c_min = beta^2 mu(-4 beta), which is invalid for "
+        "beta < 0.3047; corrected forms use c_min = beta^2 mu(2 beta) mu(-2 beta).",
+        epilog="JSON keys:\n" + keys, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--d", type=int, required=True, help="feature dimension")
+    p.add_argument("--n", type=int, required=True, help="budget (number of selected pairs)")
+    p.add_argument("--beta", type=float, default=1.0, help="DPO scale beta > 0")
+    p.add_argument("--gamma", type=float, default=1.0, help="design ridge gamma > 0 (H_0 = gamma I)")
+    p.add_argument("--delta", type=float, default=0.05, help="failure probability in (0, 1)")
+    p.add_argument("--kappa", type=float, default=1.0, help="Assumption 4's constant, >= 1")
+    p.add_argument("--out", default="-", help="output .json (default: stdout)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    write_json(bound_summary(args.d, args.n, args.beta, args.gamma, args.delta, args.kappa),
+               args.out)
+    return 0
