@@ -1,0 +1,265 @@
+"""Empirical checks of the paper's lemmas, Assumption 4 and Theorem 4, on instances and runs.
+
+Each check returns plain numbers (or small dataclasses of arrays) so that tests assert on them
+and figure scripts plot them. References are computed independently of the code under test:
+finite differences for derivatives, ``numpy.linalg.slogdet`` and fresh Cholesky factors of
+H_t = gamma I + sum_{s<=t} v_s v_s^T for every quadratic form (never the selectors'
+Sherman-Morrison state), and a brute-force greedy loop for kappa on small instances.
+
+Shapes: phi (N, d), b (N,), s (N,), theta (d,), H (d, d), V (n, d) = the picked weighted
+vectors v_{t, I_t} in selection order (weights frozen at the round of the pick, Algorithm 1
+line 8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from sim.data import PreferenceData
+from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, logistic_weight
+from sim.selectors import make_selector
+from sim.validation import as_matrix, as_rng, as_vector, positive_int, positive_scalar
+
+from . import bounds, constants
+
+
+# --------------------------------------------------------------------------- linear algebra
+def quad_forms(h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """x_i^T H^{-1} x_i for the rows of x (m, d), by one Cholesky factor of H (d, d). Shape (m,)."""
+    chol = scipy.linalg.cholesky(as_matrix(h, "H"), lower=True)
+    z = scipy.linalg.solve_triangular(chol, np.atleast_2d(x).T, lower=True)
+    return np.einsum("ij,ij->j", z, z)
+
+
+def design_matrix(v: np.ndarray, gamma: float) -> np.ndarray:
+    """H = gamma I + V^T V for the picked vectors V (t, d) (Algorithm 1, line 8)."""
+    v = np.atleast_2d(v)
+    return positive_scalar(gamma, "gamma") * np.eye(v.shape[1]) + v.T @ v
+
+
+# --------------------------------------------------------------------------- Lemma 1
+def lemma1_check(phi, b, beta, s, theta, *, eps: float = 1e-5) -> dict:
+    """Lemma 1 against central finite differences.
+
+    Returns {"grad_err", "hess_err", "grad_scale", "hess_scale", "min_eig"}: max-abs errors of
+    the analytic gradient beta sum (mu_i - s_i) phi_i against differences of the loss (eq. 6),
+    and of the analytic Hessian beta^2 sum mu_i (1 - mu_i) phi_i phi_i^T against differences of
+    the analytic gradient; the scales are max-abs entries, and min_eig checks PSD-ness.
+    """
+    phi = as_matrix(phi, "phi")
+    d = phi.shape[1]
+    theta = as_vector(theta, "theta", length=d)
+    g = dpo_gradient(theta, phi, b, beta, s)
+    h = dpo_hessian(theta, phi, b, beta)
+    g_fd, h_fd = np.empty(d), np.empty((d, d))
+    for j in range(d):
+        e = np.zeros(d)
+        e[j] = eps
+        g_fd[j] = (dpo_loss(theta + e, phi, b, beta, s) - dpo_loss(theta - e, phi, b, beta, s)) / (2 * eps)
+        h_fd[:, j] = (dpo_gradient(theta + e, phi, b, beta, s)
+                      - dpo_gradient(theta - e, phi, b, beta, s)) / (2 * eps)
+    return {"grad_err": float(np.max(np.abs(g - g_fd))), "hess_err": float(np.max(np.abs(h - h_fd))),
+            "grad_scale": float(np.max(np.abs(g))), "hess_scale": float(np.max(np.abs(h))),
+            "min_eig": float(np.linalg.eigvalsh(h).min())}
+
+
+# --------------------------------------------------------------------------- greedy identity
+def greedy_identity_gap(h, v) -> tuple[float, float]:
+    """(log det(H + v v^T) - log det H, log(1 + v^T H^{-1} v)): equal by the determinant lemma.
+
+    The left side uses two ``numpy.linalg.slogdet`` calls, the right a Cholesky solve.
+    """
+    h = as_matrix(h, "H")
+    v = as_vector(v, "v", length=h.shape[0])
+    sign0, ld0 = np.linalg.slogdet(h)
+    sign1, ld1 = np.linalg.slogdet(h + np.outer(v, v))
+    if sign0 <= 0 or sign1 <= 0:
+        raise ValueError("H: must be positive definite")
+    return float(ld1 - ld0), float(np.log1p(quad_forms(h, v[None])[0]))
+
+
+# --------------------------------------------------------------------------- Lemmas 5 and 6
+def quad_form_path(v_picked, gamma: float, phi_eval) -> np.ndarray:
+    """q[t, i] = phi_i^T H_t^{-1} phi_i for t = 0..n, from a fresh Cholesky of each H_t.
+
+    v_picked (n, d), phi_eval (m, d). Returns (n + 1, m). Cost O(n (d^3 + m d^2)).
+    """
+    v = as_matrix(v_picked, "v_picked")
+    x = as_matrix(phi_eval, "phi_eval", n_cols=v.shape[1])
+    gamma = positive_scalar(gamma, "gamma")
+    h = gamma * np.eye(v.shape[1])
+    out = np.empty((v.shape[0] + 1, x.shape[0]))
+    out[0] = quad_forms(h, x)
+    for t in range(v.shape[0]):
+        h = h + np.outer(v[t], v[t])
+        out[t + 1] = quad_forms(h, x)
+    return out
+
+
+def lemma5_max_increase(q_path: np.ndarray) -> float:
+    """Lemma 5: max over t, i of (q[t, i] - q[t-1, i]) / q[t-1, i]; <= 0 up to rounding."""
+    q = np.asarray(q_path)
+    return float(np.max((q[1:] - q[:-1]) / q[:-1]))
+
+
+def picked_scores(v_picked, gamma: float) -> np.ndarray:
+    """y_t = v_t^T H_{t-1}^{-1} v_t, t = 1..n, each from a fresh Cholesky of H_{t-1}. (n,).
+
+    By the greedy identity, log(1 + y_t) is the log-det gain of pick t (eq. 10).
+    """
+    v = as_matrix(v_picked, "v_picked")
+    h = positive_scalar(gamma, "gamma") * np.eye(v.shape[1])
+    y = np.empty(v.shape[0])
+    for t in range(v.shape[0]):
+        y[t] = quad_forms(h, v[t][None])[0]
+        h = h + np.outer(v[t], v[t])
+    return y
+
+
+def lemma6_ratios(v_picked, gamma: float, beta: float) -> np.ndarray:
+    """Lemma 6 along a run: y_t / (c log(1 + y_t)) with y_t from :func:`picked_scores`. (n,).
+
+    c = c_max / (gamma log(1 + c_max / gamma)). Lemma 6 says every ratio is <= 1 when
+    ||v_t||^2 <= c_max (equality when ||v_t||^2 = c_max at t = 1, e.g. ADPO's cold start).
+    """
+    y = picked_scores(v_picked, gamma)
+    return y / (bounds.lemma6_constant(beta, gamma) * np.log1p(y))
+
+
+# --------------------------------------------------------------------------- runs of selectors
+@dataclass
+class Trace:
+    """A selector run: ``indices`` (n,), picked weighted vectors ``v`` (n, d), ``gains`` (n,)
+    as the selector reported them, ``kappa`` (n,) (NaN where not recorded), ``selector``."""
+
+    indices: np.ndarray
+    v: np.ndarray
+    gains: np.ndarray
+    kappa: np.ndarray
+    selector: object
+
+
+def selector_trace(name: str, data: PreferenceData, n: int, **kwargs) -> Trace:
+    """Run a greedy selector ("adpo", "adpo+", "oracle", "apo") and record each pick's v_t.
+
+    The picked vectors are captured at the design update (``_engine.add(v)``, the selectors'
+    rank-one update of Algorithm 1 line 8), so they carry the weights frozen at pick time.
+    kwargs go to :func:`sim.selectors.make_selector` (e.g. n_candidates, gamma, alpha, seed).
+    """
+    kwargs.setdefault("seed", 0)
+    kwargs.setdefault("record_kappa", True)
+    sel = make_selector(name, data, **kwargs)
+    engine = getattr(sel, "_engine", None)
+    if engine is None or not hasattr(engine, "add"):
+        raise ValueError(f"name: selector {name!r} has no greedy design engine to trace; use "
+                         "'adpo', 'adpo+', 'oracle' or 'apo'")
+    picked: list[np.ndarray] = []
+    add = engine.add
+
+    def recording_add(v):
+        picked.append(np.array(v, dtype=np.float64))
+        return add(v)
+
+    engine.add = recording_add
+    idx = sel.select(positive_int(n, "n"))
+    kappa = np.asarray(sel.kappa_) if kwargs["record_kappa"] else np.full(len(idx), np.nan)
+    return Trace(indices=idx, v=np.asarray(picked), gains=np.asarray(sel.gains_), kappa=kappa,
+                 selector=sel)
+
+
+def reference_greedy(phi, weights, gamma: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force greedy with fixed weights (ADPO+ with alpha = 0): indices (n,), kappa (n,).
+
+    Round t: scores w_i phi_i^T H_{t-1}^{-1} phi_i for all N from a fresh Cholesky of H_{t-1};
+    I_t = the best unselected row (ties to the lowest index); kappa_t = the max score over ALL
+    N rows (selected included, Assumption 4) / the score of I_t. O(n N d^2): small cases only.
+    """
+    phi = as_matrix(phi, "phi")
+    w = as_vector(weights, "weights", length=phi.shape[0])
+    n = positive_int(n, "n")
+    v_all = np.sqrt(w)[:, None] * phi
+    h = positive_scalar(gamma, "gamma") * np.eye(phi.shape[1])
+    free = np.ones(phi.shape[0], dtype=bool)
+    idx, kappa = np.empty(n, dtype=np.int64), np.empty(n)
+    for t in range(n):
+        score = quad_forms(h, v_all)
+        masked = np.where(free, score, -np.inf)
+        i = int(np.argmax(masked))
+        idx[t], kappa[t] = i, score.max() / score[i]
+        free[i] = False
+        h = h + np.outer(v_all[i], v_all[i])
+    return idx, kappa
+
+
+def kappa_along_run(name: str, data: PreferenceData, n: int, *, n_candidates=None,
+                    **kwargs) -> np.ndarray:
+    """Assumption 4's kappa_t, t = 1..n, along a run of selector ``name`` (adpo / adpo+).
+
+    kappa_t = max over ALL i in [N] (selected rows included) of v_{t,i}^T H_{t-1}^{-1} v_{t,i}
+    divided by the picked row's score, as the selector measures it (``record_kappa=True``);
+    ``n_candidates=None`` is the exact argmax, 256 the paper's random subset.
+    """
+    sel = make_selector(name, data, n_candidates=n_candidates, record_kappa=True, **kwargs)
+    sel.select(positive_int(n, "n"))
+    return np.asarray(sel.kappa_)
+
+
+# --------------------------------------------------------------------------- Theorem 4
+def theorem4_along_run(data: PreferenceData, indices, gamma: float, kappa, n_grid) -> dict:
+    """Theorem 4 at each n in n_grid for the first n picks of ``indices``.
+
+    Measured: max_i phi_i^T Sigma_n^{-1} phi_i over all N rows, Sigma_n = gamma I +
+    grad^2 L_DPO(theta_*; S_n) with theta_* = data.theta_star (Cholesky solves). Bounds: printed
+    and corrected, with kappa = max_{t <= n} kappa_t of the run (the smallest constant that
+    makes Assumption 4 hold up to round n). Returns arrays keyed "n", "measured", "kappa",
+    "printed", "corrected".
+    """
+    if data.theta_star is None:
+        raise ValueError("data.theta_star: Theorem 4's Sigma_n is the Hessian at theta_star")
+    idx = np.asarray(indices, dtype=np.int64)
+    kappa = np.asarray(kappa, dtype=np.float64)
+    rows = {k: [] for k in ("n", "measured", "kappa", "printed", "corrected")}
+    for n in n_grid:
+        n = positive_int(n, "n_grid")
+        if n > idx.size:
+            raise ValueError(f"n_grid: {n} exceeds the run's {idx.size} picks")
+        s_n = idx[:n]
+        sig = dpo_hessian(data.theta_star, data.phi[s_n], data.b[s_n], data.beta, gamma=gamma)
+        k = float(max(1.0, np.max(kappa[:n])))
+        rows["n"].append(n)
+        rows["measured"].append(float(quad_forms(sig, data.phi).max()))
+        rows["kappa"].append(k)
+        for form in bounds.FORMS:
+            rows[form].append(bounds.theorem4_bound(data.d, n, data.beta, gamma, k, form=form))
+    return {k: np.asarray(v) for k, v in rows.items()}
+
+
+def assumption3_weights(data: PreferenceData, theta) -> tuple[float, float]:
+    """(min_i, max_i) of beta^2 mu_i(theta)(1 - mu_i(theta)): what Assumption 3 brackets."""
+    w = data.beta**2 * logistic_weight(data.beta * (data.phi @ np.asarray(theta) - data.b))
+    return float(w.min()), float(w.max())
+
+
+def assumption2_holds(data: PreferenceData, *, tol: float = 1e-12) -> bool:
+    """||phi_i|| <= 1, |b_i| <= 1 and, where present, ||theta_star||, ||theta_true|| <= 1."""
+    ok = bool(np.all(np.linalg.norm(data.phi, axis=1) <= 1 + tol) and np.all(np.abs(data.b) <= 1 + tol))
+    for th in (data.theta_star, data.theta_true):
+        if th is not None:
+            ok &= bool(np.linalg.norm(th) <= 1 + tol)
+    return ok
+
+
+def c_min_holds(data: PreferenceData, theta) -> bool:
+    """Whether the tight c_min and c_max bracket the weights at theta (Assumption 3)."""
+    lo, hi = assumption3_weights(data, theta)
+    return constants.c_min_tight(data.beta) <= lo * (1 + 1e-12) and hi <= constants.c_max(data.beta)
+
+
+def rng_for(seed, *keys) -> np.random.Generator:
+    """An independent stream for (seed, *keys) (SeedSequence), e.g. per trial of a study."""
+    if isinstance(seed, np.random.Generator):
+        return as_rng(seed)
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
