@@ -1,0 +1,136 @@
+"""Shared plumbing of the figure scripts: configuration, styling, bands, sidecars.
+
+Every figure script ``fig_<name>.py`` reads ``figures/fig_<name>.toml`` whose sections ``[tiny]``, ``[default]`` and
+``[paper]`` give the sizes, runs its cells through the resumable runner (results cached under
+``results/figures/<name>/``), and writes ``<out_dir>/<name>.png``, ``.pdf`` and a ``.json``
+sidecar stating the environment, seeds, scale and the numbers the figure shows.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import tomllib
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+HERE = pathlib.Path(__file__).parent
+SCALES = ("tiny", "default", "paper")
+
+#: One colour and marker per method, the same in every figure.
+STYLE = {
+    "adpo+": ("#d62728", "o"), "adpo": ("#ff7f0e", "s"), "apo": ("#1f77b4", "^"),
+    "pmc": ("#2ca02c", "v"), "uniform": ("#7f7f7f", "D"), "oracle": ("#9467bd", "*"),
+    "uncertainty": ("#8c564b", "P"), "dope": ("#e377c2", "X"), "apo-logistic": ("#17becf", "<"),
+}
+METRIC_LABELS = {"max_logit_error": "max logit error", "mean_logit_error": "mean logit error",
+                 "error_rate": "error rate", "accuracy": "accuracy", "margin": "margin",
+                 "nll": "negative log-likelihood"}
+
+
+def load_config(name: str, scale: str) -> dict:
+    """The ``[scale]`` section of ``figures/<name>.toml`` merged over its top level."""
+    if scale not in SCALES:
+        raise ValueError(f"scale: one of {SCALES}, got {scale!r}")
+    with open(HERE / f"fig_{name}.toml", "rb") as f:
+        cfg = tomllib.load(f)
+    base = {k: v for k, v in cfg.items() if k not in SCALES}
+    base.update(cfg.get(scale, {}))
+    base["scale"] = scale
+    return base
+
+
+def style():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+
+
+def cache_dir(name: str) -> pathlib.Path:
+    return pathlib.Path("results/figures") / name
+
+
+def mean_band(values: np.ndarray, level: float = 0.95):
+    """Mean and the half-width of a t-interval over seeds (0 with one seed)."""
+    values = np.asarray(values, dtype=float)
+    m = values.mean()
+    if len(values) < 2:
+        return m, 0.0
+    return m, scipy.stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+
+
+def summarize(df: pd.DataFrame, by=("env", "method", "n", "metric")) -> pd.DataFrame:
+    """Mean, 95% half-width and seed count per group of a tidy results table."""
+    rows = []
+    for key, g in df.groupby(list(by), sort=True):
+        m, h = mean_band(g["value"].to_numpy())
+        rows.append((*key, m, h, len(g)))
+    return pd.DataFrame(rows, columns=[*by, "mean", "half", "seeds"])
+
+
+def method_name(label: str) -> str:
+    """The selector name behind a method label like 'adpo(n_candidates=256)'."""
+    return label.split("(")[0]
+
+
+def plot_curves(ax, summary: pd.DataFrame, metric: str, *, logy: bool = True, labels=None):
+    """Mean with 95% bands against n (log2 axis), one line per method label."""
+    sub = summary[summary.metric == metric]
+    for label, g in sub.groupby("method", sort=False):
+        color, marker = STYLE.get(method_name(label), ("black", "."))
+        ax.plot(g.n, g["mean"], marker=marker, ms=3.5, lw=1.2, color=color,
+                label=(labels or {}).get(label, label))
+        ax.fill_between(g.n, np.maximum(g["mean"] - g.half, 1e-12) if logy else g["mean"] - g.half,
+                        g["mean"] + g.half, color=color, alpha=0.15, lw=0)
+    ax.set_xscale("log", base=2)
+    if logy and len(sub):
+        ax.set_yscale("log")
+        # Axis limits from the means, so a wide band (few seeds) cannot flatten the curves.
+        lo, hi = sub["mean"][sub["mean"] > 0].min(), (sub["mean"] + sub.half).max()
+        ax.set_ylim(lo / 2, hi * 1.5)
+    ax.set_xlabel("n (labelled pairs)")
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+
+
+def n_to_reach(summary: pd.DataFrame, env: str, method: str, metric: str, target: float):
+    """Smallest budget n at which ``method``'s mean ``metric`` is <= target (None if never)."""
+    g = summary[(summary.env == env) & (summary.method == method) & (summary.metric == metric)]
+    hit = g[g["mean"] <= target].n
+    return int(hit.min()) if len(hit) else None
+
+
+def save(fig, out_dir, name: str, sidecar: dict) -> list[pathlib.Path]:
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf", out / f"{name}.json"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    paths[2].write_text(json.dumps(sidecar, indent=2, default=_jsonable) + "\n")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return paths
+
+
+def _jsonable(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    raise TypeError(type(x))
+
+
+def run_sweep(name: str, *, envs, methods, seeds, budgets, jobs: int = 1) -> pd.DataFrame:
+    """Tidy results of every (env, method, seed) cell — TEMPORARY local version."""
+    from joblib import Parallel, delayed
+
+    from sim.experiment import run_cell
+
+    cells = [(e, m, s) for e in envs for m in methods for s in seeds]
+    rows = Parallel(n_jobs=jobs)(delayed(run_cell)(e, m, s, budgets) for e, m, s in cells)
+    return pd.DataFrame([r for rs in rows for r in rs])

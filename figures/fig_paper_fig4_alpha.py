@@ -1,0 +1,49 @@
+"""Figure 4 analogue: ADPO and ADPO+ with alpha = 0 (dashed) and alpha = 3 (solid).
+
+The paper: alpha = 0 "has no major impact on our trends as the number of data points n
+increases". The sidecar gives the ratio of the alpha = 0 to the alpha = 3 mean at each n.
+"""
+
+from __future__ import annotations
+
+from figures import common
+from sim.experiment import pow2_budgets
+
+
+def main(scale: str = "default", out_dir="figures", jobs: int = 1):
+    cfg = common.load_config("paper_fig4_alpha", scale)
+    budgets = pow2_budgets(cfg["n_min"], cfg["n_max"])
+    m = cfg["n_candidates"]
+    methods = [{"name": "uniform", "label": "uniform"},
+               {"name": "apo", "n_candidates": m, "label": "apo"}]
+    for a in cfg["alphas"]:
+        methods.append({"name": "adpo+", "n_candidates": m, "alpha": a, "label": f"adpo+ a={a:g}"})
+        methods.append({"name": "adpo", "n_candidates": m, "alpha": a, "refit": cfg["refit"],
+                        "label": f"adpo a={a:g}"})
+    df = common.run_sweep("paper_fig4_alpha", envs=[cfg["env"]], methods=methods,
+                          seeds=range(cfg["seeds"]), budgets=budgets, jobs=jobs)
+    summary = common.summarize(df)
+    common.style()
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(cfg["metrics"]), figsize=(11, 3.3), squeeze=False, layout="constrained")
+    for c, metric in enumerate(cfg["metrics"]):
+        ax = axes[0, c]
+        common.plot_curves(ax, summary, metric)
+        for line in ax.get_lines():
+            if line.get_label().endswith("a=0"):
+                line.set_linestyle("--")
+        ax.set_title(common.METRIC_LABELS[metric])
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle(f"Figure 4 analogue: alpha = 0 (dashed) vs 3 (solid), digits, "
+                 f"{cfg['seeds']} seeds, scale={scale}", fontsize=9)
+    ratios = {}
+    for name in ("adpo+", "adpo"):
+        for metric in cfg["metrics"]:
+            a0 = summary[(summary.method == f"{name} a=0") & (summary.metric == metric)]
+            a3 = summary[(summary.method == f"{name} a=3") & (summary.metric == metric)]
+            ratios[f"{name}/{metric}"] = dict(zip(a0.n.tolist(),
+                                                  (a0["mean"].to_numpy() / a3["mean"].to_numpy()).tolist()))
+    side = {"figure": "paper_fig4_alpha", "scale": scale, "seeds": cfg["seeds"], "budgets": budgets,
+            "env": cfg["env"], "ratio_alpha0_over_alpha3": ratios}
+    return common.save(fig, out_dir, "paper_fig4_alpha", side)
