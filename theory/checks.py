@@ -151,7 +151,10 @@ def selector_trace(name: str, data: PreferenceData, n: int, **kwargs) -> Trace:
     """
     kwargs.setdefault("seed", 0)
     kwargs.setdefault("record_kappa", True)
-    sel = make_selector(name, data, **kwargs)
+    try:
+        sel = make_selector(name, data, **kwargs)
+    except TypeError:  # selectors without a design engine take no record_kappa
+        sel = None
     engine = getattr(sel, "_engine", None)
     if engine is None or not hasattr(engine, "add"):
         raise ValueError(f"name: selector {name!r} has no greedy design engine to trace; use "
