@@ -1,0 +1,585 @@
+"""Sweeps: many (environment, method, seed) cells, resumable, on a local pool or a Dask cluster.
+
+One **cell** is ``cell_fn(env, method, seed, budgets) -> rows`` (default
+:func:`sim.experiment.run_cell`): one method run on one environment draw up to ``max(budgets)``,
+returning tidy rows ``{"env", "method", "seed", "n", "metric", "value"}`` (paper sec. 5.1
+metrics at every budget n). A **sweep** is the product envs x methods x seeds.
+
+Sweep files (TOML)
+------------------
+::
+
+    name = "digits-paper"          # optional, informative
+    description = "..."            # optional, informative
+    seeds = [0, 1, 2]              # a list; or {start = 0, count = 10}; or 10 (= 0..9)
+    budgets = "pow2:4:14"          # 2^4 .. 2^14; or an explicit list [16, 32, 100];
+                                   # omitted: powers of two from n_min to n_max
+    n_min = 16                     # only without `budgets` (default 16)
+    n_max = 8192                   # only without `budgets` (default: largest 2^k <= N/2)
+
+    [env]                          # sim.envs.make_env(kind, seed=..., **rest)
+    kind = "digits"
+    N = 16384
+    beta = 1.0
+    label = "digits"               # optional table label (default: kind(key=value, ...))
+
+    [grid]                         # optional: env parameters to sweep (cartesian product)
+    beta = [1.0, 2.0, 5.0]
+
+    [[methods]]                    # sim.selectors.make_selector(name, data, **rest)
+    name = "adpo+"
+    n_candidates = 256
+    grid = {alpha = [0.0, 3.0]}    # optional: method parameters to sweep
+    [[methods]]
+    name = "uniform"
+
+Unknown keys, duplicate cells, budgets above an environment's N, and bad values (checked by
+building each environment at a small N and each selector on it) raise ``ValueError`` naming the
+key. Labels must be unique: a grid appends ``[key=value]`` to an explicit ``label``.
+
+Store and resume
+----------------
+A cell's key is the SHA-256 of the canonical JSON (sorted keys) of its full configuration: env
+dict, method dict, seed, sorted budgets, and the cell function's ``module:qualname``. Finished
+cells live in ``OUT/cells/<key>.json`` (config + rows), written by the coordinating process
+only, through a temp file in the same directory and ``os.replace``: a file either exists
+complete or not at all, so Ctrl-C or a kill loses no finished cell and leaves no half-written
+result. A rerun skips every cell whose file exists. ``OUT/sweep.json`` records the expanded
+sweep and ``OUT/results.csv`` (and ``results.parquet`` when pyarrow is importable) holds the
+tidy table of the sweep's cells, in sweep order, assembled from the cell files.
+The key does not cover the code: after changing a selector, use a fresh OUT (or delete
+``OUT/cells``). Run one sweep per OUT directory at a time.
+
+Execution
+---------
+``jobs=1``: in this process (BLAS may use every core). ``jobs>1``: a joblib/loky process pool
+with BLAS pinned to one thread per worker (``inner_max_num_threads=1``, which sets
+OMP/OPENBLAS/MKL_NUM_THREADS=1 in the workers, plus ``threadpool_limits(1)`` around each cell):
+on 2-core machines, oversubscribed BLAS made numpy 10-20x slower. ``scheduler="tcp://..."``:
+the cells go to that Dask cluster (``distributed.Client``), pinned the same way; the workers need
+this package importable, and the results come back here to be stored.
+Tables of the same sweep are identical whatever the backend, except the wall-time metric
+``seconds``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import itertools
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+import tomllib
+from typing import Callable
+
+import pandas as pd
+
+COLUMNS = ("env", "method", "seed", "n", "metric", "value")
+CELL_FORMAT = "adpo-cell/1"
+TOP_KEYS = ("name", "description", "seeds", "budgets", "n_min", "n_max", "env", "grid", "methods")
+DEFAULT_N_MIN = 16
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+# --------------------------------------------------------------------------- the sweep
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One unit of work: ``cell_fn(env, method, seed, budgets)``."""
+
+    env: dict
+    method: dict
+    seed: int
+    budgets: tuple
+
+    def config(self) -> dict:
+        return {"env": self.env, "method": self.method, "seed": self.seed,
+                "budgets": list(self.budgets)}
+
+    def key(self, cell_fn=None) -> str:
+        """SHA-256 hex of the canonical JSON of the configuration and the cell function."""
+        blob = dict(self.config(), cell_fn=fn_id(cell_fn or default_cell_fn()))
+        text = json.dumps(blob, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """An expanded sweep: every env config x method config x seed, each with its budgets."""
+
+    name: str
+    envs: tuple
+    methods: tuple
+    seeds: tuple
+    budgets: tuple  # one sorted tuple of budgets per env config
+
+    def cells(self) -> list[Cell]:
+        """Cells in sweep order: env-major, then method, then seed."""
+        return [Cell(e, m, s, b) for e, b in zip(self.envs, self.budgets)
+                for m in self.methods for s in self.seeds]
+
+
+def default_cell_fn() -> Callable:
+    from .experiment import run_cell
+
+    return run_cell
+
+
+def fn_id(fn) -> str:
+    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def load_sweep(path, *, check: bool = True) -> Sweep:
+    """Read and expand a TOML sweep file (schema in the module docstring)."""
+    try:
+        with open(path, "rb") as f:
+            cfg = tomllib.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"config {str(path)!r}: no such file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"config {str(path)!r}: not readable TOML ({exc})") from None
+    cfg.setdefault("name", pathlib.Path(path).stem)
+    return parse_sweep(cfg, check=check)
+
+
+def make_sweep(env, methods, seeds, budgets=None, *, grid=None, name="sweep", n_min=None,
+               n_max=None, check: bool = True) -> Sweep:
+    """The Python form of a sweep file: ``env`` is one dict or a list of dicts (several
+    environments), ``methods`` a list of dicts (or names), the rest as in the TOML schema."""
+    envs = [env] if isinstance(env, dict) else list(env)
+    methods = [{"name": m} if isinstance(m, str) else m for m in methods]
+    cfg = {"name": name, "seeds": seeds, "methods": methods}
+    for k, v in (("budgets", budgets), ("grid", grid), ("n_min", n_min), ("n_max", n_max)):
+        if v is not None:
+            cfg[k] = v
+    parts = [parse_sweep(dict(cfg, env=e), check=check) for e in envs]
+    return _check_unique(Sweep(name, tuple(e for p in parts for e in p.envs), parts[0].methods,
+                               parts[0].seeds, tuple(b for p in parts for b in p.budgets)))
+
+
+def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
+    """Expand a sweep given as a dict (the parsed TOML); ValueError names any bad key."""
+    if not isinstance(cfg, dict):
+        raise ValueError("config: expected a table of keys")
+    _no_unknown(cfg, TOP_KEYS, "config")
+    name = str(cfg.get("name", "sweep"))
+    seeds = parse_seeds(cfg.get("seeds"))
+    env = cfg.get("env")
+    if not isinstance(env, dict):
+        raise ValueError("env: missing [env] table; e.g. [env] kind = \"gaussian\", N = 4096, d = 32")
+    envs = _expand(env, cfg.get("grid", {}), "grid")
+    raw_methods = cfg.get("methods")
+    if not isinstance(raw_methods, list) or not raw_methods:
+        raise ValueError("methods: missing; add at least one [[methods]] table with a name")
+    methods = []
+    for i, m in enumerate(raw_methods):
+        if not isinstance(m, dict) or "name" not in m:
+            raise ValueError(f"methods[{i}]: expected a table with a 'name' key")
+        m = dict(m)
+        methods.extend(_expand(m, m.pop("grid", {}), f"methods[{i}].grid"))
+    if "budgets" in cfg and ("n_min" in cfg or "n_max" in cfg):
+        raise ValueError("n_min/n_max: only used without 'budgets'; drop one of them")
+    budgets = tuple(parse_budgets(cfg.get("budgets"), _env_n(e, i), n_min=cfg.get("n_min"),
+                                  n_max=cfg.get("n_max")) for i, e in enumerate(envs))
+    sweep = _check_unique(Sweep(name, tuple(envs), tuple(methods), tuple(seeds), budgets))
+    if check:
+        check_configs(sweep)
+    return sweep
+
+
+def _check_unique(sweep: Sweep) -> Sweep:
+    """Refuse duplicate configurations and duplicate labels (their rows would mix)."""
+    from .experiment import label
+
+    for what, items, key in (("env", sweep.envs, "kind"), ("methods", sweep.methods, "name")):
+        seen = {}
+        for i, c in enumerate(items):
+            canon = json.dumps(c, sort_keys=True)
+            lab = label(c, key)
+            if canon in seen.values():
+                raise ValueError(f"{what}: configuration {i} duplicates another: {c}")
+            if lab in seen:
+                raise ValueError(f"{what}: label {lab!r} used twice; give each a distinct 'label'")
+            seen[lab] = canon
+    return sweep
+
+
+def parse_seeds(spec) -> list[int]:
+    """A list of distinct non-negative ints, ``{start, count}``, or a count (0..count-1)."""
+    if spec is None:
+        raise ValueError("seeds: missing; e.g. seeds = [0, 1, 2] or seeds = {start = 0, count = 10}")
+    if isinstance(spec, dict):
+        _no_unknown(spec, ("start", "count"), "seeds")
+        start, count = spec.get("start", 0), spec.get("count")
+        if not _is_int(start) or start < 0 or not _is_int(count) or count < 1:
+            raise ValueError(f"seeds: {{start, count}} need integers start >= 0 and count >= 1, "
+                             f"got {spec}")
+        return list(range(start, start + count))
+    if _is_int(spec):
+        if spec < 1:
+            raise ValueError(f"seeds: a count must be >= 1, got {spec}")
+        return list(range(spec))
+    if not isinstance(spec, (list, tuple)) or not spec:
+        raise ValueError(f"seeds: expected a non-empty list of integers, got {spec!r}")
+    for s in spec:
+        if not _is_int(s) or s < 0:
+            raise ValueError(f"seeds: each seed must be an integer >= 0, got {s!r}")
+    if len(set(spec)) != len(spec):
+        raise ValueError(f"seeds: duplicates in {list(spec)}; list each seed once")
+    return [int(s) for s in spec]
+
+
+def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
+    """Sorted distinct budgets <= N from a list, ``"pow2:LO:HI"`` (2^LO..2^HI) or None
+    (powers of two from n_min, default 16, to n_max, default the largest 2^k <= N/2)."""
+    if spec is None or spec == "pow2":
+        hi = _pos_int(n_max, "n_max") if n_max is not None else max(N // 2, 1)
+        lo = _pos_int(n_min, "n_min") if n_min is not None else min(DEFAULT_N_MIN, hi)
+        out = [1 << k for k in range(max(lo - 1, 0).bit_length(), hi.bit_length())
+               if lo <= 1 << k <= hi]
+        if not out:
+            raise ValueError(f"n_min/n_max: no power of two in [{lo}, {hi}]; widen the range")
+    elif isinstance(spec, str):
+        parts = spec.split(":")
+        if len(parts) != 3 or parts[0] != "pow2" or not all(p.strip().isdigit() for p in parts[1:]):
+            raise ValueError(f"budgets: expected 'pow2:LO:HI' (2^LO..2^HI) or a list, got {spec!r}")
+        lo, hi = int(parts[1]), int(parts[2])
+        if lo > hi:
+            raise ValueError(f"budgets: 'pow2:{lo}:{hi}' is empty; LO must be <= HI")
+        out = [1 << k for k in range(lo, hi + 1)]
+    elif isinstance(spec, (list, tuple)) and spec:
+        out = [_pos_int(b, "budgets") for b in spec]
+        if len(set(out)) != len(out):
+            raise ValueError(f"budgets: duplicates in {list(spec)}")
+    else:
+        raise ValueError(f"budgets: expected 'pow2:LO:HI' or a non-empty list, got {spec!r}")
+    out = sorted(out)
+    if out[-1] > N:
+        raise ValueError(f"budgets: largest budget {out[-1]} exceeds the environment's N = {N}; "
+                         "lower the budgets or raise N")
+    return tuple(out)
+
+
+def check_configs(sweep: Sweep) -> None:
+    """Validate every env and method config against sim.envs / sim.selectors, cheaply: each
+    environment is built at a small N and each selector constructed on it."""
+    from .envs import ENV_KINDS, digits_env, gaussian_env, make_env
+    from .selectors import METHODS, make_selector
+
+    env_fns = {"gaussian": gaussian_env, "digits": digits_env}
+    assert set(env_fns) == set(ENV_KINDS), "sim.envs gained a kind; teach check_configs about it"
+    probes = []
+    for i, env in enumerate(sweep.envs):
+        kind = env.get("kind")
+        if kind not in ENV_KINDS:
+            raise ValueError(f"env.kind: unknown environment {kind!r}; choose one of {ENV_KINDS}")
+        allowed = _params(env_fns[kind]) - {"seed"} | {"kind", "label"}
+        if kind == "digits":
+            allowed |= {"d"}
+        _no_unknown(env, allowed, "env")
+        small = {k: v for k, v in env.items() if k not in ("kind", "label")}
+        small["N"] = min(_env_n(env, i), 64)
+        probes.append(make_env(kind, seed=0, **small))
+    for i, m in enumerate(sweep.methods):
+        name = m["name"]
+        if name not in METHODS:
+            raise ValueError(f"methods[{i}].name: unknown method {name!r}; choose one of "
+                             f"{', '.join(METHODS)}")
+        opts = {k: v for k, v in m.items() if k not in ("name", "label")}
+        sel = make_selector(name, probes[0], seed=0)
+        allowed = set().union(*(_params(c.__init__) for c in type(sel).__mro__
+                                if "__init__" in c.__dict__ and c is not object))
+        allowed -= {"self", "data", "seed", "args", "kwargs", "kw"}
+        _no_unknown(opts, allowed, f"methods[{i}] ({name})")
+        make_selector(name, probes[0], seed=0, **opts)
+
+
+def _params(fn) -> set:
+    return set(inspect.signature(fn).parameters)
+
+
+def _expand(base: dict, grid, where: str) -> list[dict]:
+    """The cartesian product of ``grid`` (key -> list of values) over ``base``."""
+    if not isinstance(grid, dict):
+        raise ValueError(f"{where}: expected a table of key = [values]")
+    for k, v in grid.items():
+        if not isinstance(v, list) or not v:
+            raise ValueError(f"{where}.{k}: expected a non-empty list of values, got {v!r}")
+        if k in ("kind", "name", "label", "grid"):
+            raise ValueError(f"{where}.{k}: cannot be swept; list separate entries instead")
+        if k in base:
+            raise ValueError(f"{where}.{k}: also set as a fixed value; keep it in one place")
+    out = []
+    for combo in itertools.product(*grid.values()):
+        cfg = dict(base, **dict(zip(grid, combo)))
+        if "label" in base and grid:
+            cfg["label"] = f"{base['label']}[{', '.join(f'{k}={v}' for k, v in zip(grid, combo))}]"
+        out.append(cfg)
+    return out
+
+
+def _env_n(env: dict, i: int) -> int:
+    if "N" not in env:
+        raise ValueError("env.N: missing; the number of pairs N is required")
+    return _pos_int(env["N"], "env.N")
+
+
+def _no_unknown(cfg: dict, allowed, where: str) -> None:
+    bad = sorted(set(cfg) - set(allowed))
+    if bad:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, bad))}; allowed: "
+                         f"{', '.join(sorted(allowed))}")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _pos_int(x, name: str) -> int:
+    if not _is_int(x) or x < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {x!r}")
+    return int(x)
+
+
+# --------------------------------------------------------------------------- the store
+class CellStore:
+    """Finished cells under ``root/cells/<key>.json``, written atomically."""
+
+    def __init__(self, root):
+        self.root = pathlib.Path(root)
+        self.dir = self.root / "cells"
+
+    def path(self, key: str) -> pathlib.Path:
+        return self.dir / f"{key}.json"
+
+    def finished(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def load(self, key: str) -> dict:
+        try:
+            with open(self.path(key)) as f:
+                rec = json.load(f)
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cell file {str(self.path(key))!r}: unreadable ({exc}); delete it "
+                             "and rerun") from None
+        if not isinstance(rec, dict) or rec.get("format") != CELL_FORMAT or rec.get("key") != key:
+            raise ValueError(f"cell file {str(self.path(key))!r}: not an {CELL_FORMAT} record of "
+                             "this key; delete it and rerun")
+        return rec
+
+    def save(self, key: str, cell: Cell, cell_fn, rows: list, seconds: float) -> None:
+        rec = {"format": CELL_FORMAT, "key": key, "cell_fn": fn_id(cell_fn), **cell.config(),
+               "seconds": seconds, "rows": rows}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path(key), json.dumps(rec, sort_keys=True))
+
+    def remove_temp(self) -> int:
+        """Delete temp files left by a process killed mid-write (none after a clean exit)."""
+        n = 0
+        for p in self.dir.glob(".*.tmp") if self.dir.is_dir() else ():
+            p.unlink(missing_ok=True)
+            n += 1
+        return n
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` via a unique temp file in the same directory + os.replace."""
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for sharing
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- running
+@dataclasses.dataclass
+class SweepResult:
+    """What :func:`run_sweep` did: the tidy ``table`` and where it was written."""
+
+    table: pd.DataFrame
+    n_cells: int
+    n_ran: int
+    n_skipped: int
+    paths: list
+    seconds: float
+
+
+def run_sweep(sweep: Sweep, out, *, jobs: int = 1, scheduler: str | None = None,
+              cell_fn: Callable | None = None, progress: bool | None = None) -> SweepResult:
+    """Run every unfinished cell of ``sweep``, store each as it finishes, assemble the table.
+
+    Args:
+        sweep: from :func:`load_sweep` or :func:`make_sweep`.
+        out: results directory (created); finished cells found there are skipped.
+        jobs: local worker processes (1 = in this process). Ignored with ``scheduler``.
+        scheduler: a Dask scheduler address (``tcp://host:port``); None runs locally.
+        cell_fn: ``(env, method, seed, budgets) -> rows`` (default sim.experiment.run_cell); it
+            must be importable by the workers when jobs > 1 or with a scheduler.
+        progress: show a tqdm bar (None: only when stderr is a terminal).
+
+    An exception in a cell (or Ctrl-C) stops the sweep after storing every cell finished so far;
+    the exception propagates with a note naming the cell.
+
+    Returns: SweepResult; the table has columns env, method, seed (int), n (int), metric, value.
+    """
+    cell_fn = cell_fn or default_cell_fn()
+    jobs = _pos_int(jobs, "jobs")
+    t0 = time.perf_counter()
+    store = CellStore(out)
+    store.dir.mkdir(parents=True, exist_ok=True)
+    store.remove_temp()
+    cells = sweep.cells()
+    keys = [c.key(cell_fn) for c in cells]
+    atomic_write_text(store.root / "sweep.json", json.dumps(
+        {"name": sweep.name, "cell_fn": fn_id(cell_fn),
+         "cells": [dict(key=k, **c.config()) for k, c in zip(keys, cells)]}, indent=1))
+    todo = [i for i, k in enumerate(keys) if not store.finished(k)]
+    bar = _bar(len(cells), len(cells) - len(todo), progress, sweep.name)
+    try:
+        if scheduler:
+            results = _run_dask(scheduler, cell_fn, cells, todo)
+        elif jobs > 1 and len(todo) > 1:
+            results = _run_pool(jobs, cell_fn, cells, todo)
+        else:
+            results = _run_here(cell_fn, cells, todo)
+        for i, rows, seconds in results:
+            store.save(keys[i], cells[i], cell_fn, _check_rows(rows, cells[i]), seconds)
+            bar.update(1)
+    finally:
+        bar.close()
+    table = assemble(store, keys)
+    paths = write_table(table, store.root)
+    return SweepResult(table, len(cells), len(todo), len(cells) - len(todo), paths,
+                       time.perf_counter() - t0)
+
+
+def assemble(store: CellStore, keys) -> pd.DataFrame:
+    """The tidy table of the given cells, in the given order (all must be finished)."""
+    rows = [r for k in keys for r in store.load(k)["rows"]]
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    return df.astype({"seed": "int64", "n": "int64", "value": "float64"})
+
+
+def write_table(table: pd.DataFrame, root) -> list[pathlib.Path]:
+    """``root/results.csv`` (and ``results.parquet`` when pyarrow is importable), atomically."""
+    root = pathlib.Path(root)
+    paths = [root / "results.csv"]
+    # float_format repr-equivalent: the CSV round-trips every value exactly.
+    atomic_write_text(paths[0], table.to_csv(index=False, float_format="%.17g"))
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return paths
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".results.parquet.", suffix=".tmp")
+    os.close(fd)
+    try:
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, root / "results.parquet")
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+    return paths + [root / "results.parquet"]
+
+
+def read_table(root) -> pd.DataFrame:
+    """Read ``root/results.csv`` back with the table's dtypes."""
+    return pd.read_csv(pathlib.Path(root) / "results.csv",
+                       dtype={"env": str, "method": str, "seed": "int64", "n": "int64",
+                              "metric": str, "value": "float64"}, keep_default_na=False,
+                       na_values=["NaN", "nan"])
+
+
+def _check_rows(rows, cell: Cell) -> list:
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and set(COLUMNS) <= set(r)
+                                             for r in rows):
+        raise ValueError(f"cell_fn: must return a list of dicts with keys {COLUMNS}; got "
+                         f"{type(rows).__name__} for cell {cell.config()}")
+    return [{k: r[k] for k in COLUMNS} for r in rows]
+
+
+def _timed(cell_fn, env, method, seed, budgets):
+    t0 = time.perf_counter()
+    try:
+        rows = cell_fn(env, method, seed, list(budgets))
+    except Exception as exc:  # the note survives pickling back from a worker
+        exc.add_note(f"in sweep cell: env={env} method={method} seed={seed}")
+        raise
+    return rows, time.perf_counter() - t0
+
+
+def _pinned(i, cell_fn, env, method, seed, budgets):
+    """Run in a worker: BLAS on one thread, so that workers do not oversubscribe the cores."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return (i, *_timed(cell_fn, env, method, seed, budgets))
+
+
+def _run_here(cell_fn, cells, todo):
+    for i in todo:
+        c = cells[i]
+        yield (i, *_timed(cell_fn, c.env, c.method, c.seed, c.budgets))
+
+
+def _run_pool(jobs, cell_fn, cells, todo):
+    from joblib import Parallel, delayed, parallel_config
+
+    with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
+        gen = Parallel(return_as="generator_unordered")(
+            delayed(_pinned)(i, cell_fn, cells[i].env, cells[i].method, cells[i].seed,
+                             cells[i].budgets) for i in todo)
+        yield from gen
+
+
+def _run_dask(address, cell_fn, cells, todo):
+    from distributed import Client, as_completed
+
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(f"scheduler: cannot connect to {address!r} ({exc}); check the address "
+                         "of a running dask scheduler") from None
+    futures = {}
+    try:
+        for i in todo:
+            c = cells[i]
+            f = client.submit(_pinned, i, cell_fn, c.env, c.method, c.seed, c.budgets,
+                              pure=False, key=f"adpo-cell-{c.key(cell_fn)}")
+            futures[f] = i
+        for f in as_completed(futures):
+            yield f.result()
+    finally:
+        for f in futures:
+            f.cancel()
+        client.close()
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _bar(total, done, progress, name):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=name, unit="cell", file=sys.stderr,
+                dynamic_ncols=True)
