@@ -12,6 +12,8 @@ on all N labelled pairs (paper eq. 5 and sec. 6.1 step 5), fitted with the same 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.linalg
 
@@ -90,15 +92,13 @@ def digits_env(N: int, *, beta: float = 1.0, seed, feature_scale: str = "unit",
         it sets ||theta_bar|| and hence how noisy the labels are.
       fit_gamma, radius: the ridge / ball of the DPO fits (theta_star and every method's fit).
     """
-    from sklearn.datasets import load_digits
-
     N = positive_int(N, "N")
     beta = positive_scalar(beta, "beta")
     theta_bar_ridge = positive_scalar(theta_bar_ridge, "theta_bar_ridge")
     if feature_scale not in ("pixel", "unit"):
         raise ValueError(f"feature_scale: must be 'pixel' or 'unit', got {feature_scale!r}")
     rng = as_rng(seed)
-    x, y = load_digits(return_X_y=True)
+    x, y = _digits()
     c = int(rng.integers(10)) if positive_class is None else int(positive_class)
     if not 0 <= c <= 9:
         raise ValueError(f"positive_class: must be a digit 0..9, got {positive_class}")
@@ -121,6 +121,16 @@ def digits_env(N: int, *, beta: float = 1.0, seed, feature_scale: str = "unit",
                 positive_label_rate=float(s.mean()), theta_bar_norm=float(np.linalg.norm(theta_bar)))
     return PreferenceData(phi=phi, b=b, beta=beta, s=s, theta_star=theta_star,
                           theta_true=theta_0 + theta_bar / beta, info=info)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits():
+    """scikit-learn's bundled digits (1797 x 64, pixel values 0..16), read once per process."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x.setflags(write=False)
+    return x, y
 
 
 def make_env(kind: str, **kwargs) -> PreferenceData:
