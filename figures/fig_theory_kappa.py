@@ -4,6 +4,11 @@ kappa_t = max_{i in [N]} v_{t,i}^T H_{t-1}^{-1} v_{t,i} / v_{t,I_t}^T H_{t-1}^{-
 measured by the selectors (record_kappa=True) over all N rows, selected ones included.
 Candidates: 0 = exact argmax over all unselected rows, m = a fresh random subset of m per
 round (the paper's m = 256). Sidecar: max, median and 99th percentile of kappa_t per setting.
+
+Right panel: Theorem 4 along the same runs, max_i phi_i^T Sigma_n^{-1} phi_i (Sigma_n = gamma I
++ Hessian at theta_* on the first n picks) against the printed and corrected bounds with the
+measured kappa (theory.checks.theorem4_along_run); the sidecar counts the (setting, seed, n)
+where each bound fails.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import pathlib
 import numpy as np
 
 from sim.envs import make_env
-from theory.checks import kappa_along_run, rng_for
+from theory import bounds
+from theory.checks import rng_for, selector_trace, theorem4_along_run
 from theory.figure_support import cached, load_config, save_figure, style
 
 NAME = "theory_kappa"
@@ -27,10 +33,16 @@ def _env(cfg, seed):
     return make_env(cfg["kind"], **kw)
 
 
+def _n_grid(cfg):
+    return [1 << k for k in range(int(np.log2(cfg["n"])) + 1)]
+
+
 def _run(cfg, method, m, seed):
     data = _env(cfg, seed)
-    return kappa_along_run(method, data, cfg["n"], n_candidates=m or None, gamma=cfg["gamma"],
-                           alpha=cfg["alpha"], seed=rng_for(seed, 2))
+    tr = selector_trace(method, data, cfg["n"], n_candidates=m or None, gamma=cfg["gamma"],
+                        alpha=cfg["alpha"], seed=rng_for(seed, 2))
+    t4 = theorem4_along_run(data, tr.indices, cfg["gamma"], tr.kappa, _n_grid(cfg))
+    return tr.kappa, t4["measured"], t4["printed"], t4["corrected"]
 
 
 def compute(cfg: dict, jobs: int = 1) -> dict:
@@ -41,31 +53,52 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
     out = {}
     for meth in cfg["methods"]:
         for m in cfg["candidates"]:
-            out[f"{meth}|{m}"] = np.stack([r for c, r in zip(cells, res) if c[:2] == (meth, m)])
+            mine = [r for c, r in zip(cells, res) if c[:2] == (meth, m)]
+            for j, part in enumerate(("kappa", "t4_measured", "t4_printed", "t4_corrected")):
+                out[f"{part}|{meth}|{m}"] = np.stack([r[j] for r in mine])
     return out
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
     cfg = load_config(HERE / f"fig_{NAME}.toml", scale)
-    res = cached(NAME, cfg, lambda: compute(cfg, jobs))
+    res = cached(NAME, cfg, lambda: compute(cfg, jobs), version=2)
     style()
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.4))
     t = np.arange(1, cfg["n"] + 1)
-    summary = {}
-    for key, k in res.items():
-        meth, m = key.split("|")
+    ng = np.asarray(_n_grid(cfg))
+    summary, kappa_all = {}, 1.0
+    for key in [k for k in res if k.startswith("kappa|")]:
+        _, meth, m = key.split("|")
+        k = res[key]
+        kappa_all = max(kappa_all, float(k.max()))
         lab = f"{meth}, {'all candidates' if m == '0' else f'm = {m}'}"
         ax.plot(t, k.max(axis=0), lw=0.8, label=f"{lab} (max over seeds)")
+        meas = res[f"t4_measured|{meth}|{m}"]
+        bx.plot(ng, meas.max(axis=0), "o-", ms=2, lw=0.8, label=lab)
         summary[lab] = {"max": float(k.max()), "median": float(np.median(k)),
                         "p99": float(np.quantile(k, 0.99)),
-                        "max_after_n_over_4": float(k[:, cfg["n"] // 4:].max())}
-    ax.set(xscale="log", yscale="log", xlabel="round t", ylabel=r"$\kappa_t$ (Assumption 4)",
-           title=f"kappa_t along runs ({cfg['kind']}, N={cfg['N']}, d={cfg.get('d', 64)}, "
-                 f"beta={cfg['beta']}, gamma={cfg['gamma']}, alpha={cfg['alpha']})")
-    ax.title.set_fontsize(7)
+                        "max_after_n_over_4": float(k[:, cfg["n"] // 4:].max()),
+                        "theorem4_printed_failures": int((meas > res[f"t4_printed|{meth}|{m}"]).sum()),
+                        "theorem4_corrected_failures": int((meas > res[f"t4_corrected|{meth}|{m}"]).sum()),
+                        "theorem4_checks": int(meas.size),
+                        "theorem4_max_measured_over_printed": float(
+                            (meas / res[f"t4_printed|{meth}|{m}"]).max()),
+                        "theorem4_min_corrected_over_measured": float(
+                            (res[f"t4_corrected|{meth}|{m}"] / meas).min())}
+    d = cfg.get("d", 64)
+    for form, ls in (("printed", "--"), ("corrected", "-")):
+        bx.plot(ng, [bounds.theorem4_bound(d, n, cfg["beta"], cfg["gamma"], kappa_all, form=form)
+                     for n in ng], ls, color="k", lw=1,
+                label=f"Theorem 4, {form} (kappa = {kappa_all:.2f})")
+    ax.set(xscale="log", yscale="log", xlabel="round t", ylabel=r"$\kappa_t$ (Assumption 4)")
+    bx.set(xscale="log", yscale="log", xlabel="budget n",
+           ylabel=r"$\max_i \phi_i^\top \Sigma_n^{-1} \phi_i$")
+    fig.suptitle(f"kappa_t and Theorem 4 along runs ({cfg['kind']}, N={cfg['N']}, d={d}, "
+                 f"beta={cfg['beta']}, gamma={cfg['gamma']}, alpha={cfg['alpha']})", fontsize=8)
     ax.legend(fontsize=6)
+    bx.legend(fontsize=6)
     sidecar = {"figure": NAME, "scale": scale, "config": cfg,
                "environment": f"{cfg['kind']} env (gaussian: assumption2=True, theta_norm=1, ref_norm=1)",
                "kappa": summary}

@@ -38,9 +38,12 @@ def config_key(cfg: dict) -> str:
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def cached(name: str, cfg: dict, compute) -> dict:
-    """``compute()`` -> dict of arrays, cached as results/figures/<name>/<key>.npz."""
-    path = CACHE_ROOT / name / f"{config_key(cfg)}.npz"
+def cached(name: str, cfg: dict, compute, version: int = 1) -> dict:
+    """``compute()`` -> dict of arrays, cached as results/figures/<name>/<key>.npz.
+
+    The key hashes ``cfg`` and ``version``; bump ``version`` when the computation changes.
+    """
+    path = CACHE_ROOT / name / f"{config_key({**cfg, '_version': version})}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
