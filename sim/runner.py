@@ -131,7 +131,10 @@ def default_cell_fn() -> Callable:
 
 
 def fn_id(fn) -> str:
-    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+    """``module:qualname`` of a cell function (of its class for a callable object; note that
+    a functools.partial is identified by that name alone, not by its bound arguments)."""
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{getattr(fn, '__module__', None) or type(fn).__module__}:{name}"
 
 
 def load_sweep(path, *, check: bool = True) -> Sweep:
@@ -238,10 +241,9 @@ def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
     """Sorted distinct budgets <= N from a list, ``"pow2:LO:HI"`` (2^LO..2^HI) or None
     (powers of two from n_min, default 16, to n_max, default the largest 2^k <= N/2)."""
     if spec is None or spec == "pow2":
-        hi = _pos_int(n_max, "n_max") if n_max is not None else max(N // 2, 1)
+        hi = _pos_int(n_max, "n_max") if n_max is not None else 1 << (max(N // 2, 1).bit_length() - 1)
         lo = _pos_int(n_min, "n_min") if n_min is not None else min(DEFAULT_N_MIN, hi)
-        out = [1 << k for k in range(max(lo - 1, 0).bit_length(), hi.bit_length())
-               if lo <= 1 << k <= hi]
+        out = [1 << k for k in range(hi.bit_length()) if lo <= 1 << k <= hi]
         if not out:
             raise ValueError(f"n_min/n_max: no power of two in [{lo}, {hi}]; widen the range")
     elif isinstance(spec, str):

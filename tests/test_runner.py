@@ -1,0 +1,365 @@
+"""Tests of sim.runner and `adpo sweep`: TOML parsing, keys, the atomic resumable store, the
+local pool and a Dask LocalCluster against the in-process run.
+
+Nothing here is statistical: every expected value is either a closed form of the configuration
+(the toy cell function below) or a second, independent run of the same cells.
+"""
+
+import json
+import os
+import pathlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import runner
+from sim.cli import main as cli_main
+from sim.runner import (Cell, CellStore, load_sweep, make_sweep, parse_budgets, parse_seeds,
+                        parse_sweep, read_table, run_sweep)
+
+TINY_TOML = """\
+name = "tiny"
+seeds = [0, 1]
+budgets = [8, 16]
+[env]
+kind = "gaussian"
+N = 48
+d = 3
+[grid]
+beta = [1.0, 2.0]
+[[methods]]
+name = "adpo"
+n_candidates = 8
+[[methods]]
+name = "uniform"
+"""
+
+
+def toy_rows(env, method, seed, budgets):
+    """A closed-form stand-in for run_cell: value = seed + n / N (+ 0.5 for beta 2)."""
+    return [{"env": f"{env['kind']}-{env.get('beta', 1.0)}", "method": method["name"],
+             "seed": seed, "n": n, "metric": m, "value": seed + n / env["N"] + k * 0.25}
+            for n in budgets for k, m in enumerate(("a", "b"))]
+
+
+class Counter:
+    """A cell function that counts its calls and can raise KeyboardInterrupt after k cells."""
+
+    def __init__(self, interrupt_after=None):
+        self.calls, self.interrupt_after = [], interrupt_after
+
+    def __call__(self, env, method, seed, budgets):
+        if self.interrupt_after is not None and len(self.calls) == self.interrupt_after:
+            raise KeyboardInterrupt
+        self.calls.append((json.dumps(env, sort_keys=True), method["name"], seed))
+        return toy_rows(env, method, seed, budgets)
+
+
+def tiny_sweep(**kw):
+    return parse_sweep(__import__("tomllib").loads(TINY_TOML), **kw)
+
+
+def no_temp(root) -> bool:
+    return not [p for p in pathlib.Path(root).rglob("*") if p.name.endswith(".tmp")]
+
+
+# --------------------------------------------------------------------------- parsing
+def test_expansion_of_grid_methods_seeds_and_budgets():
+    sw = tiny_sweep()
+    assert [e["beta"] for e in sw.envs] == [1.0, 2.0]
+    assert [m["name"] for m in sw.methods] == ["adpo", "uniform"]
+    assert sw.seeds == (0, 1) and sw.budgets == ((8, 16), (8, 16))
+    cells = sw.cells()
+    assert len(cells) == 2 * 2 * 2
+    assert [(c.env["beta"], c.method["name"], c.seed) for c in cells[:3]] == [
+        (1.0, "adpo", 0), (1.0, "adpo", 1), (1.0, "uniform", 0)]
+
+
+def test_method_grid_and_labels():
+    sw = make_sweep({"kind": "gaussian", "N": 64, "d": 2, "label": "g"},
+                    [{"name": "adpo", "grid": {"alpha": [0.0, 3.0]}, "label": "A"}, "uniform"],
+                    seeds={"start": 5, "count": 3}, budgets="pow2:2:4")
+    assert [m.get("alpha") for m in sw.methods] == [0.0, 3.0, None]
+    assert [m.get("label") for m in sw.methods] == ["A[alpha=0.0]", "A[alpha=3.0]", None]
+    assert sw.seeds == (5, 6, 7) and sw.budgets == ((4, 8, 16),)
+
+
+def test_seed_forms():
+    assert parse_seeds([3, 1]) == [3, 1]
+    assert parse_seeds({"count": 2}) == [0, 1]
+    assert parse_seeds({"start": 4, "count": 2}) == [4, 5]
+    assert parse_seeds(3) == [0, 1, 2]
+
+
+def test_budget_forms():
+    assert parse_budgets("pow2:4:6", 100) == (16, 32, 64)
+    assert parse_budgets([30, 10, 20], 100) == (10, 20, 30)
+    # default: powers of two from 16 up to the largest 2^k <= N/2 (the paper's n_max = N/2)
+    assert parse_budgets(None, 1000) == (16, 32, 64, 128, 256)
+    assert parse_budgets(None, 1000, n_min=5, n_max=40) == (8, 16, 32)
+    assert parse_budgets(None, 20) == (8,)
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda c: c.update(bogus=1), "bogus"),
+    (lambda c: c["env"].update(foo=1), "foo"),
+    (lambda c: c["env"].update(seed=1), "seed"),
+    (lambda c: c["env"].update(kind="cifar"), "env.kind"),
+    (lambda c: c["env"].pop("N"), "env.N"),
+    (lambda c: c["methods"][0].update(name="nope"), "methods[0].name"),
+    (lambda c: c["methods"][0].update(colour="red"), "colour"),
+    (lambda c: c["methods"][0].update(n_candidates=0), "n_candidates"),  # m < 1
+    (lambda c: c["methods"][0].update(alpha=-1.0), "alpha"),            # negative alpha
+    (lambda c: c["methods"][1].update(refit="sometimes"), "refit"),
+    (lambda c: c.update(budgets=[8, 64]), "exceeds"),                    # n > N
+    (lambda c: c.update(budgets="pow2:5:2"), "budgets"),
+    (lambda c: c.update(budgets="log:1:2"), "budgets"),
+    (lambda c: c.update(budgets=[8, 8]), "budgets"),
+    (lambda c: c.update(budgets=[0, 8]), "budgets"),
+    (lambda c: c.update(n_max=16), "n_min/n_max"),
+    (lambda c: c.update(seeds=[1, 1]), "seeds"),
+    (lambda c: c.update(seeds=[-1]), "seeds"),
+    (lambda c: c.update(seeds={"start": 0}), "seeds"),
+    (lambda c: c.pop("seeds"), "seeds"),
+    (lambda c: c.pop("methods"), "methods"),
+    (lambda c: c.pop("env"), "env"),
+    (lambda c: c["grid"].update(d=[2, 3]), "grid.d"),   # d also fixed in [env]
+    (lambda c: c["grid"].update(N=[]), "grid.N"),
+    (lambda c: c["methods"].append({"name": "uniform"}), "duplicates"),
+    (lambda c: c["methods"].append({"name": "uniform", "gamma": 2.0, "label": "uniform"}),
+     "label"),
+    (lambda c: c["env"].update(feature_scale="huge"), "feature_scale"),  # not a gaussian knob
+])
+def test_bad_configs_name_the_key(mutate, key):
+    cfg = __import__("tomllib").loads(TINY_TOML)
+    mutate(cfg)
+    with pytest.raises(ValueError, match=__import__("re").escape(key)):
+        parse_sweep(cfg)
+
+
+def test_digits_knob_values_checked_before_running():
+    with pytest.raises(ValueError, match="feature_scale"):
+        make_sweep({"kind": "digits", "N": 128, "feature_scale": "huge"}, ["uniform"], [0], [8])
+
+
+def test_unreadable_configs(tmp_path):
+    with pytest.raises(ValueError, match="no such file"):
+        load_sweep(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seeds = [0,\n[env\n")
+    with pytest.raises(ValueError, match="not readable TOML"):
+        load_sweep(bad)
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ValueError, match="not readable TOML"):
+        load_sweep(binary)
+
+
+def test_cell_key_is_canonical():
+    a = Cell({"kind": "gaussian", "N": 10, "d": 2}, {"name": "uniform"}, 0, (4, 8))
+    b = Cell({"d": 2, "N": 10, "kind": "gaussian"}, {"name": "uniform"}, 0, (4, 8))
+    assert a.key(toy_rows) == b.key(toy_rows)
+    assert len(a.key(toy_rows)) == 64 and int(a.key(toy_rows), 16) >= 0
+    variants = [Cell({"kind": "gaussian", "N": 11, "d": 2}, {"name": "uniform"}, 0, (4, 8)),
+                Cell(a.env, {"name": "adpo"}, 0, (4, 8)), Cell(a.env, a.method, 1, (4, 8)),
+                Cell(a.env, a.method, 0, (4, 16))]
+    keys = {a.key(toy_rows), a.key(Counter())} | {v.key(toy_rows) for v in variants}
+    assert len(keys) == 6  # every field of the configuration, and the cell function, counts
+
+
+# --------------------------------------------------------------------------- store and resume
+def test_toy_sweep_table(tmp_path):
+    res = run_sweep(tiny_sweep(), tmp_path, cell_fn=toy_rows)
+    t = res.table
+    assert list(t.columns) == list(runner.COLUMNS)
+    assert len(t) == 8 * 2 * 2 and res.n_ran == 8 and res.n_skipped == 0
+    want = t.seed + t.n / 48 + np.where(t.metric == "b", 0.25, 0.0)
+    assert np.array_equal(t.value.to_numpy(), want.to_numpy())
+    assert read_table(tmp_path).equals(t)  # the CSV round-trips every value exactly
+    manifest = json.loads((tmp_path / "sweep.json").read_text())
+    assert len(manifest["cells"]) == 8
+    assert sorted(p.stem for p in (tmp_path / "cells").glob("*.json")) == sorted(
+        c["key"] for c in manifest["cells"])
+
+
+def test_interrupt_then_resume_runs_only_missing_cells(tmp_path):
+    sweep = tiny_sweep()
+    reference = run_sweep(sweep, tmp_path / "ref", cell_fn=toy_rows).table
+
+    stop = Counter(interrupt_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(sweep, tmp_path / "run", cell_fn=stop)
+    assert len(list((tmp_path / "run" / "cells").glob("*.json"))) == 3
+    assert no_temp(tmp_path / "run") and not (tmp_path / "run" / "results.csv").exists()
+
+    again = Counter()
+    res = run_sweep(sweep, tmp_path / "run", cell_fn=again)
+    assert res.n_skipped == 3 and res.n_ran == 5 and len(again.calls) == 5
+    assert not set(again.calls) & set(stop.calls)  # none of the finished cells ran again
+    assert res.table.equals(reference)
+
+    # delete two cell files: exactly those two run on the next pass
+    files = sorted((tmp_path / "run" / "cells").glob("*.json"))
+    gone = [json.loads(f.read_text()) for f in files[:2]]
+    for f in files[:2]:
+        f.unlink()
+    third = Counter()
+    res = run_sweep(sweep, tmp_path / "run", cell_fn=third)
+    assert res.n_ran == 2 and sorted(third.calls) == sorted(
+        (json.dumps(g["env"], sort_keys=True), g["method"]["name"], g["seed"]) for g in gone)
+    assert res.table.equals(reference) and no_temp(tmp_path / "run")
+
+
+def test_interrupt_during_write_leaves_no_file(tmp_path, monkeypatch):
+    store = CellStore(tmp_path)
+    cell = Cell({"kind": "gaussian", "N": 8}, {"name": "uniform"}, 0, (4,))
+    real_replace = os.replace
+
+    def killed(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.save("k", cell, toy_rows, toy_rows(cell.env, cell.method, 0, [4]), 0.1)
+    assert not store.finished("k") and no_temp(tmp_path)
+    monkeypatch.setattr(runner.os, "replace", real_replace)
+    # a temp file left by a process killed with SIGKILL is removed by the next run
+    (store.dir / ".abc.json.123.tmp").write_text("{half")
+    run_sweep(tiny_sweep(), tmp_path, cell_fn=toy_rows)
+    assert no_temp(tmp_path)
+
+
+def test_corrupt_cell_file_is_reported(tmp_path):
+    run_sweep(tiny_sweep(), tmp_path, cell_fn=toy_rows)
+    f = next((tmp_path / "cells").glob("*.json"))
+    f.write_text("{not json")
+    with pytest.raises(ValueError, match="delete it and rerun"):
+        run_sweep(tiny_sweep(), tmp_path, cell_fn=toy_rows)
+
+
+def test_cell_errors_keep_finished_cells_and_name_the_cell(tmp_path):
+    def flaky(env, method, seed, budgets):
+        if method["name"] == "uniform" and seed == 1:
+            raise RuntimeError("boom")
+        return toy_rows(env, method, seed, budgets)
+
+    with pytest.raises(RuntimeError, match="boom") as err:
+        run_sweep(tiny_sweep(), tmp_path, cell_fn=flaky)
+    assert any("seed=1" in n for n in err.value.__notes__)
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 3
+    with pytest.raises(ValueError, match="cell_fn"):
+        run_sweep(tiny_sweep(), tmp_path / "b", cell_fn=lambda *a: "rows")
+
+
+def test_progress_bar(tmp_path, capsys):
+    run_sweep(tiny_sweep(), tmp_path, cell_fn=toy_rows, progress=True)
+    assert "8/8" in capsys.readouterr().err
+    run_sweep(tiny_sweep(), tmp_path / "q", cell_fn=toy_rows, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- real cells
+def without_seconds(t: pd.DataFrame) -> pd.DataFrame:
+    return t[t.metric != "seconds"].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def real_local(tmp_path_factory):
+    """The tiny real sweep (run_cell: adpo and uniform on a Gaussian env), in process."""
+    out = tmp_path_factory.mktemp("local")
+    return run_sweep(tiny_sweep(), out, jobs=1).table
+
+
+def test_real_cells_identical_seeds_identical_tables(real_local, tmp_path):
+    t = real_local
+    assert set(t.metric) >= {"max_logit_error", "mean_logit_error", "error_rate", "theta_norm",
+                             "max_logit_error_beta", "seconds"}
+    assert sorted(set(t.n)) == [8, 16] and sorted(set(t.seed)) == [0, 1]
+    again = run_sweep(tiny_sweep(), tmp_path, jobs=1).table
+    pd.testing.assert_frame_equal(without_seconds(again), without_seconds(real_local))
+    # and a different seed gives different numbers (the comparison above can fail)
+    other = run_sweep(make_sweep({"kind": "gaussian", "N": 48, "d": 3, "beta": 1.0},
+                                 [{"name": "uniform"}], [7], [8, 16]), tmp_path / "o").table
+    mine = real_local[(real_local.method == "uniform") & (real_local.seed == 0)
+                      & real_local.env.str.contains("beta=1.0")]
+    assert not np.array_equal(without_seconds(other).value, without_seconds(mine).value)
+
+
+def pinned_threads(env, method, seed, budgets):
+    """A cell function reporting how many BLAS threads it sees."""
+    from threadpoolctl import threadpool_info
+
+    n = max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=1)
+    return [{"env": "e", "method": method["name"], "seed": seed, "n": b, "metric": "threads",
+             "value": float(n)} for b in budgets]
+
+
+def test_local_pool_equals_in_process_and_pins_blas(real_local, tmp_path):
+    pooled = run_sweep(tiny_sweep(), tmp_path / "pool", jobs=2).table
+    pd.testing.assert_frame_equal(without_seconds(pooled), without_seconds(real_local))
+    threads = run_sweep(tiny_sweep(), tmp_path / "threads", jobs=2, cell_fn=pinned_threads).table
+    assert set(threads.value) == {1.0}
+
+
+def test_dask_local_cluster_equals_local_run(real_local, tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        res = run_sweep(tiny_sweep(), tmp_path / "dask", scheduler=cluster.scheduler_address)
+        assert res.n_ran == 8
+        pd.testing.assert_frame_equal(without_seconds(res.table), without_seconds(real_local))
+        threads = run_sweep(tiny_sweep(), tmp_path / "threads", scheduler=cluster.scheduler_address,
+                            cell_fn=pinned_threads).table
+        assert set(threads.value) == {1.0}
+        # the CLI takes the address from ADPO_SCHEDULER; finished cells are not resubmitted
+        cfg = tmp_path / "tiny.toml"
+        cfg.write_text(TINY_TOML)
+        monkeypatch.setenv("ADPO_SCHEDULER", cluster.scheduler_address)
+        assert cli_main(["sweep", str(cfg), "--out", str(tmp_path / "dask"), "--quiet"]) == 0
+    pd.testing.assert_frame_equal(without_seconds(read_table(tmp_path / "dask")),
+                                  without_seconds(real_local))
+
+
+# --------------------------------------------------------------------------- the CLI
+def test_cli_sweep(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ADPO_SCHEDULER", raising=False)
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY_TOML.replace('name = "adpo"\nn_candidates = 8', 'name = "apo"'))
+    out = tmp_path / "out"
+    assert cli_main(["sweep", str(cfg), "--out", str(out), "--dry-run"]) == 0
+    assert "8 cells; 8 to run" in capsys.readouterr().out
+    assert cli_main(["sweep", str(cfg), "--out", str(out), "--quiet"]) == 0
+    msg = capsys.readouterr().out
+    assert "8 cell(s) run" in msg and str(out / "results.csv") in msg
+    assert cli_main(["sweep", str(cfg), "--out", str(out), "--quiet"]) == 0
+    assert "0 cell(s) run, 8 already finished" in capsys.readouterr().out
+    assert len(read_table(out)) == 8 * 2 * len(__import__("sim.experiment").experiment.METRICS)
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--jobs", "0"], "jobs"),
+    (["--config-is", "missing"], None),
+])
+def test_cli_sweep_errors(tmp_path, capsys, args, msg):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY_TOML.replace("N = 48", "N = 12"))  # budgets 16 > N
+    if msg is None:
+        with pytest.raises(SystemExit) as e:
+            cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o"), *args])
+        assert e.value.code == 2
+        return
+    assert cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o"), *args]) == 2
+    assert msg in capsys.readouterr().err
+    assert cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "exceeds" in capsys.readouterr().err
+    assert cli_main(["sweep", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_example_sweeps_are_valid():
+    files = sorted(pathlib.Path(__file__).parent.parent.glob("sweeps/*.toml"))
+    assert files, "sweeps/ holds example sweep files"
+    for f in files:
+        sw = load_sweep(f)
+        assert sw.cells()
