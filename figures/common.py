@@ -18,6 +18,8 @@ import scipy.stats
 
 HERE = pathlib.Path(__file__).parent
 SCALES = ("tiny", "default", "paper")
+#: Bump when a change to the code would change cached cell results (cache keys cover configs only).
+CACHE_VERSION = 1
 
 #: One colour and marker per method, the same in every figure.
 STYLE = {
@@ -126,11 +128,14 @@ def _jsonable(x):
 
 
 def run_sweep(name: str, *, envs, methods, seeds, budgets, jobs: int = 1) -> pd.DataFrame:
-    """Tidy results of every (env, method, seed) cell — TEMPORARY local version."""
-    from joblib import Parallel, delayed
+    """Tidy results of every (env, method, seed) cell via the resumable runner.
 
-    from sim.experiment import run_cell
+    Finished cells are cached under ``results/figures/<name>/v<CACHE_VERSION>/`` keyed by their
+    full configuration, so a rerun of ``make figures`` only computes what changed.
+    """
+    from sim.runner import make_sweep
+    from sim.runner import run_sweep as run
 
-    cells = [(e, m, s) for e in envs for m in methods for s in seeds]
-    rows = Parallel(n_jobs=jobs)(delayed(run_cell)(e, m, s, budgets) for e, m, s in cells)
-    return pd.DataFrame([r for rs in rows for r in rs])
+    sweep = make_sweep(list(envs), list(methods), [int(s) for s in seeds],
+                       budgets=[int(b) for b in budgets], name=name)
+    return run(sweep, cache_dir(name) / f"v{CACHE_VERSION}", jobs=jobs).table
