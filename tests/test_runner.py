@@ -363,3 +363,57 @@ def test_example_sweeps_are_valid():
     for f in files:
         sw = load_sweep(f)
         assert sw.cells()
+
+
+SLOW_SCRIPT = """
+import sys, time
+from sim.runner import make_sweep, run_sweep
+
+def slow(env, method, seed, budgets):
+    time.sleep(0.1)
+    return [{"env": "e", "method": method["name"], "seed": seed, "n": n, "metric": "m",
+             "value": seed + n / 1000} for n in budgets]
+slow.__module__ = "slow_cells"
+
+sweep = make_sweep({"kind": "gaussian", "N": 64, "d": 2}, ["uniform"], {"count": 24}, [4, 8],
+                   check=False)
+print("started", flush=True)
+run_sweep(sweep, sys.argv[1], cell_fn=slow)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_real_signal_keeps_finished_cells(tmp_path, sig):
+    """Ctrl-C (SIGINT) or kill -9 of a running sweep: every stored cell file is complete, no
+    temp file survives the next run, and the rerun finishes only the missing cells."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_SCRIPT)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"
+    cells = out / "cells"
+    deadline = time.monotonic() + 30
+    while len(list(cells.glob("*.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0, "the sweep finished before the signal; slow the cells down"
+    if sig == "SIGINT":
+        assert "KeyboardInterrupt" in err
+    done = sorted(cells.glob("*.json"))
+    assert 3 <= len(done) < 24
+    for f in done:  # complete JSON records, never a truncated one
+        assert json.loads(f.read_text())["format"] == runner.CELL_FORMAT
+    rerun = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
+                           text=True, timeout=60)
+    assert rerun.returncode == 0 and "done" in rerun.stdout, rerun.stderr
+    t = read_table(out)
+    assert len(t) == 24 * 2 and sorted(set(t.seed)) == list(range(24))
+    assert np.array_equal(t.value, t.seed + t.n / 1000) and no_temp(out)
