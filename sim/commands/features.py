@@ -1,0 +1,52 @@
+"""``adpo features``: a JSONL file of preference pairs -> .npz features + sidecar (sim.llm)."""
+
+
+def register(sub):
+    p = sub.add_parser(
+        "features", help="LLM last-layer features and reference log-ratios of JSONL pairs",
+        description="Turn a JSONL file of preference pairs (prompt/chosen/rejected, or "
+        "prompt/response_1/response_2 with optional label) into a .npz data file: phi_i = "
+        "phi(x, y_1) - phi(x, y_2) from the final hidden layer, b_i = log pi_0(y_1|x) - "
+        "log pi_0(y_2|x) over response tokens, labels when known; plus a sidecar "
+        "OUT.meta.json (model, pooling, source, row line numbers). Runs offline; resumes an "
+        "interrupted run from its finished chunks.")
+    p.add_argument("--model", default="smollm2",
+                   help="'smollm2' (embedded SmolLM2-135M-Instruct GGUF), a local Hugging Face "
+                   "model directory (safetensors), or a .gguf file")
+    p.add_argument("--data", required=True, help="JSONL pairs")
+    p.add_argument("--out", required=True, help="output .npz (sidecar written next to it)")
+    p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
+    p.add_argument("--pooling", default="last", choices=("last", "mean"),
+                   help="last response token (default) or mean over response tokens")
+    p.add_argument("--max-length", type=int, default=256, help="tokens per prompt+response")
+    p.add_argument("--chunk-rows", type=int, default=64, help="pairs per resumable chunk")
+    p.add_argument("--beta", type=float, default=1.0, help="DPO scale stored in the .npz")
+    p.add_argument("--orient", default="random", choices=("random", "as-is"),
+                   help="TRL rows: put the chosen response first (as-is) or at random with "
+                   "--seed (labels then not all ones)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-eos", action="store_true", help="do not end responses with EOS")
+    p.add_argument("--keep-parts", action="store_true", help="keep the chunk files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..textdata import read_pairs
+    from .. import llm
+
+    read_pairs(args.data)  # report malformed rows before the model loads
+    if args.threads is not None:
+        import torch
+        torch.set_num_threads(max(1, args.threads))
+    lm = llm.load_model(args.model, args.device)
+    meta = llm.extract_file(lm, args.data, args.out, pooling=args.pooling,
+                            batch_size=args.batch_size, max_length=args.max_length,
+                            chunk_rows=args.chunk_rows, beta=args.beta, orient=args.orient,
+                            seed=args.seed, append_eos=not args.no_eos,
+                            progress=not args.quiet, keep_parts=args.keep_parts)
+    print(f"wrote {args.out}: N={meta['n_rows']} d={meta['d']} tokens={meta['n_tokens']} "
+          f"truncated={meta['n_truncated']} labels={meta['labels']}")
+    return 0
