@@ -35,7 +35,8 @@ Sweep files (TOML)
 
 Unknown keys, duplicate cells, budgets above an environment's N, and bad values (checked by
 building each environment at a small N and each selector on it) raise ``ValueError`` naming the
-key. Labels must be unique: a grid appends ``[key=value]`` to an explicit ``label``.
+key. Labels must be unique: a grid appends ``[key=value]`` to an explicit ``label``. Values are
+taken literally: ``beta = 1`` and ``beta = 1.0`` are different configurations (keys and labels).
 
 Store and resume
 ----------------
@@ -64,6 +65,7 @@ Tables of the same sweep are identical whatever the backend, except the wall-tim
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import inspect
@@ -518,8 +520,8 @@ def _check_rows(rows, cell: Cell) -> list:
 
 def _timed(cell_fn, env, method, seed, budgets):
     t0 = time.perf_counter()
-    try:
-        rows = cell_fn(env, method, seed, list(budgets))
+    try:  # copies: the configs are shared between cells, and a cell may mutate its arguments
+        rows = cell_fn(copy.deepcopy(env), copy.deepcopy(method), seed, list(budgets))
     except Exception as exc:  # the note survives pickling back from a worker
         exc.add_note(f"in sweep cell: env={env} method={method} seed={seed}")
         raise

@@ -378,15 +378,16 @@ slow.__module__ = "slow_cells"
 sweep = make_sweep({"kind": "gaussian", "N": 64, "d": 2}, ["uniform"], {"count": 24}, [4, 8],
                    check=False)
 print("started", flush=True)
-run_sweep(sweep, sys.argv[1], cell_fn=slow)
+run_sweep(sweep, sys.argv[1], cell_fn=slow, jobs=int(sys.argv[2]))
 print("done", flush=True)
 """
 
 
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
-def test_real_signal_keeps_finished_cells(tmp_path, sig):
-    """Ctrl-C (SIGINT) or kill -9 of a running sweep: every stored cell file is complete, no
-    temp file survives the next run, and the rerun finishes only the missing cells."""
+@pytest.mark.parametrize("sig, jobs", [("SIGINT", 1), ("SIGKILL", 1), ("SIGINT", 2)])
+def test_real_signal_keeps_finished_cells(tmp_path, sig, jobs):
+    """Ctrl-C (SIGINT; in process or with a loky pool) or kill -9 of a running sweep: every
+    stored cell file is complete, no temp file survives the next run, and the rerun finishes
+    only the missing cells."""
     import signal
     import subprocess
     import sys
@@ -395,7 +396,7 @@ def test_real_signal_keeps_finished_cells(tmp_path, sig):
     script = tmp_path / "slow.py"
     script.write_text(SLOW_SCRIPT)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, str(script), str(out), str(jobs)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "started"
     cells = out / "cells"
@@ -411,7 +412,7 @@ def test_real_signal_keeps_finished_cells(tmp_path, sig):
     assert 3 <= len(done) < 24
     for f in done:  # complete JSON records, never a truncated one
         assert json.loads(f.read_text())["format"] == runner.CELL_FORMAT
-    rerun = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
+    rerun = subprocess.run([sys.executable, str(script), str(out), "1"], capture_output=True,
                            text=True, timeout=60)
     assert rerun.returncode == 0 and "done" in rerun.stdout, rerun.stderr
     t = read_table(out)
