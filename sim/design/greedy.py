@@ -336,7 +336,7 @@ def _blocked(V, eligible, n, state, dt, active, block):
         VA = V[rows[A]]
         sA = sc[A].copy() if exact_bulk else state.scores(VA).astype(np.float64)
         evals += 0 if exact_bulk else A.size
-        thresh = tau + margin * abs(tau)
+        thresh = tau + margin * abs(tau) if np.isfinite(tau) else -np.inf
         nblocks += 1
         k = 0
         while k < block and len(picks) < n:
@@ -356,6 +356,8 @@ def _blocked(V, eligible, n, state, dt, active, block):
             k += 1
         evals += k * A.size
         if k == 0:  # cannot certify the argmax inside A: widen the active set and retry
+            if K == n_alive:  # only NaN scores could get here; V is validated finite
+                raise RuntimeError("greedy: no certifiable pick among all rows")
             active = 2 * active
             continue
         if k < block // 8 and active < n_alive:

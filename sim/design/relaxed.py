@@ -1,0 +1,262 @@
+"""Approximate (relaxed) D-optimal designs: pi on the simplex maximizing log det M(pi),
+M(pi) = sum_i pi_i v_i v_i^T (the continuous relaxation of paper sec. 2's log det objective).
+
+The gradient of f(pi) = log det M(pi) is g_i = v_i^T M(pi)^{-1} v_i, with sum_i pi_i g_i = d.
+Every solver here stops on the Kiefer-Wolfowitz certificate d / max_i g_i >= ``efficiency``
+(see :mod:`sim.design.common`).
+
+* :func:`fw_design` -- Frank-Wolfe (Fedorov-Wynn) with away steps (Wolfe 1970; Atwood 1973; the
+  WA-TY method of Ahipasaoglu, Sun and Todd 2008). A toward step moves mass alpha to the vertex
+  j = argmax g; an away step takes mass from the support vertex k = argmin g. Both use the exact
+  line search of f along the segment, in closed form:
+
+      f((1 - a) pi + a e_i) - f(pi) = (d - 1) log(1 - a) + log(1 - a + a g_i),
+      a* = (g_i - d) / (d (g_i - 1)),
+
+  clipped for away steps at -pi_k / (1 - pi_k) (a "drop" step, which removes k from the support).
+  M^{-1} and all g are updated by the rank-one formulas
+
+      M'^{-1} = (M^{-1} - b u u^T) / (1 - a),  u = M^{-1} v_i,  b = a / (1 - a + a g_i),
+      g'      = (g - b (V u)^2) / (1 - a),
+
+  O(m d) per step for m candidate rows, and recomputed from a Cholesky factor every ``d`` steps.
+  The start is the greedy design of d rows (a small-support start). For large N the steps run on
+  a working set that grows by the most violating rows (largest g_i > d) until the certificate
+  over *all* N rows holds; the final certificate is always computed over all N rows.
+* :func:`multiplicative_design` -- pi_i <- pi_i g_i / d (Titterington 1976; Silvey, Titterington
+  and Torsney 1978), the baseline: monotone but sublinear.
+* :func:`cvxpy_design` -- the convex program in cvxpy (Clarabel by default), the certifier for
+  small cases. The affine map pi -> M(pi) has N d^2 coefficients, so this does not scale.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..validation import as_rng, positive_int, positive_scalar
+from .common import (DesignResult, check_pi, chol, design_vectors, information_matrix,
+                     logdet_chol, require_full_rank, variances)
+
+
+def _check_efficiency(efficiency) -> float:
+    e = positive_scalar(efficiency, "efficiency")
+    if not e < 1:
+        raise ValueError(f"efficiency: must lie in (0, 1) (1 is reached only in the limit), "
+                         f"got {e}; e.g. 1 - 1e-6")
+    return e
+
+
+def _finish(solver, V, pi, it, t0, converged, info) -> DesignResult:
+    """Result with log det M(pi) and the certificate over all N rows, from one Cholesky."""
+    pi = np.where(pi > 0, pi, 0.0)
+    pi = pi / pi.sum()
+    L = chol(information_matrix(V, pi), "M(pi)")
+    g = variances(V, L)
+    eff = V.shape[1] / float(g.max())
+    return DesignResult(solver=solver, pi=pi, logdet=logdet_chol(L), efficiency=eff,
+                        support=int((pi > 0).sum()), iterations=int(it),
+                        seconds=time.perf_counter() - t0, converged=bool(converged), info=info)
+
+
+# --------------------------------------------------------------------------- Frank-Wolfe
+def fw_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 1_000_000,
+              away: bool = True, working_set: bool | None = None, start: str = "greedy",
+              pi0=None) -> DesignResult:
+    """Frank-Wolfe with away steps for the relaxed D-optimal design (module docstring).
+
+    Args:
+        V: (N, d) candidate vectors, spanning R^d. weights: None or (N,) >= 0 (design uses
+            sqrt(w_i) v_i).
+        efficiency: stop once d / max_i g_i >= efficiency (over all N rows), in (0, 1).
+        max_iter: cap on the total number of steps (converged=False if hit).
+        away: allow away/drop steps (False: classic Fedorov-Wynn, sublinear).
+        working_set: restrict steps to a growing working set (default: when N > 2000).
+        start: "greedy" (uniform on the greedy design of d rows) or "uniform" (all rows).
+        pi0: (N,) explicit starting design (overrides ``start``).
+
+    Returns:
+        DesignResult with ``pi`` (N,), ``logdet`` = log det M(pi), ``efficiency``, ``support``,
+        ``iterations``; ``info`` counts toward/away/drop steps and working-set rounds.
+    """
+    t0 = time.perf_counter()
+    V = design_vectors(V, weights)
+    N, d = V.shape
+    require_full_rank(V)
+    eff_target = _check_efficiency(efficiency)
+    max_iter = positive_int(max_iter, "max_iter")
+    pi = _start(V, start, pi0)
+    if working_set is None:
+        working_set = N > 2000
+    info = {"toward": 0, "away": 0, "drop": 0, "rounds": 0, "working_set": bool(working_set)}
+    if not working_set:
+        pi, it, ok = _fw_core(V, pi, eff_target, max_iter, away, info)
+        return _finish("fw", V, pi, it, t0, ok, info)
+
+    # Working set: FW on the rows W (the support plus violators); after each solve, check the
+    # certificate on all N rows and add the rows with the largest g_i > d.
+    inner_target = 1 - (1 - eff_target) / 2
+    ws = np.zeros(N, dtype=bool)
+    ws[pi > 0] = True
+    it_total, ok = 0, False
+    g = variances(V, chol(information_matrix(V, pi), "M(pi)"))
+    while True:
+        viol = np.flatnonzero(g > d / inner_target)
+        if viol.size:
+            add = max(2 * d, int(ws.sum()) // 2)
+            top = viol[np.argsort(-g[viol])[:add]]
+            ws[top] = True
+        rows = np.flatnonzero(ws)
+        info["rounds"] += 1
+        sub, it, ok_sub = _fw_core(V[rows], pi[rows], inner_target, max_iter - it_total, away,
+                                   info)
+        it_total += it
+        pi = np.zeros(N)
+        pi[rows] = sub
+        g = variances(V, chol(information_matrix(V, pi), "M(pi)"))
+        if d / g.max() >= eff_target:
+            ok = True
+            break
+        if not ok_sub or it_total >= max_iter:
+            break
+        ws &= pi > 0  # keep the working set small: drop rows the solver emptied
+    info["working_set_size"] = int(ws.sum())
+    return _finish("fw", V, pi, it_total, t0, ok, info)
+
+
+def _start(V, start, pi0) -> np.ndarray:
+    N, d = V.shape
+    if pi0 is not None:
+        return check_pi(pi0, N)
+    if start == "uniform":
+        return np.full(N, 1.0 / N)
+    if start != "greedy":
+        raise ValueError(f"start: 'greedy' or 'uniform', got {start!r}")
+    from .greedy import greedy_select
+    # A tiny ridge makes greedy's first d picks a pivoted-Cholesky basis: a well-spread,
+    # full-rank support of d rows.
+    scale = float(np.einsum("ij,ij->i", V, V).max())
+    idx = greedy_select(V, d, gamma=1e-9 * scale).indices
+    pi = np.zeros(N)
+    pi[idx] = 1.0 / d
+    try:
+        chol(information_matrix(V, pi))
+    except ValueError:  # numerically singular basis: fall back to the uniform design
+        pi = np.full(N, 1.0 / N)
+    return pi
+
+
+def _fw_core(X, p, target, max_iter, away, info):
+    """FW with away steps on the rows X (m, d) from p (m,); returns (p, iterations, converged)."""
+    m, d = X.shape
+    p = p.copy()
+    it, recompute_every = 0, max(d, 50)
+    while True:
+        L = chol(information_matrix(X, p), "M(pi)")
+        # M^{-1} from the Cholesky factor (needed explicitly for the O(d^2) rank-one updates).
+        Linv = np.linalg.solve(L, np.eye(d))
+        Minv = Linv.T @ Linv
+        g = np.einsum("ij,ij->i", X @ Minv, X)
+        for _ in range(recompute_every):
+            j = int(np.argmax(g))
+            gmax = g[j]
+            if d / gmax >= target:
+                return p, it, True
+            if it >= max_iter:
+                return p, it, False
+            i, a = j, (gmax - d) / (d * (gmax - 1.0))
+            kind = "toward"
+            if away:
+                gs = np.where(p > 0, g, np.inf)
+                k = int(np.argmin(gs))
+                if d - gs[k] > gmax - d:  # the away direction has the larger gap
+                    a_min = -p[k] / (1.0 - p[k]) if p[k] < 1 else -np.inf
+                    gk = gs[k]
+                    a_star = (gk - d) / (d * (gk - 1.0)) if gk > 1 else -np.inf
+                    i, a, kind = k, max(a_star, a_min), "away"
+                    if a == a_min:
+                        kind = "drop"
+            gi = g[i]
+            u = Minv @ X[i]
+            b = a / (1.0 - a + a * gi)
+            Minv = (Minv - b * np.outer(u, u)) / (1.0 - a)
+            c = X @ u
+            g = (g - b * c * c) / (1.0 - a)
+            p *= 1.0 - a
+            p[i] += a
+            if kind == "drop":
+                p[i] = 0.0
+            info[kind] += 1
+            it += 1
+
+
+# --------------------------------------------------------------------------- multiplicative
+def multiplicative_design(V, *, weights=None, efficiency: float = 1 - 1e-6,
+                          max_iter: int = 100_000, pi0=None) -> DesignResult:
+    """The multiplicative algorithm pi_i <- pi_i g_i / d from the uniform design (or ``pi0``).
+
+    Each iteration costs one Cholesky of M(pi) and all N variances, O(N d^2). It never leaves the
+    support of the start, so it starts from the uniform design; convergence is sublinear, so
+    tight efficiencies may need ``max_iter`` (converged=False if hit).
+    """
+    t0 = time.perf_counter()
+    V = design_vectors(V, weights)
+    N, d = V.shape
+    require_full_rank(V)
+    eff_target = _check_efficiency(efficiency)
+    max_iter = positive_int(max_iter, "max_iter")
+    pi = np.full(N, 1.0 / N) if pi0 is None else check_pi(pi0, N)
+    ok = False
+    for it in range(max_iter + 1):
+        g = variances(V, chol(information_matrix(V, pi), "M(pi)"))
+        if d / g.max() >= eff_target:
+            ok = True
+            break
+        if it == max_iter:
+            break
+        pi = pi * g / d
+        pi /= pi.sum()  # sum pi g = d exactly in theory; renormalise away the rounding
+    return _finish("multiplicative", V, pi, it, t0, ok, {})
+
+
+# --------------------------------------------------------------------------- cvxpy
+def cvxpy_design(V, *, weights=None, solver: str = "CLARABEL", verbose: bool = False,
+                 **solver_opts) -> DesignResult:
+    """Solve max log det(V^T diag(pi) V) s.t. pi >= 0, sum pi = 1 with cvxpy (default Clarabel).
+
+    Formulated as V^T (pi * V) with pi broadcast over the columns, which cvxpy canonicalises
+    without the N x N diagonal matrix of ``V.T @ cp.diag(pi) @ V``. The solver's pi is clipped to
+    >= 0 and renormalised; log det and the certificate are recomputed here, so they are
+    comparable with the other solvers. The solver stops on its own tolerances (Clarabel's
+    defaults give an efficiency near 1 - 5e-5); pass e.g. tol_gap_rel=1e-10 to tighten.
+    """
+    import cvxpy as cp
+
+    t0 = time.perf_counter()
+    V = design_vectors(V, weights)
+    N, d = V.shape
+    require_full_rank(V)
+    pi = cp.Variable(N, nonneg=True)
+    M = V.T @ cp.multiply(cp.reshape(pi, (N, 1), order="C"), V)
+    prob = cp.Problem(cp.Maximize(cp.log_det((M + M.T) / 2)), [cp.sum(pi) == 1])
+    try:
+        prob.solve(solver=solver, verbose=verbose, **solver_opts)
+    except cp.error.SolverError as exc:
+        raise ValueError(f"solver: cvxpy/{solver} failed ({exc}); try solver='SCS'") from None
+    if pi.value is None:
+        raise ValueError(f"solver: cvxpy/{solver} returned status {prob.status!r}")
+    p = np.clip(np.asarray(pi.value, dtype=np.float64), 0.0, None)
+    # Interior-point solutions carry ~1e-9 mass on every row; zero it so 'support' is meaningful.
+    p[p < 1e-9 * p.max()] = 0.0
+    stats = prob.solver_stats
+    return _finish("cvxpy", V, p, stats.num_iters or 0, t0, prob.status == "optimal",
+                   {"solver": solver, "status": prob.status,
+                    "solve_seconds": stats.solve_time})
+
+
+def random_design(N: int, seed) -> np.ndarray:
+    """A random point of the simplex (flat Dirichlet), for tests and warm-start experiments."""
+    rng = as_rng(seed)
+    p = rng.exponential(size=positive_int(N, "N"))
+    return p / p.sum()
