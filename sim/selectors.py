@@ -438,7 +438,7 @@ class Dope(Selector):
         return self._pi is None
 
     def _refit(self, t):
-        from .design import fw_design  # the Frank-Wolfe solver of sim.design
+        from .design.relaxed import fw_design  # Frank-Wolfe with away steps
         d = self.data
         if self.weights == "theta_star":
             if d.theta_star is None:
