@@ -253,3 +253,25 @@ def test_real_smollm2_loads_offline_and_orders_facts(tmp_path, monkeypatch):
     data = PreferenceData.load(tmp_path / "f.npz")
     assert meta["chat_template"] and data.d == 576
     assert np.all(data.b > 0), data.b
+
+
+def test_figure_llm_tiny_scale_writes_files_and_reuses_its_cache(tmp_path, monkeypatch):
+    from figures import fig_llm
+
+    monkeypatch.chdir(tmp_path)  # the feature and run caches go under ./results/
+    paths = fig_llm.main("tiny", out_dir=tmp_path / "out", jobs=1)
+    assert [p.suffix for p in paths] == [".png", ".pdf", ".json"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    side = json.loads(paths[2].read_text())
+    assert side["scale"] == "tiny" and side["d"] == 32
+    assert set(side["summary"]) == set(side["config"]["methods"])
+    feats = list((tmp_path / "results/figures/llm").glob("features-*/features.npz"))
+    assert len(feats) == 1
+    stamp = feats[0].stat().st_mtime_ns
+
+    def no_model(*a, **kw):
+        raise AssertionError("features recomputed instead of read from the cache")
+
+    monkeypatch.setattr("sim.llm.tiny_model", no_model)
+    fig_llm.main("tiny", out_dir=tmp_path / "out2", jobs=1)
+    assert feats[0].stat().st_mtime_ns == stamp
