@@ -8,7 +8,9 @@ sidecar stating the environment, seeds, scale and the numbers the figure shows.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import pathlib
 import tomllib
 
@@ -17,6 +19,7 @@ import pandas as pd
 import scipy.stats
 
 HERE = pathlib.Path(__file__).parent
+CACHE_ROOT = pathlib.Path("results") / "figures"
 SCALES = ("tiny", "default", "paper")
 #: Bump when a change to the code would change cached cell results (cache keys cover configs only).
 CACHE_VERSION = 1
@@ -38,6 +41,8 @@ def load_config(name: str, scale: str) -> dict:
         raise ValueError(f"scale: one of {SCALES}, got {scale!r}")
     with open(HERE / f"fig_{name}.toml", "rb") as f:
         cfg = tomllib.load(f)
+    if scale not in cfg:
+        raise ValueError(f"scale: figures/fig_{name}.toml has no [{scale}] section")
     base = {k: v for k, v in cfg.items() if k not in SCALES}
     base.update(cfg.get(scale, {}))
     base["scale"] = scale
@@ -54,7 +59,27 @@ def style():
 
 
 def cache_dir(name: str) -> pathlib.Path:
-    return pathlib.Path("results/figures") / name
+    return CACHE_ROOT / name
+
+
+def cached(name: str, cfg: dict, compute, version: int = 1) -> dict:
+    """``compute()`` -> dict of arrays, cached as ``results/figures/<name>/<key>.npz``.
+
+    For figures whose expensive part is not a grid of runner cells. The key hashes ``cfg`` and
+    ``version`` (bump it when the computation changes); files are read with allow_pickle=False.
+    """
+    key = hashlib.sha256(json.dumps({**cfg, "_version": version}, sort_keys=True,
+                                    default=str).encode()).hexdigest()[:16]
+    path = cache_dir(name) / f"{key}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    out = {k: np.asarray(v) for k, v in compute().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **out)
+    os.replace(tmp, path)
+    return out
 
 
 def mean_band(values: np.ndarray, level: float = 0.95):
@@ -124,6 +149,8 @@ def _jsonable(x):
         return int(x)
     if isinstance(x, (np.floating,)):
         return float(x)
+    if isinstance(x, (np.ndarray, np.bool_)):
+        return x.tolist()
     raise TypeError(type(x))
 
 

@@ -18,10 +18,9 @@ from sim.metrics import max_logit_error
 from sim.selectors import make_selector
 from theory import bounds
 from theory.checks import rng_for
-from theory.figure_support import cached, load_config, save_figure, style
+from figures.common import cached, load_config, save, style
 
 NAME = "theory_bound"
-HERE = pathlib.Path(__file__).parent
 
 
 def _run(cfg: dict, method: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +53,7 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
-    cfg = load_config(HERE / f"fig_{NAME}.toml", scale)
+    cfg = load_config(NAME, scale)
     res = cached(NAME, cfg, lambda: compute(cfg, jobs))
     n_grid = np.asarray(cfg["n_grid"])
     greedy = [m for m in cfg["methods"] if m != "uniform"]
@@ -95,4 +94,4 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
                "environment": "gaussian_env(assumption2=True, theta_norm=1, ref_norm=1); "
                               "theta_* = full-data DPO MLE in the unit ball; fits in the unit ball",
                "kappa_used": kappa_n, "bounds": bnd, "per_method": summary}
-    return save_figure(fig, out_dir, f"fig_{NAME}", sidecar)
+    return save(fig, out_dir, NAME, sidecar)

@@ -14,10 +14,9 @@ import numpy as np
 
 from sim.envs import gaussian_env
 from theory.coverage import coverage_study
-from theory.figure_support import cached, load_config, save_figure, style
+from figures.common import cached, load_config, save, style
 
 NAME = "theory_coverage"
-HERE = pathlib.Path(__file__).parent
 
 
 def compute(cfg: dict, jobs: int = 1) -> dict:
@@ -34,7 +33,7 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
-    cfg = load_config(HERE / f"fig_{NAME}.toml", scale)
+    cfg = load_config(NAME, scale)
     res = cached(NAME, cfg, lambda: compute(cfg, jobs))
     deltas = np.asarray(cfg["deltas"])
     style()
@@ -68,4 +67,4 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
                               "theta_true; fresh labels per trial; fit_dpo(gamma=0, radius=1)",
                "deltas": deltas, "radius": res["radius"],
                "radius_self_normalized": res["radius_self_normalized"], "per_method": summary}
-    return save_figure(fig, out_dir, f"fig_{NAME}", sidecar)
+    return save(fig, out_dir, NAME, sidecar)

@@ -10,11 +10,10 @@ import pathlib
 
 import numpy as np
 
-from theory.figure_support import cached, load_config, save_figure, style
+from figures.common import cached, load_config, save, style
 from theory.rates import error_curves_in_d, slope_summary
 
 NAME = "theory_dscaling"
-HERE = pathlib.Path(__file__).parent
 
 
 def _env(cfg):
@@ -35,7 +34,7 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
-    cfg = load_config(HERE / f"fig_{NAME}.toml", scale)
+    cfg = load_config(NAME, scale)
     res = cached(NAME, cfg, lambda: compute(cfg, jobs))
     d = np.asarray(cfg["d_grid"], dtype=float)
     style()
@@ -64,4 +63,4 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
                "environment": "gaussian_env(theta_norm=1, ref_norm=1, no ball); theta_* = full-data "
                               "DPO MLE (ridge 1e-3); error = max_i |phi_i^T(theta_hat_n - theta_*)|",
                "per_method": summary}
-    return save_figure(fig, out_dir, f"fig_{NAME}", sidecar)
+    return save(fig, out_dir, NAME, sidecar)

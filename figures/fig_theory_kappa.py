@@ -20,10 +20,9 @@ import numpy as np
 from sim.envs import make_env
 from theory import bounds
 from theory.checks import rng_for, selector_trace, theorem4_along_run
-from theory.figure_support import cached, load_config, save_figure, style
+from figures.common import cached, load_config, save, style
 
 NAME = "theory_kappa"
-HERE = pathlib.Path(__file__).parent
 
 
 def _env(cfg, seed):
@@ -60,7 +59,7 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
-    cfg = load_config(HERE / f"fig_{NAME}.toml", scale)
+    cfg = load_config(NAME, scale)
     res = cached(NAME, cfg, lambda: compute(cfg, jobs), version=2)
     style()
     import matplotlib.pyplot as plt
@@ -102,4 +101,4 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
     sidecar = {"figure": NAME, "scale": scale, "config": cfg,
                "environment": f"{cfg['kind']} env (gaussian: assumption2=True, theta_norm=1, ref_norm=1)",
                "kappa": summary}
-    return save_figure(fig, out_dir, f"fig_{NAME}", sidecar)
+    return save(fig, out_dir, NAME, sidecar)

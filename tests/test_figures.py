@@ -18,4 +18,30 @@ def test_figure_script_tiny(name, tmp_path, monkeypatch):
     for p in paths:
         assert p.exists() and p.stat().st_size > 0, p
     sidecar = json.loads(next(p for p in paths if p.suffix == ".json").read_text())
-    assert sidecar.get("scale") == "tiny"
+    assert sidecar.get("scale") == "tiny" and sidecar.get("figure") == name
+
+
+def test_unknown_scale_is_refused():
+    from figures import common
+
+    with pytest.raises(ValueError, match="scale"):
+        common.load_config("paper_fig1", "huge")
+
+
+def test_cached_computes_once(tmp_path, monkeypatch):
+    import numpy as np
+
+    from figures import common
+
+    monkeypatch.setattr(common, "CACHE_ROOT", tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": np.arange(3.0)}
+
+    a = common.cached("demo", {"n": 3}, compute)
+    b = common.cached("demo", {"n": 3}, compute)
+    c = common.cached("demo", {"n": 4}, compute)
+    assert len(calls) == 2 and np.array_equal(a["x"], b["x"]) and np.array_equal(a["x"], c["x"])
+    assert not list(tmp_path.rglob("*.tmp.npz"))
