@@ -9,8 +9,9 @@ refits: candidates are examined in order of their stale bound w_i q_i^stale, and
 whose bound beats the best exact score found so far are refreshed (Minoux's lazy greedy; the
 argmax is the same as a full recomputation, ties broken by the lowest index).
 
-H^{-1} is kept by Sherman-Morrison updates (paper sec. 3.1), O(d^2) per pick; no N x N or
-N x d x d array is ever formed.
+H^{-1} is kept by :class:`sim.design.GreedyState` (buffered Sherman-Morrison updates with a
+periodic Cholesky refresh, paper sec. 3.1), O(d^2) per pick; no N x N or N x d x d array is ever
+formed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import heapq
 
 import numpy as np
 
+from .design import GreedyState
 from .validation import positive_scalar
 
 
@@ -36,19 +38,22 @@ class WeightedGreedy:
         self.phi = phi
         self.gamma = positive_scalar(gamma, "gamma")
         n, d = phi.shape
-        self.h_inv = np.eye(d) / self.gamma
-        self.logdet = d * np.log(self.gamma)
+        self.state = GreedyState(d, self.gamma)
         # Stale upper bounds on phi_i^T H^{-1} phi_i; exact at the start (H = gamma I).
         self.q = np.einsum("ij,ij->i", phi, phi) / self.gamma
         self.fresh = np.ones(n, dtype=bool)  # q_i exact for the current H
         self.track_all = track_all
         self.n_evals = 0
 
+    @property
+    def logdet(self) -> float:
+        """log det H."""
+        return self.state.logdet
+
     # ------------------------------------------------------------------ exact scores
     def exact_q(self, idx: np.ndarray) -> np.ndarray:
         """phi_i^T H^{-1} phi_i for the rows idx, O(len(idx) d^2); refreshes the bounds."""
-        p = self.phi[idx]
-        q = np.einsum("ij,ij->i", p @ self.h_inv, p)
+        q = self.state.scores(self.phi[idx])
         self.q[idx] = q
         self.fresh[idx] = True
         self.n_evals += len(idx)
@@ -128,16 +133,12 @@ class WeightedGreedy:
     # ------------------------------------------------------------------ updates
     def add(self, v: np.ndarray) -> float:
         """H <- H + v v^T by Sherman-Morrison; returns the gain log(1 + v^T H^{-1} v)."""
-        u = self.h_inv @ v
-        c = float(v @ u)
-        self.h_inv -= np.outer(u, u) / (1.0 + c)
-        gain = float(np.log1p(c))
-        self.logdet += gain
         if self.track_all:
-            self.q -= (self.phi @ u) ** 2 / (1.0 + c)
+            u = self.state.solve(v)
+            self.q -= (self.phi @ u) ** 2 / (1.0 + float(v @ u))
         else:
             self.fresh[:] = False
-        return gain
+        return self.state.add(v)
 
     def kappa(self, weights: np.ndarray, chosen_score: float) -> float:
         """Assumption 4's ratio max_{i in [N]} w_i q_i / (score of the pick), over ALL rows."""
