@@ -47,6 +47,7 @@ from .common import DesignResult, check_gamma, design_vectors
 
 F32_MARGIN = 1e-3     # relative slack on tau when the stale scores were refreshed in float32
 _REFRESH_ROWS = 8192  # rows per GEMM chunk in a refresh (bounds the temporary to rows x block)
+_DEBUG = False
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -135,10 +136,9 @@ class GreedyState:
         if not self._k:
             return
         W, Vp = self._W[:self._k], self._Vp[:self._k]
-        syrk = scipy.linalg.blas.ssyrk if self.dtype == np.float32 else scipy.linalg.blas.dsyrk
-        # W.T is Fortran-ordered, so syrk reads it without a copy; update the lower triangle.
-        c = syrk(-1.0, W.T, beta=1.0, c=np.asfortranarray(self._h_inv), trans=0, lower=1)
-        self._h_inv = np.ascontiguousarray(np.tril(c) + np.tril(c, -1).T)
+        # One GEMM for k rank-one terms (in place; W^T W is symmetric up to rounding, and the
+        # periodic recompute from H re-symmetrises).
+        self._h_inv -= W.T @ W
         self._H += Vp.T @ Vp
         self._k = 0
 
@@ -153,7 +153,7 @@ class GreedyState:
 # --------------------------------------------------------------------------- batch selection
 def greedy_select(V, n, *, gamma: float = 1.0, weights=None, candidates="all", seed=None,
                   exclude=None, dtype=np.float64, record_kappa: bool = False,
-                  method: str = "auto", active: int = 1024, block: int = 256) -> DesignResult:
+                  method: str = "auto", active: int = 512, block: int = 256) -> DesignResult:
     """Greedy D-optimal selection of n distinct rows (paper eq. 10; Algorithm 2 with fixed weights).
 
     Maximizes log det(gamma I + sum_{i in S} v_i v_i^T) one pick at a time, v_i = sqrt(w_i) V_i.
@@ -322,6 +322,7 @@ def _blocked(V, eligible, n, state, dt, active, block):
     picks, gains = [], []
     W = np.empty((block, d))
     evals, nblocks = rows.size, 0
+    max_active = max(active, 4096)
     while len(picks) < n:
         if n_alive < 0.75 * rows.size:  # compact: drop picked rows from the bulk operand
             rows, Vr, sc = rows[alive], Vr[alive], sc[alive]
@@ -355,13 +356,19 @@ def _blocked(V, eligible, n, state, dt, active, block):
             W[k] = w
             k += 1
         evals += k * A.size
+        if _DEBUG: print("block", nblocks, "K", A.size, "k", k, "tau", tau, flush=True)
         if k == 0:  # cannot certify the argmax inside A: widen the active set and retry
             if K == n_alive:  # only NaN scores could get here; V is validated finite
                 raise RuntimeError("greedy: no certifiable pick among all rows")
             active = 2 * active
             continue
-        if k < block // 8 and active < n_alive:
-            active = 2 * active  # blocks ending early are BLAS-2-bound: widen A
+        # Adapt K: blocks ending early make the bulk refresh BLAS-2-bound (widen A, up to a cap:
+        # in the first ~d picks every score falls fast and no active set helps); blocks that
+        # reach the cap mean A is larger than needed, and A costs O(K d) per pick (shrink it).
+        if k < block // 4:
+            active = min(2 * active, max_active)
+        elif k > block // 2:
+            active = max(active // 2, 128)
         Wk = W[:k].astype(dt)
         for lo in range(0, rows.size, _REFRESH_ROWS):
             C = Vr[lo:lo + _REFRESH_ROWS] @ Wk.T
