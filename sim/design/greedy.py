@@ -153,7 +153,8 @@ class GreedyState:
 # --------------------------------------------------------------------------- batch selection
 def greedy_select(V, n, *, gamma: float = 1.0, weights=None, candidates="all", seed=None,
                   exclude=None, dtype=np.float64, record_kappa: bool = False,
-                  method: str = "auto", active: int = 512, block: int = 256) -> DesignResult:
+                  method: str = "auto", active: int = 512, block: int = 256,
+                  initial=None) -> DesignResult:
     """Greedy D-optimal selection of n distinct rows (paper eq. 10; Algorithm 2 with fixed weights).
 
     Maximizes log det(gamma I + sum_{i in S} v_i v_i^T) one pick at a time, v_i = sqrt(w_i) V_i.
@@ -167,6 +168,8 @@ def greedy_select(V, n, *, gamma: float = 1.0, weights=None, candidates="all", s
             argmax over a fresh uniform random subset of m eligible rows (the paper's m = 256).
         seed: int or numpy Generator; required when candidates is an int.
         exclude: indices that may not be picked (e.g. already labelled).
+        initial: indices already in the design: H_0 = gamma I + sum_{initial} v v^T; they are
+            not picked again (use it to extend a design, e.g. after rounding).
         dtype: float64, or float32 for the blocked engine's bulk refresh (see module docstring).
         record_kappa: also return kappa (n,): max over ALL i in [N] (picked and excluded rows
             included) of v_i^T H_{t-1}^{-1} v_i, divided by the picked row's score (Assumption 4).
@@ -185,8 +188,10 @@ def greedy_select(V, n, *, gamma: float = 1.0, weights=None, candidates="all", s
     dt = _float_dtype(dtype)
     n = positive_int(n, "n", minimum=0)
     excl = check_indices([] if exclude is None else exclude, N, "exclude")
+    init = check_indices([] if initial is None else initial, N, "initial")
     eligible = np.ones(N, dtype=bool)
     eligible[excl] = False
+    eligible[init] = False
     n_elig = int(eligible.sum())
     if n > n_elig:
         raise ValueError(f"n: cannot pick {n} distinct rows from {n_elig} eligible ones "
@@ -208,24 +213,30 @@ def greedy_select(V, n, *, gamma: float = 1.0, weights=None, candidates="all", s
                          "method='maintained' (or 'auto')")
 
     state = GreedyState(d, gamma)
+    for i in init:
+        state._add(Vd[i])
+    # Scores at the start: ||v||^2 / gamma, or from H_0^{-1} when an initial design is given.
+    s0 = state.scores(Vd) if init.size else np.einsum("ij,ij->i", Vd, Vd) / gamma
     info = {"method": method, "candidates": "all" if m is None else m, "dtype": dt.name}
     if method == "subset":
         picks, gains, kappa, evals = _subset(Vd, eligible, n, m, as_rng(seed), state,
-                                             record_kappa)
+                                             record_kappa, s0)
     elif method == "naive":
-        picks, gains, kappa, evals = _naive(Vd, eligible, n, gamma, record_kappa)
+        H0 = gamma * np.eye(d) + Vd[init].T @ Vd[init]
+        picks, gains, kappa, evals = _naive(Vd, eligible, n, H0, record_kappa)
+        base = state.logdet
         state = None
     elif method == "maintained":
-        picks, gains, kappa, evals = _maintained(Vd, eligible, n, state, record_kappa)
+        picks, gains, kappa, evals = _maintained(Vd, eligible, n, state, record_kappa, s0)
     else:
-        picks, gains, evals, nblocks = _blocked(Vd, eligible, n, state, dt,
+        picks, gains, evals, nblocks = _blocked(Vd, eligible, n, state, dt, s0,
                                                 positive_int(active, "active"),
                                                 positive_int(block, "block"))
         kappa = None
         info["blocks"] = nblocks
     info["evaluations"] = int(evals)
     gains = np.asarray(gains, dtype=np.float64)
-    logdet = d * float(np.log(gamma)) + float(gains.sum()) if state is None else state.logdet
+    logdet = base + float(gains.sum()) if state is None else state.logdet
     return DesignResult(solver="greedy", indices=np.asarray(picks, dtype=np.int64),
                         logdet=float(logdet), support=n, iterations=n,
                         seconds=time.perf_counter() - t0, gains=gains,
@@ -243,10 +254,10 @@ def _argmax_masked(scores: np.ndarray, eligible: np.ndarray) -> int:
     return int(np.argmax(np.where(eligible, scores, -np.inf)))
 
 
-def _naive(V, eligible, n, gamma, record_kappa):
+def _naive(V, eligible, n, H0, record_kappa):
     N, d = V.shape
     elig = eligible.copy()
-    H = gamma * np.eye(d)
+    H = H0.copy()
     picks, gains, kappa = [], [], []
     for _ in range(n):
         L = scipy.linalg.cholesky(H, lower=True, check_finite=False)
@@ -265,9 +276,9 @@ def _naive(V, eligible, n, gamma, record_kappa):
     return picks, gains, (kappa if record_kappa else None), n * N
 
 
-def _maintained(V, eligible, n, state, record_kappa):
+def _maintained(V, eligible, n, state, record_kappa, s0):
     elig = eligible.copy()
-    s = np.einsum("ij,ij->i", V, V) / state.gamma
+    s = s0.copy()
     picks, gains, kappa = [], [], []
     for _ in range(n):
         i = _argmax_masked(s, elig)
@@ -282,10 +293,10 @@ def _maintained(V, eligible, n, state, record_kappa):
     return picks, gains, (kappa if record_kappa else None), V.shape[0] * n
 
 
-def _subset(V, eligible, n, m, rng, state, record_kappa):
+def _subset(V, eligible, n, m, rng, state, record_kappa, s0):
     pool = np.flatnonzero(eligible)  # eligible rows; picked ones are swapped to the end
     size = pool.size
-    all_s = np.einsum("ij,ij->i", V, V) / state.gamma if record_kappa else None
+    all_s = s0.copy() if record_kappa else None
     picks, gains, kappa, evals = [], [], [], 0
     for _ in range(n):
         pos = np.sort(rng.choice(size, size=min(m, size), replace=False))
@@ -308,7 +319,7 @@ def _subset(V, eligible, n, m, rng, state, record_kappa):
     return picks, gains, (kappa if record_kappa else None), evals
 
 
-def _blocked(V, eligible, n, state, dt, active, block):
+def _blocked(V, eligible, n, state, dt, s0, active, block):
     """The blocked lazy engine (module docstring). Works on a compacted copy of the live rows,
     in ascending original order, so argmax ties still resolve to the lowest index."""
     d = V.shape[1]
@@ -316,7 +327,7 @@ def _blocked(V, eligible, n, state, dt, active, block):
     margin = 0.0 if exact_bulk else F32_MARGIN
     rows = np.flatnonzero(eligible)
     Vr = V[rows].astype(dt)                                  # bulk operand (maybe float32)
-    sc = np.einsum("ij,ij->i", V[rows], V[rows]) / state.gamma  # float64 scores
+    sc = s0[rows].astype(np.float64)                       # float64 scores
     alive = np.ones(rows.size, dtype=bool)
     n_alive = rows.size
     picks, gains = [], []
