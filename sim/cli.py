@@ -14,7 +14,7 @@ import sys
 from .data import NPZ_KEYS  # noqa: F401  (documented in the epilog)
 
 # Order = order in `adpo --help`.
-COMMANDS = ("env", "fit", "select", "sweep", "bound", "pairs", "features")
+COMMANDS = ("env", "fit", "select", "design", "sweep", "bound", "pairs", "features")
 
 EPILOG = """\
 data files (.npz, read with allow_pickle=False):
