@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from ..validation import positive_int
-from .common import DesignResult, check_gamma, design_vectors
+from .common import DesignResult, check_gamma, design_vectors, require_full_rank
 
 _CHUNK = 4096
 
@@ -39,6 +39,13 @@ def brute_force_design(V, n: int, *, gamma: float = 1.0, weights=None,
     gamma = check_gamma(gamma, allow_zero=True)
     if n > N:
         raise ValueError(f"n: cannot choose {n} distinct rows from N = {N}")
+    if gamma == 0:
+        # Without a ridge a subset must span R^d; rounding would hide exact singularity
+        # (slogdet returns ~ -70 instead of -inf), so decide it by rank up front.
+        if n < d:
+            raise ValueError(f"n: {n} rows cannot span d = {d} dimensions, so every subset is "
+                             f"singular with gamma = 0; use gamma > 0 or n >= d")
+        require_full_rank(Vd, "every subset's information matrix")
     total = math.comb(N, n)
     if total > positive_int(max_subsets, "max_subsets"):
         raise ValueError(f"n: C({N}, {n}) = {total} subsets exceed max_subsets = {max_subsets}; "
