@@ -1,7 +1,8 @@
 """Tests for sim.textdata: JSONL reading, the offline pair sources and the selected-row write-back.
 
 The one statistical test (simulated labels vs their generating probabilities) uses a fixed seed
-and a 5-sigma bound on a sum of independent Bernoullis: false-failure probability < 1e-6.
+and Bernstein's inequality for a sum of independent Bernoullis at level 1e-6: false-failure
+probability <= 1e-6.
 """
 
 import json
@@ -196,8 +197,10 @@ def test_simulated_labels_follow_their_stated_probabilities():
         assert r["reward_1"] == td.lexicon_reward(r["response_1"])
     p = np.array([1 / (1 + math.exp(-4.0 * (r["reward_1"] - r["reward_2"]))) for r in rows])
     s = np.array([r["label"] for r in rows])
-    z = (s.sum() - p.sum()) / math.sqrt((p * (1 - p)).sum())
-    assert abs(z) < 5.0
+    # Bernstein: P(|S - ES| >= t) <= 2 exp(-t^2 / (2 (V + t/3))); t solves 2 exp(...) = 1e-6
+    v, c = (p * (1 - p)).sum(), math.log(2 / 1e-6)
+    t = c / 3 + math.sqrt((c / 3) ** 2 + 2 * c * v)
+    assert abs(s.sum() - p.sum()) < t
     # the labels carry the reward: agreement with sign(r1 - r2) well above chance where it differs
     diff = p != 0.5
     assert np.mean(s[diff] == (p[diff] > 0.5)) > 0.6
