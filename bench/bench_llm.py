@@ -31,7 +31,7 @@ def main(argv=None) -> None:
 
     torch, _ = llm._offline()
     torch.set_num_threads(args.threads)
-    n_pairs = args.pairs or (16 if args.quick else 96)
+    n_pairs = args.pairs or (16 if args.quick else 64)
     sizes = (1, 8) if args.quick else (1, 8, 32)
     rows = [textdata.PairRow(k, r["prompt"], r["chosen"], r["rejected"], 1) for k, r in
             enumerate(textdata.chitchat_pairs(n_pairs, seed=0, max_chars=200))]

@@ -118,7 +118,7 @@ def load_model(spec: str = "smollm2", device: str = "auto") -> LoadedModel:
         if "gguf_file" not in kw:
             mkw["use_safetensors"] = True  # never fall back to pickled .bin weights
         model = tf.AutoModelForCausalLM.from_pretrained(src, trust_remote_code=False, **mkw)
-    except (OSError, EnvironmentError) as exc:
+    except OSError as exc:
         raise ValueError(f"model: cannot load {spec!r} offline ({exc})") from None
     model.to(device).eval()
     return LoadedModel(model, tok, name, device)
