@@ -20,9 +20,10 @@ def test_fw_multiplicative_and_cvxpy_agree_on_log_det(seed, N, d):
     rng = np.random.default_rng(seed)
     V = rng.standard_normal((N, d)) * rng.uniform(0.2, 2.0, (N, 1))
     fw = fw_design(V, efficiency=1 - 1e-9)
+    fwa = fw_design(V, efficiency=1 - 1e-9, step="away")
     mult = multiplicative_design(V, efficiency=1 - 1e-7, max_iter=200_000)
     cv = cvxpy_design(V, tol_gap_rel=1e-12, tol_gap_abs=1e-12, tol_feas=1e-12)
-    for r in (fw, mult, cv):
+    for r in (fw, fwa, mult, cv):
         assert abs(r.logdet - fw.logdet) <= 1e-6 * abs(fw.logdet) + 1e-9, r.solver
     assert fw.converged and mult.converged
     assert fw.efficiency >= 1 - 1e-9 and mult.efficiency >= 1 - 1e-7
@@ -32,10 +33,12 @@ def test_fw_multiplicative_and_cvxpy_agree_on_log_det(seed, N, d):
     assert fw.efficiency == pytest.approx(d / _kw(V, fw.pi)[0], rel=1e-10)
 
 
-def test_kiefer_wolfowitz_conditions_hold_at_the_optimum():
+@pytest.mark.parametrize("step", ["pairwise", "away"])
+def test_kiefer_wolfowitz_conditions_hold_at_the_optimum(step):
     rng = np.random.default_rng(3)
     V = rng.standard_normal((200, 6))
-    res = fw_design(V, efficiency=1 - 1e-10)
+    res = fw_design(V, efficiency=1 - 1e-10, step=step)
+    assert res.info[step] > 0
     gmax, avg = _kw(V, res.pi)
     assert gmax == pytest.approx(6, rel=1e-9)                 # max_i g_i = d
     assert avg == pytest.approx(6, rel=1e-12)                 # sum_i pi_i g_i = d (any pi)
@@ -54,8 +57,8 @@ def test_closed_form_optimum_of_the_cross_polytope():
     inner *= rng.uniform(0, 0.95, (60, 1)) / np.linalg.norm(inner, axis=1, keepdims=True)
     V = np.vstack([np.eye(d), -np.eye(d), inner])
     opt = -d * np.log(d)
-    for r in (fw_design(V, efficiency=1 - 1e-10),
-              fw_design(V, efficiency=1 - 1e-4, away=False, start="uniform"),
+    for r in (fw_design(V, efficiency=1 - 1e-10), fw_design(V, efficiency=1 - 1e-10, step="away"),
+              fw_design(V, efficiency=1 - 1e-4, step="fw", start="uniform"),
               multiplicative_design(V, efficiency=1 - 1e-6)):
         # log det M* - log det M(pi) <= d log(1 / efficiency): the certificate's guarantee
         assert opt - d * np.log(1 / r.efficiency) - 1e-12 <= r.logdet <= opt + 1e-12, r.info
@@ -125,5 +128,7 @@ def test_bad_inputs():
         fw_design(V)
     with pytest.raises(ValueError, match="efficiency"):
         fw_design(rng.standard_normal((10, 2)), efficiency=1.0)
+    with pytest.raises(ValueError, match="step"):
+        fw_design(rng.standard_normal((10, 2)), step="newton")
     with pytest.raises(ValueError, match="pi"):
         efficiency_certificate(rng.standard_normal((10, 2)), -np.ones(10))

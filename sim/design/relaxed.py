@@ -20,6 +20,14 @@ Every solver here stops on the Kiefer-Wolfowitz certificate d / max_i g_i >= ``e
       g'      = (g - b (V u)^2) / (1 - a),
 
   O(m d) per step for m candidate rows, and recomputed from a Cholesky factor every ``d`` steps.
+  The default step is the *pairwise* one (Fedorov's vertex exchange; Boehning 1986): move mass
+  delta from the support vertex k = argmin g to j = argmax g, where
+
+      det M(pi') / det M(pi) = (1 + delta g_j)(1 - delta g_k) + delta^2 g_jk^2,
+      delta* = (g_j - g_k) / (2 (g_j g_k - g_jk^2)),  clipped to [0, pi_k],
+
+  with g_jk = v_j^T M^{-1} v_k and two Sherman-Morrison updates. Measured here it needs about
+  half the steps of the away-step variant (``step="away"``) for the same certificate.
   The start is the greedy design of d rows (a small-support start). For large N the steps run on
   a working set that grows by the most violating rows (largest g_i > d) until the certificate
   over *all* N rows holds; the final certificate is always computed over all N rows.
@@ -34,6 +42,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.linalg
 
 from ..validation import as_rng, positive_int, positive_scalar
 from .common import (DesignResult, check_pi, chol, design_vectors, information_matrix,
@@ -62,7 +71,7 @@ def _finish(solver, V, pi, it, t0, converged, info) -> DesignResult:
 
 # --------------------------------------------------------------------------- Frank-Wolfe
 def fw_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 1_000_000,
-              away: bool = True, working_set: bool | None = None, start: str = "greedy",
+              step: str = "pairwise", working_set: bool | None = None, start: str = "greedy",
               pi0=None) -> DesignResult:
     """Frank-Wolfe with away steps for the relaxed D-optimal design (module docstring).
 
@@ -71,7 +80,10 @@ def fw_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 
             sqrt(w_i) v_i).
         efficiency: stop once d / max_i g_i >= efficiency (over all N rows), in (0, 1).
         max_iter: cap on the total number of steps (converged=False if hit).
-        away: allow away/drop steps (False: classic Fedorov-Wynn, sublinear).
+        step: "away" (toward or away/drop steps, whichever has the larger gap), "pairwise"
+            (move mass from the worst support vertex to the best vertex: Fedorov's vertex
+            exchange, also with a closed-form step), or "fw" (toward steps only: classic
+            Fedorov-Wynn, sublinear).
         working_set: restrict steps to a growing working set (default: when N > 2000).
         start: "greedy" (uniform on the greedy design of d rows) or "uniform" (all rows).
         pi0: (N,) explicit starting design (overrides ``start``).
@@ -89,9 +101,12 @@ def fw_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 
     pi = _start(V, start, pi0)
     if working_set is None:
         working_set = N > 2000
-    info = {"toward": 0, "away": 0, "drop": 0, "rounds": 0, "working_set": bool(working_set)}
+    if step not in ("away", "pairwise", "fw"):
+        raise ValueError(f"step: 'away', 'pairwise' or 'fw', got {step!r}")
+    info = {"toward": 0, "away": 0, "pairwise": 0, "drop": 0, "rounds": 0,
+            "working_set": bool(working_set), "step": step}
     if not working_set:
-        pi, it, ok = _fw_core(V, pi, eff_target, max_iter, away, info)
+        pi, it, ok = _fw_core(V, pi, eff_target, max_iter, step, info)
         return _finish("fw", V, pi, it, t0, ok, info)
 
     # Working set: FW on the rows W (the support plus violators); after each solve, check the
@@ -109,7 +124,7 @@ def fw_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 
             ws[top] = True
         rows = np.flatnonzero(ws)
         info["rounds"] += 1
-        sub, it, ok_sub = _fw_core(V[rows], pi[rows], inner_target, max_iter - it_total, away,
+        sub, it, ok_sub = _fw_core(V[rows], pi[rows], inner_target, max_iter - it_total, step,
                                    info)
         it_total += it
         pi = np.zeros(N)
@@ -147,15 +162,15 @@ def _start(V, start, pi0) -> np.ndarray:
     return pi
 
 
-def _fw_core(X, p, target, max_iter, away, info):
-    """FW with away steps on the rows X (m, d) from p (m,); returns (p, iterations, converged)."""
+def _fw_core(X, p, target, max_iter, step, info):
+    """Steps on the rows X (m, d) from p (m,); returns (p, iterations, converged)."""
     m, d = X.shape
     p = p.copy()
     it, recompute_every = 0, max(d, 50)
     while True:
         L = chol(information_matrix(X, p), "M(pi)")
-        # M^{-1} from the Cholesky factor (needed explicitly for the O(d^2) rank-one updates).
-        Linv = np.linalg.solve(L, np.eye(d))
+        # M^{-1} from the Cholesky factor: the O(d^2) rank-one updates below maintain it.
+        Linv = scipy.linalg.solve_triangular(L, np.eye(d), lower=True, check_finite=False)
         Minv = Linv.T @ Linv
         g = np.einsum("ij,ij->i", X @ Minv, X)
         for _ in range(recompute_every):
@@ -165,18 +180,39 @@ def _fw_core(X, p, target, max_iter, away, info):
                 return p, it, True
             if it >= max_iter:
                 return p, it, False
-            i, a = j, (gmax - d) / (d * (gmax - 1.0))
-            kind = "toward"
-            if away:
-                gs = np.where(p > 0, g, np.inf)
-                k = int(np.argmin(gs))
-                if d - gs[k] > gmax - d:  # the away direction has the larger gap
-                    a_min = -p[k] / (1.0 - p[k]) if p[k] < 1 else -np.inf
-                    gk = gs[k]
-                    a_star = (gk - d) / (d * (gk - 1.0)) if gk > 1 else -np.inf
-                    i, a, kind = k, max(a_star, a_min), "away"
-                    if a == a_min:
-                        kind = "drop"
+            it += 1
+            k = int(np.argmin(np.where(p > 0, g, np.inf))) if step != "fw" else j
+            if step == "pairwise" and k != j:
+                # Move delta from the support vertex k (smallest g) to j = argmax g. The det
+                # ratio (1 + delta g_j)(1 - delta g_k) + delta^2 g_jk^2 is a concave quadratic,
+                # maximized at delta* = (g_j - g_k) / (2 (g_j g_k - g_jk^2)); clip to [0, pi_k].
+                uj = Minv @ X[j]
+                uk = Minv @ X[k]
+                gj, gk, gjk = gmax, g[k], float(uj @ X[k])
+                den = 2.0 * (gj * gk - gjk * gjk)
+                delta = min((gj - gk) / den if den > 0 else np.inf, p[k])
+                # M + delta v_j v_j^T, then - delta v_k v_k^T: two Sherman-Morrison steps.
+                r1 = delta / (1.0 + delta * gj)
+                uk1 = uk - r1 * gjk * uj
+                gk1 = gk - r1 * gjk * gjk
+                r2 = delta / (1.0 - delta * gk1) if delta * gk1 < 1 - 1e-12 else np.inf
+                p[j] += delta
+                p[k] = 0.0 if delta >= p[k] else p[k] - delta
+                info["drop" if p[k] == 0 else "pairwise"] += 1
+                if not np.isfinite(r2):
+                    break  # the drop left M nearly singular: refactorize from p
+                C = X @ np.column_stack([uj, uk1])
+                Minv = Minv - r1 * np.outer(uj, uj) + r2 * np.outer(uk1, uk1)
+                g = g - r1 * C[:, 0] ** 2 + r2 * C[:, 1] ** 2
+                continue
+            i, a, kind = j, (gmax - d) / (d * (gmax - 1.0)), "toward"
+            if step == "away" and d - g[k] > gmax - d:  # the away direction has the larger gap
+                gk = g[k]
+                a_min = -p[k] / (1.0 - p[k]) if p[k] < 1 else -np.inf
+                a_star = (gk - d) / (d * (gk - 1.0)) if gk > 1 else -np.inf
+                i, a, kind = k, max(a_star, a_min), "away"
+                if a == a_min:
+                    kind = "drop"
             gi = g[i]
             u = Minv @ X[i]
             b = a / (1.0 - a + a * gi)
@@ -188,7 +224,6 @@ def _fw_core(X, p, target, max_iter, away, info):
             if kind == "drop":
                 p[i] = 0.0
             info[kind] += 1
-            it += 1
 
 
 # --------------------------------------------------------------------------- multiplicative
