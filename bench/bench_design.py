@@ -76,11 +76,14 @@ def bench_fw_vs_cvxpy(N, d):
     cv = cvxpy_design(V)
     fw6 = fw_design(V, efficiency=1 - 1e-6)
     fw_same = fw_design(V, efficiency=min(cv.efficiency, 1 - 1e-12))
+    fwa = fw_design(V, efficiency=1 - 1e-6, step="away")
     mult = multiplicative_design(V, efficiency=min(cv.efficiency, 1 - 1e-12), max_iter=20_000)
     return {"N": N, "d": d,
             "cvxpy_s": cv.seconds, "cvxpy_eff": cv.efficiency, "cvxpy_logdet": cv.logdet,
             "fw_1e-6_s": fw6.seconds, "fw_1e-6_eff": fw6.efficiency,
             "fw_1e-6_logdet": fw6.logdet, "fw_1e-6_iters": fw6.iterations,
+            "fw_away_1e-6_s": fwa.seconds, "fw_away_1e-6_eff": fwa.efficiency,
+            "fw_away_1e-6_iters": fwa.iterations,
             "fw_same_eff_s": fw_same.seconds, "fw_same_eff": fw_same.efficiency,
             "mult_same_eff_s": mult.seconds, "mult_eff": mult.efficiency,
             "mult_converged": mult.converged,
@@ -121,12 +124,14 @@ def main(argv=None) -> int:
     print(f"\n[relaxed] N={c['N']} d={c['d']}")
     print(f"  {'solver':28s} {'seconds':>9s} {'efficiency':>14s}")
     print(f"  {'cvxpy/Clarabel (default)':28s} {c['cvxpy_s']:9.3f} {c['cvxpy_eff']:14.10f}")
-    print(f"  {'FW+away, eff >= 1-1e-6':28s} {c['fw_1e-6_s']:9.3f} {c['fw_1e-6_eff']:14.10f}")
-    print(f"  {'FW+away, cvxpy efficiency':28s} {c['fw_same_eff_s']:9.3f} "
+    print(f"  {'FW pairwise, 1-1e-6':28s} {c['fw_1e-6_s']:9.3f} {c['fw_1e-6_eff']:14.10f}")
+    print(f"  {'FW away steps, 1-1e-6':28s} {c['fw_away_1e-6_s']:9.3f} "
+          f"{c['fw_away_1e-6_eff']:14.10f}")
+    print(f"  {'FW pairwise, cvxpy eff':28s} {c['fw_same_eff_s']:9.3f} "
           f"{c['fw_same_eff']:14.10f}")
     print(f"  {'multiplicative, cvxpy eff':28s} {c['mult_same_eff_s']:9.3f} "
           f"{c['mult_eff']:14.10f}")
-    print(f"  FW speedup over cvxpy: {c['speedup_1e-6']:.0f}x at 1-1e-6, "
+    print(f"  FW (pairwise) speedup over cvxpy: {c['speedup_1e-6']:.0f}x at 1-1e-6, "
           f"{c['speedup_same_eff']:.0f}x at cvxpy's efficiency")
 
     big = bench_fw_large(10_000, 32) if q else bench_fw_large(100_000, 128)

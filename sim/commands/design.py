@@ -24,7 +24,8 @@ def register(sub):
     p.add_argument("--solver", required=True, choices=SOLVERS)
     p.add_argument("--n", type=int, default=None,
                    help="number of rows (required for greedy, exchange, brute)")
-    p.add_argument("--gamma", type=float, default=1.0, help="ridge of H_0 = gamma I (exact designs)")
+    p.add_argument("--gamma", type=float, default=1.0,
+                   help="ridge of H_0 = gamma I (exact designs)")
     p.add_argument("--weights", choices=("none", "theta_star"), default="none",
                    help="theta_star: w_i = beta^2 mu_i(theta_star)(1 - mu_i(theta_star)) (Lemma 1)")
     p.add_argument("--candidates", default="all",

@@ -56,7 +56,6 @@ from .common import DesignResult, check_gamma, design_vectors
 F32_MARGIN = 1e-3     # relative slack on tau when the stale scores were refreshed in float32
 REANCHOR = 8.0        # recompute all scores exactly whenever the top score shrank by this factor
 _REFRESH_ROWS = 8192  # rows per GEMM chunk in a refresh (bounds the temporary to rows x block)
-_DEBUG = False
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -387,7 +386,6 @@ def _blocked(V, eligible, n, state, dt, s0, active, block):
             W[k] = w
             k += 1
         evals += k * A.size
-        if _DEBUG: print("block", nblocks, "K", A.size, "k", k, "tau", tau, flush=True)
         if k == 0:  # cannot certify the argmax inside A: widen the active set and retry
             if K == n_alive:  # only NaN scores could get here; V is validated finite
                 raise RuntimeError("greedy: no certifiable pick among all rows")
