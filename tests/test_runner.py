@@ -366,7 +366,10 @@ def test_example_sweeps_are_valid():
 
 
 SLOW_SCRIPT = """
-import sys, time
+import signal, sys, time
+# A child started from a non-interactive shell's background job inherits SIGINT as ignored;
+# restore Python's Ctrl-C handler so the test sends what a user's Ctrl-C would.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from sim.runner import make_sweep, run_sweep
 
 def slow(env, method, seed, budgets):
