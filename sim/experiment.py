@@ -8,7 +8,6 @@ alone (SMPyBandits' evaluator design).
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -101,8 +100,3 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
                      "value": float(v)} for k, v in metrics.items())
     return rows
 
-
-def cell_key(env: dict, method: dict, seed: int, budgets) -> str:
-    """Canonical JSON of a cell's full configuration (hash it for a file name)."""
-    return json.dumps({"env": env, "method": method, "seed": int(seed),
-                       "budgets": sorted(int(b) for b in budgets)}, sort_keys=True)
