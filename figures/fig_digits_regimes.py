@@ -9,35 +9,21 @@ Uniform's and APO's max logit error at n_max.
 from __future__ import annotations
 
 from figures import common
-from figures.fig_paper_fig1 import method_configs
-from sim.experiment import pow2_budgets
-
-
-def regime_envs(cfg):
-    envs = []
-    for r in cfg["regimes"]:
-        ridge = r["theta_bar_ridge"]
-        if ridge == "N/10":
-            ridge = cfg["N"] / 10
-        envs.append({"kind": "digits", "N": cfg["N"], "feature_scale": r["feature_scale"],
-                     "theta_bar_ridge": float(ridge), "fit_gamma": float(r["fit_gamma"]),
-                     "label": r["label"]})
-    return envs
+from figures.fig_paper_fig1 import OPTIONS
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1):
-    cfg = common.load_config("digits_regimes", scale)
-    budgets = pow2_budgets(cfg["n_min"], cfg["n_max"])
-    envs = regime_envs(cfg)
-    df = common.run_sweep("digits_regimes", envs=envs, methods=method_configs(cfg),
-                          seeds=range(cfg["seeds"]), budgets=budgets, jobs=jobs)
+    sweep, cfg = common.load_sweep_config("digits_regimes", scale, OPTIONS)
+    budgets = common.sweep_budgets(sweep)
+    envs = list(sweep.envs)
+    df = common.run_sweep("digits_regimes", sweep, jobs=jobs)
     summary = common.summarize(df)
     common.style()
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(envs), len(cfg["metrics"]), figsize=(11, 2.9 * len(envs)),
                              squeeze=False, layout="constrained")
-    side = {"figure": "digits_regimes", "scale": scale, "seeds": cfg["seeds"],
+    side = {"figure": "digits_regimes", "scale": scale, "seeds": len(sweep.seeds),
             "budgets": budgets, "envs": envs, "regimes": {}}
     for r, env in enumerate(e["label"] for e in envs):
         for c, metric in enumerate(cfg["metrics"]):
@@ -54,6 +40,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
                     summary, env, "adpo+", metric, final[f"{base}/{metric}"])
         side["regimes"][env] = info
     axes[0, -1].legend(fontsize=7)
-    fig.suptitle(f"Digits recipe by regime ({cfg['seeds']} seeds, N={cfg['N']}, scale={scale})",
+    fig.suptitle(f"Digits recipe by regime ({len(sweep.seeds)} seeds, N={envs[0]['N']}, "
+                 f"scale={scale})",
                  fontsize=9)
     return common.save(fig, out_dir, "digits_regimes", side)

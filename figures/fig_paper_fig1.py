@@ -8,34 +8,19 @@ APO's max logit error at n_max (the paper: < 2^13 vs Uniform's 2^15, < 2^14 vs A
 from __future__ import annotations
 
 from figures import common
-from sim.experiment import pow2_budgets
 
-
-def method_configs(cfg, **over):
-    out = []
-    for name in cfg["methods"]:
-        m = {"name": name, "label": name}
-        if name != "uniform":
-            m["n_candidates"] = cfg["n_candidates"]
-        if name in ("adpo", "adpo+"):
-            m["alpha"] = cfg["alpha"]
-        if name in ("adpo", "pmc"):
-            m["refit"] = cfg["refit"]
-        m.update(over)
-        out.append(m)
-    return out
+OPTIONS = {"metrics": ["max_logit_error", "mean_logit_error", "error_rate"]}
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1):
-    cfg = common.load_config("paper_fig1", scale)
-    budgets = pow2_budgets(cfg["n_min"], cfg["n_max"])
-    df = common.run_sweep("paper_fig1", envs=cfg["envs"], methods=method_configs(cfg),
-                          seeds=range(cfg["seeds"]), budgets=budgets, jobs=jobs)
+    sweep, cfg = common.load_sweep_config("paper_fig1", scale, OPTIONS)
+    budgets = common.sweep_budgets(sweep)
+    df = common.run_sweep("paper_fig1", sweep, jobs=jobs)
     summary = common.summarize(df)
     common.style()
     import matplotlib.pyplot as plt
 
-    envs = [e["label"] for e in cfg["envs"]]
+    envs = [e["label"] for e in sweep.envs]
     fig, axes = plt.subplots(len(envs), len(cfg["metrics"]), figsize=(11, 3.2 * len(envs)),
                              squeeze=False, layout="constrained")
     for r, env in enumerate(envs):
@@ -44,10 +29,11 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
             common.plot_curves(ax, summary[summary.env == env], metric)
             ax.set_title(f"{env}: {common.METRIC_LABELS[metric]}")
     axes[0, -1].legend(fontsize=7)
-    fig.suptitle(f"Figure 1 analogue (beta=1, alpha={cfg['alpha']}, m={cfg['n_candidates']}, "
-                 f"{cfg['seeds']} seeds, scale={scale})", fontsize=9)
-    side = {"figure": "paper_fig1", "scale": scale, "seeds": cfg["seeds"], "budgets": budgets,
-            "envs": cfg["envs"], "methods": method_configs(cfg), "claims": {}}
+    adpo = next(m for m in sweep.methods if m["name"] == "adpo+")
+    fig.suptitle(f"Figure 1 analogue (beta=1, alpha={adpo['alpha']}, m={adpo['n_candidates']}, "
+                 f"{len(sweep.seeds)} seeds, scale={scale})", fontsize=9)
+    side = {"figure": "paper_fig1", "scale": scale, "seeds": len(sweep.seeds), "budgets": budgets,
+            "envs": list(sweep.envs), "methods": list(sweep.methods), "claims": {}}
     n_max = budgets[-1]
     for env in envs:
         at_max = summary[(summary.env == env) & (summary.n == n_max)]

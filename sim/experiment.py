@@ -24,14 +24,6 @@ METRICS = ("max_logit_error", "mean_logit_error", "error_rate", "max_logit_error
            "mean_logit_error_beta", "theta_norm", "accuracy", "margin", "nll", "seconds")
 
 
-def pow2_budgets(n_min: int, n_max: int) -> list[int]:
-    """Powers of two from n_min to n_max inclusive (both rounded to powers of two)."""
-    lo, hi = int(np.ceil(np.log2(n_min))), int(np.floor(np.log2(n_max)))
-    if hi < lo:
-        raise ValueError(f"budgets: no power of two in [{n_min}, {n_max}]")
-    return [1 << k for k in range(lo, hi + 1)]
-
-
 def label(cfg: dict, key: str) -> str:
     """A readable label: cfg['label'] if given, else key=value pairs in canonical order."""
     if "label" in cfg:
