@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 
-from ..data import PreferenceData
-from ..selectors import METHODS, make_selector
-from . import write_json
+from sim.data import PreferenceData
+from sim.selectors import METHODS, make_selector
+from sim.io import write_json
 
 
 def register(sub):
@@ -53,7 +53,7 @@ def run(args) -> int:
                        "batch_size": args.batch_size, "seed": args.seed}}
     write_json(out, args.out)
     if args.emit_jsonl:
-        from ..textdata import write_selected_jsonl
+        from sim.textdata import write_selected_jsonl
         write_selected_jsonl(args.data, idx, args.emit_jsonl)
     return 0
 
