@@ -34,8 +34,7 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         sel.select(n)
         sec = time.perf_counter() - t0
-        engine = getattr(sel, "_engine", None)
-        evals = engine.n_evals if engine is not None else 0
+        evals = getattr(sel, "n_evals_", 0)  # public counter of the greedy engines
         label = name + ("" if not kw else f" m={kw['n_candidates']}")
         rows.append(dict(method=label, seconds=sec, evals=evals, refits=sel.n_refits_,
                          naive_evals=n * n_total))

@@ -273,7 +273,8 @@ def check_configs(sweep: Sweep) -> None:
     """Validate every env and method config against sim.envs / sim.selectors, cheaply: each
     environment is built at a small N and each selector constructed on it."""
     from .envs import ENV_KINDS, digits_env, gaussian_env, make_env
-    from .selectors import METHODS, make_selector
+    from .registry import METHODS
+    from .selectors import make_selector
 
     env_fns = {"gaussian": gaussian_env, "digits": digits_env}
     assert set(env_fns) == set(ENV_KINDS), "sim.envs gained a kind; teach check_configs about it"
@@ -298,13 +299,9 @@ def check_configs(sweep: Sweep) -> None:
         name = m["name"]
         if name not in METHODS:
             raise ValueError(f"methods[{i}].name: unknown method {name!r}; choose one of "
-                             f"{', '.join(METHODS)}")
+                             f"{', '.join(METHODS.names())}")
         opts = {k: v for k, v in m.items() if k not in ("name", "label")}
-        sel = make_selector(name, probe, seed=0)
-        allowed = set().union(*(_params(c.__init__) for c in type(sel).__mro__
-                                if "__init__" in c.__dict__ and c is not object))
-        allowed -= {"self", "data", "seed", "args", "kwargs", "kw"}
-        _no_unknown(opts, allowed, f"methods[{i}] ({name})")
+        _no_unknown(opts, METHODS.get(name).option_names(), f"methods[{i}] ({name})")
         make_selector(name, probe, seed=0, **opts)
 
 
