@@ -38,8 +38,7 @@ def main(argv=None) -> None:
         sec = median_time(lambda: sels.append(make_selector(name, data, seed=0, **kw))
                           or sels[-1].select(n)).seconds
         sel = sels[-1]
-        engine = getattr(sel, "_engine", None)
-        evals = engine.n_evals if engine is not None else 0
+        evals = getattr(sel, "n_evals_", 0)  # public counter of the greedy engines
         label = name + ("" if not kw else f" m={kw['n_candidates']}")
         rows.append(res.add("rows", method=label, seconds=sec, evals=evals, refits=sel.n_refits_,
                          naive_evals=n * n_total))

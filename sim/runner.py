@@ -315,7 +315,8 @@ def check_configs(sweep: Sweep) -> list[str]:
     a bad config: it is issued as a :class:`ConfigCheckWarning` and returned (one line each)."""
     from .envs import ENV_KINDS, digits_env, gaussian_env, make_env
     from .experiment import label
-    from .selectors import METHODS, make_selector
+    from .registry import METHODS
+    from .selectors import make_selector
 
     notes: list[str] = []
 
@@ -345,13 +346,9 @@ def check_configs(sweep: Sweep) -> list[str]:
         name = m["name"]
         if name not in METHODS:
             raise ValueError(f"methods[{i}].name: unknown method {name!r}; choose one of "
-                             f"{', '.join(METHODS)}")
+                             f"{', '.join(METHODS.names())}")
         opts = {k: v for k, v in m.items() if k not in ("name", "label")}
-        sel = make_selector(name, probe, seed=0)
-        allowed = set().union(*(_params(c.__init__) for c in type(sel).__mro__
-                                if "__init__" in c.__dict__ and c is not object))
-        allowed -= {"self", "data", "seed", "args", "kwargs", "kw"}
-        _no_unknown(opts, allowed, f"methods[{i}] ({name})")
+        _no_unknown(opts, METHODS.get(name).option_names(), f"methods[{i}] ({name})")
         make_selector(name, probe, seed=0, **opts)
     return notes
 
