@@ -38,12 +38,6 @@ THEORY_DIR = HERE.parent / "theory"
 CACHE_ROOT = pathlib.Path("results") / "figures"
 SCALES = ("tiny", "default", "paper")
 
-#: One colour and marker per method, the same in every figure.
-STYLE = {
-    "adpo+": ("#d62728", "o"), "adpo": ("#ff7f0e", "s"), "apo": ("#1f77b4", "^"),
-    "pmc": ("#2ca02c", "v"), "uniform": ("#7f7f7f", "D"), "oracle": ("#9467bd", "*"),
-    "uncertainty": ("#8c564b", "P"), "dope": ("#e377c2", "X"), "apo-logistic": ("#17becf", "<"),
-}
 METRIC_LABELS = {"max_logit_error": "max logit error", "mean_logit_error": "mean logit error",
                  "error_rate": "error rate", "accuracy": "accuracy", "margin": "margin",
                  "nll": "negative log-likelihood"}
@@ -112,9 +106,14 @@ def load_sweep_config(name: str, scale: str, options: dict):
 
 
 def method_style(label: str) -> tuple[str, str]:
-    """(colour, marker) of a method label such as 'adpo+' or 'adpo(n_candidates=256)': the one
-    place every figure gets its palette from (black dots for methods without a style)."""
-    return STYLE.get(method_name(label), ("black", "."))
+    """(colour, marker) of a method label such as 'adpo+' or 'adpo(n_candidates=256)', from the
+    ``style`` its registration declares (``sim.registry.METHODS``): the one place every figure
+    gets its palette from (black dots for a method without a style, or an unknown name)."""
+    from sim.registry import METHODS
+
+    name = method_name(label)
+    style = METHODS.get(name).style if name in METHODS else {}
+    return style.get("color", "black"), style.get("marker", ".")
 
 
 def style():

@@ -115,9 +115,9 @@ def test_load_config_with_keys(tmp_path, monkeypatch):
 
 def test_every_method_has_a_style():
     from figures import common
-    from sim.selectors import METHODS
+    from sim.registry import METHODS
 
-    styles = {m: common.method_style(m) for m in METHODS}
+    styles = {m: common.method_style(m) for m in METHODS.names()}
     assert all(s != ("black", ".") for s in styles.values()), styles
     assert len(set(styles.values())) == len(styles)  # distinct per method
     assert common.method_style("adpo(n_candidates=256)") == styles["adpo"]
