@@ -17,11 +17,15 @@ from .dpo import fit_dpo
 from .envs import make_env
 from .metrics import evaluate
 from .selectors import make_selector, method_options
-from .validation import positive_int
+from .validation import positive_int, rng_for
 
 #: Metrics recorded per budget (see sim.metrics.evaluate), plus wall time.
 METRICS = ("max_logit_error", "mean_logit_error", "error_rate", "max_logit_error_beta",
            "mean_logit_error_beta", "theta_norm", "accuracy", "margin", "nll", "seconds")
+
+
+#: Stream tag of a cell's selector: ``rng_for(seed, SELECTOR_STREAM)``.
+SELECTOR_STREAM = 0x5E1EC7
 
 
 def label(cfg: dict, key: str) -> str:
@@ -75,11 +79,11 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
         raise ValueError("method.name: missing; e.g. 'adpo+' or 'uniform'")
     fit_gamma = method.setdefault("fit_gamma", data.info.get("fit_gamma", 1e-3))
     radius = method.setdefault("radius", data.info.get("radius"))
-    sel_seed = np.random.SeedSequence([seed, 0x5E1EC7])  # independent of the env's stream
+    sel_rng = rng_for(seed, SELECTOR_STREAM)  # independent of the env's stream
     # fit_gamma/radius also serve the evaluation fits below; the selector gets them only if
     # it takes them (uniform, APO, ... fit nothing); other unknown options are still refused.
     given = {k: v for k, v in method.items() if k not in ("fit_gamma", "radius")}
-    selector = make_selector(name, data, seed=np.random.default_rng(sel_seed), **given,
+    selector = make_selector(name, data, seed=sel_rng, **given,
                              **method_options(name, {"fit_gamma": fit_gamma, "radius": radius}))
 
     rows, chosen, elapsed, theta = [], [], 0.0, None
