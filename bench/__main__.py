@@ -1,8 +1,8 @@
 """Run every benchmark module ``bench/bench_*.py`` (``python -m bench [--quick] [names...]``).
 
 Other options are passed on (``python -m bench selection design --paper``). Each benchmark writes
-``bench/results/<name>.json`` (bench.common); ``python -m bench.readme --write`` then renders the
-README's table from those files."""
+``bench/results/<name>.json`` (bench.common); a full run then re-renders the README's table from
+those files (``python -m bench.readme --write``)."""
 
 import argparse
 import importlib
@@ -21,6 +21,10 @@ def main(argv=None) -> int:
             continue
         print(f"\n=== {name} ===", flush=True)
         importlib.import_module(f"bench.{name}").main(["--quick"] * args.quick + extra)
+    if not args.quick:  # the README table follows the new results
+        from bench import readme
+
+        return readme.main(["--write"])
     return 0
 
 
