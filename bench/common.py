@@ -10,6 +10,8 @@ import time
 
 from threadpoolctl import threadpool_info
 
+from sim.io import atomic_write_text
+
 
 def machine() -> str:
     blas = ", ".join(sorted({f"{i['internal_api']} {i.get('version', '')} x{i['num_threads']}"
@@ -31,5 +33,5 @@ def save(name: str, payload: dict) -> pathlib.Path:
     out = pathlib.Path("results/bench")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2))
+    atomic_write_text(path, json.dumps({"machine": machine(), **payload}, indent=2))
     return path

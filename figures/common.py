@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pathlib
 import tomllib
 
 import numpy as np
 import pandas as pd
 import scipy.stats
+
+from sim.io import OutputGroup, atomic_savez
 
 HERE = pathlib.Path(__file__).parent
 CACHE_ROOT = pathlib.Path("results") / "figures"
@@ -76,9 +77,7 @@ def cached(name: str, cfg: dict, compute, version: int = 1) -> dict:
             return {k: z[k] for k in z.files}
     out = {k: np.asarray(v) for k, v in compute().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **out)
-    os.replace(tmp, path)
+    atomic_savez(path, **out)
     return out
 
 
@@ -135,9 +134,12 @@ def save(fig, out_dir, name: str, sidecar: dict) -> list[pathlib.Path]:
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf", out / f"{name}.json"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
-    paths[2].write_text(json.dumps(sidecar, indent=2, default=_jsonable) + "\n")
+    with OutputGroup() as group:  # the three files change together or not at all
+        with group.open(paths[0], "wb") as f:
+            fig.savefig(f, format="png", dpi=150, bbox_inches="tight")
+        with group.open(paths[1], "wb") as f:
+            fig.savefig(f, format="pdf", bbox_inches="tight")
+        group.text(paths[2], json.dumps(sidecar, indent=2, default=_jsonable) + "\n")
     import matplotlib.pyplot as plt
 
     plt.close(fig)

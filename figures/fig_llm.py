@@ -28,6 +28,7 @@ import platform
 
 import numpy as np
 
+from sim.io import atomic_write_text
 from figures.common import STYLE, load_config, mean_band, save, style
 
 NAME = "llm"
@@ -134,9 +135,7 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
         "features": {k: meta[k] for k in ("model", "pooling", "max_length", "n_tokens",
                                           "n_truncated", "chat_template", "format")},
     }
-    tmp = cache.with_name(cache.name + ".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(cache)
+    atomic_write_text(cache, json.dumps(result))
     return result
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_savez, write_json
 from .validation import as_rng, positive_int
 
 POOLINGS = ("last", "mean")
@@ -305,12 +306,6 @@ def featurize_sequences(model, seqs, *, pooling="last", batch_size=16, device="c
 
 
 # --------------------------------------------------------------------------- files
-def _atomic_savez(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
                  batch_size: int = 16, max_length: int = 256, chunk_rows: int = 64,
                  beta: float = 1.0, orient: str = "random", seed=0, append_eos: bool = True,
@@ -373,7 +368,7 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
         seqs, cut = encode_rows(lm.tokenizer, chunk, max_length, append_eos)
         phi, logp = featurize_sequences(lm.model, seqs, pooling=pooling, batch_size=batch_size,
                                         device=lm.device, progress=bar)
-        _atomic_savez(f, phi_1=phi[0::2], phi_2=phi[1::2], logp_1=logp[0::2],
+        atomic_savez(f, phi_1=phi[0::2], phi_2=phi[1::2], logp_1=logp[0::2],
                       logp_2=logp[1::2], n_tokens=np.array([len(s[0]) for s in seqs]),
                       n_truncated=np.array(cut))
         n_done += 1
@@ -415,7 +410,6 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
             "last response token" if pooling == "last" else "mean over response tokens"),
         "b": "log pi_0(y_1|x) - log pi_0(y_2|x), summed over response tokens",
     }
-    from .commands import write_json
     write_json(meta, meta_path(out_path))
     if not keep_parts:
         for k in range(n_chunks):

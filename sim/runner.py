@@ -71,22 +71,22 @@ import hashlib
 import inspect
 import itertools
 import json
-import os
 import pathlib
 import sys
-import tempfile
 import time
 import tomllib
 from typing import Callable
 
 import pandas as pd
 
+from .io import OutputGroup, atomic_write_text  # noqa: F401  (atomic_write_text: public here)
+from .validation import MAX_SEED
+
 COLUMNS = ("env", "method", "seed", "n", "metric", "value")
 CELL_FORMAT = "adpo-cell/1"
 TOP_KEYS = ("name", "description", "seeds", "budgets", "n_min", "n_max", "env", "grid", "methods")
 DEFAULT_N_MIN = 16
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+MAX_SEEDS = 100_000
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -224,10 +224,12 @@ def parse_seeds(spec) -> list[int]:
         if not _is_int(start) or start < 0 or not _is_int(count) or count < 1:
             raise ValueError(f"seeds: {{start, count}} need integers start >= 0 and count >= 1, "
                              f"got {spec}")
+        _check_seed_range(start, count)
         return list(range(start, start + count))
     if _is_int(spec):
         if spec < 1:
             raise ValueError(f"seeds: a count must be >= 1, got {spec}")
+        _check_seed_range(0, spec)
         return list(range(spec))
     if not isinstance(spec, (list, tuple)) or not spec:
         raise ValueError(f"seeds: expected a non-empty list of integers, got {spec!r}")
@@ -236,7 +238,18 @@ def parse_seeds(spec) -> list[int]:
             raise ValueError(f"seeds: each seed must be an integer >= 0, got {s!r}")
     if len(set(spec)) != len(spec):
         raise ValueError(f"seeds: duplicates in {list(spec)}; list each seed once")
+    _check_seed_range(max(spec), 1)
     return [int(s) for s in spec]
+
+
+def _check_seed_range(start: int, count: int) -> None:
+    """Refuse before building the list: too many seeds, or seeds int64 tables cannot hold."""
+    if count > MAX_SEEDS:
+        raise ValueError(f"seeds: {count} seeds is over the limit of {MAX_SEEDS} per sweep (the "
+                         f"cell list alone would not fit in memory); split the sweep")
+    if start + count - 1 > MAX_SEED:
+        raise ValueError(f"seeds: {start + count - 1} is over 2^63 - 1, the largest seed the "
+                         f"results table stores (int64); use smaller seeds")
 
 
 def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
@@ -272,6 +285,7 @@ def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
 def check_configs(sweep: Sweep) -> None:
     """Validate every env and method config against sim.envs / sim.selectors, cheaply: each
     environment is built at a small N and each selector constructed on it."""
+    from .dpo import ConvergenceError
     from .envs import ENV_KINDS, digits_env, gaussian_env, make_env
     from .selectors import METHODS, make_selector
 
@@ -289,10 +303,10 @@ def check_configs(sweep: Sweep) -> None:
         small["N"] = min(_env_n(env, i), 64)
         try:
             make_env(kind, seed=0, **small)
-        except ValueError:
-            raise
-        except Exception:  # e.g. a fit that fails only at this tiny N: not a config error
+        except ConvergenceError:  # a fit that fails only at this tiny N: not a config error
             pass
+        except TypeError as exc:  # a value of the wrong type
+            raise ValueError(f"env: {exc}") from None
     probe = gaussian_env(32, 2, seed=0)  # selector options are checked independently of env
     for i, m in enumerate(sweep.methods):
         name = m["name"]
@@ -396,22 +410,6 @@ class CellStore:
         return n
 
 
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` via a unique temp file in the same directory + os.replace."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for sharing
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- running
 @dataclasses.dataclass
 class SweepResult:
@@ -485,21 +483,18 @@ def write_table(table: pd.DataFrame, root) -> list[pathlib.Path]:
     """``root/results.csv`` (and ``results.parquet`` when pyarrow is importable), atomically."""
     root = pathlib.Path(root)
     paths = [root / "results.csv"]
-    # float_format repr-equivalent: the CSV round-trips every value exactly.
-    atomic_write_text(paths[0], table.to_csv(index=False, float_format="%.17g"))
     try:
         import pyarrow  # noqa: F401
+        paths.append(root / "results.parquet")
     except ImportError:
-        return paths
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".results.parquet.", suffix=".tmp")
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, root / "results.parquet")
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-    return paths + [root / "results.parquet"]
+        pass
+    with OutputGroup() as group:  # both tables change together or not at all
+        # float_format repr-equivalent: the CSV round-trips every value exactly.
+        group.text(paths[0], table.to_csv(index=False, float_format="%.17g"))
+        if len(paths) > 1:
+            with group.open(paths[1], "wb") as f:
+                table.to_parquet(f, index=False)
+    return paths
 
 
 def read_table(root) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim import io as sim_io
 from sim import runner
 from sim.cli import main as cli_main
 from sim.runner import (Cell, CellStore, load_sweep, make_sweep, parse_budgets, parse_seeds,
@@ -219,11 +220,11 @@ def test_interrupt_during_write_leaves_no_file(tmp_path, monkeypatch):
     def killed(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner.os, "replace", killed)
+    monkeypatch.setattr(sim_io.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         store.save("k", cell, toy_rows, toy_rows(cell.env, cell.method, 0, [4]), 0.1)
     assert not store.finished("k") and no_temp(tmp_path)
-    monkeypatch.setattr(runner.os, "replace", real_replace)
+    monkeypatch.setattr(sim_io.os, "replace", real_replace)
     # a temp file left by a process killed with SIGKILL is removed by the next run
     (store.dir / ".abc.json.123.tmp").write_text("{half")
     run_sweep(tiny_sweep(), tmp_path, cell_fn=toy_rows)

@@ -1,27 +1,17 @@
 """Subcommands of the ``adpo`` console script (see :mod:`sim.cli`)."""
 
 import json
-import os
 
-
-def write_json(obj, path) -> None:
-    """Write JSON atomically (``-`` or None prints to stdout)."""
-    text = json.dumps(obj, indent=2, sort_keys=False)
-    if path in (None, "-"):
-        print(text)
-        return
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text + "\n")
-    os.replace(tmp, path)
+from ..io import write_json  # noqa: F401  (strict, atomic; ``-`` = stdout)
+from ..validation import DataError
 
 
 def read_json(path, what: str):
-    """Read a JSON file, turning any failure into a ValueError naming the file."""
+    """Read a JSON file, turning any failure into a DataError naming the file."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
-        raise ValueError(f"{what} {path!r}: no such file") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{what} {path!r}: not readable JSON ({exc})") from None
+        raise DataError(f"{what} {path!r}: no such file") from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise DataError(f"{what} {path!r}: not readable JSON ({exc})") from None

@@ -34,10 +34,24 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..textdata import read_pairs
+    from ..io import check_output, check_outputs
+    from ..textdata import meta_path, read_pairs
+    from ..validation import as_rng, check_beta, positive_int
     from .. import llm
 
-    read_pairs(args.data)  # report malformed rows before the model loads
+    # every option, the outputs and the rows, before the 15-25 s model load
+    check_beta(args.beta)
+    positive_int(args.batch_size, "batch-size")
+    positive_int(args.chunk_rows, "chunk-rows")
+    if positive_int(args.max_length, "max-length") < 4:
+        raise ValueError(f"max-length: use at least 4 tokens, got {args.max_length}")
+    if args.threads is not None:
+        positive_int(args.threads, "threads")
+    as_rng(args.seed)
+    check_output(args.out, suffix=".npz", inputs=(args.data,))
+    check_output(meta_path(args.out), suffix=".json", inputs=(args.data,), field="out (sidecar)")
+    check_outputs({"out": args.out, "out (sidecar)": meta_path(args.out)}, inputs=(args.data,))
+    read_pairs(args.data)
     if args.threads is not None:
         import torch
         torch.set_num_threads(max(1, args.threads))
