@@ -80,7 +80,7 @@ from typing import Callable
 import pandas as pd
 
 from .io import OutputGroup, atomic_write_text  # noqa: F401  (atomic_write_text: public here)
-from .validation import MAX_SEED
+from .validation import MAX_SEED, DataError
 
 COLUMNS = ("env", "method", "seed", "n", "metric", "value")
 CELL_FORMAT = "adpo-cell/1"
@@ -145,9 +145,9 @@ def load_sweep(path, *, check: bool = True) -> Sweep:
         with open(path, "rb") as f:
             cfg = tomllib.load(f)
     except FileNotFoundError:
-        raise ValueError(f"config {str(path)!r}: no such file") from None
+        raise DataError(f"config {str(path)!r}: no such file") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"config {str(path)!r}: not readable TOML ({exc})") from None
+        raise DataError(f"config {str(path)!r}: not readable TOML ({exc})") from None
     cfg.setdefault("name", pathlib.Path(path).stem)
     return parse_sweep(cfg, check=check)
 

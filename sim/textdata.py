@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import atomic_open
-from .validation import as_rng, positive_int, positive_scalar
+from .validation import DataError, as_rng, positive_int, positive_scalar
 
 FORMATS = {"trl": ("prompt", "chosen", "rejected"), "pair": ("prompt", "response_1", "response_2")}
 HANDWRITTEN_PATH = Path(__file__).parent / "data_files" / "handwritten_pairs.jsonl"
@@ -93,9 +93,9 @@ def read_pairs(path) -> tuple[list[PairRow], str]:
         with open(path, encoding="utf-8") as f:
             lines = split_lines(f.read())
     except FileNotFoundError:
-        raise ValueError(f"data {path!r}: no such file") from None
+        raise DataError(f"data {path!r}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"data {path!r}: not a readable UTF-8 text file ({exc})") from None
+        raise DataError(f"data {path!r}: not a readable UTF-8 text file ({exc})") from None
     rows, errors, fmt = [], [], None
     has_label = None
     for lineno, text in enumerate(lines, start=1):
@@ -139,9 +139,9 @@ def read_pairs(path) -> tuple[list[PairRow], str]:
     if errors:
         shown = "; ".join(errors[:_MAX_LISTED])
         more = f"; and {len(errors) - _MAX_LISTED} more" if len(errors) > _MAX_LISTED else ""
-        raise ValueError(f"data {path!r}: {len(errors)} malformed row(s): {shown}{more}")
+        raise DataError(f"data {path!r}: {len(errors)} malformed row(s): {shown}{more}")
     if not rows:
-        raise ValueError(f"data {path!r}: no rows; write one JSON object per line")
+        raise DataError(f"data {path!r}: no rows; write one JSON object per line")
     return rows, fmt
 
 
@@ -185,13 +185,13 @@ def read_meta(features_path) -> dict:
         with open(mp) as f:
             meta = json.load(f)
     except FileNotFoundError:
-        raise ValueError(f"features {os.fspath(features_path)!r}: sidecar {str(mp)!r} not found; "
+        raise DataError(f"features {os.fspath(features_path)!r}: sidecar {str(mp)!r} not found; "
                          f"it is written by `adpo features` next to the .npz") from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"features sidecar {str(mp)!r}: not readable JSON ({exc})") from None
+        raise DataError(f"features sidecar {str(mp)!r}: not readable JSON ({exc})") from None
     for key in ("source", "source_sha256", "row_lines"):
         if key not in meta:
-            raise ValueError(f"features sidecar {str(mp)!r}: missing key {key!r}; rerun "
+            raise DataError(f"features sidecar {str(mp)!r}: missing key {key!r}; rerun "
                              f"`adpo features`")
     return meta
 
@@ -204,7 +204,7 @@ def _source_path(meta: dict, features_path) -> Path:
     for c in candidates:
         if c.is_file():
             return c
-    raise ValueError(f"features {os.fspath(features_path)!r}: source JSONL {meta['source']!r} "
+    raise DataError(f"features {os.fspath(features_path)!r}: source JSONL {meta['source']!r} "
                      f"not found; restore it or rerun `adpo features`")
 
 
@@ -232,7 +232,7 @@ def selected_lines(features_npz_path, indices) -> list[str]:
     idx = check_indices(indices, len(row_lines))
     src = _source_path(meta, features_npz_path)
     if file_sha256(src) != meta["source_sha256"]:
-        raise ValueError(f"source {str(src)!r} changed since its features were extracted "
+        raise DataError(f"source {str(src)!r} changed since its features were extracted "
                          f"(SHA-256 differs); rerun `adpo features`")
     with open(src, encoding="utf-8") as f:
         lines = split_lines(f.read())

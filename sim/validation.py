@@ -7,6 +7,7 @@ Every public entry point validates through these helpers so that a bad input alw
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -30,22 +31,28 @@ class ResourceError(RuntimeError):
 
 def check_resources(nbytes: float, what: str, *, limit: float | None = None,
                     force: bool = False) -> None:
-    """Refuse a run whose estimated memory ``nbytes`` exceeds ``limit`` (default: half the
-    physical memory) unless ``force``; ``what`` says what was estimated and how."""
+    """Refuse a run whose estimated memory ``nbytes`` exceeds ``limit`` unless ``force``.
+
+    The default limit is half the physical memory, or ``$ADPO_MEMORY_LIMIT_GB`` (GiB) when set
+    (e.g. on a shared machine); ``what`` says what was estimated and how."""
     if force:
         return
+    where = "half this machine's memory"
     if limit is None:
         limit = physical_memory() / 2
+        env = os.environ.get("ADPO_MEMORY_LIMIT_GB")
+        if env:
+            limit = positive_scalar(env, "ADPO_MEMORY_LIMIT_GB") * 2 ** 30
+            where = "$ADPO_MEMORY_LIMIT_GB"
     if nbytes > limit:
         raise ResourceError(f"{what} needs about {_gib(nbytes)} of memory, over the limit of "
-                            f"{_gib(limit)} (half this machine's memory); reduce the size, or "
-                            f"pass --force to try anyway")
+                            f"{_gib(limit)} ({where}); reduce the size, or pass --force to try "
+                            f"anyway")
 
 
 def physical_memory() -> float:
     """Bytes of physical memory (a conservative 8 GiB when the platform does not say)."""
     try:
-        import os
         return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
         return 8.0 * 2 ** 30

@@ -35,6 +35,8 @@ def register(sub):
 def check_args(args) -> None:
     """Every option and the output path, before any work (ValueError naming the option)."""
     n = positive_int(args.N, "N")
+    if args.kind == "gaussian" and args.d is None:
+        raise ValueError("d: the gaussian environment needs --d")
     d = positive_int(args.d, "d") if args.d is not None else 64
     check_beta(args.beta)
     positive_scalar(args.fit_gamma, "fit-gamma", allow_zero=True)
@@ -52,8 +54,6 @@ def run(args) -> int:
     kw = dict(N=args.N, beta=args.beta, seed=args.seed, fit_gamma=args.fit_gamma,
               radius=args.radius)
     if args.kind == "gaussian":
-        if args.d is None:
-            raise ValueError("d: the gaussian environment needs --d")
         kw.update(d=args.d, assumption2=args.assumption2)
         if args.theta_norm is not None:
             kw["theta_norm"] = args.theta_norm
