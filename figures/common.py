@@ -8,7 +8,6 @@ sidecar stating the environment, seeds, scale and the numbers the figure shows.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pathlib
 import tomllib
@@ -20,10 +19,9 @@ import scipy.stats
 from sim.io import OutputGroup, atomic_savez
 
 HERE = pathlib.Path(__file__).parent
+THEORY_DIR = HERE.parent / "theory"
 CACHE_ROOT = pathlib.Path("results") / "figures"
 SCALES = ("tiny", "default", "paper")
-#: Bump when a change to the code would change cached cell results (cache keys cover configs only).
-CACHE_VERSION = 1
 
 #: One colour and marker per method, the same in every figure.
 STYLE = {
@@ -63,14 +61,27 @@ def cache_dir(name: str) -> pathlib.Path:
     return CACHE_ROOT / name
 
 
+def figure_code(name: str) -> str:
+    """Fingerprint of the code behind a figure's own cache: every ``.py`` of ``sim/`` and
+    ``theory/`` and the script ``figures/fig_<name>.py`` (sim.fingerprint explains the choice)."""
+    from sim.fingerprint import SIM_DIR, code_fingerprint
+
+    return code_fingerprint(HERE / f"fig_{name}.py", packages=(SIM_DIR, THEORY_DIR))
+
+
 def cached(name: str, cfg: dict, compute, version: int = 1) -> dict:
     """``compute()`` -> dict of arrays, cached as ``results/figures/<name>/<key>.npz``.
 
-    For figures whose expensive part is not a grid of runner cells. The key hashes ``cfg`` and
-    ``version`` (bump it when the computation changes); files are read with allow_pickle=False.
+    For figures whose expensive part is not a grid of runner cells. The key is
+    :func:`sim.fingerprint.cache_key` of ``cfg`` and :func:`figure_code`, so a change to the
+    library, to ``theory`` or to the figure script recomputes it (``version`` is kept for
+    scripts that still pass it; the code fingerprint makes bumping it unnecessary). Files are
+    read with allow_pickle=False.
     """
-    key = hashlib.sha256(json.dumps({**cfg, "_version": version}, sort_keys=True,
-                                    default=str).encode()).hexdigest()[:16]
+    from sim.fingerprint import cache_key
+
+    key = cache_key({"figure": name, "config": cfg, "version": version},
+                    code=figure_code(name))[:16]
     path = cache_dir(name) / f"{key}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
@@ -159,12 +170,13 @@ def _jsonable(x):
 def run_sweep(name: str, *, envs, methods, seeds, budgets, jobs: int = 1) -> pd.DataFrame:
     """Tidy results of every (env, method, seed) cell via the resumable runner.
 
-    Finished cells are cached under ``results/figures/<name>/v<CACHE_VERSION>/`` keyed by their
-    full configuration, so a rerun of ``make figures`` only computes what changed.
+    Finished cells are cached under ``results/figures/<name>/cells/`` keyed by their full
+    configuration and the code fingerprint (sim.runner), so a rerun of ``make figures`` only
+    computes what changed.
     """
     from sim.runner import make_sweep
     from sim.runner import run_sweep as run
 
     sweep = make_sweep(list(envs), list(methods), [int(s) for s in seeds],
                        budgets=[int(b) for b in budgets], name=name)
-    return run(sweep, cache_dir(name) / f"v{CACHE_VERSION}", jobs=jobs).table
+    return run(sweep, cache_dir(name), jobs=jobs).table

@@ -36,7 +36,7 @@ import numpy as np
 
 __all__ = ["STDOUT", "check_output", "check_output_dir", "check_outputs", "atomic_open",
            "atomic_write_text", "atomic_write_bytes", "atomic_savez", "dumps_json", "write_json",
-           "OutputGroup", "temp_files", "same_file"]
+           "OutputGroup", "temp_files", "same_file", "read_json"]
 
 STDOUT = "-"
 _UMASK = os.umask(0)
@@ -316,3 +316,16 @@ def write_json(obj, path) -> None:
         sys.stdout.flush()
         return
     atomic_write_text(path, text + "\n")
+
+
+def read_json(path, what: str):
+    """Read a JSON file; any failure becomes a DataError naming the file (CLI exit code 3)."""
+    from .validation import DataError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{what} {os.fspath(path)!r}: no such file") from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise DataError(f"{what} {os.fspath(path)!r}: not readable JSON ({exc})") from None

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_savez, write_json
+from .io import atomic_savez
 from .validation import as_rng, positive_int
 
 POOLINGS = ("last", "mean")
@@ -410,6 +410,7 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
             "last response token" if pooling == "last" else "mean over response tokens"),
         "b": "log pi_0(y_1|x) - log pi_0(y_2|x), summed over response tokens",
     }
+    from .io import write_json
     write_json(meta, meta_path(out_path))
     if not keep_parts:
         for k in range(n_chunks):

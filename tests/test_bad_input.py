@@ -1,6 +1,6 @@
 """The bad-input suite: every subcommand, every class of bad input the hardening issue found.
 
-Each case runs ``adpo`` in process and asserts: the documented exit code (sim.cli.EXIT_CODES:
+Each case runs ``adpo`` in process and asserts: the documented exit code (adpo.cli.EXIT_CODES:
 2 usage, 3 bad data, 4 resources, 5 system, 130 interrupted; never 1 = an unmapped exception,
 the in-process form of a traceback), exactly one line on stderr naming the field or path, no
 ``Traceback``, no file created (temp files included), and every input byte-identical
@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import io as sim_io
-from sim.cli import EXIT_CODES, main
+from adpo.cli import EXIT_CODES, main
 from sim.data import PreferenceData, read_subset
 from sim.envs import gaussian_env
 from sim.runner import load_sweep
@@ -237,7 +237,7 @@ def test_bad_input_gives_one_line(case_dir, capsys, case_id, argv, code, needle)
 
 
 def test_table_covers_every_subcommand():
-    from sim.cli import COMMANDS
+    from adpo.cli import COMMANDS
 
     counts = {c: sum(_command(k) == c for k, *_ in CASES) for c in COMMANDS}
     assert min(counts.values()) >= 3, counts
@@ -273,7 +273,7 @@ def test_debug_shows_the_traceback(inputs, capsys):
 
 def test_convergence_error_is_mapped(monkeypatch, inputs, capsys):
     from sim import dpo
-    from sim.commands import fit
+    from adpo.commands import fit
 
     def no_convergence(*args, **kwargs):
         raise dpo.ConvergenceError("fit_dpo: no convergence in 100 Newton steps (|grad| = 8e-15)")
@@ -322,7 +322,7 @@ def test_emit_jsonl_writes_both_files_or_neither(inputs, tmp_path, monkeypatch):
 ])
 def test_no_traceback_reaches_a_user(tmp_path, argv, code):
     """Real processes: the console entry point prints one line and exits with the code."""
-    r = subprocess.run([sys.executable, "-c", "import sys; from sim.cli import main; "
+    r = subprocess.run([sys.executable, "-c", "import sys; from adpo.cli import main; "
                         "sys.exit(main())", *argv], cwd=tmp_path, capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert r.returncode == code and "Traceback" not in r.stderr

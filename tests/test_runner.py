@@ -15,7 +15,7 @@ import pytest
 
 from sim import io as sim_io
 from sim import runner
-from sim.cli import main as cli_main
+from adpo.cli import main as cli_main
 from sim.runner import (Cell, CellStore, load_sweep, make_sweep, parse_budgets, parse_seeds,
                         parse_sweep, read_table, run_sweep)
 

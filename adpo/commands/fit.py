@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from ..data import PreferenceData, read_subset
-from ..dpo import fit_dpo
-from ..io import check_output, write_json
-from ..metrics import evaluate
-from ..validation import DataError, positive_scalar
+from sim.data import PreferenceData, read_subset
+from sim.dpo import fit_dpo
+from sim.io import check_output, write_json
+from sim.metrics import evaluate
+from sim.validation import DataError, positive_scalar
 
 
 def register(sub):

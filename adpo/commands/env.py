@@ -1,8 +1,8 @@
 """``adpo env``: draw an environment and save it as .npz."""
 
-from ..envs import ENV_KINDS, make_env
-from ..io import check_output, write_json
-from ..validation import as_rng, check_beta, check_resources, positive_int, positive_scalar
+from sim.envs import ENV_KINDS, make_env
+from sim.io import check_output, write_json
+from sim.validation import as_rng, check_beta, check_resources, positive_int, positive_scalar
 
 #: float64 copies of phi an environment holds at once (phi, pixel pairs, the fit's work arrays).
 ENV_COPIES = 6

@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 
-from ..data import PreferenceData
-from ..dpo import logistic_weight
-from ..io import check_output, write_json
-from ..validation import DataError, as_rng, check_resources, positive_int, positive_scalar
+from sim.data import PreferenceData
+from sim.dpo import logistic_weight
+from sim.io import check_output, write_json
+from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
 
 SOLVERS = ("greedy", "fw", "multiplicative", "cvxpy", "exchange", "brute")
 
@@ -78,8 +78,8 @@ def check_args(args) -> None:
 
 
 def run(args) -> int:
-    from .. import design as D
-    from ..design.common import subset_logdet
+    from sim import design as D
+    from sim.design.common import subset_logdet
 
     check_args(args)
     data = PreferenceData.load(args.data)

@@ -5,8 +5,8 @@ import argparse
 from theory.bounds import SUMMARY_KEYS, bound_summary
 from theory.constants import c_min_printed, c_min_tight
 
-from ..io import check_output, write_json
-from ..validation import positive_scalar
+from sim.io import check_output, write_json
+from sim.validation import positive_scalar
 
 
 def register(sub):

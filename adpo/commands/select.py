@@ -3,11 +3,12 @@
 import sys
 import time
 
-from ..data import PreferenceData
-from ..design.common import subset_logdet
-from ..io import STDOUT, OutputGroup, check_output, check_outputs, dumps_json, write_json
-from ..selectors import METHODS, make_selector
-from ..validation import as_rng, check_resources, positive_int, positive_scalar
+from sim.data import PreferenceData
+from sim.design.common import subset_logdet
+from sim.io import STDOUT, OutputGroup, check_output, check_outputs, dumps_json, write_json
+from sim.registry import METHODS
+from sim.selectors import make_selector, method_options
+from sim.validation import as_rng, check_resources, positive_int, positive_scalar
 
 #: float64 copies of phi a selector holds (phi, weighted rows, maintained scores, candidates).
 SELECT_COPIES = 6
@@ -23,7 +24,7 @@ def register(sub):
         "methods (adpo, pmc, uncertainty, apo-logistic) on a file with labels see each label "
         "only after selecting its row.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help)")
-    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--method", required=True, choices=METHODS.names())
     p.add_argument("--n", type=int, required=True, help="budget: number of pairs to select")
     p.add_argument("--candidates", default="all",
                    help="'all' (exact argmax) or m, a random candidate subset per pick (paper: 256)")
@@ -67,15 +68,15 @@ def run(args) -> int:
     if args.n > data.N:
         raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N")
     if args.emit_jsonl is not None:  # the sidecar and the unchanged source, before any work
-        from ..textdata import selected_lines
+        from sim.textdata import selected_lines
         selected_lines(args.data, [])
     check_resources(SELECT_COPIES * 8.0 * data.N * data.d, f"select: N = {data.N}, d = {data.d}",
                     force=args.force)
     cand = None if args.candidates == "all" else int(args.candidates)
     refit = args.refit if args.refit in ("pow2", "every") else int(args.refit)
-    sel = make_selector(args.method, data, n_candidates=cand, alpha=args.alpha, refit=refit,
-                        gamma=args.gamma, fit_gamma=args.fit_gamma, batch_size=args.batch_size,
-                        seed=args.seed)
+    opts = dict(n_candidates=cand, alpha=args.alpha, refit=refit, gamma=args.gamma,
+                fit_gamma=args.fit_gamma, batch_size=args.batch_size)
+    sel = make_selector(args.method, data, seed=args.seed, **method_options(args.method, opts))
     t0 = time.perf_counter()
     idx = sel.select(args.n)
     seconds = time.perf_counter() - t0
@@ -89,7 +90,7 @@ def run(args) -> int:
     if args.emit_jsonl is None:
         write_json(out, args.out)
         return 0
-    from ..textdata import selected_lines
+    from sim.textdata import selected_lines
     lines = selected_lines(args.data, idx)
     with OutputGroup() as group:  # both files or neither
         if args.out == STDOUT:

@@ -1,4 +1,4 @@
-"""The ``adpo`` console script: one subcommand per module in :mod:`sim.commands`.
+"""The ``adpo`` console script: one subcommand per module in :mod:`adpo.commands`.
 
 Each module defines ``register(subparsers)``, which adds its parser and sets ``func`` (a callable
 taking the parsed args and returning an exit code). :func:`main` is the one error boundary: every
@@ -15,7 +15,7 @@ import importlib
 import sys
 import traceback
 
-from .data import NPZ_KEYS  # noqa: F401  (documented in the epilog)
+from sim.data import NPZ_KEYS  # noqa: F401  (documented in the epilog)
 
 # Order = order in `adpo --help`.
 COMMANDS = ("env", "fit", "select", "design", "sweep", "bound", "pairs", "features")
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(f"sim.commands.{name}").register(sub)
+        importlib.import_module(f"adpo.commands.{name}").register(sub)
     return parser
 
 
@@ -86,8 +86,8 @@ def main(argv=None) -> int:
 
 def describe_error(exc: BaseException) -> tuple[int, str]:
     """(exit code, one-line message) for an error that reached the CLI."""
-    from .dpo import ConvergenceError
-    from .validation import DataError, ResourceError
+    from sim.dpo import ConvergenceError
+    from sim.validation import DataError, ResourceError
 
     if isinstance(exc, KeyboardInterrupt):
         return 130, "interrupted; partial outputs removed (finished sweep cells are kept: rerun " \

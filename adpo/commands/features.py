@@ -34,10 +34,10 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..io import check_output, check_outputs
-    from ..textdata import meta_path, read_pairs
-    from ..validation import as_rng, check_beta, positive_int
-    from .. import llm
+    from sim.io import check_output, check_outputs
+    from sim.textdata import meta_path, read_pairs
+    from sim.validation import as_rng, check_beta, positive_int
+    from sim import llm
 
     # every option, the outputs and the rows, before the 15-25 s model load
     check_beta(args.beta)

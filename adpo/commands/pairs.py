@@ -21,9 +21,9 @@ def register(sub):
 
 
 def run(args) -> int:
-    from .. import textdata as td
-    from ..io import check_output
-    from ..validation import as_rng, positive_int, positive_scalar
+    from sim import textdata as td
+    from sim.io import check_output
+    from sim.validation import as_rng, positive_int, positive_scalar
 
     check_output(args.out, suffix=".jsonl")
     positive_int(args.n, "n")
