@@ -224,7 +224,7 @@ def test_cli_reports_malformed_rows_before_loading_a_model(tmp_path, capsys):
     bad.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p"}\n')
     code = cli_main(["features", "--model", str(tmp_path / "no-model"), "--data", str(bad),
                      "--out", str(tmp_path / "f.npz")])
-    assert code == 2 and "line 2:" in capsys.readouterr().err
+    assert code == 3 and "line 2:" in capsys.readouterr().err
 
 
 def test_bad_model_spec_and_options(tmp_path, tiny):

@@ -346,15 +346,13 @@ def test_cli_sweep_errors(tmp_path, capsys, args, msg):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY_TOML.replace("N = 48", "N = 12"))  # budgets 16 > N
     if msg is None:
-        with pytest.raises(SystemExit) as e:
-            cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o"), *args])
-        assert e.value.code == 2
+        assert cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o"), *args]) == 2
         return
     assert cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o"), *args]) == 2
     assert msg in capsys.readouterr().err
     assert cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o")]) == 2
     assert "exceeds" in capsys.readouterr().err
-    assert cli_main(["sweep", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert cli_main(["sweep", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")]) == 3
     assert "no such file" in capsys.readouterr().err
 
 
