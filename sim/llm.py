@@ -301,7 +301,7 @@ def featurize_sequences(model, seqs, *, pooling="last", batch_size=16, device="c
             phi = np.empty((len(seqs), f.shape[1]))
         phi[idx], logp[idx] = f, lp
         if progress is not None:
-            progress.update(sum(len(seqs[k][0]) for k in idx))
+            progress.update(len(idx))  # sequences (a total is known: 2 per pair)
     return phi, logp
 
 
@@ -358,7 +358,10 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=None, unit="tok", desc="features", file=sys.stderr, leave=False)
+        done = sum(len(rows[k * chunk_rows:(k + 1) * chunk_rows]) for k in range(n_chunks)
+                   if (parts / f"chunk_{k:05d}.npz").is_file())  # pairs finished by a past run
+        bar = tqdm(total=2 * len(rows), initial=2 * done, unit="seq", desc="features",
+                   file=sys.stderr, leave=False)
     t0, n_tok, n_trunc, n_done = time.perf_counter(), 0, 0, 0
     for k in range(n_chunks):
         f = parts / f"chunk_{k:05d}.npz"

@@ -29,7 +29,7 @@ def register(sub):
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-eos", action="store_true", help="do not end responses with EOS")
     p.add_argument("--keep-parts", action="store_true", help="keep the chunk files")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (model loading included)")
     p.set_defaults(func=run)
 
 
@@ -52,6 +52,13 @@ def run(args) -> int:
     check_output(meta_path(args.out), suffix=".json", inputs=(args.data,), field="out (sidecar)")
     check_outputs({"out": args.out, "out (sidecar)": meta_path(args.out)}, inputs=(args.data,))
     read_pairs(args.data)
+    if args.quiet:  # also the model-loading bars of transformers / huggingface_hub
+        import os
+
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     if args.threads is not None:
         import torch
         torch.set_num_threads(max(1, args.threads))
