@@ -1,11 +1,10 @@
 """``adpo select``: choose n pairs from a data file with any selector; write JSON (and JSONL)."""
 
-import sys
 import time
 
 from sim.data import PreferenceData
 from sim.design.common import subset_logdet
-from sim.io import STDOUT, OutputGroup, check_output, check_outputs, dumps_json, write_json
+from sim.io import STDOUT, OutputGroup, check_output, check_outputs, write_json
 from sim.registry import METHODS
 from sim.selectors import make_selector, method_options
 from sim.validation import as_rng, check_resources, positive_int, positive_scalar
@@ -93,12 +92,12 @@ def run(args) -> int:
     from sim.textdata import selected_lines
     lines = selected_lines(args.data, idx)
     with OutputGroup() as group:  # both files or neither
-        if args.out == STDOUT:
-            sys.stdout.write(dumps_json(out) + "\n")
-        else:
+        if args.out != STDOUT:
             group.json(args.out, out)
         with group.open(args.emit_jsonl) as f:
             f.writelines(lines)
+    if args.out == STDOUT:  # only once the JSONL is in place
+        write_json(out, None)
     return 0
 
 
