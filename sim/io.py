@@ -72,8 +72,8 @@ def check_output(path, *, suffix: str | tuple[str, ...] | None = None, inputs: I
     if text == STDOUT:
         if allow_stdout:
             return None
-        raise ValueError(f"{field}: '-' (stdout) is not possible here: this output is a binary "
-                         f"file or several files; give a file path")
+        raise ValueError(f"{field}: '-' (stdout) is not accepted for this output (only single "
+                         f"JSON outputs go to stdout); give a file path")
     if not text:
         raise ValueError(f"{field}: empty path; give a file path")
     p = pathlib.Path(text)
