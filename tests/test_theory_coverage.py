@@ -56,8 +56,8 @@ def test_theorem3_coverage_on_uniform_designs(uniform):
 
 def test_theorem3_radius_slack_is_documented(uniform):
     """A measured fact, asserted so that it can regress: Theorem 3's radius is 5-10x the
-    empirical 95% quantile of the norm (so no coverage test can see errors below ~6x; the
-    mutants use 8x). Catches a norm computed in the wrong matrix (too small)."""
+    empirical 95% quantile of the norm (so no coverage test can see errors below ~7x; the
+    mutants use 10x). Catches a norm computed in the wrong matrix (too small)."""
     _, res = uniform
     slack = res.radius[1] / np.quantile(res.norms, 0.95)
     assert 5.0 < slack < 10.0, slack
@@ -106,3 +106,39 @@ def test_ridge_fallback_is_checked_and_recorded():
     # Separable AND rank-deficient: the shift cannot be bounded, so it is an error, not silence.
     with pytest.raises(ValueError, match="ridge"):
         coverage.fit_unit_ball(phi[:2], np.zeros(2), 1.0, np.array([1, 0]))
+
+
+# --------------------------------------------------------------------------- mutants
+def _flipped_labels(phi, b, beta, s):
+    """Mutant estimator: chosen/rejected swapped (fits on 1 - s)."""
+    return coverage.fit_unit_ball(phi, b, beta, 1 - np.asarray(s))
+
+
+def test_coverage_catches_inflated_norms_and_a_shrunken_radius(uniform):
+    _, res = uniform
+    delta, r = res.deltas[1], res.radius[1]
+    assert coverage.coverage_verdict(res.norms, r, delta, res.ceiling)["passed"]
+    # The radius is ~7x the 95% quantile, so the check resolves errors of ~10x, not 4x.
+    assert not coverage.coverage_verdict(10 * res.norms, r, delta, res.ceiling)["passed"]
+    assert not coverage.coverage_verdict(res.norms, r / 10, delta, res.ceiling)["passed"]
+
+
+def test_coverage_catches_an_estimator_with_flipped_labels(uniform):
+    env, _ = uniform
+    res = coverage.coverage_study(env, UNIFORM["n"], deltas=(0.05,), trials=10, gamma=1.0,
+                                  seed=5, fit=_flipped_labels)
+    v = coverage.coverage_verdict(res.norms, res.radius[0], 0.05, res.ceiling, false_alarm=1e-6)
+    assert v["informative"] and not v["passed"]
+
+
+def test_slack_fact_catches_norms_in_the_wrong_matrix(uniform):
+    _, res = uniform
+    assert res.radius[1] / np.quantile(res.norms / 4, 0.95) > 10.0
+
+
+def test_the_old_regime_is_flagged_vacuous():
+    """n = 200, d = 5 (the previous test): the radius 19 is above every attainable norm."""
+    env = gaussian_env(2000, 5, beta=1.0, seed=11, theta_norm=1.0, ref_norm=1.0, assumption2=True)
+    res = coverage.coverage_study(env, 200, deltas=(0.05,), trials=5, gamma=1.0, seed=0)
+    v = coverage.coverage_verdict(res.norms, res.radius[0], 0.05, res.ceiling)
+    assert not v["informative"] and not v["passed"]
