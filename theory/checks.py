@@ -19,12 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 from sim.data import PreferenceData
-from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, logistic_weight
-from sim.selectors import make_selector
-from sim.validation import as_matrix, as_rng, as_vector, positive_int, positive_scalar
+from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, dpo_weights
+from sim.linalg import chol_quad_forms, cholesky
+from sim.registry import METHODS
+from sim.selectors import make_selector, method_names
+from sim.validation import as_matrix, as_vector, positive_int, positive_scalar
+from sim.validation import rng_for  # noqa: F401  (moved to sim.validation; old import path kept)
 
 from . import bounds, constants
 
@@ -32,9 +34,7 @@ from . import bounds, constants
 # --------------------------------------------------------------------------- linear algebra
 def quad_forms(h: np.ndarray, x: np.ndarray) -> np.ndarray:
     """x_i^T H^{-1} x_i for the rows of x (m, d), by one Cholesky factor of H (d, d). Shape (m,)."""
-    chol = scipy.linalg.cholesky(as_matrix(h, "H"), lower=True)
-    z = scipy.linalg.solve_triangular(chol, np.atleast_2d(x).T, lower=True)
-    return np.einsum("ij,ij->j", z, z)
+    return chol_quad_forms(np.atleast_2d(x), cholesky(as_matrix(h, "H")))
 
 
 def design_matrix(v: np.ndarray, gamma: float) -> np.ndarray:
@@ -127,16 +127,19 @@ def engine_max_scores(gains, kappa) -> np.ndarray:
 
 
 def reference_max_scores(v_all, gamma: float, indices) -> np.ndarray:
-    """max over ALL rows of v_i^T H_{t-1}^{-1} v_i, t = 1..n, from a fresh Cholesky of each
-    H_{t-1} formed from the picks ``indices``. Reference for :func:`engine_max_scores`. (n,)."""
+    """max over ALL rows of v_i^T H_{t-1}^{-1} v_i, t = 1..n, with H_{t-1} formed explicitly
+    from the picks ``indices`` and solved by ``numpy.linalg.solve`` (independent of the
+    project's Cholesky helpers). Reference for :func:`engine_max_scores`. (n,)."""
     v = as_matrix(v_all, "v_all")
     idx = np.asarray(indices, dtype=np.int64)
-    return np.array([quad_forms(design_matrix(v[idx[:t]], gamma) if t else
-                                positive_scalar(gamma, "gamma") * np.eye(v.shape[1]), v).max()
-                     for t in range(idx.size)])
+    h = positive_scalar(gamma, "gamma") * np.eye(v.shape[1])
+    out = np.empty(idx.size)
+    for t, i in enumerate(idx):
+        out[t] = np.einsum("ij,ji->i", v, np.linalg.solve(h, v.T)).max()
+        h = h + np.outer(v[i], v[i])
+    return out
 
 
-# --------------------------------------------------------------------------- Lemmas 5 and 6
 def lemma5_max_increase(q_path: np.ndarray) -> float:
     """Lemma 5: max over t (and i) of (q[t] - q[t-1]) / q[t-1]; <= 0 up to rounding.
 
@@ -173,10 +176,6 @@ def lemma6_ratios(v_picked, gamma: float, beta: float, *, constant=None) -> np.n
 
 
 # --------------------------------------------------------------------------- runs of selectors
-#: Selectors built on the weighted greedy design engine (the ones :func:`selector_trace` takes).
-GREEDY_SELECTORS = ("adpo", "adpo+", "oracle", "apo")
-
-
 @dataclass
 class Trace:
     """A selector run: ``indices`` (n,), picked weighted vectors ``v`` (n, d), ``gains`` (n,)
@@ -192,30 +191,19 @@ class Trace:
 def selector_trace(name: str, data: PreferenceData, n: int, **kwargs) -> Trace:
     """Run a greedy selector ("adpo", "adpo+", "oracle", "apo") and record each pick's v_t.
 
-    The picked vectors are captured at the design update (``_engine.add(v)``, the selectors'
-    rank-one update of Algorithm 1 line 8), so they carry the weights frozen at pick time.
-    This wraps a private attribute until the selectors publish pick hooks; the gains, kappa
-    and indices it returns are the selectors' public outputs.
-    kwargs go to :func:`sim.selectors.make_selector` (e.g. n_candidates, gamma, alpha, seed).
+    The picked vectors are captured by the selector's public ``on_pick(i, v)`` hook, v being
+    the vector of its rank-one update (Algorithm 1 line 8), so they carry the weights frozen at
+    pick time. kwargs go to :func:`sim.selectors.make_selector` (e.g. n_candidates, gamma,
+    alpha, seed).
     """
-    if name not in GREEDY_SELECTORS:
+    if "greedy-design" not in METHODS.get(name).tags:
         raise ValueError(f"name: selector {name!r} has no greedy design engine to trace; use "
-                         f"one of {GREEDY_SELECTORS}")
+                         f"one of {', '.join(method_names('greedy-design'))}")
     kwargs.setdefault("seed", 0)
     kwargs.setdefault("record_kappa", True)
     sel = make_selector(name, data, **kwargs)
-    engine = getattr(sel, "_engine", None)
-    if engine is None or not hasattr(engine, "add"):  # an explicit error, never a silent skip
-        raise RuntimeError(f"selector {name!r} no longer exposes the design engine this trace "
-                           "wraps; switch selector_trace to the selectors' public pick hooks")
     picked: list[np.ndarray] = []
-    add = engine.add
-
-    def recording_add(v):
-        picked.append(np.array(v, dtype=np.float64))
-        return add(v)
-
-    engine.add = recording_add
+    sel.observe(on_pick=lambda i, v: picked.append(np.array(v, dtype=np.float64)))
     idx = sel.select(positive_int(n, "n"))
     kappa = np.asarray(sel.kappa_) if kwargs["record_kappa"] else np.full(len(idx), np.nan)
     return Trace(indices=idx, v=np.asarray(picked), gains=np.asarray(sel.gains_), kappa=kappa,
@@ -297,7 +285,7 @@ def theorem4_along_run(data: PreferenceData, indices, gamma: float, kappa, n_gri
 
 def assumption3_weights(data: PreferenceData, theta) -> tuple[float, float]:
     """(min_i, max_i) of beta^2 mu_i(theta)(1 - mu_i(theta)): what Assumption 3 brackets."""
-    w = data.beta**2 * logistic_weight(data.beta * (data.phi @ np.asarray(theta) - data.b))
+    w = dpo_weights(data.phi, data.b, data.beta, np.asarray(theta))
     return float(w.min()), float(w.max())
 
 
@@ -314,10 +302,3 @@ def c_min_holds(data: PreferenceData, theta) -> bool:
     """Whether the tight c_min and c_max bracket the weights at theta (Assumption 3)."""
     lo, hi = assumption3_weights(data, theta)
     return constants.c_min_tight(data.beta) <= lo * (1 + 1e-12) and hi <= constants.c_max(data.beta)
-
-
-def rng_for(seed, *keys) -> np.random.Generator:
-    """An independent stream for (seed, *keys) (SeedSequence), e.g. per trial of a study."""
-    if isinstance(seed, np.random.Generator):
-        return as_rng(seed)
-    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
