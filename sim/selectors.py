@@ -470,3 +470,10 @@ def make_selector(name: str, data: PreferenceData, **kwargs) -> Selector:
     if key not in _REGISTRY:
         raise ValueError(f"method: unknown method {name!r}; choose one of {', '.join(METHODS)}")
     return _REGISTRY[key](data, **kwargs)
+
+
+# Fair ADPO+ lives in its own module (it subclasses ADPOPlus, so it is imported last).
+from .adpo_fair import ADPOPlusFair  # noqa: E402
+
+_REGISTRY["adpo+fair"] = ADPOPlusFair
+METHODS = METHODS + ("adpo+fair",)
