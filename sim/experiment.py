@@ -23,6 +23,9 @@ from .validation import positive_int
 #: Metrics recorded per budget (see sim.metrics.evaluate), plus wall time.
 METRICS = ("max_logit_error", "mean_logit_error", "error_rate", "max_logit_error_beta",
            "mean_logit_error_beta", "theta_norm", "accuracy", "margin", "nll", "seconds")
+#: Facts of the environment draw (the pool's), the same at every n: the share of labels s_i = 1
+#: and ||theta_star||.
+ENV_FACTS = ("label_mean", "theta_star_norm")
 #: With an environment's ``holdout``: the same metrics over the held-out rows, prefixed.
 HELDOUT_PREFIX = "heldout_"
 
@@ -74,8 +77,9 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
         budgets: increasing sample sizes n at which theta_hat_n is fitted and evaluated.
         data: a pre-built environment (skips ``build_env``; it must equal build_env(env, seed)).
 
-    Returns: rows {"env", "method", "seed", "n", "metric", "value"}; metrics in METRICS, where
-    ``seconds`` is the cumulative selection wall time up to n.
+    Returns: rows {"env", "method", "seed", "n", "metric", "value"}; metrics in METRICS (and
+    ENV_FACTS, and ``heldout_*`` with a holdout), where ``seconds`` is the cumulative selection
+    wall time up to n.
     """
     seed = int(seed)
     budgets = sorted({positive_int(n, "budgets") for n in budgets})
@@ -101,6 +105,9 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
     sel_seed = np.random.SeedSequence([seed, 0x5E1EC7])  # independent of the env's stream
     selector = make_selector(name, data, seed=np.random.default_rng(sel_seed), **method)
 
+    facts = {"label_mean": float(np.mean(data.s))}
+    if data.theta_star is not None:
+        facts["theta_star_norm"] = float(np.linalg.norm(data.theta_star))
     rows, chosen, elapsed, theta = [], [], 0.0, None
     for n in budgets:
         t0 = time.perf_counter()
@@ -112,7 +119,7 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
         metrics = evaluate(data, theta)
         if test is not None:
             metrics.update({HELDOUT_PREFIX + k: v for k, v in evaluate(test, theta).items()})
-        metrics["seconds"] = elapsed
+        metrics.update(facts, seconds=elapsed)
         rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": n, "metric": k,
                      "value": float(v)} for k, v in metrics.items())
     return rows
