@@ -155,6 +155,14 @@ def n_to_reach(summary: pd.DataFrame, env: str, method: str, metric: str, target
     return int(hit.min()) if len(hit) else None
 
 
+def env_facts(df: pd.DataFrame, facts=("label_mean", "theta_star_norm")) -> dict:
+    """Per environment, each fact of the environment draw per seed (sorted by seed):
+    {env: {fact: [value of seed 0, seed 1, ...]}} (facts are the same for every method and n)."""
+    sub = df[df.metric.isin(list(facts))].drop_duplicates(["env", "seed", "metric"])
+    return {env: {m: g.sort_values("seed")["value"].tolist() for m, g in ge.groupby("metric")}
+            for env, ge in sub.groupby("env", sort=False)}
+
+
 def save(fig, out_dir, name: str, sidecar: dict) -> list[pathlib.Path]:
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

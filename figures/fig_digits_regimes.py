@@ -42,7 +42,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
                              squeeze=False, layout="constrained")
     side = {"figure": "digits_regimes", "scale": scale, "seeds": cfg["seeds"],
             "budgets": budgets, "envs": envs, "seen": common.SEEN,
-            "curves": common.curves(summary, cfg["metrics"] + ["label_mean", "theta_star_norm"]),
+            "curves": common.curves(summary, cfg["metrics"]), "env_facts": common.env_facts(df),
             "regimes": {}}
     for r, env in enumerate(e["label"] for e in envs):
         for c, metric in enumerate(cfg["metrics"]):

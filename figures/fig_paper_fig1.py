@@ -53,7 +53,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
                  f"{cfg['seeds']} seeds, scale={scale})", fontsize=9)
     side = {"figure": "paper_fig1", "scale": scale, "seeds": cfg["seeds"], "budgets": budgets,
             "envs": cfg["envs"], "methods": method_configs(cfg), "seen": common.SEEN,
-            "curves": common.curves(summary, cfg["metrics"] + ["label_mean", "theta_star_norm"]),
+            "curves": common.curves(summary, cfg["metrics"]), "env_facts": common.env_facts(df),
             "claims": {}}
     n_max = budgets[-1]
     for env in envs:
