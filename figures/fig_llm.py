@@ -106,13 +106,14 @@ def _metrics(data, theta) -> dict:
 def run_method(data, cfg, method, seed, groups) -> dict:
     """Metrics over the pool and the held-out pairs of the DPO fit on the first n picks."""
     from sim.dpo import fit_dpo
-    from sim.selectors import make_selector
+    from sim.selectors import make_selector, method_options
 
     split = split_of(groups, cfg, seed)
     pool, test = data.subset(split.train), data.subset(split.test)
     m = cfg["n_candidates"] or None
-    sel = make_selector(method, pool, n_candidates=m, gamma=cfg["gamma"], alpha=cfg["alpha"],
-                        refit=cfg["refit"], fit_gamma=cfg["fit_gamma"], seed=seed)
+    shared = dict(n_candidates=m, gamma=cfg["gamma"], alpha=cfg["alpha"], refit=cfg["refit"],
+                  fit_gamma=cfg["fit_gamma"])
+    sel = make_selector(method, pool, seed=seed, **method_options(method, shared))
     idx = sel.select(cfg["n_max"])
     out = {}
     for n in n_grid(cfg):

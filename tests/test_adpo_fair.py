@@ -1,4 +1,4 @@
-"""Fair ADPO+ (sim.adpo_fair): theta_hat on labels independent of theta_star, else ADPO+.
+"""Fair ADPO+ (sim.selectors.adpo_fair): theta_hat on labels independent of theta_star, else ADPO+.
 
 The paper's ADPO+ starts from the evaluation target (theta_hat = theta_star, so with alpha = 0 it
 picks exactly what ``oracle`` picks); the fair variant must not, and must otherwise be ADPO+.

@@ -25,32 +25,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dpo import sigmoid
-from .registry import register_method
-from .selectors import ADPOPlus
-from .splits import random_split
-from .validation import positive_scalar
+from ..dpo import sigmoid
+from ..registry import register_method
+from ..splits import random_split
+from ..validation import positive_scalar
+from .greedy import ADPOPlus, ADPOPlusConfig
 
 THETA_SOURCES = ("fresh", "split")
 
 
 @dataclass(frozen=True)
-class ADPOPlusFairConfig:
-    """Options of ``adpo+fair`` (those of ADPO+ plus where theta_hat comes from)."""
+class ADPOPlusFairConfig(ADPOPlusConfig):
+    """ADPO+'s options plus where theta_hat comes from: ``theta_source`` "fresh" | "split" and,
+    for "split", ``log_fraction``, the share of the rows that form the log."""
 
-    gamma: float = 1.0
-    fit_gamma: float = 1e-3
-    radius: float | None = None
-    n_candidates: int | None = None
-    alpha: float = 3.0
-    refit: str | int = "pow2"
-    batch_size: int = 1
-    record_kappa: bool = False
     theta_source: str = "fresh"
     log_fraction: float = 0.5
 
-    def __post_init__(self):
-        _check_source(self.theta_source, self.log_fraction)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "log_fraction", _check_source(self.theta_source,
+                                                               self.log_fraction))
 
 
 def _check_source(theta_source, log_fraction) -> float:
@@ -64,10 +59,10 @@ def _check_source(theta_source, log_fraction) -> float:
 
 
 @register_method("adpo+fair", config=ADPOPlusFairConfig, aliases=("adpo-plus-fair",),
-                 tags=("offline", "theta-hat:independent-labels"),
+                 tags=("offline", "greedy-design", "theta-hat:independent-labels"),
                  help="ADPO+ with theta_hat fitted on an independent label draw (or a disjoint "
                       "logged split), never on the labels that define theta_star",
-                 style={"label": "ADPO⁺ fair (θ̂ on independent labels)"})
+                 style={"color": "#bcbd22", "marker": "h", "label": "ADPO+ fair"})
 class ADPOPlusFair(ADPOPlus):
     """ADPO+ whose theta_hat is fitted on labels independent of the evaluation target.
 
@@ -76,23 +71,22 @@ class ADPOPlusFair(ADPOPlus):
     """
 
     name = "adpo+fair"
+    Config = ADPOPlusFairConfig
 
-    def __init__(self, data, *, theta_source: str = "fresh", log_fraction: float = 0.5, **kw):
-        super().__init__(data, **kw)
-        self.log_fraction = _check_source(theta_source, log_fraction)
-        self.theta_source = theta_source
+    def __init__(self, data, *, seed=0, **options) -> None:
+        super().__init__(data, seed=seed, **options)
         self.log_rows_ = None
-        if theta_source == "fresh" and self.data.theta_true is None:
+        if self.cfg.theta_source == "fresh" and self.data.theta_true is None:
             raise ValueError("theta_true: theta_source='fresh' draws new labels from theta_true, "
                              "which the data lacks; use theta_source='split' on real data")
-        if theta_source == "split":
-            self.log_rows_ = random_split(self.data.N, self.log_fraction, seed=self.rng).test
+        if self.cfg.theta_source == "split":
+            self.log_rows_ = random_split(self.data.N, self.cfg.log_fraction, seed=self.rng).test
             self._available[self.log_rows_] = False  # the log is never selected
 
-    def _weights(self):
+    def _theta_hat(self) -> tuple[np.ndarray, np.ndarray]:
         d = self.data
         self.n_refits_ += 1
-        if self.theta_source == "fresh":
+        if self.cfg.theta_source == "fresh":
             rows = np.arange(d.N)
             p = sigmoid(d.beta * (d.phi @ d.theta_true - d.b))
             s = (self.rng.random(d.N) < p).astype(np.int8)
@@ -103,5 +97,4 @@ class ADPOPlusFair(ADPOPlus):
                                  "data has none")
             rows = self.log_rows_
             s = self._logged_labels[rows]
-        self.theta_ = self._fit(rows, s)
-        return self._dpo_weights(self.theta_, rows)
+        return self._fit(rows, s), rows
