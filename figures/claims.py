@@ -1,14 +1,13 @@
 """Claims from data: the README's result statements rendered from the figure sidecars.
 
 Every number and every comparative word of a results statement lives in a marked block of
-``README.md``::
+``README.md`` (a :mod:`sim.docblocks` block named ``claims:NAME``, markers on their own lines)::
 
     <!-- claims:NAME -->
     ...text rendered by the claim NAME...
     <!-- /claims:NAME -->
 
-(or inline, ``<!-- claims:NAME -->text<!-- /claims:NAME -->`` on one line, e.g. in a table
-cell). A claim is a function ``(Sidecars) -> str`` registered with :func:`claim`; it reads only
+A claim is a function ``(Sidecars) -> str`` registered with :func:`claim`; it reads only
 the committed sidecars ``figures/*.json``. ``python -m figures.claims`` reports every block that
 disagrees with its sidecars (exit 1); ``--write`` re-renders them in place. ``make figures`` ends
 with ``--write``; ``tests/test_claims.py`` fails while the README and the sidecars disagree.
@@ -31,13 +30,14 @@ import re
 import sys
 from collections.abc import Callable
 
+from sim.docblocks import get_block, replace_block
+
 HERE = pathlib.Path(__file__).parent
 README = HERE.parent / "README.md"
 #: Modules whose import registers claims (this one first; others append theirs).
 PROVIDERS = ("figures.claims",)
 CLAIMS: dict[str, Callable[["Sidecars"], str]] = {}
-BLOCK = re.compile(r"<!-- claims:(?P<name>[A-Za-z0-9_.-]+) -->(?P<body>.*?)<!-- /claims:(?P=name) -->",
-                   re.S)
+MARKER = re.compile(r"^<!-- claims:([A-Za-z0-9_.-]+) -->$", re.M)
 #: Methods of the paper's comparison (the fair variant is reported separately).
 PAPER_METHODS = ("adpo+", "adpo", "apo", "pmc", "uniform")
 NAMES = {"adpo+": "ADPO⁺", "adpo+fair": "fair ADPO⁺", "adpo": "ADPO", "apo": "APO",
@@ -447,7 +447,9 @@ def llm(sc: Sidecars) -> str:
                 f"({', '.join(f'{NAMES[m]} {num(vals[m])}' for m in order)})")
 
     def insample():
-        return (f"in-sample at n = {n[-1]}: " + "; ".join(at_end(k) for k in ("accuracy", "margin", "nll")))
+        over = "the pool of selectable pairs" if "holdout" in sc(fig) else "all N pairs, training pairs included"
+        return (f"in-sample (over {over}) at n = {n[-1]}: "
+                + "; ".join(at_end(k) for k in ("accuracy", "margin", "nll")))
 
     def heldout():
         sizes = sc.get(fig, "heldout_N")
@@ -502,20 +504,23 @@ def render(name: str, sc: Sidecars) -> str:
         return placeholder(exc)
 
 
+def names_in(text: str) -> list[str]:
+    """The claims blocks of a Markdown text, in order."""
+    return MARKER.findall(text)
+
+
 def render_text(text: str, root=HERE) -> str:
     """``text`` with every claims block re-rendered from the sidecars under ``root``."""
     sc = Sidecars(root)
+    for name in names_in(text):
+        text = replace_block(text, f"claims:{name}", render(name, sc))
+    return text
 
-    def sub(m):
-        body = render(m["name"], sc)
-        block = m["body"].startswith("\n")
-        if not block and "\n" in body:
-            raise ValueError(f"README block claims:{m['name']}: inline, but the claim renders "
-                             "several lines; put the markers on their own lines")
-        inner = f"\n{body}\n" if block else body
-        return f"<!-- claims:{m['name']} -->{inner}<!-- /claims:{m['name']} -->"
 
-    return BLOCK.sub(sub, text)
+def stale_names(old: str, new: str) -> list[str]:
+    """Blocks whose bodies differ between two versions of the text."""
+    return [k for k in names_in(old)
+            if get_block(old, f"claims:{k}") != get_block(new, f"claims:{k}")]
 
 
 def stale(readme=README, root=HERE) -> list[str]:
@@ -551,12 +556,6 @@ def main(argv=None) -> int:
     print(f"\n{path}: claims blocks disagree with the sidecars; run python -m figures.claims "
           "--write", file=sys.stderr)
     return 1
-
-
-def stale_names(old: str, new: str) -> list[str]:
-    a = {m["name"]: m.group(0) for m in BLOCK.finditer(old)}
-    b = {m["name"]: m.group(0) for m in BLOCK.finditer(new)}
-    return [k for k in a if a[k] != b.get(k)]
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from figures import claims
+from sim.docblocks import get_block, replace_block
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -66,10 +67,10 @@ def _bump_number(body):
 ])
 def test_a_changed_readme_word_or_number_turns_the_check_red(copy, block, mutate):
     text = (copy / "README.md").read_text()
-    m = next(m for m in claims.BLOCK.finditer(text) if m["name"] == block)
-    body = mutate(m["body"])
-    assert body != m["body"]
-    (copy / "README.md").write_text(text[:m.start("body")] + body + text[m.end("body"):])
+    old = get_block(text, f"claims:{block}")
+    body = mutate(old)
+    assert body != old
+    (copy / "README.md").write_text(replace_block(text, f"claims:{block}", body))
     assert _stale(copy) == [block]
     args = ["--readme", str(copy / "README.md"), "--figures-dir", str(copy / "figures")]
     assert claims.main(args) == 1
