@@ -294,12 +294,13 @@ def fig1_bullets(sc: Sidecars) -> str:
                 f"{num(a)}, {num(a / b, 2)}× ADPO⁺'s {num(b)}.")
 
     def heldout():
+        present = {m["label"] for m in sc.get(fig, "methods")}
         parts = []
         for m in ("adpo+", "adpo+fair"):
             parts.append(f"{NAMES[m]} {_reach_text(sc, env, m, 'uniform', heldout=True)}")
         ratios = ", ".join(
             f"{NAMES[m]} {num(final(sc, fig, env, m, 'heldout_max_logit_error') / final(sc, fig, env, m, 'max_logit_error'), 2)}×"
-            for m in ("adpo+", "adpo+fair", "adpo", "apo", "uniform"))
+            for m in ("adpo+", "adpo+fair", "adpo", "apo", "uniform") if m in present)
         return (f"**Held out** (Uniform's held-out max logit error at n_max: "
                 f"{num(final(sc, fig, env, 'uniform', 'heldout_max_logit_error'))}): "
                 f"{'; '.join(parts)}. Held-out / in-sample max logit error at n_max: {ratios} "
