@@ -102,7 +102,7 @@ def oriented_rows(rows) -> list:
 def read_subset(path, n_rows: int) -> np.ndarray:
     """Row indices from a selection JSON (``{"indices": [...]}`` as ``adpo select`` writes, or a
     plain list); ``ValueError`` when empty, repeated or outside the ``n_rows`` rows of the data."""
-    from .commands import read_json
+    from .io import read_json
     from .data import check_indices
     obj = read_json(path, "subset")
     idx = obj.get("indices") if isinstance(obj, dict) else obj

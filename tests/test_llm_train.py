@@ -288,3 +288,48 @@ def test_real_smollm2_few_dpo_steps_lower_the_loss(tmp_path, monkeypatch):
     loss = [json.loads(x)["loss"] for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     assert loss[0] == pytest.approx(math.log(2), abs=2e-3)
     assert loss[-1] < loss[0] - 0.05, loss
+
+
+def test_cli_pairs_split_features_select_train_evaluate(tmp_path, capsys):
+    """The README walkthrough on the tiny model directory: the held-out file shares no prompt
+    with the pool; train and evaluate exchange files; evaluate's JSON has the documented keys."""
+    from adpo.cli import main
+
+    model = str(llm.save_tiny_model(tmp_path / "tiny", seed=0))
+    f = {k: str(tmp_path / v) for k, v in dict(
+        pairs="p.jsonl", pool="pool.jsonl", held="held.jsonl", rec="split.json",
+        feats="pool.npz", sel="sel.json", run="run", ev="eval.json").items()}
+    assert main(["pairs", "--source", "simulated", "--n", "40", "--max-chars", "60",
+                 "--out", f["pairs"]]) == 0
+    assert main(["split", "--data", f["pairs"], "--pool", f["pool"], "--heldout", f["held"],
+                 "--holdout", "0.25", "--seed", "1", "--record", f["rec"]]) == 0
+    src = [json.loads(x) for x in open(f["pairs"])]
+    pool = [json.loads(x) for x in open(f["pool"])]
+    held = [json.loads(x) for x in open(f["held"])]
+    assert len(pool) + len(held) == len(src) and len(held) >= 10
+    assert not {r["prompt"] for r in pool} & {r["prompt"] for r in held}
+    assert sorted(map(json.dumps, pool + held)) == sorted(map(json.dumps, src))
+    assert main(["features", "--model", model, "--data", f["pool"], "--out", f["feats"],
+                 "--device", "cpu", "--quiet"]) == 0
+    assert main(["select", "--data", f["feats"], "--method", "uniform", "--n", "6",
+                 "--out", f["sel"]]) == 0
+    assert main(["train", "--data", f["pool"], "--subset", f["sel"], "--out", f["run"],
+                 "--model", model, "--device", "cpu", "--steps", "4", "--batch-size", "3",
+                 "--lr", "1e-3", "--quiet"]) == 0
+    cfg = json.loads((tmp_path / "run/config.json").read_text())
+    assert cfg["subset"] == json.loads(open(f["sel"]).read())["indices"]
+    assert main(["evaluate", "--run", f["run"], "--data", f["held"], "--out", f["ev"],
+                 "--device", "cpu", "--quiet"]) == 0
+    ev = json.loads(open(f["ev"]).read())
+    assert {"accuracy", "margin", "nll", "n_pairs", "model", "run",
+            "reward_agreement"} <= set(ev)
+    assert ev["n_pairs"] == len(held) and 0 <= ev["reward_agreement"] <= 1
+    capsys.readouterr()
+    # one-line errors, before any model loads
+    (tmp_path / "empty.json").write_text('{"indices": []}')
+    assert main(["train", "--data", f["pool"], "--subset", str(tmp_path / "empty.json"),
+                 "--out", str(tmp_path / "r2"), "--model", "nowhere"]) == 2
+    assert "no indices" in capsys.readouterr().err
+    assert main(["split", "--data", f["pairs"], "--pool", f["pairs"], "--heldout",
+                 f["held"]]) == 2
+    assert "overwrite the input" in capsys.readouterr().err
