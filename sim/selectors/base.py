@@ -230,7 +230,7 @@ class Selector:
         then each pick updates the design before the next one (within-batch rank-one updates).
         """
         k = positive_int(k, "k")
-        left = int(self._available.sum())
+        left = self.data.N - len(self.selected_)
         if k > left:
             raise ValueError(f"k: asked for {k} rows but only {left} unselected rows remain "
                              f"(N = {self.data.N})")
@@ -255,11 +255,13 @@ class Selector:
         """Feed back labels (1 = the first response preferred) for previously asked rows."""
         idx = check_indices(np.atleast_1d(indices), self.data.N)
         lab = as_labels(np.atleast_1d(labels), "labels", length=idx.size)
-        asked = set(self.selected_)
-        for i, y in zip(idx.tolist(), lab.tolist()):
-            if i not in asked:
-                raise ValueError(f"indices: row {i} was told before it was asked; ask() first")
-            self.labels_[i] = y
+        if self._available[idx].any():  # not asked yet
+            i = int(idx[self._available[idx]][0])
+            raise ValueError(f"indices: row {i} was told before it was asked; ask() first")
+        self._record(idx, lab)
+
+    def _record(self, idx: np.ndarray, lab: np.ndarray) -> None:
+        self.labels_.update(zip(idx.tolist(), lab.tolist()))
 
     def select(self, n: int, labels=None) -> np.ndarray:
         """Select ``n`` rows offline; labels come from ``labels`` (a callable idx -> s[idx]) or
@@ -277,8 +279,11 @@ class Selector:
         out: list[int] = []
         while len(out) < n:
             idx = self.ask(min(batch, n - len(out)))
-            if self.uses_labels:
-                self.tell(idx, labels(idx))
+            if self.uses_labels:  # idx came from ask(): only the labels need checking
+                lab = np.asarray(labels(idx))
+                if lab.shape != idx.shape or not ((lab == 0) | (lab == 1)).all():
+                    lab = as_labels(lab, "labels", length=idx.size)  # raises, naming the entry
+                self._record(idx, lab.astype(np.int8))
             out.extend(idx.tolist())
         return np.asarray(out, dtype=np.int64)
 
