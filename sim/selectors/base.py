@@ -41,12 +41,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..data import PreferenceData, check_indices
 from ..design.candidates import CandidateSampler
 from ..dpo import fit_dpo
 from ..registry import Entry
 from ..validation import as_labels, as_rng, positive_int, positive_scalar
+
+
+Seed = int | np.random.Generator | np.random.SeedSequence
 
 
 class LabelOracle:
@@ -56,7 +60,7 @@ class LabelOracle:
         self._s = as_labels(s, "s")
         self.revealed: list[int] = []
 
-    def __call__(self, indices) -> np.ndarray:
+    def __call__(self, indices: ArrayLike) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64)
         self.revealed.extend(idx.tolist())
         return self._s[idx]
@@ -191,7 +195,7 @@ class Selector:
     Config: ClassVar[type] = Options
     uses_labels: ClassVar[bool] = False  # whether the method's choices depend on told labels
 
-    def __init__(self, data: PreferenceData, *, seed=0, **options: Any) -> None:
+    def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
         if not isinstance(data, PreferenceData):
             raise ValueError("data: expected a PreferenceData (see sim.data)")
         self.cfg = Entry(self.name, type(self), self.Config, "", "method").make_config(options)
@@ -251,7 +255,7 @@ class Selector:
                 cb(i, v)
         return np.asarray(picks, dtype=np.int64)
 
-    def tell(self, indices, labels) -> None:
+    def tell(self, indices: ArrayLike, labels: ArrayLike) -> None:
         """Feed back labels (1 = the first response preferred) for previously asked rows."""
         idx = check_indices(np.atleast_1d(indices), self.data.N)
         lab = as_labels(np.atleast_1d(labels), "labels", length=idx.size)
@@ -263,7 +267,8 @@ class Selector:
     def _record(self, idx: np.ndarray, lab: np.ndarray) -> None:
         self.labels_.update(zip(idx.tolist(), lab.tolist()))
 
-    def select(self, n: int, labels=None) -> np.ndarray:
+    def select(self, n: int, labels: Callable[[np.ndarray], ArrayLike] | None = None
+               ) -> np.ndarray:
         """Select ``n`` rows offline; labels come from ``labels`` (a callable idx -> s[idx]) or
         from the data's logged labels, revealed as rows are selected. Returns (n,) indices."""
         n = positive_int(n, "n")
