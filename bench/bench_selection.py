@@ -3,8 +3,8 @@
 For each feature set (``gaussian``: ``gaussian_env``; ``unit``: the same rows scaled to
 ||phi_i|| = 1) and each greedy selector, times ``make_selector(...).select(n)`` and
 ``greedy_select(phi, n, weights=w)`` with the weights w the selector used, side by side in one
-run: one warm-up each, then the median of ``--repeat`` runs. ``select_s`` is the selector's
-whole run; ``picks_s`` excludes its first weight computation (the theta_hat fit of ADPO+ on all
+run: one warm-up each, then ``--repeat`` interleaved runs of each; medians. ``select_s`` is the
+selector's whole run; ``picks_s`` excludes its first weight computation (the theta_hat fit of ADPO+ on all
 N labels and eq. 13's widths), measured from the ``on_refit`` hook, so it times the same work
 as ``greedy_select``. Fixed-weight selectors must pick exactly greedy_select's rows
 (``same_picks``). ADPO refits theta_hat on the pow2 schedule; its reference is greedy_select at
@@ -43,11 +43,9 @@ def _run_selector(name, data, n, kw):
 
 
 def _case(name, data, n, kw, repeat):
-    _run_selector(name, data, n, kw)  # warm-up
-    runs = [_run_selector(name, data, n, kw) for _ in range(repeat)]
-    sel = runs[-1][3]
-    w = sel.weights()  # its weights (ADPO: at theta_hat on all its labels)
     cand = kw.get("n_candidates", "all")
+    w = _run_selector(name, data, n, kw)[3].weights()  # warm-up; its weights (ADPO: at
+    # theta_hat on all its labels)
 
     def ref():
         t0 = time.perf_counter()
@@ -55,7 +53,11 @@ def _case(name, data, n, kw, repeat):
         return time.perf_counter() - t0, r
 
     ref()  # warm-up
-    refs = [ref() for _ in range(repeat)]
+    runs, refs = [], []
+    for _ in range(repeat):  # interleaved, so a change of machine load hits both alike
+        runs.append(_run_selector(name, data, n, kw))
+        refs.append(ref())
+    sel = runs[-1][3]
     t_sel = statistics.median(r[0] for r in runs)
     t_picks = statistics.median(r[1] for r in runs)
     t_ref = statistics.median(r[0] for r in refs)

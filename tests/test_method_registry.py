@@ -54,8 +54,9 @@ def test_unknown_options_are_refused_with_the_valid_list(env):
     with pytest.raises(ValueError, match=r"^alpha: not an option of method 'uniform'; its "
                                          r"options are: none$"):
         make_selector("uniform", env, alpha=3.0)
-    with pytest.raises(ValueError, match="refit: not an option of method 'adpo\\+'.*gamma, "
-                                         "n_candidates, record_kappa, fit_gamma, radius, alpha"):
+    with pytest.raises(ValueError, match="refit: not an option of method 'adpo\\+'.*"
+                                         "n_candidates, gamma, record_kappa, fit_gamma, radius, "
+                                         "alpha$"):
         make_selector("adpo+", env, refit="pow2")
     with pytest.raises(ValueError, match="gamma: not an option of method 'pmc'"):
         make_selector("pmc", env, gamma=1.0)

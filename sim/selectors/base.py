@@ -160,12 +160,18 @@ class Options:
 
 
 @dataclass(frozen=True)
-class DesignOptions(Options):
-    """Options of a greedy design: ``gamma`` ridge of H_0 = gamma I; ``n_candidates`` None (exact
-    argmax over all unselected rows) or m (a fresh random subset per pick, paper sec. 3.1)."""
+class CandidateOptions(Options):
+    """``n_candidates``: None (the exact argmax over all unselected rows) or m (the best of a
+    fresh random subset of m per pick, paper sec. 3.1)."""
+
+    n_candidates: int | None = None
+
+
+@dataclass(frozen=True)
+class DesignOptions(CandidateOptions):
+    """Options of a greedy design: ``gamma``, the ridge of H_0 = gamma I, and the candidates."""
 
     gamma: float = 1.0
-    n_candidates: int | None = None
 
 
 @dataclass(frozen=True)
@@ -184,8 +190,10 @@ class FitOptions(Options):
 class Selector:
     """The protocol: ``ask(k)``, ``tell(indices, labels)``, ``select(n)``, ``observe(...)``.
 
-    Subclasses set ``Config`` (their options dataclass), ``uses_labels``, ``schedule`` (or a
-    ``refit`` option), and implement ``_refit(t)`` and ``_pick_one() -> (i, v)``.
+    Subclasses set ``Config`` (their options dataclass: with :class:`CandidateOptions` fields the
+    candidate sampler draws m rows, with :class:`FitOptions` fields the ``refit`` schedule and
+    ``batch_size`` apply, otherwise weights are computed :class:`Once`), ``uses_labels``, and
+    implement ``_refit(t)`` and ``_pick_one() -> (i, v)``.
 
     Attributes after use: ``selected_`` (ordered indices asked so far), ``labels_`` (dict of
     told labels), ``n_refits_``, ``theta_`` (the current theta_hat where there is one).
@@ -202,9 +210,12 @@ class Selector:
         self._logged_labels = data.s  # only offline methods (adpo+) may read these
         self.data = data.with_(s=None)
         self.rng = as_rng(seed)
-        self.candidates = CandidateSampler(getattr(self.cfg, "n_candidates", None), self.rng)
-        self.schedule: RefitSchedule = refit_schedule(self.cfg.refit) \
-            if hasattr(self.cfg, "refit") else Once()
+        cfg = self.cfg
+        self.candidates = CandidateSampler(
+            cfg.n_candidates if isinstance(cfg, CandidateOptions) else None, self.rng)
+        self.schedule: RefitSchedule = (refit_schedule(cfg.refit) if isinstance(cfg, FitOptions)
+                                        else Once())
+        self.batch_size = cfg.batch_size if isinstance(cfg, FitOptions) else 1
         self.selected_: list[int] = []
         self.labels_: dict[int, int] = {}
         self.n_refits_ = 0
@@ -280,10 +291,9 @@ class Selector:
             if self._logged_labels is None:
                 raise ValueError(f"s: method {self.name!r} needs labels; the data has none")
             labels = LabelOracle(self._logged_labels)
-        batch = getattr(self.cfg, "batch_size", 1)
         out: list[int] = []
         while len(out) < n:
-            idx = self.ask(min(batch, n - len(out)))
+            idx = self.ask(min(self.batch_size, n - len(out)))
             if self.uses_labels:  # idx came from ask(): only the labels need checking
                 lab = np.asarray(labels(idx))
                 if lab.shape != idx.shape or not ((lab == 0) | (lab == 1)).all():
