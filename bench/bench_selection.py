@@ -26,7 +26,7 @@ from sim.design import greedy_select
 from sim.envs import gaussian_env
 from sim.selectors import make_selector
 
-from .common import machine, save
+from .common import Results, machine
 
 CASES = (("adpo+", {"alpha": 0.0}), ("adpo+", {}), ("oracle", {}), ("apo", {}),
          ("adpo+", {"n_candidates": 256}), ("adpo", {}))
@@ -80,6 +80,8 @@ def main(argv=None) -> None:
     ap.add_argument("--features", nargs="+", default=["gaussian", "unit"])
     args = ap.parse_args(argv)
     N, d, n = (2**12, 32, 2**10) if args.quick else args.scale
+    res = Results("selection", quick=args.quick,
+                  params=dict(N=N, d=d, n=n, repeat=args.repeat, features=args.features))
     print(f"selectors vs greedy_select, N={N}, d={d}, n={n}, median of {args.repeat} after a "
           f"warm-up; machine: {machine()}; load {os.getloadavg()}", flush=True)
     base = gaussian_env(N, d, seed=0)
@@ -88,14 +90,20 @@ def main(argv=None) -> None:
         data = base if feats == "gaussian" else base.with_(
             phi=base.phi / np.linalg.norm(base.phi, axis=1, keepdims=True))
         for name, kw in CASES:
-            r = _case(name, data, n, kw, args.repeat)
-            r["features"] = feats
+            r = res.add("rows", features=feats, **_case(name, data, n, kw, args.repeat))
             rows.append(r)
             print(f"{feats:8s} {r['method']:22s} selector {r['select_s']:7.2f} s (picks "
                   f"{r['picks_s']:7.2f} s)  greedy_select {r['greedy_select_s']:7.2f} s  ratio "
                   f"{r['ratio']:.2f} (picks {r['ratio_picks']:.2f})  same picks "
                   f"{r['same_picks']}  load {r['loadavg'][0]:.1f}", flush=True)
-    print(f"-> {save('selection', dict(N=N, d=d, n=n, repeat=args.repeat, rows=rows))}")
+    fixed = [r for r in rows if not r["method"].startswith("adpo ")]
+    res.headline(f"selectors vs `greedy_select` on the same vectors (`bench_selection`, N = {N}, "
+                 f"d = {d}, n = {n})",
+                 ours="fixed-weight selectors: ratio " + ", ".join(
+                     f"{r['features']} {r['method']} {r['ratio']:.2f}" for r in fixed),
+                 reference="greedy_select = 1; same picks: "
+                           f"{all(r['same_picks'] for r in fixed)}")
+    print(f"-> {res.write()}")
 
 
 if __name__ == "__main__":

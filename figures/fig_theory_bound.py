@@ -17,7 +17,7 @@ from sim.envs import gaussian_env
 from sim.metrics import max_logit_error
 from sim.selectors import make_selector, method_options
 from theory import bounds
-from theory.checks import rng_for
+from sim.validation import rng_for
 from figures.common import cached, load_config, save, style
 
 NAME = "theory_bound"

@@ -22,7 +22,8 @@ from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, dpo_weights
 from sim.linalg import chol_quad_forms, cholesky
 from sim.registry import METHODS
 from sim.selectors import make_selector, method_names
-from sim.validation import as_matrix, as_rng, as_vector, positive_int, positive_scalar
+from sim.validation import as_matrix, as_vector, positive_int, positive_scalar
+from sim.validation import rng_for  # noqa: F401  (moved to sim.validation; old import path kept)
 
 from . import bounds, constants
 
@@ -249,10 +250,3 @@ def c_min_holds(data: PreferenceData, theta) -> bool:
     """Whether the tight c_min and c_max bracket the weights at theta (Assumption 3)."""
     lo, hi = assumption3_weights(data, theta)
     return constants.c_min_tight(data.beta) <= lo * (1 + 1e-12) and hi <= constants.c_max(data.beta)
-
-
-def rng_for(seed, *keys) -> np.random.Generator:
-    """An independent stream for (seed, *keys) (SeedSequence), e.g. per trial of a study."""
-    if isinstance(seed, np.random.Generator):
-        return as_rng(seed)
-    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))

@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 
-from ..data import PreferenceData
-from ..dpo import logistic_weight
-from . import write_json
+from sim.data import PreferenceData
+from sim.dpo import logistic_weight
+from sim.io import write_json
 
 SOLVERS = ("greedy", "fw", "multiplicative", "cvxpy", "exchange", "brute")
 
@@ -49,7 +49,7 @@ def design_weights(data: PreferenceData, kind: str):
 
 
 def run(args) -> int:
-    from .. import design as D
+    from sim import design as D
 
     data = PreferenceData.load(args.data)
     w = design_weights(data, args.weights)

@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 
-from ..data import PreferenceData
-from ..registry import METHODS
-from ..selectors import make_selector, method_options
-from . import write_json
+from sim.data import PreferenceData
+from sim.io import write_json
+from sim.registry import METHODS
+from sim.selectors import make_selector, method_options
 
 
 def register(sub):
@@ -54,7 +54,7 @@ def run(args) -> int:
                        "batch_size": args.batch_size, "seed": args.seed}}
     write_json(out, args.out)
     if args.emit_jsonl:
-        from ..textdata import write_selected_jsonl
+        from sim.textdata import write_selected_jsonl
         write_selected_jsonl(args.data, idx, args.emit_jsonl)
     return 0
 
