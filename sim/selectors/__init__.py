@@ -36,14 +36,14 @@ from ..data import PreferenceData
 from ..registry import METHODS
 # Registration order is listing order (adpo methods, CLI choices): keep it.
 from . import greedy, apo_logistic, scores, dope, uniform, adpo_fair  # noqa: F401, I001
-from .base import LabelOracle, Options, Selector, refit_schedule
+from .base import LabelOracle, Options, Seed, Selector, refit_schedule
 from .greedy import ADPO, APO, ADPOPlus, GreedySelector, Oracle
 
 __all__ = ["ADPO", "APO", "ADPOPlus", "GreedySelector", "LabelOracle", "Options", "Oracle",
            "Selector", "make_selector", "method_names", "method_options", "refit_schedule"]
 
 
-def make_selector(name: str, data: PreferenceData, *, seed=0, **options: Any) -> Selector:
+def make_selector(name: str, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> Selector:
     """Construct the registered method ``name`` (or an alias) on ``data``.
 
     ``seed``: int or ``numpy.random.Generator`` of the method's random choices; ``options``: the
