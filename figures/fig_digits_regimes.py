@@ -2,29 +2,48 @@
 
 A pilot of the paper's recipe found nearly separable labels and showed that which method wins
 depends on the ridge of the final fit and on the label noise. This figure makes those regimes
-visible; its sidecar gives, per regime, the final means and the n at which ADPO+ first matches
-Uniform's and APO's max logit error at n_max.
+visible; its sidecar gives the curves and, per regime, the final means and the n at which ADPO+
+first matches Uniform's and APO's metrics at n_max. ``N`` is the pool a method selects from (the
+paper's N); ``holdout`` more pairs, redrawn per seed, are never selectable and are evaluated on
+(``heldout_*`` metrics).
 """
 
 from __future__ import annotations
 
 from figures import common
-from figures.fig_paper_fig1 import OPTIONS
+from figures.fig_paper_fig1 import method_configs
+from sim.runner import pow2_budgets
+
+
+def regime_envs(cfg):
+    envs = []
+    for r in cfg["regimes"]:
+        ridge = r["theta_bar_ridge"]
+        if ridge == "N/10":
+            ridge = (cfg["N"] + cfg["holdout"]) / 10  # the ridge per row of theta_bar's fit
+        envs.append({"kind": "digits", "N": cfg["N"] + cfg["holdout"], "holdout": cfg["holdout"],
+                     "feature_scale": r["feature_scale"], "theta_bar_ridge": float(ridge),
+                     "fit_gamma": float(r["fit_gamma"]), "label": r["label"]})
+    return envs
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1):
-    sweep, cfg = common.load_sweep_config("digits_regimes", scale, OPTIONS)
-    budgets = common.sweep_budgets(sweep)
-    envs = list(sweep.envs)
-    df = common.run_sweep("digits_regimes", sweep, jobs=jobs)
+    cfg = common.load_config("digits_regimes", scale)
+    budgets = pow2_budgets(cfg["n_min"], cfg["n_max"])
+    envs = regime_envs(cfg)
+    df = common.run_sweep("digits_regimes", envs=envs, methods=method_configs(cfg),
+                          seeds=range(cfg["seeds"]), budgets=budgets, jobs=jobs)
     summary = common.summarize(df)
     common.style()
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(envs), len(cfg["metrics"]), figsize=(11, 2.9 * len(envs)),
+    fig, axes = plt.subplots(len(envs), len(cfg["metrics"]),
+                             figsize=(3.6 * len(cfg["metrics"]), 2.9 * len(envs)),
                              squeeze=False, layout="constrained")
-    side = {"figure": "digits_regimes", "scale": scale, "seeds": len(sweep.seeds),
-            "budgets": budgets, "envs": envs, "regimes": {}}
+    side = {"figure": "digits_regimes", "scale": scale, "seeds": cfg["seeds"],
+            "budgets": budgets, "envs": envs, "seen": common.SEEN,
+            "curves": common.curves(summary, cfg["metrics"]), "env_facts": common.env_facts(df),
+            "regimes": {}}
     for r, env in enumerate(e["label"] for e in envs):
         for c, metric in enumerate(cfg["metrics"]):
             common.plot_curves(axes[r, c], summary[summary.env == env], metric)
@@ -40,7 +59,6 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
                     summary, env, "adpo+", metric, final[f"{base}/{metric}"])
         side["regimes"][env] = info
     axes[0, -1].legend(fontsize=7)
-    fig.suptitle(f"Digits recipe by regime ({len(sweep.seeds)} seeds, N={envs[0]['N']}, "
-                 f"scale={scale})",
+    fig.suptitle(f"Digits recipe by regime ({cfg['seeds']} seeds, N={cfg['N']}, scale={scale})",
                  fontsize=9)
     return common.save(fig, out_dir, "digits_regimes", side)

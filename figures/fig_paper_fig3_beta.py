@@ -6,11 +6,10 @@ The paper reports "improvements in both settings" (beta = 2 and 5) for ADPO / AD
 from __future__ import annotations
 
 from figures import common
-from figures.fig_paper_fig1 import OPTIONS
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1):
-    sweep, cfg = common.load_sweep_config("paper_fig3_beta", scale, OPTIONS)
+    sweep, cfg = common.load_sweep_config("paper_fig3_beta", scale, common.SELECTION_OPTIONS)
     budgets = common.sweep_budgets(sweep)
     envs = list(sweep.envs)
     df = common.run_sweep("paper_fig3_beta", sweep, jobs=jobs)

@@ -7,11 +7,10 @@ increases". The sidecar gives the ratio of the alpha = 0 to the alpha = 3 mean a
 from __future__ import annotations
 
 from figures import common
-from figures.fig_paper_fig1 import OPTIONS
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1):
-    sweep, cfg = common.load_sweep_config("paper_fig4_alpha", scale, OPTIONS)
+    sweep, cfg = common.load_sweep_config("paper_fig4_alpha", scale, common.SELECTION_OPTIONS)
     budgets = common.sweep_budgets(sweep)
     df = common.run_sweep("paper_fig4_alpha", sweep, jobs=jobs)
     summary = common.summarize(df)
@@ -23,7 +22,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
         ax = axes[0, c]
         common.plot_curves(ax, summary, metric)
         for line in ax.get_lines():
-            if line.get_label().endswith("a=0"):
+            if "a=0" in line.get_label():
                 line.set_linestyle("--")
         ax.set_title(common.METRIC_LABELS[metric])
     axes[0, -1].legend(fontsize=7)

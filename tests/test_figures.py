@@ -19,6 +19,13 @@ def test_figure_script_tiny(name, tmp_path, monkeypatch):
         assert p.exists() and p.stat().st_size > 0, p
     sidecar = json.loads(next(p for p in paths if p.suffix == ".json").read_text())
     assert sidecar.get("scale") == "tiny" and sidecar.get("figure") == name
+    # every README claim that reads this figure renders from the new sidecar (no placeholder)
+    from figures import claims
+
+    sc = claims.Sidecars(tmp_path / "out")
+    claims.load_providers()
+    for claim in claims.CLAIMS:
+        assert f"not yet computed: figures/{name}.json" not in claims.render(claim, sc), claim
 
 
 def test_unknown_scale_is_refused():
@@ -47,7 +54,7 @@ def test_cached_computes_once(tmp_path, monkeypatch):
     assert not list(tmp_path.rglob("*.tmp.npz"))
 
 
-SELECTION_FIGURES = ("paper_fig1", "paper_fig3_beta", "paper_fig4_alpha", "digits_regimes")
+SELECTION_FIGURES = ("paper_fig3_beta", "paper_fig4_alpha")
 
 
 @pytest.mark.parametrize("name", SELECTION_FIGURES)
@@ -55,11 +62,9 @@ def test_selection_figures_declare_valid_runner_sweeps(name):
     """Every scale of every selection figure parses and validates in the runner's schema, with
     one shared budget grid per figure."""
     from figures import common
-    from figures.fig_paper_fig1 import OPTIONS
-
     for scale in common.SCALES:
-        sweep, opts = common.load_sweep_config(name, scale, OPTIONS)
-        assert sweep.cells() and set(opts) == set(OPTIONS)
+        sweep, opts = common.load_sweep_config(name, scale, common.SELECTION_OPTIONS)
+        assert sweep.cells() and set(opts) == set(common.SELECTION_OPTIONS)
         budgets = common.sweep_budgets(sweep)
         assert budgets == [b for b in budgets if b & (b - 1) == 0] and len(budgets) >= 4
 
