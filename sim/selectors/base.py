@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -164,14 +164,16 @@ class CandidateOptions(Options):
     """``n_candidates``: None (the exact argmax over all unselected rows) or m (the best of a
     fresh random subset of m per pick, paper sec. 3.1)."""
 
-    n_candidates: int | None = None
+    n_candidates: int | None = field(default=None, metadata={
+        "help": "None/'all': exact argmax over all unselected rows; m: a fresh random subset of "
+                "m per pick (paper sec. 3.1: 256)"})
 
 
 @dataclass(frozen=True)
 class DesignOptions(CandidateOptions):
     """Options of a greedy design: ``gamma``, the ridge of H_0 = gamma I, and the candidates."""
 
-    gamma: float = 1.0
+    gamma: float = field(default=1.0, metadata={"help": "design ridge: H_0 = gamma I"})
 
 
 @dataclass(frozen=True)
@@ -180,10 +182,12 @@ class FitOptions(Options):
     ``radius`` (Assumption 2), ``refit`` schedule ("pow2" | "every" | K) and ``batch_size``
     (picks per round before their labels are told)."""
 
-    fit_gamma: float = 1e-3
-    radius: float | None = None
-    refit: str | int = "pow2"
-    batch_size: int = 1
+    fit_gamma: float = field(default=1e-3, metadata={"help": "ridge of the theta_hat fits"})
+    radius: float | None = field(default=None, metadata={
+        "help": "ball constraint ||theta_hat|| <= radius of the fits (Assumption 2)"})
+    refit: Literal["pow2", "every"] | int = field(default="pow2", metadata={
+        "help": "refit theta_hat at t = 2, 4, 8, ... ('pow2'), every round, or every K rounds"})
+    batch_size: int = field(default=1, metadata={"help": "picks per round before labels"})
 
 
 # ====================================================================== the protocol
