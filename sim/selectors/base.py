@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -67,6 +67,14 @@ class LabelOracle:
 
 
 # ====================================================================== refit schedules
+class RefitSchedule(Protocol):
+    """When a selector recomputes what depends on theta_hat. ``due(t, last)``: whether a refit
+    falls in (last, t], t being the round about to be played (1-based: t - 1 labels told) and
+    ``last`` the round of the previous refit (the first round always refits)."""
+
+    def due(self, t: int, last: int) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Pow2:
     """Refit at rounds t = 2, 4, 8, ... (the paper's "t = 2^i, i > 0"; Algorithm 1 line 4)."""
@@ -99,9 +107,6 @@ class Once:
 
     def due(self, t: int, last: int) -> bool:
         return False
-
-
-RefitSchedule = Pow2 | Every | EveryK | Once
 
 
 def refit_schedule(spec: str | int) -> RefitSchedule:
