@@ -135,3 +135,15 @@ def test_a_new_greedy_rule_writes_only_its_weights(env):
     finally:
         METHODS.unregister("test-half-weights")
     assert "test-half-weights" not in METHODS
+
+
+def test_every_module_of_the_package_registers_itself():
+    # a new built-in method is one file: sim/selectors/__init__.py imports every module
+    import pkgutil
+
+    import sim.selectors as pkg
+
+    modules = {m.name for m in pkgutil.iter_modules(pkg.__path__)} - {"base"}
+    registered = {METHODS.get(n).factory.__module__.rsplit(".", 1)[1] for n in METHODS.names()
+                  if METHODS.get(n).factory.__module__.startswith("sim.selectors.")}
+    assert modules == registered
