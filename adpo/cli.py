@@ -14,7 +14,8 @@ import sys
 from sim.data import NPZ_KEYS  # noqa: F401  (documented in the epilog)
 
 # Order = order in `adpo --help`.
-COMMANDS = ("env", "fit", "select", "design", "sweep", "bound", "pairs", "features")
+COMMANDS = ("env", "fit", "select", "design", "sweep", "bound", "pairs", "features", "methods",
+            "envs")
 
 EPILOG = """\
 data files (.npz, read with allow_pickle=False):

@@ -47,7 +47,8 @@ def build_env(env: dict, seed: int) -> PreferenceData:
     env.pop("label", None)
     kind = env.pop("kind", None)
     if kind is None:
-        raise ValueError("env.kind: missing; use 'gaussian' or 'digits'")
+        from .registry import ENVS
+        raise ValueError(f"env.kind: missing; choose one of {', '.join(ENVS.names())}")
     return make_env(kind, seed=seed, **env)
 
 
@@ -56,7 +57,7 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
     """Run one method on one environment draw up to max(budgets); tidy rows per budget.
 
     Args:
-        env: {"kind": "gaussian" | "digits", **make_env kwargs, "label": optional}.
+        env: {"kind": a kind of sim.registry.ENVS, **its options, "label": optional}.
         method: {"name": a sim.selectors method, **selector kwargs, "label": optional}. Its
             ``fit_gamma``/``radius`` default to the environment's, so theta_hat_n and theta_star
             are fitted alike.

@@ -17,8 +17,8 @@ Sweep files (TOML)
     n_min = 16                     # only without `budgets` (default 16)
     n_max = 8192                   # only without `budgets` (default: largest 2^k <= N/2)
 
-    [env]                          # sim.envs.make_env(kind, seed=..., **rest)
-    kind = "digits"
+    [env]                          # sim.envs.make_env(kind, seed=..., **rest); kinds and
+    kind = "digits"                # their options: sim.registry.ENVS (`adpo envs`)
     N = 16384
     beta = 1.0
     label = "digits"               # optional table label (default: kind(key=value, ...))
@@ -26,7 +26,8 @@ Sweep files (TOML)
     [grid]                         # optional: env parameters to sweep (cartesian product)
     beta = [1.0, 2.0, 5.0]
 
-    [[methods]]                    # sim.selectors.make_selector(name, data, **rest)
+    [[methods]]                    # sim.selectors.make_selector(name, data, **rest); methods
+                                   # and their options: sim.registry.METHODS (`adpo methods`)
     name = "adpo+"
     n_candidates = 256
     grid = {alpha = [0.0, 3.0]}    # optional: method parameters to sweep
@@ -34,8 +35,8 @@ Sweep files (TOML)
     name = "uniform"
 
 Unknown keys, duplicate cells, budgets above an environment's N, and bad values (checked by
-building each environment at a small N and each selector on it) raise ``ValueError`` naming the
-key. Labels must be unique: a grid appends ``[key=value]`` to an explicit ``label``. Values are
+each registry entry's config dataclass, before anything is built) raise ``ValueError`` naming
+the key. Labels must be unique: a grid appends ``[key=value]`` to an explicit ``label``. Values are
 taken literally: ``beta = 1`` and ``beta = 1.0`` are different configurations (keys and labels).
 
 Store and resume
@@ -68,7 +69,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import inspect
 import itertools
 import json
 import os
@@ -77,7 +77,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -270,43 +270,48 @@ def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
 
 
 def check_configs(sweep: Sweep) -> None:
-    """Validate every env and method config against sim.envs / sim.selectors, cheaply: each
-    environment is built at a small N and each selector constructed on it."""
-    from .envs import ENV_KINDS, digits_env, gaussian_env, make_env
-    from .registry import METHODS
-    from .selectors import make_selector
-
-    env_fns = {"gaussian": gaussian_env, "digits": digits_env}
-    assert set(env_fns) == set(ENV_KINDS), "sim.envs gained a kind; teach check_configs about it"
+    """Validate every env and method config against its registry entry, without building
+    anything: unknown kinds/methods and unknown options are refused with the valid ones listed,
+    and each value is checked by the entry's config dataclass (:mod:`sim.registry`)."""
     for i, env in enumerate(sweep.envs):
-        kind = env.get("kind")
-        if kind not in ENV_KINDS:
-            raise ValueError(f"env.kind: unknown environment {kind!r}; choose one of {ENV_KINDS}")
-        allowed = _params(env_fns[kind]) - {"seed"} | {"kind", "label"}
-        if kind == "digits":
-            allowed |= {"d"}
-        _no_unknown(env, allowed, "env")
-        small = {k: v for k, v in env.items() if k not in ("kind", "label")}
-        small["N"] = min(_env_n(env, i), 64)
-        try:
-            make_env(kind, seed=0, **small)
-        except ValueError:
-            raise
-        except Exception:  # e.g. a fit that fails only at this tiny N: not a config error
-            pass
-    probe = gaussian_env(32, 2, seed=0)  # selector options are checked independently of env
+        env_config(env)
     for i, m in enumerate(sweep.methods):
-        name = m["name"]
-        if name not in METHODS:
-            raise ValueError(f"methods[{i}].name: unknown method {name!r}; choose one of "
-                             f"{', '.join(METHODS.names())}")
-        opts = {k: v for k, v in m.items() if k not in ("name", "label")}
-        _no_unknown(opts, METHODS.get(name).option_names(), f"methods[{i}] ({name})")
-        make_selector(name, probe, seed=0, **opts)
+        method_config(m, f"methods[{i}]")
 
 
-def _params(fn) -> set:
-    return set(inspect.signature(fn).parameters)
+def env_config(env: dict, where: str = "env") -> Any:
+    """The validated config dataclass of an ``[env]`` table (keys ``kind``, ``label`` and the
+    kind's options); ``ValueError`` names ``where.key``."""
+    from .registry import ENVS
+
+    entry = _entry(ENVS, env.get("kind"), f"{where}.kind")
+    options = {k: v for k, v in env.items() if k not in ("kind", "label")}
+    try:
+        return entry.make_config(options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}.{exc}") from None
+
+
+def method_config(method: dict, where: str = "method") -> Any:
+    """The validated config dataclass of a ``[[methods]]`` table (``name``, ``label`` and the
+    method's options); ``ValueError`` names ``where.key``."""
+    from .registry import METHODS
+
+    entry = _entry(METHODS, method.get("name"), f"{where}.name")
+    options = {k: v for k, v in method.items() if k not in ("name", "label")}
+    try:
+        return entry.make_config(options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} ({entry.name}).{exc}") from None
+
+
+def _entry(registry: Any, name: Any, where: str) -> Any:
+    if name is None:
+        raise ValueError(f"{where}: missing; choose one of {', '.join(registry.names())}")
+    try:
+        return registry.get(str(name))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
 
 
 def _expand(base: dict, grid, where: str) -> list[dict]:
@@ -330,9 +335,13 @@ def _expand(base: dict, grid, where: str) -> list[dict]:
 
 
 def _env_n(env: dict, i: int) -> int:
-    if "N" not in env:
-        raise ValueError("env.N: missing; the number of pairs N is required")
-    return _pos_int(env["N"], "env.N")
+    """The number of pairs N of an env table: its config's ``N`` (a field, or a property such
+    as the ``file`` kind's row count)."""
+    n = getattr(env_config(env), "N", None)
+    if n is None:
+        raise ValueError(f"env.kind: environment {env.get('kind')!r} does not state its N (its "
+                         "config has no N field or property); budgets need it")
+    return _pos_int(n, "env.N")
 
 
 def _no_unknown(cfg: dict, allowed, where: str) -> None:
