@@ -6,6 +6,8 @@ from theory.bounds import SUMMARY_KEYS, bound_summary
 
 from sim.io import write_json
 
+from ..options import add_renamed
+
 
 def register(sub):
     keys = "\n".join(f"  {k:<36} {v}" for k, v in SUMMARY_KEYS.items())
@@ -20,10 +22,12 @@ def register(sub):
     p.add_argument("--d", type=int, required=True, help="feature dimension")
     p.add_argument("--n", type=int, required=True, help="budget (number of selected pairs)")
     p.add_argument("--beta", type=float, default=1.0, help="DPO scale beta > 0")
-    p.add_argument("--gamma", type=float, default=1.0, help="design ridge gamma > 0 (H_0 = gamma I)")
+    p.add_argument("--design-ridge", type=float, default=1.0, dest="gamma",
+                   help="design ridge gamma > 0 (H_0 = gamma I)")
     p.add_argument("--delta", type=float, default=0.05, help="failure probability in (0, 1)")
     p.add_argument("--kappa", type=float, default=1.0, help="Assumption 4's constant, >= 1")
     p.add_argument("--out", default="-", help="output .json (default: stdout)")
+    add_renamed(p, "--gamma", gamma="--design-ridge")
     p.set_defaults(func=run)
 
 

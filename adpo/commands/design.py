@@ -8,6 +8,8 @@ from sim.data import PreferenceData
 from sim.dpo import logistic_weight
 from sim.io import write_json
 
+from ..options import add_renamed
+
 SOLVERS = ("greedy", "fw", "multiplicative", "cvxpy", "exchange", "brute")
 
 
@@ -24,8 +26,8 @@ def register(sub):
     p.add_argument("--solver", required=True, choices=SOLVERS)
     p.add_argument("--n", type=int, default=None,
                    help="number of rows (required for greedy, exchange, brute)")
-    p.add_argument("--gamma", type=float, default=1.0,
-                   help="ridge of H_0 = gamma I (exact designs)")
+    p.add_argument("--design-ridge", type=float, default=1.0, dest="gamma",
+                   help="ridge gamma of H_0 = gamma I (exact designs)")
     p.add_argument("--weights", choices=("none", "theta_star"), default="none",
                    help="theta_star: w_i = beta^2 mu_i(theta_star)(1 - mu_i(theta_star)) (Lemma 1)")
     p.add_argument("--candidates", default="all",
@@ -35,6 +37,7 @@ def register(sub):
     p.add_argument("--float32", action="store_true", help="greedy: single-precision bulk refresh")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="-", help="JSON output (default: stdout)")
+    add_renamed(p, "--gamma", gamma="--design-ridge")
     p.set_defaults(func=run)
 
 
@@ -83,7 +86,7 @@ def run(args) -> int:
     out = res.to_json()
     out["seconds"] = seconds
     out.pop("gains", None)
-    out["options"] = {"solver": args.solver, "n": n, "gamma": args.gamma,
+    out["options"] = {"solver": args.solver, "n": n, "design_ridge": args.gamma,
                       "weights": args.weights, "candidates": args.candidates,
                       "efficiency": args.efficiency, "seed": args.seed}
     write_json(out, args.out)
