@@ -93,7 +93,7 @@ def test_golden_trajectories_unchanged(golden):
     lambda g: g["methods"]["pmc"]["metrics"].update(
         {"nll@16": g["methods"]["pmc"]["metrics"]["nll@16"] * (1 + 1e-7)}),
     lambda g: g["envs"]["gaussian"].update(phi_sum=g["envs"]["gaussian"]["phi_sum"] + 1e-6),
-    lambda g: g["envs"]["digits"]["theta_star"].__setitem__(0, 0.0),
+    lambda g: g["envs"]["digits"]["theta_star"].__setitem__(10, 0.0),
     lambda g: g["methods"].pop("dope"),
 ])
 def test_golden_comparison_rejects_a_changed_record(golden, mutate):
