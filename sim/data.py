@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import zipfile
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ class PreferenceData:
     # ------------------------------------------------------------------ .npz I/O
     def save(self, path) -> None:
         """Write the documented keys (absent optional fields are omitted) atomically."""
-        arrays = {"phi": self.phi, "b": self.b, "beta": np.float64(self.beta)}
+        arrays: dict[str, Any] = {"phi": self.phi, "b": self.b, "beta": np.float64(self.beta)}
         for key in ("s", "theta_star", "theta_true"):
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)

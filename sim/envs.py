@@ -109,7 +109,7 @@ class DigitsConfig:
             object.__setattr__(self, "positive_class", c)
 
 
-def _unit(rng, d):
+def _unit(rng: np.random.Generator, d: int):
     v = rng.standard_normal(d)
     return v / np.linalg.norm(v)
 
@@ -155,7 +155,7 @@ def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed: Any, theta_norm: fl
 
 @register_env("digits", config=DigitsConfig, tags=("real-features", "theta_true"),
               help="the paper's sec. 6.1 recipe on scikit-learn's digits (d = 64)")
-def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: str = "unit",
+def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["unit", "pixel"] = "unit",
                theta_bar_ridge: float = 1.0, fit_gamma: float = 1e-3,
                radius: float | None = None, positive_class: int | None = None) -> PreferenceData:
     """The paper's sec. 6.1 recipe on scikit-learn's digits (d = 64).
@@ -286,7 +286,7 @@ def _load_file(path: str, mtime_ns: int, size: int) -> PreferenceData:
 
 @register_env("file", config=FileConfig, tags=("data-file",),
               help="a .npz data file (adpo env / adpo features), optionally a random row subset")
-def file_env(path: str, *, seed: Any, rows: int | None = None, scale: str = "none",
+def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["none", "rms", "unit"] = "none",
              fit_gamma: float = 1e-3, radius: float | None = None) -> PreferenceData:
     """The preference data stored in ``path``, as an environment.
 

@@ -9,6 +9,7 @@ alone (SMPyBandits' evaluator design).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -52,8 +53,8 @@ def build_env(env: dict, seed: int) -> PreferenceData:
     return make_env(kind, seed=seed, **env)
 
 
-def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceData | None = None
-             ) -> list[dict]:
+def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
+             data: PreferenceData | None = None) -> list[dict]:
     """Run one method on one environment draw up to max(budgets); tidy rows per budget.
 
     Args:
@@ -91,7 +92,9 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
     selector = make_selector(name, data, seed=np.random.default_rng(sel_seed), **given,
                              **method_options(name, {"fit_gamma": fit_gamma, "radius": radius}))
 
-    rows, chosen, elapsed, theta = [], [], 0.0, None
+    rows: list[dict] = []
+    chosen: list[int] = []
+    elapsed, theta = 0.0, None
     for n in budgets:
         t0 = time.perf_counter()
         chosen.extend(selector.select(n - len(chosen)).tolist())

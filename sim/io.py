@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 
-def write_json(obj, path) -> None:
+def write_json(obj: Any, path: str | os.PathLike[str] | None) -> None:
     """Write JSON atomically (``-`` or None prints to stdout)."""
     text = json.dumps(obj, indent=2, sort_keys=False)
     if path in (None, "-"):
@@ -18,7 +19,7 @@ def write_json(obj, path) -> None:
     os.replace(tmp, path)
 
 
-def read_json(path, what: str):
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
     """Read a JSON file, turning any failure into a ValueError naming the file."""
     try:
         with open(path) as f:

@@ -76,6 +76,7 @@ import pathlib
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 import tomllib
 from typing import Any, Callable
 
@@ -85,6 +86,8 @@ COLUMNS = ("env", "method", "seed", "n", "metric", "value")
 CELL_FORMAT = "adpo-cell/1"
 TOP_KEYS = ("name", "description", "seeds", "budgets", "n_min", "n_max", "env", "grid", "methods")
 DEFAULT_N_MIN = 16
+#: A cell function: (env dict, method dict, seed, budgets) -> tidy rows.
+CellFn = Callable[..., list[dict]]
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -103,7 +106,7 @@ class Cell:
         return {"env": self.env, "method": self.method, "seed": self.seed,
                 "budgets": list(self.budgets)}
 
-    def key(self, cell_fn=None) -> str:
+    def key(self, cell_fn: CellFn | None = None) -> str:
         """SHA-256 hex of the canonical JSON of the configuration and the cell function."""
         blob = dict(self.config(), cell_fn=fn_id(cell_fn or default_cell_fn()))
         text = json.dumps(blob, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -132,14 +135,14 @@ def default_cell_fn() -> Callable:
     return run_cell
 
 
-def fn_id(fn) -> str:
+def fn_id(fn: Any) -> str:
     """``module:qualname`` of a cell function (of its class for a callable object; note that
     a functools.partial is identified by that name alone, not by its bound arguments)."""
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{getattr(fn, '__module__', None) or type(fn).__module__}:{name}"
 
 
-def load_sweep(path, *, check: bool = True) -> Sweep:
+def load_sweep(path: str | os.PathLike[str], *, check: bool = True) -> Sweep:
     """Read and expand a TOML sweep file (schema in the module docstring)."""
     try:
         with open(path, "rb") as f:
@@ -152,8 +155,9 @@ def load_sweep(path, *, check: bool = True) -> Sweep:
     return parse_sweep(cfg, check=check)
 
 
-def make_sweep(env, methods, seeds, budgets=None, *, grid=None, name="sweep", n_min=None,
-               n_max=None, check: bool = True) -> Sweep:
+def make_sweep(env: Any, methods: Any, seeds: Any, budgets: Any = None, *, grid: Any = None,
+               name: str = "sweep", n_min: int | None = None, n_max: int | None = None,
+               check: bool = True) -> Sweep:
     """The Python form of a sweep file: ``env`` is one dict or a list of dicts (several
     environments), ``methods`` a list of dicts (or names), the rest as in the TOML schema."""
     envs = [env] if isinstance(env, dict) else list(env)
@@ -202,7 +206,7 @@ def _check_unique(sweep: Sweep) -> Sweep:
     from .experiment import label
 
     for what, items, key in (("env", sweep.envs, "kind"), ("methods", sweep.methods, "name")):
-        seen = {}
+        seen: dict[str, str] = {}
         for i, c in enumerate(items):
             canon = json.dumps(c, sort_keys=True)
             lab = label(c, key)
@@ -214,14 +218,14 @@ def _check_unique(sweep: Sweep) -> Sweep:
     return sweep
 
 
-def parse_seeds(spec) -> list[int]:
+def parse_seeds(spec: Any) -> list[int]:
     """A list of distinct non-negative ints, ``{start, count}``, or a count (0..count-1)."""
     if spec is None:
         raise ValueError("seeds: missing; e.g. seeds = [0, 1, 2] or seeds = {start = 0, count = 10}")
     if isinstance(spec, dict):
         _no_unknown(spec, ("start", "count"), "seeds")
         start, count = spec.get("start", 0), spec.get("count")
-        if not _is_int(start) or start < 0 or not _is_int(count) or count < 1:
+        if not _is_int(start) or start < 0 or not _is_int(count) or count < 1:  # type: ignore[operator]
             raise ValueError(f"seeds: {{start, count}} need integers start >= 0 and count >= 1, "
                              f"got {spec}")
         return list(range(start, start + count))
@@ -239,7 +243,8 @@ def parse_seeds(spec) -> list[int]:
     return [int(s) for s in spec]
 
 
-def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
+def parse_budgets(spec: Any, N: int, *, n_min: int | None = None,
+                  n_max: int | None = None) -> tuple:
     """Sorted distinct budgets <= N from a list, ``"pow2:LO:HI"`` (2^LO..2^HI) or None
     (powers of two from n_min, default 16, to n_max, default the largest 2^k <= N/2)."""
     if spec is None or spec == "pow2":
@@ -314,7 +319,7 @@ def _entry(registry: Any, name: Any, where: str) -> Any:
         raise ValueError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
 
 
-def _expand(base: dict, grid, where: str) -> list[dict]:
+def _expand(base: dict, grid: Any, where: str) -> list[dict]:
     """The cartesian product of ``grid`` (key -> list of values) over ``base``."""
     if not isinstance(grid, dict):
         raise ValueError(f"{where}: expected a table of key = [values]")
@@ -344,18 +349,18 @@ def _env_n(env: dict, i: int) -> int:
     return _pos_int(n, "env.N")
 
 
-def _no_unknown(cfg: dict, allowed, where: str) -> None:
+def _no_unknown(cfg: dict, allowed: Iterable[str], where: str) -> None:
     bad = sorted(set(cfg) - set(allowed))
     if bad:
         raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, bad))}; allowed: "
                          f"{', '.join(sorted(allowed))}")
 
 
-def _is_int(x) -> bool:
+def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _pos_int(x, name: str) -> int:
+def _pos_int(x: Any, name: str) -> int:
     if not _is_int(x) or x < 1:
         raise ValueError(f"{name}: expected an integer >= 1, got {x!r}")
     return int(x)
@@ -365,7 +370,7 @@ def _pos_int(x, name: str) -> int:
 class CellStore:
     """Finished cells under ``root/cells/<key>.json``, written atomically."""
 
-    def __init__(self, root):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = pathlib.Path(root)
         self.dir = self.root / "cells"
 
@@ -387,7 +392,7 @@ class CellStore:
                              "this key; delete it and rerun")
         return rec
 
-    def save(self, key: str, cell: Cell, cell_fn, rows: list, seconds: float) -> None:
+    def save(self, key: str, cell: Cell, cell_fn: CellFn, rows: list, seconds: float) -> None:
         rec = {"format": CELL_FORMAT, "key": key, "cell_fn": fn_id(cell_fn), **cell.config(),
                "seconds": seconds, "rows": rows}
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -402,7 +407,7 @@ class CellStore:
         return n
 
 
-def atomic_write_text(path, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` via a unique temp file in the same directory + os.replace."""
     path = pathlib.Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -431,8 +436,8 @@ class SweepResult:
     seconds: float
 
 
-def run_sweep(sweep: Sweep, out, *, jobs: int = 1, scheduler: str | None = None,
-              cell_fn: Callable | None = None, progress: bool | None = None) -> SweepResult:
+def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, jobs: int = 1,
+              scheduler: str | None = None, cell_fn: Callable | None = None, progress: bool | None = None) -> SweepResult:
     """Run every unfinished cell of ``sweep``, store each as it finishes, assemble the table.
 
     Args:
@@ -480,14 +485,14 @@ def run_sweep(sweep: Sweep, out, *, jobs: int = 1, scheduler: str | None = None,
                        time.perf_counter() - t0)
 
 
-def assemble(store: CellStore, keys) -> pd.DataFrame:
+def assemble(store: CellStore, keys: Any) -> pd.DataFrame:
     """The tidy table of the given cells, in the given order (all must be finished)."""
     rows = [r for k in keys for r in store.load(k)["rows"]]
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     return df.astype({"seed": "int64", "n": "int64", "value": "float64"})
 
 
-def write_table(table: pd.DataFrame, root) -> list[pathlib.Path]:
+def write_table(table: pd.DataFrame, root: str | os.PathLike[str]) -> list[pathlib.Path]:
     """``root/results.csv`` (and ``results.parquet`` when pyarrow is importable), atomically."""
     root = pathlib.Path(root)
     paths = [root / "results.csv"]
@@ -508,7 +513,7 @@ def write_table(table: pd.DataFrame, root) -> list[pathlib.Path]:
     return paths + [root / "results.parquet"]
 
 
-def read_table(root) -> pd.DataFrame:
+def read_table(root: str | os.PathLike[str]) -> pd.DataFrame:
     """Read ``root/results.csv`` back with the table's dtypes."""
     return pd.read_csv(pathlib.Path(root) / "results.csv",
                        dtype={"env": str, "method": str, "seed": "int64", "n": "int64",
@@ -516,7 +521,7 @@ def read_table(root) -> pd.DataFrame:
                        na_values=["NaN", "nan"])
 
 
-def _check_rows(rows, cell: Cell) -> list:
+def _check_rows(rows: list[dict], cell: Cell) -> list:
     if not isinstance(rows, list) or not all(isinstance(r, dict) and set(COLUMNS) <= set(r)
                                              for r in rows):
         raise ValueError(f"cell_fn: must return a list of dicts with keys {COLUMNS}; got "
@@ -524,7 +529,8 @@ def _check_rows(rows, cell: Cell) -> list:
     return [{k: r[k] for k in COLUMNS} for r in rows]
 
 
-def _timed(cell_fn, env, method, seed, budgets):
+def _timed(cell_fn: CellFn, env: Any, method: dict, seed: Any,
+           budgets: Iterable[int]) -> tuple[list[dict], float]:
     t0 = time.perf_counter()
     try:  # copies: the configs are shared between cells, and a cell may mutate its arguments
         rows = cell_fn(copy.deepcopy(env), copy.deepcopy(method), seed, list(budgets))
@@ -534,7 +540,8 @@ def _timed(cell_fn, env, method, seed, budgets):
     return rows, time.perf_counter() - t0
 
 
-def _pinned(i, cell_fn, env, method, seed, budgets):
+def _pinned(i: int, cell_fn: CellFn, env: Any, method: dict, seed: Any,
+            budgets: Iterable[int]) -> tuple:
     """Run in a worker: BLAS on one thread, so that workers do not oversubscribe the cores."""
     from threadpoolctl import threadpool_limits
 
@@ -542,13 +549,13 @@ def _pinned(i, cell_fn, env, method, seed, budgets):
         return (i, *_timed(cell_fn, env, method, seed, budgets))
 
 
-def _run_here(cell_fn, cells, todo):
+def _run_here(cell_fn: CellFn, cells: list, todo: list[int]):
     for i in todo:
         c = cells[i]
         yield (i, *_timed(cell_fn, c.env, c.method, c.seed, c.budgets))
 
 
-def _run_pool(jobs, cell_fn, cells, todo):
+def _run_pool(jobs: int, cell_fn: CellFn, cells: list, todo: list[int]):
     from joblib import Parallel, delayed, parallel_config
 
     with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
@@ -558,7 +565,7 @@ def _run_pool(jobs, cell_fn, cells, todo):
         yield from gen
 
 
-def _run_dask(address, cell_fn, cells, todo):
+def _run_dask(address: str, cell_fn: CellFn, cells: list, todo: list[int]):
     from distributed import Client, as_completed
 
     try:
@@ -582,14 +589,14 @@ def _run_dask(address, cell_fn, cells, todo):
 
 
 class _NoBar:
-    def update(self, n):
+    def update(self, n: int):
         pass
 
     def close(self):
         pass
 
 
-def _bar(total, done, progress, name):
+def _bar(total: int, done: int, progress: bool | None, name: str):
     if progress is None:
         progress = sys.stderr.isatty()
     if not progress:

@@ -129,6 +129,7 @@ def check_selector(factory: Any, *, options: Mapping[str, Any] | None = None,
     data = probe_data() if data is None else data
     if data.s is None:
         raise ValueError("data: the conformance checks need labelled data (s)")
+    labels = data.s
     offline = ("offline" in tags) if offline is None else offline
     seen = data if offline else data.with_(s=None)
     N = data.N
@@ -145,7 +146,7 @@ def check_selector(factory: Any, *, options: Mapping[str, Any] | None = None,
         done.append(contract)
 
     def select(sel: Any, k: int) -> tuple[np.ndarray, RecordingOracle]:
-        oracle = RecordingOracle(data.s, sel)
+        oracle = RecordingOracle(labels, sel)
         return np.asarray(sel.select(k, labels=oracle)), oracle
 
     def shapes() -> None:
@@ -172,7 +173,7 @@ def check_selector(factory: Any, *, options: Mapping[str, Any] | None = None,
                         f"{b.tolist()}; draw randomness only from the seed")
 
     def budget_errors() -> None:
-        oracle = RecordingOracle(data.s)
+        oracle = RecordingOracle(labels)
         for what, call in ((f"select(N + 1 = {N + 1})", lambda s: s.select(N + 1, oracle)),
                            ("select(0)", lambda s: s.select(0, oracle))):
             try:
@@ -197,7 +198,7 @@ def check_selector(factory: Any, *, options: Mapping[str, Any] | None = None,
         extra = {"batch_size": b} if b > 1 else {}
         ref, _ = select(build(seen, 3, **extra), n)
         sel = build(seen, 3, **extra)
-        oracle = RecordingOracle(data.s, sel)
+        oracle = RecordingOracle(labels, sel)
         got: list[int] = []
         while len(got) < n:
             idx = np.asarray(sel.ask(min(b, n - len(got))))

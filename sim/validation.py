@@ -7,12 +7,13 @@ Every public entry point validates through these helpers so that a bad input alw
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
 
-def as_matrix(x, name: str, *, n_rows: int | None = None, n_cols: int | None = None,
-              dtype=np.float64) -> np.ndarray:
+def as_matrix(x: Any, name: str, *, n_rows: int | None = None, n_cols: int | None = None,
+              dtype: Any = np.float64) -> np.ndarray:
     """Return ``x`` as a finite 2-D float array, or raise ``ValueError`` naming ``name``."""
     try:
         a = np.asarray(x, dtype=dtype)
@@ -31,7 +32,8 @@ def as_matrix(x, name: str, *, n_rows: int | None = None, n_cols: int | None = N
     return a
 
 
-def as_vector(x, name: str, *, length: int | None = None, dtype=np.float64) -> np.ndarray:
+def as_vector(x: Any, name: str, *, length: int | None = None,
+              dtype: Any = np.float64) -> np.ndarray:
     """Return ``x`` as a finite 1-D float array, or raise ``ValueError`` naming ``name``."""
     try:
         a = np.asarray(x, dtype=dtype)
@@ -45,7 +47,7 @@ def as_vector(x, name: str, *, length: int | None = None, dtype=np.float64) -> n
     return a
 
 
-def as_labels(x, name: str = "s", *, length: int | None = None) -> np.ndarray:
+def as_labels(x: Any, name: str = "s", *, length: int | None = None) -> np.ndarray:
     """Return binary labels in {0, 1} as an int8 vector, or raise ``ValueError``."""
     a = np.asarray(x)
     if a.ndim != 1:
@@ -64,7 +66,7 @@ def as_labels(x, name: str = "s", *, length: int | None = None) -> np.ndarray:
     return a.astype(np.int8)
 
 
-def positive_scalar(x, name: str, *, allow_zero: bool = False) -> float:
+def positive_scalar(x: Any, name: str, *, allow_zero: bool = False) -> float:
     """Return a finite positive (or non-negative) float, or raise ``ValueError``."""
     if isinstance(x, bool) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
         try:
@@ -81,7 +83,7 @@ def positive_scalar(x, name: str, *, allow_zero: bool = False) -> float:
     return x
 
 
-def positive_int(x, name: str, *, minimum: int = 1) -> int:
+def positive_int(x: Any, name: str, *, minimum: int = 1) -> int:
     """Return an int >= ``minimum``, or raise ``ValueError``."""
     if isinstance(x, bool) or not isinstance(x, (numbers.Integral, np.integer)):
         if isinstance(x, (float, np.floating)) and float(x).is_integer():
@@ -94,7 +96,7 @@ def positive_int(x, name: str, *, minimum: int = 1) -> int:
     return x
 
 
-def as_rng(seed) -> np.random.Generator:
+def as_rng(seed: Any) -> np.random.Generator:
     """A ``numpy.random.Generator`` from a seed, a ``SeedSequence`` or a ``Generator``.
 
     ``None`` is refused: every random component of the testbed must be reproducible.
@@ -113,7 +115,7 @@ def as_rng(seed) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
-def rng_for(seed, *keys) -> np.random.Generator:
+def rng_for(seed: Any, *keys) -> np.random.Generator:
     """An independent stream for (seed, *keys) (SeedSequence), e.g. per trial of a study."""
     if isinstance(seed, np.random.Generator):
         return as_rng(seed)

@@ -9,7 +9,7 @@ from sim.io import write_json
 from ..options import add_renamed
 
 
-def register(sub):
+def register(sub: argparse._SubParsersAction) -> None:
     keys = "\n".join(f"  {k:<36} {v}" for k, v in SUMMARY_KEYS.items())
     p = sub.add_parser(
         "bound", help="evaluate the paper's bounds (printed and corrected) for given d, n, ...",
@@ -31,7 +31,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     write_json(bound_summary(args.d, args.n, args.beta, args.gamma, args.delta, args.kappa),
                args.out)
     return 0

@@ -1,5 +1,7 @@
 """``adpo design``: a D-optimal design over a data file's features; writes JSON."""
 
+import argparse
+
 import time
 
 import numpy as np
@@ -13,7 +15,7 @@ from ..options import add_renamed
 SOLVERS = ("greedy", "fw", "multiplicative", "cvxpy", "exchange", "brute")
 
 
-def register(sub):
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "design", help="D-optimal design over the feature differences phi (sim.design)",
         description="Choose n rows maximizing log det(gamma I + sum v v^T) (greedy, exchange, "
@@ -41,7 +43,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def design_weights(data: PreferenceData, kind: str):
+def design_weights(data: PreferenceData, kind: str) -> np.ndarray | None:
     """None, or the Lemma 1 weights beta^2 mu_i (1 - mu_i) at theta_star, (N,)."""
     if kind == "none":
         return None
@@ -51,7 +53,7 @@ def design_weights(data: PreferenceData, kind: str):
     return data.beta ** 2 * logistic_weight(data.beta * (data.phi @ data.theta_star - data.b))
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from sim import design as D
 
     data = PreferenceData.load(args.data)
@@ -93,7 +95,7 @@ def run(args) -> int:
     return 0
 
 
-def _int(text, field):
+def _int(text: str, field: str):
     try:
         return int(text)
     except ValueError:

@@ -1,5 +1,7 @@
 """``adpo fit``: the DPO MLE on a data file (or a subset of it) and every available metric."""
 
+import argparse
+
 import numpy as np
 
 from sim.data import PreferenceData, check_indices
@@ -10,7 +12,7 @@ from sim.io import read_json, write_json
 from ..options import add_renamed
 
 
-def register(sub):
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit the log-linear DPO MLE and print metrics as JSON",
                        description="Fit theta_hat = argmin L_DPO(theta; S) + gamma/2 ||theta||^2 "
                        "(gamma: --fit-ridge) on the labelled rows S (all rows, or --subset) and print JSON with "
@@ -26,7 +28,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     data = PreferenceData.load(args.data)
     if data.s is None:
         raise ValueError(f"s: {args.data} has no labels; a fit needs labels s in {{0, 1}}")

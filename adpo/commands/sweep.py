@@ -43,7 +43,7 @@ def schema() -> str:
             .replace("<METHODS>", " | ".join(METHODS.names())))
 
 
-def register(sub):
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep", help="run a grid of (environment, method, seed) cells; resumable",
         description="Run every cell of a TOML sweep up to its largest budget, store each "
@@ -63,7 +63,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from sim.runner import CellStore, load_sweep, run_sweep
 
     if args.jobs < 1:
