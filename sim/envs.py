@@ -34,7 +34,7 @@ import scipy.linalg
 from .data import PreferenceData
 from .dpo import dpo_hessian, fit_dpo, sigmoid
 from .registry import ENVS, register_env
-from .validation import as_rng, positive_int, positive_scalar
+from .validation import as_rng, check_beta, positive_int, positive_scalar
 
 
 def _opt(default: Any = dataclasses.MISSING, help: str = "") -> Any:
@@ -45,7 +45,7 @@ def _opt(default: Any = dataclasses.MISSING, help: str = "") -> Any:
 def _check_common(cfg: Any) -> None:
     """Validate (in place, on a frozen config) the options every synthetic kind shares."""
     object.__setattr__(cfg, "N", positive_int(cfg.N, "N"))
-    object.__setattr__(cfg, "beta", positive_scalar(cfg.beta, "beta"))
+    object.__setattr__(cfg, "beta", check_beta(cfg.beta))
     object.__setattr__(cfg, "fit_gamma", positive_scalar(cfg.fit_gamma, "fit_gamma",
                                                          allow_zero=True))
     if cfg.radius is not None:

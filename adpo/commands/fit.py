@@ -4,10 +4,11 @@ import argparse
 
 import numpy as np
 
-from sim.data import PreferenceData, check_indices
+from sim.data import PreferenceData, read_subset
 from sim.dpo import fit_dpo
+from sim.io import check_output, write_json
 from sim.metrics import evaluate
-from sim.io import read_json, write_json
+from sim.validation import DataError, positive_scalar
 
 from ..options import add_renamed
 
@@ -20,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help=".npz with phi, b, beta, s (see adpo --help)")
     p.add_argument("--subset", default=None,
                    help="JSON file: a list of row indices, or an object with key 'indices'")
-    p.add_argument("--fit-ridge", type=float, default=1e-3, dest="fit_gamma",
+    p.add_argument("--fit-ridge", type=float, default=1e-3, dest="gamma",
                    help="ridge gamma of the fit (default 1e-3)")
     p.add_argument("--radius", type=float, default=None, help="ball constraint ||theta|| <= radius")
     p.add_argument("--out", default="-", help="JSON output path (default: stdout)")
@@ -29,18 +30,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    positive_scalar(args.gamma, "fit-ridge", allow_zero=True)
+    if args.radius is not None:
+        positive_scalar(args.radius, "radius")
+    check_output(args.out, suffix=".json", inputs=(args.data, args.subset), allow_stdout=True)
     data = PreferenceData.load(args.data)
     if data.s is None:
-        raise ValueError(f"s: {args.data} has no labels; a fit needs labels s in {{0, 1}}")
-    idx = np.arange(data.N)
-    if args.subset:
-        obj = read_json(args.subset, "subset file")
-        idx = check_indices(obj["indices"] if isinstance(obj, dict) else obj, data.N, "subset")
-        if idx.size == 0:
-            raise ValueError("subset: empty; select at least one row")
+        raise DataError(f"s: {args.data} has no labels; a fit needs labels s in {{0, 1}}")
+    idx = np.arange(data.N) if not args.subset else read_subset(args.subset, data.N)
+    if args.gamma == 0 and args.radius is None and idx.size <= data.d:
+        raise ValueError(f"fit-ridge: 0 with {idx.size} labelled row(s) <= d = {data.d}: the labels "
+                         f"are separable, so the unregularized MLE does not exist; use --fit-ridge > 0 "
+                         f"(e.g. 1e-3) or a --radius")
     sub = data.subset(idx)
-    res = fit_dpo(sub.phi, sub.b, data.beta, sub.s, gamma=args.fit_gamma, radius=args.radius)
-    out = {"n": int(idx.size), "fit_gamma": args.fit_gamma, "radius": args.radius,
+    res = fit_dpo(sub.phi, sub.b, data.beta, sub.s, gamma=args.gamma, radius=args.radius)
+    out = {"n": int(idx.size), "fit_ridge": args.gamma, "radius": args.radius,
            "converged": res.converged, "newton_steps": res.n_iter,
            "theta_hat": res.theta.tolist(), "metrics": evaluate(data, res.theta)}
     write_json(out, args.out)

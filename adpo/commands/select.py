@@ -1,4 +1,5 @@
-"""``adpo select``: choose n pairs from a data file with any registered method; write JSON.
+"""``adpo select``: choose n pairs from a data file with any registered method; write JSON
+(and JSONL).
 
 The method's flags derive from :data:`sim.registry.METHODS` (each method's config dataclass):
 a flag the chosen method does not take is refused, and method-specific options (e.g. Dope's
@@ -9,24 +10,29 @@ import argparse
 import dataclasses
 import time
 
-import numpy as np
-
 from sim.data import PreferenceData
-from sim.io import write_json
-from sim.registry import METHODS
+from sim.design.common import subset_logdet
+from sim.io import STDOUT, OutputGroup, check_output, check_outputs, write_json
+from sim.registry import METHODS, Entry
 from sim.selectors import make_selector
+from sim.validation import as_rng, check_resources, positive_int
 
 from ..options import add_entry_options, add_renamed, entry_options, make_config
+
+#: float64 copies of phi a selector holds (phi, weighted rows, maintained scores, candidates).
+SELECT_COPIES = 6
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "select", help="choose the n pairs worth labelling or training on",
         description="Run a selection method on a .npz data file and write JSON with the chosen "
-        "'indices' in selection order, the method's validated 'options' and the design's "
-        "'logdet'. Online methods (adpo, pmc, uncertainty, apo-logistic) on a file with labels "
-        "see each label only after selecting its row. Methods and their options: "
-        "`adpo methods`.")
+        "'indices' in selection order, 'logdet' = log det(gamma I + sum phi_i phi_i^T) over the "
+        "chosen rows (the same unweighted quantity for every method; gamma = --design-ridge, "
+        "default 1) and, for the weighted greedy methods, 'weighted_logdet' (their own design "
+        "matrix), and the method's validated 'options'. Online methods (adpo, pmc, "
+        "uncertainty, apo-logistic) on a file with labels see each label only after selecting "
+        "its row. Methods and their options: `adpo methods`.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help)")
     p.add_argument("--method", required=True, metavar="NAME",
                    help=f"a registered method: {', '.join(METHODS.names())}")
@@ -36,37 +42,61 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--emit-jsonl", default=None, metavar="PATH",
                    help="also write the chosen rows, in order, as JSONL in the input's format "
                    "(needs the features file's sidecar from `adpo features`)")
+    p.add_argument("--force", action="store_true", help="skip the memory guard")
     takers = add_entry_options(p, METHODS, title="method options ([methods] that take them)")
     add_renamed(p, "--gamma", "--fit-gamma", "--n-candidates")
     p.set_defaults(func=run, takers=takers)
 
 
-def run(args: argparse.Namespace) -> int:
+def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
+    """The method, its given options and its validated option values, and every output path,
+    before any work (ValueError naming the flag)."""
     entry = METHODS.get(args.method)
     options = entry_options(args, entry, args.takers)
-    cfg = make_config(entry, options)  # refuses bad values before the data is read
+    cfg = make_config(entry, options)
+    values = {} if cfg is None else dataclasses.asdict(cfg)
+    # With fewer labelled rows than dimensions the unregularized MLE never exists, and every
+    # online method refits on 2, 4, ... rows: a zero fit ridge cannot work.
+    if values.get("fit_gamma") == 0:
+        raise ValueError("--fit-ridge (fit_gamma): must be > 0 for selection (the first refits "
+                         "see fewer labels than dimensions), got 0")
+    positive_int(args.n, "n")
+    as_rng(args.seed)
+    check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
+    if args.emit_jsonl is not None:
+        check_output(args.emit_jsonl, suffix=".jsonl", inputs=(args.data,), field="emit-jsonl")
+        check_outputs({"out": args.out, "emit-jsonl": args.emit_jsonl}, inputs=(args.data,))
+    return entry, options, values
+
+
+def run(args: argparse.Namespace) -> int:
+    entry, options, values = check_args(args)
     data = PreferenceData.load(args.data)
     if args.n > data.N:
         raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N")
+    if args.emit_jsonl is not None:  # the sidecar and the unchanged source, before any work
+        from sim.textdata import selected_lines
+        selected_lines(args.data, [])
+    check_resources(SELECT_COPIES * 8.0 * data.N * data.d, f"select: N = {data.N}, d = {data.d}",
+                    force=args.force)
     sel = make_selector(entry.name, data, seed=args.seed, **options)
     t0 = time.perf_counter()
     idx = sel.select(args.n)
     seconds = time.perf_counter() - t0
-    values = {} if cfg is None else dataclasses.asdict(cfg)
     out = {"method": entry.name, "n": int(args.n), "indices": idx.tolist(),
-           "logdet": _logdet(data, idx, sel, values.get("gamma", 1.0)), "seconds": seconds,
-           "options": {**values, "seed": args.seed}}
-    write_json(out, args.out)
-    if args.emit_jsonl:
-        from sim.textdata import write_selected_jsonl
-        write_selected_jsonl(args.data, idx, args.emit_jsonl)
+           "logdet": subset_logdet(data.phi, idx, values.get("gamma", 1.0)),
+           "weighted_logdet": float(sel.logdet_) if hasattr(sel, "logdet_") else None,
+           "seconds": seconds, "options": {**values, "seed": args.seed}}
+    if args.emit_jsonl is None:
+        write_json(out, args.out)
+        return 0
+    from sim.textdata import selected_lines
+    lines = selected_lines(args.data, idx)
+    with OutputGroup() as group:  # both files or neither
+        if args.out != STDOUT:
+            group.json(args.out, out)
+        with group.open(args.emit_jsonl) as f:
+            f.writelines(lines)
+    if args.out == STDOUT:  # only once the JSONL is in place
+        write_json(out, None)
     return 0
-
-
-def _logdet(data: PreferenceData, idx: np.ndarray, sel: object, gamma: float) -> float:
-    """log det of the design matrix H_n: the selector's own (weights frozen at pick time) for
-    greedy methods, else that of gamma I + sum phi phi^T over the chosen rows."""
-    if hasattr(sel, "logdet_"):
-        return float(sel.logdet_)
-    phi = data.phi[idx]
-    return float(np.linalg.slogdet(gamma * np.eye(data.d) + phi.T @ phi)[1])
