@@ -195,7 +195,9 @@ def make_config(entry: Entry, options: dict) -> Any:
         msg = str(exc)
         for name in sorted(entry.option_names(), key=len, reverse=True):
             if msg.startswith(name) and msg[len(name):len(name) + 1] in (":", " "):
-                raise ValueError(f"{flag(name)} ({name}){msg[len(name):]}") from None
+                spelled = flag(name) if flag(name) == "--" + name.replace("_", "-") \
+                    else f"{flag(name)} ({name})"
+                raise ValueError(f"{spelled}{msg[len(name):]}") from None
         raise
 
 
