@@ -102,8 +102,8 @@ CASES = [
     ("env-beta-1e300", "env --N 32 --d 2 --seed 0 --beta 1e300 --out {d}/x.npz", 2, "beta"),
     ("env-beta-nan", "env --N 32 --d 2 --seed 0 --beta nan --out {d}/x.npz", 2, "beta"),
     ("env-no-d", "env --N 32 --seed 0 --out {d}/x.npz", 2, "d:"),
-    ("env-fit-gamma-neg", "env --N 32 --d 2 --seed 0 --fit-gamma -1 --out {d}/x.npz", 2,
-     "fit-gamma"),
+    ("env-fit-gamma-neg", "env --N 32 --d 2 --seed 0 --fit-ridge -1 --out {d}/x.npz", 2,
+     "fit-ridge"),
     # fit
     ("fit-out-is-data", "fit --data {d}/g.npz --out {d}/g.npz", 2, "out"),
     ("fit-out-is-subset", "fit --data {d}/g.npz --subset {d}/sel.json --out {d}/sel.json", 2,
@@ -111,8 +111,8 @@ CASES = [
     ("fit-out-missing-folder", "fit --data {d}/g.npz --out {d}/nodir/f.json", 2, "nodir"),
     ("fit-out-under-file", "fit --data {d}/g.npz --out {d}/file/f.json", 2, "is a file"),
     ("fit-out-folder", "fit --data {d}/g.npz --out {d}", 2, "is a folder"),
-    ("fit-gamma-0-separable", "fit --data {d}/sep.npz --gamma 0", 2, "gamma"),
-    ("fit-gamma-negative", "fit --data {d}/g.npz --gamma -1", 2, "gamma"),
+    ("fit-gamma-0-separable", "fit --data {d}/sep.npz --fit-ridge 0", 2, "fit-ridge"),
+    ("fit-gamma-negative", "fit --data {d}/g.npz --fit-ridge -1", 2, "fit-ridge"),
     ("fit-subset-fw-design", "fit --data {d}/g.npz --subset {d}/fw.json", 3, "--n"),
     ("fit-subset-no-indices", "fit --data {d}/g.npz --subset {d}/noindex.json", 3, "indices"),
     ("fit-subset-range", "fit --data {d}/g.npz --subset {d}/range.json", 3, "subset"),
@@ -131,17 +131,17 @@ CASES = [
     ("select-out-missing-folder", "select --data {d}/g.npz --method uniform --n 4 "
      "--out {d}/nodir/s.json", 2, "nodir"),
     ("select-refit-foo", "select --data {d}/g.npz --method adpo --n 4 --refit foo", 2,
-     "'pow2', 'every' or an integer"),
-    ("select-fit-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --fit-gamma 0", 2,
-     "fit-gamma"),
-    ("select-gamma-0", "select --data {d}/g.npz --method uniform --n 4 --gamma 0", 2, "gamma"),
+     "'pow2', 'every' or a positive integer"),
+    ("select-fit-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --fit-ridge 0", 2,
+     "fit-ridge"),
+    ("select-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --design-ridge 0", 2, "design-ridge"),
     ("select-n-over-N", "select --data {d}/g.npz --method uniform --n 65", 2, "N = 64"),
     ("select-n-zero", "select --data {d}/g.npz --method uniform --n 0", 2, "n:"),
     ("select-candidates-foo", "select --data {d}/g.npz --method adpo --n 4 --candidates foo", 2,
      "candidates"),
     ("select-seed-2^64", "select --data {d}/g.npz --method uniform --n 4 "
      "--seed 18446744073709551616", 2, "seed"),
-    ("select-unknown-method", "select --data {d}/g.npz --method nope --n 4", 2, "--method"),
+    ("select-unknown-method", "select --data {d}/g.npz --method nope --n 4", 2, "unknown method"),
     ("select-emit-no-sidecar", "select --data {d}/g.npz --method uniform --n 4 "
      "--out {d}/s.json --emit-jsonl {d}/s.jsonl", 3, "sidecar"),
     ("select-emit-source-changed", "select --data {d}/feat.npz --method uniform --n 2 "
@@ -157,7 +157,7 @@ CASES = [
     ("design-no-n", "design --data {d}/g.npz --solver greedy", 2, "--n"),
     ("design-theta-star-missing", "design --data {d}/nolabels.npz --solver fw "
      "--weights theta_star", 3, "adpo env"),
-    ("design-gamma-0", "design --data {d}/g.npz --solver greedy --n 3 --gamma 0", 2, "gamma"),
+    ("design-gamma-0", "design --data {d}/g.npz --solver greedy --n 3 --design-ridge 0", 2, "design-ridge"),
     ("design-efficiency-1", "design --data {d}/g.npz --solver fw --efficiency 1", 2,
      "efficiency"),
     ("design-phi-1e200", "design --data {d}/huge.npz --solver greedy --n 3", 3, "phi"),
@@ -198,6 +198,33 @@ CASES = [
     ("unknown-command", "nope", 2, "nope"),
     ("unknown-option", "fit --data {d}/g.npz --bogus 1", 2, "--bogus"),
     ("bad-int", "env --N many --d 2 --seed 0 --out {d}/x.npz", 2, "--N"),
+    # registry listings and flags derived from the registries
+    ("methods-unknown-option", "methods --bogus 1", 2, "--bogus"),
+    ("methods-extra-argument", "methods --json extra", 2, "extra"),
+    ("methods-bad-flag-value", "methods --json=1", 2, "--json"),
+    ("envs-unknown-option", "envs --bogus 1", 2, "--bogus"),
+    ("envs-extra-argument", "envs extra", 2, "extra"),
+    ("envs-bad-flag-value", "envs --json=1", 2, "--json"),
+    ("env-flag-of-another-kind", "env --kind digits --N 32 --d 2 --seed 0 --out {d}/x.npz", 2,
+     "--d: not an option of environment 'digits'"),
+    ("env-file-missing", "env --kind file --path {d}/none.npz --seed 0 --out {d}/x.npz", 2,
+     "none.npz"),
+    ("select-option-the-method-ignores", "select --data {d}/g.npz --method uniform --n 4 "
+     "--alpha 1", 2, "--alpha: not an option of method 'uniform'"),
+    ("split-unknown-option", "split --data {d}/g.npz --pool {d}/p.npz --heldout {d}/h.npz "
+     "--bogus 1", 2, "--bogus"),
+    ("split-missing-data", "split --data {d}/none.npz --pool {d}/p.npz --heldout {d}/h.npz", 3,
+     "none.npz"),
+    ("split-output-is-input", "split --data {d}/g.npz --pool {d}/g.npz --heldout {d}/h.npz", 2,
+     "overwrite the input"),
+    ("train-missing-data", "train --data {d}/none.jsonl --out {d}/run", 3, "none.jsonl"),
+    ("train-unknown-option", "train --data {d}/g.npz --out {d}/run --bogus 1", 2, "--bogus"),
+    ("train-npz-as-jsonl", "train --data {d}/g.npz --out {d}/run", 3, "UTF-8"),
+    ("evaluate-no-model", "evaluate --data {d}/none.jsonl", 2, "--run --model"),
+    ("evaluate-unknown-option", "evaluate --data {d}/g.npz --model x --bogus 1", 2, "--bogus"),
+    ("evaluate-missing-required", "evaluate", 2, "--data"),
+    ("select-old-gamma", "select --data {d}/g.npz --method adpo --n 4 --gamma 1", 2,
+     "--design-ridge"),
 ]
 
 
@@ -338,12 +365,13 @@ def test_logdet_means_the_same_for_every_method(inputs, tmp_path):
     runs["design-fw"] = ["design", "--solver", "fw", "--n", "8", "--weights", "theta_star"]
     for name, argv in runs.items():
         out = tmp_path / f"{name}.json"
-        assert main(argv + ["--data", str(inputs / "g.npz"), "--gamma", "0.5",
-                            "--out", str(out)]) == 0
+        ridge = [] if argv[2:3] == ["uniform"] else ["--design-ridge", "0.5"]
+        assert main(argv + ["--data", str(inputs / "g.npz"), *ridge, "--out", str(out)]) == 0
         res = json.loads(out.read_text())
         X = data.phi[res["indices"]]
+        gamma = 1.0 if argv[2:3] == ["uniform"] else 0.5  # uniform takes no design ridge
         assert res["logdet"] == pytest.approx(
-            np.linalg.slogdet(0.5 * np.eye(data.d) + X.T @ X)[1], abs=1e-9), name
+            np.linalg.slogdet(gamma * np.eye(data.d) + X.T @ X)[1], abs=1e-9), name
         if name in ("adpo+", "oracle", "design-greedy"):  # weighted methods name theirs
             assert res["weighted_logdet"] != pytest.approx(res["logdet"]), name
 

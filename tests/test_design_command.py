@@ -28,7 +28,7 @@ def data_file(tmp_path_factory):
 def test_each_solver_writes_its_json(data_file, tmp_path, solver):
     path, data = data_file
     out = tmp_path / "design.json"
-    args = ["design", "--data", str(path), "--solver", solver, "--n", "6", "--gamma", "0.5",
+    args = ["design", "--data", str(path), "--solver", solver, "--n", "6", "--design-ridge", "0.5",
             "--weights", "theta_star", "--out", str(out)]
     if solver == "multiplicative":
         args += ["--efficiency", "0.999"]

@@ -1,5 +1,7 @@
 """``adpo design``: a D-optimal design over a data file's features; writes JSON."""
 
+import argparse
+
 import time
 
 import numpy as np
@@ -8,6 +10,8 @@ from sim.data import PreferenceData
 from sim.dpo import logistic_weight
 from sim.io import check_output, write_json
 from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
+
+from ..options import add_renamed
 
 SOLVERS = ("greedy", "fw", "multiplicative", "cvxpy", "exchange", "brute")
 
@@ -20,7 +24,7 @@ def memory_estimate(solver: str, N: int, d: int) -> float:
     return 4 * 8.0 * N * d
 
 
-def register(sub):
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "design", help="D-optimal design over the feature differences phi (sim.design)",
         description="Choose n rows maximizing log det(gamma I + sum v v^T) (greedy, exchange, "
@@ -36,7 +40,7 @@ def register(sub):
     p.add_argument("--solver", required=True, choices=SOLVERS)
     p.add_argument("--n", type=int, default=None,
                    help="number of rows (required for greedy, exchange, brute)")
-    p.add_argument("--gamma", type=float, default=1.0,
+    p.add_argument("--design-ridge", type=float, default=1.0, dest="gamma",
                    help="ridge of H_0 = gamma I (exact designs; 'logdet' in the output)")
     p.add_argument("--weights", choices=("none", "theta_star"), default="none",
                    help="theta_star: w_i = beta^2 mu_i(theta_star)(1 - mu_i(theta_star)) (Lemma 1)")
@@ -48,10 +52,11 @@ def register(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="-", help="JSON output (default: stdout)")
     p.add_argument("--force", action="store_true", help="skip the memory guard")
+    add_renamed(p, "--gamma", gamma="--design-ridge")
     p.set_defaults(func=run)
 
 
-def design_weights(data: PreferenceData, kind: str):
+def design_weights(data: PreferenceData, kind: str) -> np.ndarray | None:
     """None, or the Lemma 1 weights beta^2 mu_i (1 - mu_i) at theta_star, (N,)."""
     if kind == "none":
         return None
@@ -62,13 +67,13 @@ def design_weights(data: PreferenceData, kind: str):
     return data.beta ** 2 * logistic_weight(data.beta * (data.phi @ data.theta_star - data.b))
 
 
-def check_args(args) -> None:
+def check_args(args: argparse.Namespace) -> None:
     """Every option and the output path, before any work."""
     if args.n is not None:
         positive_int(args.n, "n")
     if args.solver in ("greedy", "exchange", "brute") and args.n is None:
         raise ValueError(f"n: --n is required for --solver {args.solver}")
-    positive_scalar(args.gamma, "gamma")
+    positive_scalar(args.gamma, "design-ridge")
     if args.candidates != "all":
         positive_int(_int(args.candidates, "candidates"), "candidates")
     if not 0 < args.efficiency < 1:
@@ -77,7 +82,7 @@ def check_args(args) -> None:
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from sim import design as D
     from sim.design.common import subset_logdet
 
@@ -122,14 +127,14 @@ def run(args) -> int:
                               subset_logdet(np.sqrt(w)[:, None] * data.phi, idx, args.gamma))
     out["logdet_relaxed"] = relaxed
     out["seconds"] = seconds
-    out["options"] = {"solver": args.solver, "n": n, "gamma": args.gamma,
+    out["options"] = {"solver": args.solver, "n": n, "design_ridge": args.gamma,
                       "weights": args.weights, "candidates": args.candidates,
                       "efficiency": args.efficiency, "seed": args.seed}
     write_json(out, args.out)
     return 0
 
 
-def _int(text, field):
+def _int(text: str, field: str):
     try:
         return int(text)
     except ValueError:

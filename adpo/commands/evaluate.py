@@ -1,7 +1,9 @@
 """``adpo evaluate``: a DPO run (or the untrained model) scored on held-out JSONL pairs."""
 
+import argparse
 
-def register(sub):
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", help="score a trained run (or the untrained model) on held-out pairs",
         description="Implicit-reward accuracy (beta log pi/pi_0 of the chosen > of the "
@@ -24,7 +26,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from sim.io import write_json
     from sim.llm_train import evaluate_pairs, oriented_rows, read_run
     from sim.textdata import read_pairs

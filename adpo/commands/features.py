@@ -1,7 +1,9 @@
 """``adpo features``: a JSONL file of preference pairs -> .npz features + sidecar (sim.llm)."""
 
+import argparse
 
-def register(sub):
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "features", help="LLM last-layer features and reference log-ratios of JSONL pairs",
         description="Turn a JSONL file of preference pairs (prompt/chosen/rejected, or "
@@ -33,7 +35,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from sim.io import check_output, check_outputs
     from sim.textdata import meta_path, read_pairs
     from sim.validation import as_rng, check_beta, positive_int

@@ -1,7 +1,9 @@
 """``adpo split``: a JSONL pairs file -> a pool file and a held-out file, disjoint by prompt."""
 
+import argparse
 
-def register(sub):
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "split", help="split JSONL pairs into a pool and a held-out file, disjoint by prompt",
         description="Hold out whole prompts (sim.splits.group_split): every pair whose prompt is "
@@ -18,7 +20,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from sim.io import write_json
     from sim.textsplit import split_pairs_file
 
