@@ -45,7 +45,8 @@ def check_args(args) -> None:
     """Every option and output path, before any work (ValueError naming the option)."""
     positive_int(args.n, "n")
     if args.candidates != "all":
-        positive_int(_int(args.candidates, "candidates", "'all' or an integer m >= 1"), "candidates")
+        m = _int(args.candidates, "candidates", "'all' or an integer m >= 1")
+        positive_int(m, "candidates")
     positive_scalar(args.alpha, "alpha", allow_zero=True)
     if args.refit not in ("pow2", "every"):
         positive_int(_int(args.refit, "refit", "'pow2', 'every' or an integer K >= 1"), "refit")
