@@ -18,7 +18,8 @@ import traceback
 from sim.data import NPZ_KEYS  # noqa: F401  (documented in the epilog)
 
 # Order = order in `adpo --help`.
-COMMANDS = ("env", "fit", "select", "design", "sweep", "bound", "pairs", "features")
+COMMANDS = ("env", "fit", "select", "design", "sweep", "bound", "pairs", "split", "features",
+            "train", "evaluate")
 
 #: The documented exit codes (README "Errors and exit codes").
 EXIT_CODES = {

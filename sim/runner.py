@@ -321,11 +321,15 @@ def check_configs(sweep: Sweep) -> list[str]:
         kind = env.get("kind")
         if kind not in ENV_KINDS:
             raise ValueError(f"env.kind: unknown environment {kind!r}; choose one of {ENV_KINDS}")
-        allowed = _params(env_fns[kind]) - {"seed"} | {"kind", "label"}
+        allowed = _params(env_fns[kind]) - {"seed"} | {"kind", "label", "holdout"}
         if kind == "digits":
             allowed |= {"d"}
         _no_unknown(env, allowed, "env")
-        small = {k: v for k, v in env.items() if k not in ("kind", "label")}
+        if env.get("holdout") is not None:
+            from .splits import n_heldout
+
+            n_heldout(_env_n(env, i), env["holdout"])
+        small = {k: v for k, v in env.items() if k not in ("kind", "label", "holdout")}
         small["N"] = min(_env_n(env, i), 64)
         try:
             make_env(kind, seed=0, **small)

@@ -335,7 +335,8 @@ def test_cli_sweep(tmp_path, capsys, monkeypatch):
     assert "8 cell(s) run" in msg and str(out / "results.csv") in msg
     assert cli_main(["sweep", str(cfg), "--out", str(out), "--quiet"]) == 0
     assert "0 cell(s) run, 8 already finished" in capsys.readouterr().out
-    assert len(read_table(out)) == 8 * 2 * len(__import__("sim.experiment").experiment.METRICS)
+    exp = __import__("sim.experiment").experiment
+    assert len(read_table(out)) == 8 * 2 * (len(exp.METRICS) + len(exp.ENV_FACTS))
 
 
 @pytest.mark.parametrize("args, msg", [
