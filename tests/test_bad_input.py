@@ -287,6 +287,23 @@ def test_errors_during_the_write_are_mapped_and_leave_nothing(inputs, tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("quiet", [True, False])
+def test_features_quiet_silences_model_loading_bars(inputs, tmp_path, monkeypatch, capsys, quiet):
+    import sim.llm
+
+    def loading(*args, **kwargs):
+        from tqdm import tqdm
+        for _ in tqdm(range(3), desc="Converting and de-quantizing GGUF tensors"):
+            pass
+        raise ValueError("model: stop here")
+
+    monkeypatch.setattr(sim.llm, "load_model", loading)
+    argv = ["features", "--data", str(inputs / "pairs.jsonl"), "--out", str(tmp_path / "f.npz")]
+    assert main(argv + ["--quiet"] * quiet) == 2
+    err = capsys.readouterr().err
+    assert ("GGUF" in err) != quiet and err.strip().splitlines()[-1] == "adpo features: model: stop here"
+
+
 def test_debug_shows_the_traceback(inputs, capsys):
     assert main(["--debug", "fit", "--data", str(inputs / "complex.npz")]) == 3
     err = capsys.readouterr().err
