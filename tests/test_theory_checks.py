@@ -93,6 +93,8 @@ def test_assumption3_weights_bracketed_at_theta_star(env):
 
 
 def test_selector_trace_refuses_non_greedy_methods(env):
-    for name in ("uniform", "pmc", "nonsense"):
+    for name in ("uniform", "pmc"):
         with pytest.raises(ValueError, match="name"):
             checks.selector_trace(name, env, 5)
+    with pytest.raises(ValueError, match="unknown method"):
+        checks.selector_trace("nonsense", env, 5)
