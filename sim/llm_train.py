@@ -35,7 +35,7 @@ import contextlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +174,9 @@ class PairCache:
     """Frozen activations of 2N sequences (pair i: chosen ``2i``, rejected ``2i + 1``).
 
     ``hidden[j]`` (T_j, d): hidden state entering block ``start`` (model dtype, on ``device``);
-    ``ref_logp`` (2N,) float64 tensor: log pi_0 of each response under the full initial model.
+    ``ref_logp`` (2N,) float64 tensor: log pi_0 of each response under the full initial model;
+    ``phi`` (2N, d) float64 array: the initial model's final hidden state (after its last norm)
+    at the last response token -- the log-linear features phi(x, y) of ``adpo features``.
     """
 
     seqs: list
@@ -182,7 +184,7 @@ class PairCache:
     ref_logp: object
     start: int
     n_truncated: int = 0
-    lines: list = field(default_factory=list)
+    phi: np.ndarray | None = None
 
     @property
     def n_pairs(self) -> int:
@@ -228,6 +230,7 @@ def build_cache(lm: "llm.LoadedModel", rows, start: int, *, max_length: int = 12
     check_fits(seqs, lm.model, lm.device)
     order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k][0]))
     hidden = [None] * len(seqs)
+    phi = np.empty((len(seqs), lm.model.config.hidden_size))
     ref = torch.empty(len(seqs), dtype=torch.float64, device=lm.device)
     bar = _bar(len(seqs), "cache", "seq", progress)
     with torch.inference_mode():
@@ -240,13 +243,15 @@ def build_cache(lm: "llm.LoadedModel", rows, start: int, *, max_length: int = 12
             hs = out.hidden_states[start]
             ref[idx] = llm.response_logprobs(lm.model, out.last_hidden_state, ids, starts,
                                              last.tolist())
+            phi[idx] = out.last_hidden_state[torch.arange(len(idx)), last.to(lm.device)
+                                             ].double().cpu().numpy()
             for r, k in enumerate(idx):
                 hidden[k] = hs[r, :len(seqs[k][0])].clone()
             if bar is not None:
                 bar.update(len(idx))
     if bar is not None:
         bar.close()
-    return PairCache(seqs, hidden, ref, start, n_trunc, [r.line for r in rows])
+    return PairCache(seqs, hidden, ref, start, n_trunc, phi)
 
 
 def policy_logp(model, cache: PairCache, seq_idx):
