@@ -51,6 +51,36 @@ def _full_step(torch, lm, cache, pick, ref, beta, opt):
     return float(loss.detach())
 
 
+#: SmolLM2-135M-Instruct's architecture (as read from the embedded GGUF by transformers).
+SMOLLM2_ARCH = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536,
+                    num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
+                    max_position_embeddings=8192, rms_norm_eps=1e-5, tie_word_embeddings=True)
+
+
+def _synthetic_model(dev):
+    """SmolLM2-135M's architecture with seeded random weights (no files needed)."""
+    from sim import llm
+    torch, tf = llm._offline()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = tf.LlamaForCausalLM(tf.LlamaConfig(**SMOLLM2_ARCH))
+    model.to(dev).eval()
+    return llm.LoadedModel(model, None, "random-init SmolLM2-135M architecture", dev)
+
+
+def _random_model(folder, dev):
+    """A model of the architecture in ``folder``/config.json with seeded random weights."""
+    from sim import llm
+    torch, tf = llm._offline()
+    tok = tf.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    cfg = tf.AutoConfig.from_pretrained(folder, local_files_only=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = tf.AutoModelForCausalLM.from_config(cfg)
+    model.to(dev).eval()
+    return llm.LoadedModel(model, tok, f"random-init {cfg.model_type} from {folder}", dev)
+
+
 def _sync(torch, dev):
     if dev.startswith("cuda"):
         torch.cuda.synchronize()
@@ -70,36 +100,69 @@ def main(argv=None) -> None:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--export", default=None, metavar="DIR",
                     help="write --model as a Hugging Face directory (safetensors) and exit")
+    ap.add_argument("--export-config", default=None, metavar="DIR",
+                    help="write --model's config and tokenizer only (a few MB) and exit")
+    ap.add_argument("--random-init", action="store_true",
+                    help="--model DIR holds config + tokenizer only: random weights of that "
+                    "architecture (throughput is the same as with the real weights)")
+    ap.add_argument("--data", default=None, help="JSONL pairs (default: simulated Chit Chat)")
+    ap.add_argument("--synthetic", action="store_true",
+                    help="no model files, no data package: SmolLM2-135M's architecture with "
+                    "random weights and random token ids (prompt 40, responses 24-56 tokens); "
+                    "throughput depends on shapes only")
     args = ap.parse_args(argv)
     from sim import llm, llm_train as lt, textdata
 
     torch, _ = llm._offline()
     torch.set_num_threads(args.threads)
-    if args.export:
+    if args.export or args.export_config:
+        import pathlib
         lm = llm.load_model(args.model, device="cpu")
-        lm.model.save_pretrained(args.export, safe_serialization=True)
-        lm.tokenizer.save_pretrained(args.export)
-        size = sum(f.stat().st_size for f in __import__("pathlib").Path(args.export).iterdir())
-        print(f"wrote {args.export} ({size / 2**20:.0f} MiB)")
+        folder = args.export or args.export_config
+        if args.export:
+            lm.model.save_pretrained(folder, safe_serialization=True)
+        else:
+            lm.model.config.save_pretrained(folder)
+        lm.tokenizer.save_pretrained(folder)
+        size = sum(f.stat().st_size for f in pathlib.Path(folder).iterdir())
+        print(f"wrote {folder} ({size / 2**20:.1f} MiB)")
         return
     n_pairs = args.pairs or (16 if args.quick else 64)
     n_timed = args.steps or (3 if args.quick else 6)
-    raw = textdata.simulated_pairs(n_pairs, seed=0, max_chars=200)
-    rows = lt.oriented_rows([textdata.PairRow(k + 1, r["prompt"], r["response_1"],
-                                              r["response_2"], r["label"])
-                             for k, r in enumerate(raw)])
+    if args.synthetic:
+        rows = None
+    elif args.data:
+        rows = lt.oriented_rows(textdata.read_pairs(args.data)[0][:n_pairs])
+    else:
+        raw = textdata.simulated_pairs(n_pairs, seed=0, max_chars=200)
+        rows = lt.oriented_rows([textdata.PairRow(k + 1, r["prompt"], r["response_1"],
+                                                  r["response_2"], r["label"])
+                                 for k, r in enumerate(raw)])
+    n_pairs = n_pairs if rows is None else len(rows)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
     res = Results("train", quick=args.quick, params={
-        "model": args.model, "n_pairs": n_pairs, "batch_size": args.batch_size,
+        "model": "synthetic" if args.synthetic else args.model,
+        "random_init": args.random_init or args.synthetic, "n_pairs": n_pairs, "batch_size": args.batch_size,
         "top_k_blocks": args.top_k_blocks, "threads": args.threads,
         "max_length": args.max_length, "timed_steps": n_timed})
     for dev in devices:
-        lm = llm.load_model(args.model, device=dev)
+        if args.synthetic:
+            lm = _synthetic_model(dev)
+        elif args.random_init:
+            lm = _random_model(args.model, dev)
+        else:
+            lm = llm.load_model(args.model, device=dev)
         start = lt.split_index(lm.model, args.top_k_blocks)
         init = {n: p.detach().clone() for n, p in lm.model.named_parameters()}
         t0 = time.perf_counter()
-        cache = lt.build_cache(lm, rows, start, max_length=args.max_length)
+        if rows is None:
+            rng = np.random.default_rng(0)
+            seqs = [(rng.integers(3, 49152, 40 + int(r)).tolist(), 40)
+                    for r in rng.integers(24, 57, 2 * n_pairs)]
+            cache = lt.cache_sequences(lm.model, seqs, start, device=dev)
+        else:
+            cache = lt.build_cache(lm, rows, start, max_length=args.max_length)
         _sync(torch, dev)
         cache_s = time.perf_counter() - t0
         n_tok = sum(len(s[0]) for s in cache.seqs)
