@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_savez
 from .validation import as_rng, positive_int
 
 POOLINGS = ("last", "mean")
@@ -329,17 +330,11 @@ def featurize_sequences(model, seqs, *, pooling="last", batch_size=16, device="c
             phi = np.empty((len(seqs), f.shape[1]))
         phi[idx], logp[idx] = f, lp
         if progress is not None:
-            progress.update(sum(len(seqs[k][0]) for k in idx))
+            progress.update(len(idx))  # sequences (a total is known: 2 per pair)
     return phi, logp
 
 
 # --------------------------------------------------------------------------- files
-def _atomic_savez(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
                  batch_size: int = 16, max_length: int = 256, chunk_rows: int = 64,
                  beta: float = 1.0, orient: str = "random", seed=0, append_eos: bool = True,
@@ -392,7 +387,10 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=None, unit="tok", desc="features", file=sys.stderr, leave=False)
+        done = sum(len(rows[k * chunk_rows:(k + 1) * chunk_rows]) for k in range(n_chunks)
+                   if (parts / f"chunk_{k:05d}.npz").is_file())  # pairs finished by a past run
+        bar = tqdm(total=2 * len(rows), initial=2 * done, unit="seq", desc="features",
+                   file=sys.stderr, leave=False)
     t0, n_tok, n_trunc, n_done = time.perf_counter(), 0, 0, 0
     for k in range(n_chunks):
         f = parts / f"chunk_{k:05d}.npz"
@@ -402,7 +400,7 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
         seqs, cut = encode_rows(lm.tokenizer, chunk, max_length, append_eos)
         phi, logp = featurize_sequences(lm.model, seqs, pooling=pooling, batch_size=batch_size,
                                         device=lm.device, progress=bar)
-        _atomic_savez(f, phi_1=phi[0::2], phi_2=phi[1::2], logp_1=logp[0::2],
+        atomic_savez(f, phi_1=phi[0::2], phi_2=phi[1::2], logp_1=logp[0::2],
                       logp_2=logp[1::2], n_tokens=np.array([len(s[0]) for s in seqs]),
                       n_truncated=np.array(cut))
         n_done += 1
