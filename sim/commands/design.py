@@ -5,10 +5,10 @@ import time
 import numpy as np
 
 from ..data import PreferenceData
+from ..design.solvers import SOLVERS, SolveOptions, solver_names
 from ..dpo import logistic_weight
+from ..store import Pool, is_pool, open_pool
 from . import write_json
-
-SOLVERS = ("greedy", "fw", "multiplicative", "cvxpy", "exchange", "brute")
 
 
 def register(sub):
@@ -20,8 +20,10 @@ def register(sub):
         "(selection order) or 'pi', 'logdet', 'efficiency' (Kiefer-Wolfowitz bound for relaxed "
         "designs, null for exact ones) and 'seconds'. With --n, relaxed designs are also rounded "
         "to n distinct rows ('indices', 'rounded_logdet').")
-    p.add_argument("--data", required=True, help=".npz (see adpo --help)")
-    p.add_argument("--solver", required=True, choices=SOLVERS)
+    p.add_argument("--data", required=True, help=".npz (see adpo --help) or a pool folder "
+                   "(sim.store)")
+    p.add_argument("--solver", required=True, choices=solver_names(),
+                   help="; ".join(f"{e.name}: {e.help}" for e in SOLVERS))
     p.add_argument("--n", type=int, default=None,
                    help="number of rows (required for greedy, exchange, brute)")
     p.add_argument("--gamma", type=float, default=1.0,
@@ -33,12 +35,18 @@ def register(sub):
     p.add_argument("--efficiency", type=float, default=1 - 1e-6,
                    help="relaxed solvers stop once the certificate reaches this (default 1-1e-6)")
     p.add_argument("--float32", action="store_true", help="greedy: single-precision bulk refresh")
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                   help="greedy: the numpy engine or the torch one (same picks; needs torch)")
+    p.add_argument("--device", default="cpu", help="greedy with --backend torch: cpu or cuda")
+    p.add_argument("--rows-per-block", type=int, default=65536,
+                   help="greedy with --backend torch on a pool folder: rows read per block "
+                   "(bounds the memory: ~rows x d x 8 bytes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="-", help="JSON output (default: stdout)")
     p.set_defaults(func=run)
 
 
-def design_weights(data: PreferenceData, kind: str):
+def design_weights(data: PreferenceData | Pool, kind: str):
     """None, or the Lemma 1 weights beta^2 mu_i (1 - mu_i) at theta_star, (N,)."""
     if kind == "none":
         return None
@@ -49,43 +57,40 @@ def design_weights(data: PreferenceData, kind: str):
 
 
 def run(args) -> int:
-    from .. import design as D
-
-    data = PreferenceData.load(args.data)
+    if is_pool(args.data) and args.backend == "torch" and args.solver == "greedy":
+        data = open_pool(args.data)  # phi stays memory-mapped; the engine streams it
+    else:
+        data = PreferenceData.load(args.data)
     w = design_weights(data, args.weights)
     n = args.n
-    if args.solver in ("greedy", "exchange", "brute") and n is None:
+    entry = SOLVERS.get(args.solver)
+    if "exact" in entry.tags and n is None:
         raise ValueError(f"n: --n is required for --solver {args.solver}")
     if n is not None and not 1 <= n <= data.N:
         raise ValueError(f"n: must lie in [1, N = {data.N}], got {n}")
+    if args.backend != "numpy" and args.solver != "greedy":
+        raise ValueError(f"backend: --backend {args.backend} applies to --solver greedy only")
+    cand = "all" if args.candidates == "all" else _int(args.candidates, "candidates")
+    opts = SolveOptions(n=n, gamma=args.gamma, candidates=cand, seed=args.seed,
+                        efficiency=args.efficiency,
+                        dtype=np.float32 if args.float32 else np.float64,
+                        backend=args.backend, device=args.device,
+                        rows_per_block=args.rows_per_block)
     t0 = time.perf_counter()
-    if args.solver == "greedy":
-        cand = "all" if args.candidates == "all" else _int(args.candidates, "candidates")
-        res = D.greedy_select(data.phi, n, gamma=args.gamma, weights=w, candidates=cand,
-                              seed=args.seed, dtype=np.float32 if args.float32 else np.float64)
-    elif args.solver == "exchange":
-        start = D.greedy_select(data.phi, n, gamma=args.gamma, weights=w)
-        res = D.exchange(data.phi, start.indices, gamma=args.gamma, weights=w)
-        res.info["greedy_logdet"] = start.logdet
-    elif args.solver == "brute":
-        res = D.brute_force_design(data.phi, n, gamma=args.gamma, weights=w)
-    else:
-        solve = {"fw": D.fw_design, "multiplicative": D.multiplicative_design}.get(args.solver)
-        if solve is None:
-            res = D.cvxpy_design(data.phi, weights=w)
-        else:
-            res = solve(data.phi, weights=w, efficiency=args.efficiency)
-        if n is not None:
-            r = D.round_design(data.phi, res.pi, n, gamma=args.gamma, weights=w)
-            res.indices = r.indices
-            res.info["rounded_logdet"] = r.logdet
+    res = entry.factory(data.phi, w, opts)
+    if "relaxed" in entry.tags and n is not None:
+        from ..design import round_design
+        r = round_design(data.phi, res.pi, n, gamma=args.gamma, weights=w)
+        res.indices = r.indices
+        res.info["rounded_logdet"] = r.logdet
     seconds = time.perf_counter() - t0
     out = res.to_json()
     out["seconds"] = seconds
     out.pop("gains", None)
     out["options"] = {"solver": args.solver, "n": n, "gamma": args.gamma,
                       "weights": args.weights, "candidates": args.candidates,
-                      "efficiency": args.efficiency, "seed": args.seed}
+                      "efficiency": args.efficiency, "seed": args.seed,
+                      "backend": args.backend, "device": args.device}
     write_json(out, args.out)
     return 0
 
