@@ -12,8 +12,12 @@ float64 whenever the top score shrank by ``REANCHOR`` since the last exact evalu
 numpy engine's docstring for why each of these is needed; the constants are shared.
 
 Differences from the numpy engine, none of which changes a pick: picked rows are masked (never
-compacted away, so a memory-mapped source is never copied), and H^{-1} is kept as a float64
-tensor on the device with the same buffered rank-one updates and periodic Cholesky refresh.
+compacted away, so a memory-mapped source is never copied); H^{-1} is kept as a float64 tensor
+on the device with the same buffered rank-one updates and periodic Cholesky refresh; and in
+float32, when no pick can be certified even with an active set of ``max(active, 4096)`` rows
+(scores closer together than ``F32_MARGIN``, e.g. rows of exactly equal norm at the start), all
+scores are recomputed exactly in float64 and the next block certifies against the exact tau
+without the margin, instead of widening the active set towards all N rows.
 
 Rows come from a :class:`RowSource`: an in-memory array (moved to the device once) or a
 memory-mapped (N, d) array streamed in blocks of ``rows_per_block`` rows, so peak memory is
@@ -237,16 +241,18 @@ def greedy_select_torch(V, n, *, gamma: float = 1.0, weights=None, exclude=None,
     evals, nblocks, reanchors = N, 0, 0
     max_active = max(active, 4096)
     anchor = float(torch.where(alive, sc, neg_inf).max())
+    exact_sc = True   # sc holds exact float64 scores (no float32 downdate since the last pass)
     while len(picks) < n:
         key = torch.where(alive, sc, neg_inf)
         top = float(key.max())
-        if top < anchor / REANCHOR:
+        if top < anchor / REANCHOR or (not exact_sc and active > max_active):
             for lo, hi, X in src.blocks(f64):
                 sc[lo:hi] = state.scores(X)
             evals += N
             reanchors += 1
             key = torch.where(alive, sc, neg_inf)
             anchor = top = float(key.max())
+            exact_sc, active = True, min(active, max_active)
         K = min(active, n_alive)
         if K < N:
             vals, part = torch.topk(key, K + 1, sorted=True)
@@ -258,7 +264,8 @@ def greedy_select_torch(V, n, *, gamma: float = 1.0, weights=None, exclude=None,
         VA = src.exact(A_np)
         sA = sc[A].clone() if exact_bulk else state.scores(VA)
         evals += 0 if exact_bulk else A_np.size
-        thresh = tau + margin * abs(tau) if np.isfinite(tau) else -np.inf
+        slack = 0.0 if exact_sc else margin
+        thresh = tau + slack * abs(tau) if np.isfinite(tau) else -np.inf
         nblocks += 1
         k = 0
         while k < block and len(picks) < n:
@@ -290,6 +297,7 @@ def greedy_select_torch(V, n, *, gamma: float = 1.0, weights=None, exclude=None,
         for lo, hi, X in src.blocks():
             C = X @ Wk.T
             sc[lo:hi] -= (C * C).sum(1, dtype=f64) if exact_bulk else (C * C).sum(1).to(f64)
+        exact_sc = exact_bulk
         evals += k * N
     info = {"method": "blocked", "backend": "torch", "device": str(dev), "dtype": src.dt.name,
             "blocks": nblocks, "evaluations": int(evals), "reanchors": reanchors,
