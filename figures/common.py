@@ -8,9 +8,8 @@ sidecar stating the environment, seeds, scale and the numbers the figure shows.
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
-import os
 import pathlib
 import tomllib
 
@@ -18,11 +17,12 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from sim.runner import atomic_write_bytes, atomic_write_text
+
 HERE = pathlib.Path(__file__).parent
+THEORY_DIR = HERE.parent / "theory"
 CACHE_ROOT = pathlib.Path("results") / "figures"
 SCALES = ("tiny", "default", "paper")
-#: Bump when a change to the code would change cached cell results (cache keys cover configs only).
-CACHE_VERSION = 1
 
 #: One colour and marker per method, the same in every figure.
 STYLE = {
@@ -62,23 +62,36 @@ def cache_dir(name: str) -> pathlib.Path:
     return CACHE_ROOT / name
 
 
+def figure_code(name: str) -> str:
+    """Fingerprint of the code behind a figure's own cache: every ``.py`` of ``sim/`` and
+    ``theory/`` and the script ``figures/fig_<name>.py`` (sim.fingerprint explains the choice)."""
+    from sim.fingerprint import SIM_DIR, code_fingerprint
+
+    return code_fingerprint(HERE / f"fig_{name}.py", packages=(SIM_DIR, THEORY_DIR))
+
+
 def cached(name: str, cfg: dict, compute, version: int = 1) -> dict:
     """``compute()`` -> dict of arrays, cached as ``results/figures/<name>/<key>.npz``.
 
-    For figures whose expensive part is not a grid of runner cells. The key hashes ``cfg`` and
-    ``version`` (bump it when the computation changes); files are read with allow_pickle=False.
+    For figures whose expensive part is not a grid of runner cells. The key is
+    :func:`sim.fingerprint.cache_key` of ``cfg`` and :func:`figure_code`, so a change to the
+    library, to ``theory`` or to the figure script recomputes it (``version`` is kept for
+    scripts that still pass it; the code fingerprint makes bumping it unnecessary). Files are
+    read with allow_pickle=False.
     """
-    key = hashlib.sha256(json.dumps({**cfg, "_version": version}, sort_keys=True,
-                                    default=str).encode()).hexdigest()[:16]
+    from sim.fingerprint import cache_key
+
+    key = cache_key({"figure": name, "config": cfg, "version": version},
+                    code=figure_code(name))[:16]
     path = cache_dir(name) / f"{key}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     out = {k: np.asarray(v) for k, v in compute().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **out)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    np.savez(buf, **out)
+    atomic_write_bytes(path, buf.getvalue())
     return out
 
 
@@ -137,7 +150,7 @@ def save(fig, out_dir, name: str, sidecar: dict) -> list[pathlib.Path]:
     paths = [out / f"{name}.png", out / f"{name}.pdf", out / f"{name}.json"]
     fig.savefig(paths[0], dpi=150, bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight")
-    paths[2].write_text(json.dumps(sidecar, indent=2, default=_jsonable) + "\n")
+    atomic_write_text(paths[2], json.dumps(sidecar, indent=2, default=_jsonable) + "\n")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -157,12 +170,13 @@ def _jsonable(x):
 def run_sweep(name: str, *, envs, methods, seeds, budgets, jobs: int = 1) -> pd.DataFrame:
     """Tidy results of every (env, method, seed) cell via the resumable runner.
 
-    Finished cells are cached under ``results/figures/<name>/v<CACHE_VERSION>/`` keyed by their
-    full configuration, so a rerun of ``make figures`` only computes what changed.
+    Finished cells are cached under ``results/figures/<name>/cells/`` keyed by their full
+    configuration and the code fingerprint (sim.runner), so a rerun of ``make figures`` only
+    computes what changed.
     """
     from sim.runner import make_sweep
     from sim.runner import run_sweep as run
 
     sweep = make_sweep(list(envs), list(methods), [int(s) for s in seeds],
                        budgets=[int(b) for b in budgets], name=name)
-    return run(sweep, cache_dir(name) / f"v{CACHE_VERSION}", jobs=jobs).table
+    return run(sweep, cache_dir(name), jobs=jobs).table

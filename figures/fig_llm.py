@@ -85,11 +85,12 @@ def run_method(data, cfg, method, seed) -> dict:
     """Metrics over all N of the DPO fit on the first n picks of one selection run."""
     from sim.dpo import fit_dpo
     from sim.metrics import accuracy, margin, neg_log_likelihood
-    from sim.selectors import make_selector
+    from sim.selectors import make_selector, method_options
 
     m = cfg["n_candidates"] or None
-    sel = make_selector(method, data, n_candidates=m, gamma=cfg["gamma"], alpha=cfg["alpha"],
-                        refit=cfg["refit"], fit_gamma=cfg["fit_gamma"], seed=seed)
+    shared = dict(n_candidates=m, gamma=cfg["gamma"], alpha=cfg["alpha"], refit=cfg["refit"],
+                  fit_gamma=cfg["fit_gamma"])
+    sel = make_selector(method, data, seed=seed, **method_options(method, shared))
     idx = sel.select(cfg["n_max"])
     out = {"accuracy": [], "margin": [], "nll": []}
     for n in n_grid(cfg):

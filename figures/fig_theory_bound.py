@@ -15,9 +15,9 @@ import numpy as np
 from sim.dpo import fit_dpo
 from sim.envs import gaussian_env
 from sim.metrics import max_logit_error
-from sim.selectors import make_selector
+from sim.selectors import make_selector, method_options
 from theory import bounds
-from theory.checks import rng_for
+from sim.validation import rng_for
 from figures.common import cached, load_config, save, style
 
 NAME = "theory_bound"
@@ -28,7 +28,8 @@ def _run(cfg: dict, method: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
                         ref_norm=1.0, assumption2=True)
     greedy = method != "uniform"
     kw = dict(n_candidates=cfg["n_candidates"], alpha=cfg["alpha"], record_kappa=True) if greedy else {}
-    sel = make_selector(method, data, gamma=cfg["gamma"], seed=rng_for(seed, 1), radius=1.0, **kw)
+    kw = method_options(method, dict(gamma=cfg["gamma"], radius=1.0, **kw))
+    sel = make_selector(method, data, seed=rng_for(seed, 1), **kw)
     idx = sel.select(max(cfg["n_grid"]))
     errs, theta = [], None
     for n in cfg["n_grid"]:

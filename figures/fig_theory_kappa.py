@@ -19,7 +19,8 @@ import numpy as np
 
 from sim.envs import make_env
 from theory import bounds
-from theory.checks import rng_for, selector_trace, theorem4_along_run
+from sim.validation import rng_for
+from theory.checks import selector_trace, theorem4_along_run
 from figures.common import cached, load_config, save, style
 
 NAME = "theory_kappa"

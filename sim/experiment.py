@@ -16,7 +16,7 @@ from .data import PreferenceData
 from .dpo import fit_dpo
 from .envs import make_env
 from .metrics import evaluate
-from .selectors import make_selector
+from .selectors import make_selector, method_options
 from .validation import positive_int
 
 #: Metrics recorded per budget (see sim.metrics.evaluate), plus wall time.
@@ -84,7 +84,11 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
     fit_gamma = method.setdefault("fit_gamma", data.info.get("fit_gamma", 1e-3))
     radius = method.setdefault("radius", data.info.get("radius"))
     sel_seed = np.random.SeedSequence([seed, 0x5E1EC7])  # independent of the env's stream
-    selector = make_selector(name, data, seed=np.random.default_rng(sel_seed), **method)
+    # fit_gamma/radius also serve the evaluation fits below; the selector gets them only if
+    # it takes them (uniform, APO, ... fit nothing); other unknown options are still refused.
+    given = {k: v for k, v in method.items() if k not in ("fit_gamma", "radius")}
+    selector = make_selector(name, data, seed=np.random.default_rng(sel_seed), **given,
+                             **method_options(name, {"fit_gamma": fit_gamma, "radius": radius}))
 
     rows, chosen, elapsed, theta = [], [], 0.0, None
     for n in budgets:

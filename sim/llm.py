@@ -415,7 +415,7 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
             "last response token" if pooling == "last" else "mean over response tokens"),
         "b": "log pi_0(y_1|x) - log pi_0(y_2|x), summed over response tokens",
     }
-    from .commands import write_json
+    from .io import write_json
     write_json(meta, meta_path(out_path))
     if not keep_parts:
         for k in range(n_chunks):

@@ -40,16 +40,20 @@ taken literally: ``beta = 1`` and ``beta = 1.0`` are different configurations (k
 
 Store and resume
 ----------------
-A cell's key is the SHA-256 of the canonical JSON (sorted keys) of its full configuration: env
-dict, method dict, seed, sorted budgets, and the cell function's ``module:qualname``. Finished
+A cell's key is :func:`sim.fingerprint.cache_key` of its full configuration (env dict, method
+dict, seed, sorted budgets, the cell function's ``module:qualname``) and of the code that computes
+it: the fingerprint of every ``.py`` file of the ``sim`` package plus the cell function's module
+file when it lives outside ``sim`` (:func:`sim.fingerprint.code_fingerprint`). Editing a selector
+(or any library file) therefore gives every cell a new key and the next run recomputes it; editing
+a figure script does not. Finished
 cells live in ``OUT/cells/<key>.json`` (config + rows), written by the coordinating process
 only, through a temp file in the same directory and ``os.replace``: a file either exists
 complete or not at all, so Ctrl-C or a kill loses no finished cell and leaves no half-written
 result. A rerun skips every cell whose file exists. ``OUT/sweep.json`` records the expanded
 sweep and ``OUT/results.csv`` (and ``results.parquet`` when pyarrow is importable) holds the
 tidy table of the sweep's cells, in sweep order, assembled from the cell files.
-The key does not cover the code: after changing a selector, use a fresh OUT (or delete
-``OUT/cells``). Run one sweep per OUT directory at a time.
+Cells of older code stay in ``OUT/cells`` unused (delete them to reclaim the space). Run one
+sweep per OUT directory at a time.
 
 Execution
 ---------
@@ -67,7 +71,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import inspect
 import itertools
 import json
@@ -77,9 +80,12 @@ import sys
 import tempfile
 import time
 import tomllib
+import warnings
 from typing import Callable
 
 import pandas as pd
+
+from .fingerprint import cache_key, code_fingerprint
 
 COLUMNS = ("env", "method", "seed", "n", "metric", "value")
 CELL_FORMAT = "adpo-cell/1"
@@ -103,11 +109,12 @@ class Cell:
         return {"env": self.env, "method": self.method, "seed": self.seed,
                 "budgets": list(self.budgets)}
 
-    def key(self, cell_fn=None) -> str:
-        """SHA-256 hex of the canonical JSON of the configuration and the cell function."""
-        blob = dict(self.config(), cell_fn=fn_id(cell_fn or default_cell_fn()))
-        text = json.dumps(blob, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return hashlib.sha256(text.encode()).hexdigest()
+    def key(self, cell_fn=None, code: str | None = None) -> str:
+        """:func:`sim.fingerprint.cache_key` of the configuration, the cell function's name and
+        ``code`` (default: :func:`cell_code` of the cell function)."""
+        cell_fn = cell_fn or default_cell_fn()
+        return cache_key(dict(self.config(), cell_fn=fn_id(cell_fn)),
+                         code=code if code is not None else cell_code(cell_fn))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +126,8 @@ class Sweep:
     methods: tuple
     seeds: tuple
     budgets: tuple  # one sorted tuple of budgets per env config
+    #: What the config check could not verify (see :func:`check_configs`); kept in sweep.json.
+    check_warnings: tuple = ()
 
     def cells(self) -> list[Cell]:
         """Cells in sweep order: env-major, then method, then seed."""
@@ -130,6 +139,11 @@ def default_cell_fn() -> Callable:
     from .experiment import run_cell
 
     return run_cell
+
+
+def cell_code(cell_fn) -> str:
+    """Fingerprint of the code a cell runs: the ``sim`` package and ``cell_fn``'s module."""
+    return code_fingerprint(cell_fn)
 
 
 def fn_id(fn) -> str:
@@ -164,7 +178,8 @@ def make_sweep(env, methods, seeds, budgets=None, *, grid=None, name="sweep", n_
             cfg[k] = v
     parts = [parse_sweep(dict(cfg, env=e), check=check) for e in envs]
     return _check_unique(Sweep(name, tuple(e for p in parts for e in p.envs), parts[0].methods,
-                               parts[0].seeds, tuple(b for p in parts for b in p.budgets)))
+                               parts[0].seeds, tuple(b for p in parts for b in p.budgets),
+                               tuple(w for p in parts for w in p.check_warnings)))
 
 
 def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
@@ -193,7 +208,7 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
                                   n_max=cfg.get("n_max")) for i, e in enumerate(envs))
     sweep = _check_unique(Sweep(name, tuple(envs), tuple(methods), tuple(seeds), budgets))
     if check:
-        check_configs(sweep)
+        sweep = dataclasses.replace(sweep, check_warnings=tuple(check_configs(sweep)))
     return sweep
 
 
@@ -269,11 +284,24 @@ def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
     return tuple(out)
 
 
-def check_configs(sweep: Sweep) -> None:
+class ConfigCheckWarning(UserWarning):
+    """An environment could not be built at the check size, so its options were only checked
+    by name; the sweep runs, and the warning is kept in ``sweep.json``."""
+
+
+def check_configs(sweep: Sweep) -> list[str]:
     """Validate every env and method config against sim.envs / sim.selectors, cheaply: each
-    environment is built at a small N and each selector constructed on it."""
+    environment is built at a small N and each selector constructed on it.
+
+    A ``ValueError`` is a configuration error and propagates. Any other exception while building
+    an environment at the small check size (e.g. a fit that fails only at N = 64) is not proof of
+    a bad config: it is issued as a :class:`ConfigCheckWarning` and returned (one line each)."""
     from .envs import ENV_KINDS, digits_env, gaussian_env, make_env
-    from .selectors import METHODS, make_selector
+    from .experiment import label
+    from .registry import METHODS
+    from .selectors import make_selector
+
+    notes: list[str] = []
 
     env_fns = {"gaussian": gaussian_env, "digits": digits_env}
     assert set(env_fns) == set(ENV_KINDS), "sim.envs gained a kind; teach check_configs about it"
@@ -291,21 +319,21 @@ def check_configs(sweep: Sweep) -> None:
             make_env(kind, seed=0, **small)
         except ValueError:
             raise
-        except Exception:  # e.g. a fit that fails only at this tiny N: not a config error
-            pass
+        except Exception as exc:  # e.g. a fit that fails only at this tiny N: recorded, loud
+            msg = (f"env[{i}] ({label(env, 'kind')}): not verified, building it at the check "
+                   f"size N = {small['N']} failed with {type(exc).__name__}: {exc}")
+            warnings.warn(msg, ConfigCheckWarning, stacklevel=2)
+            notes.append(msg)
     probe = gaussian_env(32, 2, seed=0)  # selector options are checked independently of env
     for i, m in enumerate(sweep.methods):
         name = m["name"]
         if name not in METHODS:
             raise ValueError(f"methods[{i}].name: unknown method {name!r}; choose one of "
-                             f"{', '.join(METHODS)}")
+                             f"{', '.join(METHODS.names())}")
         opts = {k: v for k, v in m.items() if k not in ("name", "label")}
-        sel = make_selector(name, probe, seed=0)
-        allowed = set().union(*(_params(c.__init__) for c in type(sel).__mro__
-                                if "__init__" in c.__dict__ and c is not object))
-        allowed -= {"self", "data", "seed", "args", "kwargs", "kw"}
-        _no_unknown(opts, allowed, f"methods[{i}] ({name})")
+        _no_unknown(opts, METHODS.get(name).option_names(), f"methods[{i}] ({name})")
         make_selector(name, probe, seed=0, **opts)
+    return notes
 
 
 def _params(fn) -> set:
@@ -381,8 +409,10 @@ class CellStore:
                              "this key; delete it and rerun")
         return rec
 
-    def save(self, key: str, cell: Cell, cell_fn, rows: list, seconds: float) -> None:
-        rec = {"format": CELL_FORMAT, "key": key, "cell_fn": fn_id(cell_fn), **cell.config(),
+    def save(self, key: str, cell: Cell, cell_fn, rows: list, seconds: float,
+             code: str | None = None) -> None:
+        rec = {"format": CELL_FORMAT, "key": key, "cell_fn": fn_id(cell_fn), "code": code,
+               **cell.config(),
                "seconds": seconds, "rows": rows}
         self.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path(key), json.dumps(rec, sort_keys=True))
@@ -397,13 +427,18 @@ class CellStore:
 
 
 def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` via a unique temp file in the same directory + os.replace."""
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a unique temp file in the same directory + os.replace."""
     path = pathlib.Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for sharing
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -450,9 +485,11 @@ def run_sweep(sweep: Sweep, out, *, jobs: int = 1, scheduler: str | None = None,
     store.dir.mkdir(parents=True, exist_ok=True)
     store.remove_temp()
     cells = sweep.cells()
-    keys = [c.key(cell_fn) for c in cells]
+    code = cell_code(cell_fn)
+    keys = [c.key(cell_fn, code) for c in cells]
     atomic_write_text(store.root / "sweep.json", json.dumps(
-        {"name": sweep.name, "cell_fn": fn_id(cell_fn),
+        {"name": sweep.name, "cell_fn": fn_id(cell_fn), "code": code,
+         "check_warnings": list(sweep.check_warnings),
          "cells": [dict(key=k, **c.config()) for k, c in zip(keys, cells)]}, indent=1))
     todo = [i for i, k in enumerate(keys) if not store.finished(k)]
     bar = _bar(len(cells), len(cells) - len(todo), progress, sweep.name)
@@ -464,7 +501,7 @@ def run_sweep(sweep: Sweep, out, *, jobs: int = 1, scheduler: str | None = None,
         else:
             results = _run_here(cell_fn, cells, todo)
         for i, rows, seconds in results:
-            store.save(keys[i], cells[i], cell_fn, _check_rows(rows, cells[i]), seconds)
+            store.save(keys[i], cells[i], cell_fn, _check_rows(rows, cells[i]), seconds, code)
             bar.update(1)
     finally:
         bar.close()

@@ -113,6 +113,13 @@ def as_rng(seed) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
+def rng_for(seed, *keys) -> np.random.Generator:
+    """An independent stream for (seed, *keys) (SeedSequence), e.g. per trial of a study."""
+    if isinstance(seed, np.random.Generator):
+        return as_rng(seed)
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
+
+
 def _check_finite(a: np.ndarray, name: str) -> None:
     # Fast path: a NaN or inf anywhere makes the sum non-finite (the full scan runs only then,
     # e.g. also when a huge finite sum overflows).

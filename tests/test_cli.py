@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from sim.cli import main
+from adpo.cli import main
 from sim.data import PreferenceData
 
 
@@ -69,6 +69,6 @@ def test_select_rejects_oversized_budget_and_bad_subset(tmp_path, capsys):
 
 
 def test_console_script_entry_point():
-    out = subprocess.run([sys.executable, "-m", "sim.cli", "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "adpo", "--help"], capture_output=True,
                          text=True, check=True)
     assert "select" in out.stdout

@@ -1,11 +1,11 @@
-"""The ``adpo design`` subcommand (sim/commands/design.py)."""
+"""The ``adpo design`` subcommand (adpo/commands/design.py)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from sim.cli import main
+from adpo.cli import main
 from sim.data import PreferenceData
 from sim.design import fw_design, greedy_select
 from sim.dpo import logistic_weight

@@ -40,8 +40,8 @@ def test_cached_computes_once(tmp_path, monkeypatch):
         calls.append(1)
         return {"x": np.arange(3.0)}
 
-    a = common.cached("demo", {"n": 3}, compute)
-    b = common.cached("demo", {"n": 3}, compute)
-    c = common.cached("demo", {"n": 4}, compute)
+    a = common.cached("design_quality", {"n": 3}, compute)
+    b = common.cached("design_quality", {"n": 3}, compute)
+    c = common.cached("design_quality", {"n": 4}, compute)
     assert len(calls) == 2 and np.array_equal(a["x"], b["x"]) and np.array_equal(a["x"], c["x"])
     assert not list(tmp_path.rglob("*.tmp.npz"))

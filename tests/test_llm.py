@@ -14,7 +14,7 @@ import pytest
 
 from sim import llm
 from sim import textdata as td
-from sim.cli import main as cli_main
+from adpo.cli import main as cli_main
 from sim.data import PreferenceData
 
 torch = pytest.importorskip("torch")  # torch is a declared dependency: this never skips here

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from sim import runner
-from sim.cli import main as cli_main
+from adpo.cli import main as cli_main
 from sim.runner import (Cell, CellStore, load_sweep, make_sweep, parse_budgets, parse_seeds,
                         parse_sweep, read_table, run_sweep)
 

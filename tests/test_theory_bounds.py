@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from sim.cli import main as cli_main
+from adpo.cli import main as cli_main
 from sim.data import PreferenceData
 from sim.dpo import logistic_weight
 from theory import bounds as B

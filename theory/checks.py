@@ -16,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 from sim.data import PreferenceData
-from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, logistic_weight
-from sim.selectors import make_selector
-from sim.validation import as_matrix, as_rng, as_vector, positive_int, positive_scalar
+from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, dpo_weights
+from sim.linalg import chol_quad_forms, cholesky
+from sim.registry import METHODS
+from sim.selectors import make_selector, method_names
+from sim.validation import as_matrix, as_vector, positive_int, positive_scalar
+from sim.validation import rng_for  # noqa: F401  (moved to sim.validation; old import path kept)
 
 from . import bounds, constants
 
@@ -29,9 +31,7 @@ from . import bounds, constants
 # --------------------------------------------------------------------------- linear algebra
 def quad_forms(h: np.ndarray, x: np.ndarray) -> np.ndarray:
     """x_i^T H^{-1} x_i for the rows of x (m, d), by one Cholesky factor of H (d, d). Shape (m,)."""
-    chol = scipy.linalg.cholesky(as_matrix(h, "H"), lower=True)
-    z = scipy.linalg.solve_triangular(chol, np.atleast_2d(x).T, lower=True)
-    return np.einsum("ij,ij->j", z, z)
+    return chol_quad_forms(np.atleast_2d(x), cholesky(as_matrix(h, "H")))
 
 
 def design_matrix(v: np.ndarray, gamma: float) -> np.ndarray:
@@ -145,28 +145,19 @@ class Trace:
 def selector_trace(name: str, data: PreferenceData, n: int, **kwargs) -> Trace:
     """Run a greedy selector ("adpo", "adpo+", "oracle", "apo") and record each pick's v_t.
 
-    The picked vectors are captured at the design update (``_engine.add(v)``, the selectors'
-    rank-one update of Algorithm 1 line 8), so they carry the weights frozen at pick time.
-    kwargs go to :func:`sim.selectors.make_selector` (e.g. n_candidates, gamma, alpha, seed).
+    The picked vectors are captured by the selector's public ``on_pick(i, v)`` hook, v being
+    the vector of its rank-one update (Algorithm 1 line 8), so they carry the weights frozen at
+    pick time. kwargs go to :func:`sim.selectors.make_selector` (e.g. n_candidates, gamma,
+    alpha, seed).
     """
+    if "greedy-design" not in METHODS.get(name).tags:
+        raise ValueError(f"name: selector {name!r} has no greedy design engine to trace; use "
+                         f"one of {', '.join(method_names('greedy-design'))}")
     kwargs.setdefault("seed", 0)
     kwargs.setdefault("record_kappa", True)
-    try:
-        sel = make_selector(name, data, **kwargs)
-    except TypeError:  # selectors without a design engine take no record_kappa
-        sel = None
-    engine = getattr(sel, "_engine", None)
-    if engine is None or not hasattr(engine, "add"):
-        raise ValueError(f"name: selector {name!r} has no greedy design engine to trace; use "
-                         "'adpo', 'adpo+', 'oracle' or 'apo'")
+    sel = make_selector(name, data, **kwargs)
     picked: list[np.ndarray] = []
-    add = engine.add
-
-    def recording_add(v):
-        picked.append(np.array(v, dtype=np.float64))
-        return add(v)
-
-    engine.add = recording_add
+    sel.observe(on_pick=lambda i, v: picked.append(np.array(v, dtype=np.float64)))
     idx = sel.select(positive_int(n, "n"))
     kappa = np.asarray(sel.kappa_) if kwargs["record_kappa"] else np.full(len(idx), np.nan)
     return Trace(indices=idx, v=np.asarray(picked), gains=np.asarray(sel.gains_), kappa=kappa,
@@ -242,7 +233,7 @@ def theorem4_along_run(data: PreferenceData, indices, gamma: float, kappa, n_gri
 
 def assumption3_weights(data: PreferenceData, theta) -> tuple[float, float]:
     """(min_i, max_i) of beta^2 mu_i(theta)(1 - mu_i(theta)): what Assumption 3 brackets."""
-    w = data.beta**2 * logistic_weight(data.beta * (data.phi @ np.asarray(theta) - data.b))
+    w = dpo_weights(data.phi, data.b, data.beta, np.asarray(theta))
     return float(w.min()), float(w.max())
 
 
@@ -259,10 +250,3 @@ def c_min_holds(data: PreferenceData, theta) -> bool:
     """Whether the tight c_min and c_max bracket the weights at theta (Assumption 3)."""
     lo, hi = assumption3_weights(data, theta)
     return constants.c_min_tight(data.beta) <= lo * (1 + 1e-12) and hi <= constants.c_max(data.beta)
-
-
-def rng_for(seed, *keys) -> np.random.Generator:
-    """An independent stream for (seed, *keys) (SeedSequence), e.g. per trial of a study."""
-    if isinstance(seed, np.random.Generator):
-        return as_rng(seed)
-    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))

@@ -25,7 +25,7 @@ from sim.selectors import make_selector
 from sim.validation import positive_int, positive_scalar
 
 from . import bounds, constants
-from .checks import rng_for
+from sim.validation import rng_for
 
 
 @dataclass

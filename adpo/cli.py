@@ -1,4 +1,4 @@
-"""The ``adpo`` console script: one subcommand per module in :mod:`sim.commands`.
+"""The ``adpo`` console script: one subcommand per module in :mod:`adpo.commands`.
 
 Each module defines ``register(subparsers)``, which adds its parser and sets ``func`` (a callable
 taking the parsed args and returning an exit code). Errors in user input exit with code 2 and a
@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from .data import NPZ_KEYS  # noqa: F401  (documented in the epilog)
+from sim.data import NPZ_KEYS  # noqa: F401  (documented in the epilog)
 
 # Order = order in `adpo --help`.
 COMMANDS = ("env", "fit", "select", "design", "sweep", "bound", "pairs", "features")
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(f"sim.commands.{name}").register(sub)
+        importlib.import_module(f"adpo.commands.{name}").register(sub)
     return parser
 
 

@@ -1,7 +1,7 @@
 """``adpo env``: draw an environment and save it as .npz."""
 
-from ..envs import ENV_KINDS, make_env
-from . import write_json
+from sim.envs import ENV_KINDS, make_env
+from sim.io import write_json
 
 
 def register(sub):

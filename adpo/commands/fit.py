@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from ..data import PreferenceData, check_indices
-from ..dpo import fit_dpo
-from ..metrics import evaluate
-from . import read_json, write_json
+from sim.data import PreferenceData, check_indices
+from sim.dpo import fit_dpo
+from sim.metrics import evaluate
+from sim.io import read_json, write_json
 
 
 def register(sub):

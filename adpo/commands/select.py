@@ -4,9 +4,10 @@ import time
 
 import numpy as np
 
-from ..data import PreferenceData
-from ..selectors import METHODS, make_selector
-from . import write_json
+from sim.data import PreferenceData
+from sim.io import write_json
+from sim.registry import METHODS
+from sim.selectors import make_selector, method_options
 
 
 def register(sub):
@@ -17,7 +18,7 @@ def register(sub):
         "methods (adpo, pmc, uncertainty, apo-logistic) on a file with labels see each label "
         "only after selecting its row.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help)")
-    p.add_argument("--method", required=True, choices=METHODS)
+    p.add_argument("--method", required=True, choices=METHODS.names())
     p.add_argument("--n", type=int, required=True, help="budget: number of pairs to select")
     p.add_argument("--candidates", default="all",
                    help="'all' (exact argmax) or m, a random candidate subset per pick (paper: 256)")
@@ -40,9 +41,9 @@ def run(args) -> int:
         raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N")
     cand = None if args.candidates == "all" else _int(args.candidates, "candidates")
     refit = args.refit if args.refit in ("pow2", "every") else _int(args.refit, "refit")
-    sel = make_selector(args.method, data, n_candidates=cand, alpha=args.alpha, refit=refit,
-                        gamma=args.gamma, fit_gamma=args.fit_gamma, batch_size=args.batch_size,
-                        seed=args.seed)
+    opts = dict(n_candidates=cand, alpha=args.alpha, refit=refit, gamma=args.gamma,
+                fit_gamma=args.fit_gamma, batch_size=args.batch_size)
+    sel = make_selector(args.method, data, seed=args.seed, **method_options(args.method, opts))
     t0 = time.perf_counter()
     idx = sel.select(args.n)
     seconds = time.perf_counter() - t0
@@ -53,7 +54,7 @@ def run(args) -> int:
                        "batch_size": args.batch_size, "seed": args.seed}}
     write_json(out, args.out)
     if args.emit_jsonl:
-        from ..textdata import write_selected_jsonl
+        from sim.textdata import write_selected_jsonl
         write_selected_jsonl(args.data, idx, args.emit_jsonl)
     return 0
 

@@ -34,8 +34,8 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..textdata import read_pairs
-    from .. import llm
+    from sim.textdata import read_pairs
+    from sim import llm
 
     read_pairs(args.data)  # report malformed rows before the model loads
     if args.threads is not None:

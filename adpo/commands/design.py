@@ -4,11 +4,11 @@ import time
 
 import numpy as np
 
-from ..data import PreferenceData
-from ..design.solvers import SOLVERS, SolveOptions, solver_names
-from ..dpo import logistic_weight
-from ..store import Pool, is_pool, open_pool
-from . import write_json
+from sim.data import PreferenceData
+from sim.design.solvers import SOLVERS, SolveOptions, solver_names
+from sim.dpo import logistic_weight
+from sim.io import write_json
+from sim.store import Pool, is_pool, open_pool
 
 
 def register(sub):
@@ -79,7 +79,7 @@ def run(args) -> int:
     t0 = time.perf_counter()
     res = entry.factory(data.phi, w, opts)
     if "relaxed" in entry.tags and n is not None:
-        from ..design import round_design
+        from sim.design import round_design
         r = round_design(data.phi, res.pi, n, gamma=args.gamma, weights=w)
         res.indices = r.indices
         res.info["rounded_logdet"] = r.logdet

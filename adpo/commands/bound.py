@@ -4,7 +4,7 @@ import argparse
 
 from theory.bounds import SUMMARY_KEYS, bound_summary
 
-from . import write_json
+from sim.io import write_json
 
 
 def register(sub):

@@ -55,7 +55,7 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..runner import CellStore, load_sweep, run_sweep
+    from sim.runner import CellStore, load_sweep, run_sweep
 
     if args.jobs < 1:
         raise ValueError(f"jobs: must be >= 1, got {args.jobs}")

@@ -21,7 +21,7 @@ def register(sub):
 
 
 def run(args) -> int:
-    from .. import textdata as td
+    from sim import textdata as td
 
     if args.source == "chitchat":
         rows = td.chitchat_pairs(args.n, min_gap=args.min_gap, n_messages=args.messages,

@@ -1,4 +1,6 @@
-"""Subcommands of the ``adpo`` console script (see :mod:`sim.cli`)."""
+"""Reading and writing the JSON files of the CLI and the library (atomic writes)."""
+
+from __future__ import annotations
 
 import json
 import os
