@@ -29,6 +29,7 @@ torch is imported lazily: ``import sim`` works without it.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -101,7 +102,9 @@ class RowSource:
         else:
             V = design_vectors(phi, weights)                        # float64, validated
             self.N, self.d = V.shape
-            self._bulk = torch.from_numpy(np.ascontiguousarray(V, dtype=self.dt)).to(device)
+            with warnings.catch_warnings():  # read-only input: the engine never writes to it
+                warnings.filterwarnings("ignore", message=".*not writable.*")
+                self._bulk = torch.from_numpy(np.ascontiguousarray(V, dtype=self.dt)).to(device)
             self._v64 = V                                          # exact rows for re-scoring
 
     def blocks(self, dtype=None):
