@@ -17,6 +17,9 @@ Only numpy, scipy, torch and this repository are needed (no cvxpy, no dask).
 
     python -m bench.gpu_scale --out gpu_scale.json             # on a CUDA machine, <= 4 min
     python -m bench.gpu_scale --device cpu --tiny --out t.json # smoke test
+
+The JSON is the benchmarks' common format (bench/common.py, ``adpo-bench/1``) with the GPU
+named in ``machine.gpu``; copy it to ``bench/results/gpu_scale.json`` to enter the README table.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
@@ -72,12 +74,13 @@ def main(argv=None) -> int:
     big = (20_000, 64, 500) if args.tiny else (1_000_000, 4096, 10_000)
     big = (args.N or big[0], args.d or big[1], args.n or big[2])
     warm = (2000, big[1], 20)
-    out = {"script": "bench/gpu_scale.py", "argv": sys.argv[1:], "torch": torch.__version__,
-           "numpy": np.__version__, "host": platform.node(), "cpu_count": os.cpu_count(),
-           "device": str(dev), "load_average": list(os.getloadavg()),
-           "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
-           "tf32": False, "features": ("unit-norm rows" if args.unit_norm else
-                                       "i.i.d. N(0, 1/d) entries") + ", float32, on the device"}
+    from bench.common import Results
+    gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "none (cpu)"
+    res_out = Results("gpu_scale", quick=args.tiny, params={
+        "device": str(dev), "gpu": gpu, "torch": torch.__version__, "tf32": False,
+        "features": ("unit-norm rows" if args.unit_norm else "i.i.d. N(0, 1/d) entries")
+        + ", float32, generated on the device", "seed": args.seed})
+    out = {}
 
     # 1. identical picks on a slice: torch float32/float64 on the device vs numpy float64 (CPU)
     N, d, n = check
@@ -123,9 +126,19 @@ def main(argv=None) -> int:
         "peak_gpu_memory_gb": (torch.cuda.max_memory_allocated(dev) / 2**30
                                if dev.type == "cuda" else None)}
     print(json.dumps(out["timing"]), flush=True)
+    res_out.add("check", **out["check"])
+    res_out.add("timing", **out["timing"])
+    t = out["timing"]
+    res_out.headline(f"greedy on one GPU ({gpu}), N = {N:.0e}, d = {d}, n = {n:.0e}, float32",
+                     ours=f"{t['seconds']:.1f} s",
+                     reference="first {} picks at N = {:.0e}, d = {} equal numpy float64: {}"
+                     .format(out['check']['n'], out['check']['N'], out['check']['d'],
+                             out['check']['torch_f32_equal_numpy_f64']))
+    payload = res_out.payload()
+    payload["machine"]["gpu"] = gpu
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(out, f, indent=2)
+        json.dump(payload, f, indent=1)
     os.replace(tmp, args.out)
     ok = out["check"]["torch_f32_equal_numpy_f64"] and out["check"]["torch_f64_equal_numpy_f64"]
     return 0 if ok else 1
