@@ -2,14 +2,12 @@
 engine in float64 and float32, ties to the lowest index, weights, exclusions, and a streamed
 memory-mapped pool with bounded memory."""
 
-import threading
-import time
-
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")  # installed in the dev venv (CPU build); CI runs these
+import torch  # noqa: F401,E402  (the dev venv and CI install the CPU build)
 
+from bench.bench_scale import peak_anon_mb  # noqa: E402
 from sim.design import greedy_select  # noqa: E402
 from sim.design.torch_greedy import greedy_select_torch  # noqa: E402
 
@@ -53,27 +51,6 @@ def test_streamed_pool_gives_the_same_picks(tmp_path):
     assert out.info["streamed"] and np.array_equal(out.indices, ref.indices)
 
 
-def _peak_anon_mb(fn):
-    """(result, peak increase of the process's anonymous resident memory in MB during fn())."""
-    def anon():
-        with open("/proc/self/status") as f:
-            return next(int(x.split()[1]) for x in f if x.startswith("RssAnon")) / 1024
-    base, peak, done = anon(), [0.0], threading.Event()
-
-    def watch():
-        while not done.is_set():
-            peak[0] = max(peak[0], anon())
-            time.sleep(0.002)
-    t = threading.Thread(target=watch)
-    t.start()
-    try:
-        out = fn()
-    finally:
-        done.set()
-        t.join()
-    return out, max(peak[0], anon()) - base
-
-
 def test_streaming_bounds_peak_memory(tmp_path):
     # phi is 61 MB in float64; streamed in 1024-row blocks the engine holds 0.5 MB of rows (and
     # a few temporaries of that size) plus O(N) scores: measured ~12 MB here. The in-memory
@@ -88,9 +65,9 @@ def test_streaming_bounds_peak_memory(tmp_path):
     del mm
     mm = np.load(path, mmap_mode="r")
     greedy_select_torch(mm[:1000], 5, rows_per_block=4096, stream=True)   # warm up torch
-    streamed, mb_stream = _peak_anon_mb(
+    streamed, mb_stream = peak_anon_mb(
         lambda: greedy_select_torch(mm, 8, rows_per_block=1024))
-    inmem, mb_inmem = _peak_anon_mb(lambda: greedy_select_torch(np.array(mm), 8))
+    inmem, mb_inmem = peak_anon_mb(lambda: greedy_select_torch(np.array(mm), 8))
     assert np.array_equal(streamed.indices, inmem.indices)
     assert mb_stream < 25, mb_stream
     assert mb_inmem > 55, mb_inmem

@@ -58,7 +58,6 @@ def test_bad_pools_give_one_line_errors(pool, tmp_path):
 
 
 def test_cli_streams_a_pool_with_the_torch_engine(pool, tmp_path):
-    pytest.importorskip("torch")
     root, data = pool
     ref = greedy_select(data.phi, 30, gamma=0.5)
     for src, extra in ((root / "pool", ["--backend", "torch", "--rows-per-block", "64"]),
