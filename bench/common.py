@@ -185,7 +185,7 @@ class Results:
     def write(self, directory=None) -> pathlib.Path:
         """Write ``<directory>/<name>.json`` atomically (default: ``bench/results/``, or
         ``results/bench/`` for a quick run)."""
-        from sim.runner import atomic_write_text
+        from sim.io import atomic_write_text
 
         out = pathlib.Path(directory) if directory is not None else (
             QUICK_DIR if self.quick else RESULTS_DIR)

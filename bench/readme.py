@@ -47,7 +47,7 @@ def main(argv=None) -> int:
         table = render()
         text = README.read_text()
         if args.write:
-            from sim.runner import atomic_write_text
+            from sim.io import atomic_write_text
 
             atomic_write_text(README, replace_block(text, BLOCK, table))
         elif args.check:

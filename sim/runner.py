@@ -74,10 +74,8 @@ import dataclasses
 import inspect
 import itertools
 import json
-import os
 import pathlib
 import sys
-import tempfile
 import time
 import tomllib
 import warnings
@@ -86,13 +84,14 @@ from typing import Callable
 import pandas as pd
 
 from .fingerprint import cache_key, code_fingerprint
+from .io import OutputGroup, atomic_write_bytes, atomic_write_text  # noqa: F401  (public here)
+from .validation import MAX_SEED, DataError
 
 COLUMNS = ("env", "method", "seed", "n", "metric", "value")
 CELL_FORMAT = "adpo-cell/1"
 TOP_KEYS = ("name", "description", "seeds", "budgets", "n_min", "n_max", "env", "grid", "methods")
 DEFAULT_N_MIN = 16
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+MAX_SEEDS = 100_000
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -159,9 +158,9 @@ def load_sweep(path, *, check: bool = True) -> Sweep:
         with open(path, "rb") as f:
             cfg = tomllib.load(f)
     except FileNotFoundError:
-        raise ValueError(f"config {str(path)!r}: no such file") from None
+        raise DataError(f"config {str(path)!r}: no such file") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"config {str(path)!r}: not readable TOML ({exc})") from None
+        raise DataError(f"config {str(path)!r}: not readable TOML ({exc})") from None
     cfg.setdefault("name", pathlib.Path(path).stem)
     return parse_sweep(cfg, check=check)
 
@@ -239,10 +238,12 @@ def parse_seeds(spec) -> list[int]:
         if not _is_int(start) or start < 0 or not _is_int(count) or count < 1:
             raise ValueError(f"seeds: {{start, count}} need integers start >= 0 and count >= 1, "
                              f"got {spec}")
+        _check_seed_range(start, count)
         return list(range(start, start + count))
     if _is_int(spec):
         if spec < 1:
             raise ValueError(f"seeds: a count must be >= 1, got {spec}")
+        _check_seed_range(0, spec)
         return list(range(spec))
     if not isinstance(spec, (list, tuple)) or not spec:
         raise ValueError(f"seeds: expected a non-empty list of integers, got {spec!r}")
@@ -251,7 +252,18 @@ def parse_seeds(spec) -> list[int]:
             raise ValueError(f"seeds: each seed must be an integer >= 0, got {s!r}")
     if len(set(spec)) != len(spec):
         raise ValueError(f"seeds: duplicates in {list(spec)}; list each seed once")
+    _check_seed_range(max(spec), 1)
     return [int(s) for s in spec]
+
+
+def _check_seed_range(start: int, count: int) -> None:
+    """Refuse before building the list: too many seeds, or seeds int64 tables cannot hold."""
+    if count > MAX_SEEDS:
+        raise ValueError(f"seeds: {count} seeds is over the limit of {MAX_SEEDS} per sweep (the "
+                         f"cell list alone would not fit in memory); split the sweep")
+    if start + count - 1 > MAX_SEED:
+        raise ValueError(f"seeds: {start + count - 1} is over 2^63 - 1, the largest seed the "
+                         f"results table stores (int64); use smaller seeds")
 
 
 def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
@@ -309,11 +321,15 @@ def check_configs(sweep: Sweep) -> list[str]:
         kind = env.get("kind")
         if kind not in ENV_KINDS:
             raise ValueError(f"env.kind: unknown environment {kind!r}; choose one of {ENV_KINDS}")
-        allowed = _params(env_fns[kind]) - {"seed"} | {"kind", "label"}
+        allowed = _params(env_fns[kind]) - {"seed"} | {"kind", "label", "holdout"}
         if kind == "digits":
             allowed |= {"d"}
         _no_unknown(env, allowed, "env")
-        small = {k: v for k, v in env.items() if k not in ("kind", "label")}
+        if env.get("holdout") is not None:
+            from .splits import n_heldout
+
+            n_heldout(_env_n(env, i), env["holdout"])
+        small = {k: v for k, v in env.items() if k not in ("kind", "label", "holdout")}
         small["N"] = min(_env_n(env, i), 64)
         try:
             make_env(kind, seed=0, **small)
@@ -426,27 +442,6 @@ class CellStore:
         return n
 
 
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a unique temp file in the same directory + os.replace."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for sharing
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- running
 @dataclasses.dataclass
 class SweepResult:
@@ -522,21 +517,18 @@ def write_table(table: pd.DataFrame, root) -> list[pathlib.Path]:
     """``root/results.csv`` (and ``results.parquet`` when pyarrow is importable), atomically."""
     root = pathlib.Path(root)
     paths = [root / "results.csv"]
-    # float_format repr-equivalent: the CSV round-trips every value exactly.
-    atomic_write_text(paths[0], table.to_csv(index=False, float_format="%.17g"))
     try:
         import pyarrow  # noqa: F401
+        paths.append(root / "results.parquet")
     except ImportError:
-        return paths
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".results.parquet.", suffix=".tmp")
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, root / "results.parquet")
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-    return paths + [root / "results.parquet"]
+        pass
+    with OutputGroup() as group:  # both tables change together or not at all
+        # float_format repr-equivalent: the CSV round-trips every value exactly.
+        group.text(paths[0], table.to_csv(index=False, float_format="%.17g"))
+        if len(paths) > 1:
+            with group.open(paths[1], "wb") as f:
+                table.to_parquet(f, index=False)
+    return paths
 
 
 def read_table(root) -> pd.DataFrame:

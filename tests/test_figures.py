@@ -19,6 +19,13 @@ def test_figure_script_tiny(name, tmp_path, monkeypatch):
         assert p.exists() and p.stat().st_size > 0, p
     sidecar = json.loads(next(p for p in paths if p.suffix == ".json").read_text())
     assert sidecar.get("scale") == "tiny" and sidecar.get("figure") == name
+    # every README claim that reads this figure renders from the new sidecar (no placeholder)
+    from figures import claims
+
+    sc = claims.Sidecars(tmp_path / "out")
+    claims.load_providers()
+    for claim in claims.CLAIMS:
+        assert f"not yet computed: figures/{name}.json" not in claims.render(claim, sc), claim
 
 
 def test_unknown_scale_is_refused():

@@ -81,3 +81,36 @@ def test_holdout_data_refits_target_on_the_pool():
     assert np.array_equal(pool.theta_true, data.theta_true)
     with pytest.raises(ValueError, match="split"):
         holdout_data(data, random_split(10, 0.5, seed=0))
+
+
+def test_run_cell_holdout_never_selects_heldout_rows_and_scores_them():
+    """Budget = the whole pool with uniform selection: theta_hat is then the pool's MLE exactly
+    (in-sample max logit error ~ 0) only if no held-out row was selectable; the held-out metrics
+    are those of that fit on the split drawn from (seed, SPLIT_STREAM)."""
+    from sim.experiment import build_env, run_cell
+    from sim.metrics import accuracy, neg_log_likelihood
+    from sim.splits import SPLIT_STREAM
+
+    env = {"kind": "gaussian", "N": 200, "d": 3, "holdout": 0.3}
+    rows = run_cell(env, {"name": "uniform"}, seed=4, budgets=[20, 140])
+    got = {r["metric"]: r["value"] for r in rows if r["n"] == 140}
+    assert got["max_logit_error"] < 1e-6
+    data = build_env(env, 4)
+    sp = random_split(200, 0.3, np.random.SeedSequence([4, SPLIT_STREAM]))
+    pool, test = holdout_data(data, sp)
+    args = (test.phi, test.b, test.beta, pool.theta_star, test.s)
+    assert got["heldout_max_logit_error"] < 1e-6
+    assert got["heldout_accuracy"] == pytest.approx(accuracy(*args))
+    assert got["heldout_nll"] == pytest.approx(neg_log_likelihood(*args))
+    small = {r["metric"]: r["value"] for r in rows if r["n"] == 20}
+    assert small["heldout_max_logit_error"] > 0.01  # informative: a 20-pair fit is off
+    with pytest.raises(ValueError, match="budgets"):
+        run_cell(env, {"name": "uniform"}, seed=4, budgets=[141])
+
+
+def test_sweep_validation_refuses_a_bad_holdout():
+    from sim.runner import make_sweep
+
+    with pytest.raises(ValueError, match="holdout"):
+        make_sweep({"kind": "gaussian", "N": 64, "d": 2, "holdout": 1.5}, ["uniform"], seeds=1,
+                   budgets=[8])

@@ -7,8 +7,17 @@ import numpy as np
 from sim.data import PreferenceData
 from sim.design.solvers import SOLVERS, SolveOptions, solver_names
 from sim.dpo import logistic_weight
-from sim.io import write_json
+from sim.io import check_output, write_json
 from sim.store import Pool, is_pool, open_pool
+from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
+
+
+def memory_estimate(solver: str, N: int, d: int) -> float:
+    """Bytes a solver holds at its peak (float64): a few copies of the (N, d) rows; cvxpy builds
+    the (N, d, d) stack of v_i v_i^T and its conic form (measured: 24 GB at N = 1e5, d = 64)."""
+    if solver == "cvxpy":
+        return 8.0 * 8 * N * d * d
+    return 4 * 8.0 * N * d
 
 
 def register(sub):
@@ -19,7 +28,10 @@ def register(sub):
         "multiplicative, cvxpy), with v_i = sqrt(w_i) phi_i. Writes JSON with 'indices' "
         "(selection order) or 'pi', 'logdet', 'efficiency' (Kiefer-Wolfowitz bound for relaxed "
         "designs, null for exact ones) and 'seconds'. With --n, relaxed designs are also rounded "
-        "to n distinct rows ('indices', 'rounded_logdet').")
+        "to n distinct rows. 'logdet' is always log det(gamma I + sum phi_i phi_i^T) over the "
+        "chosen rows (as in `adpo select`; null without rows), 'weighted_logdet' the same with "
+        "v_i = sqrt(w_i) phi_i (--weights theta_star), 'logdet_relaxed' log det M(pi) of a "
+        "relaxed design.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help) or a pool folder "
                    "(sim.store)")
     p.add_argument("--solver", required=True, choices=solver_names(),
@@ -27,7 +39,7 @@ def register(sub):
     p.add_argument("--n", type=int, default=None,
                    help="number of rows (required for greedy, exchange, brute)")
     p.add_argument("--gamma", type=float, default=1.0,
-                   help="ridge of H_0 = gamma I (exact designs)")
+                   help="ridge of H_0 = gamma I (exact designs; 'logdet' in the output)")
     p.add_argument("--weights", choices=("none", "theta_star"), default="none",
                    help="theta_star: w_i = beta^2 mu_i(theta_star)(1 - mu_i(theta_star)) (Lemma 1)")
     p.add_argument("--candidates", default="all",
@@ -43,6 +55,7 @@ def register(sub):
                    "(bounds the memory: ~rows x d x 8 bytes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="-", help="JSON output (default: stdout)")
+    p.add_argument("--force", action="store_true", help="skip the memory guard")
     p.set_defaults(func=run)
 
 
@@ -51,25 +64,47 @@ def design_weights(data: PreferenceData | Pool, kind: str):
     if kind == "none":
         return None
     if data.theta_star is None:
-        raise ValueError("weights: --weights theta_star needs theta_star in the data file; "
-                         "create it with `adpo env` or `adpo fit`, or use --weights none")
+        raise DataError("weights: --weights theta_star needs theta_star in the data file (files "
+                        "written by `adpo env` have it; no command adds it to other files); use "
+                        "--weights none")
     return data.beta ** 2 * logistic_weight(data.beta * (data.phi @ data.theta_star - data.b))
 
 
-def run(args) -> int:
-    if is_pool(args.data) and args.backend == "torch" and args.solver == "greedy":
-        data = open_pool(args.data)  # phi stays memory-mapped; the engine streams it
-    else:
-        data = PreferenceData.load(args.data)
-    w = design_weights(data, args.weights)
-    n = args.n
-    entry = SOLVERS.get(args.solver)
-    if "exact" in entry.tags and n is None:
+def check_args(args) -> None:
+    """Every option and the output path, before any work."""
+    if args.n is not None:
+        positive_int(args.n, "n")
+    if "exact" in SOLVERS.get(args.solver).tags and args.n is None:
         raise ValueError(f"n: --n is required for --solver {args.solver}")
-    if n is not None and not 1 <= n <= data.N:
-        raise ValueError(f"n: must lie in [1, N = {data.N}], got {n}")
+    positive_scalar(args.gamma, "gamma")
+    if args.candidates != "all":
+        positive_int(_int(args.candidates, "candidates"), "candidates")
+    if not 0 < args.efficiency < 1:
+        raise ValueError(f"efficiency: must lie in (0, 1), got {args.efficiency}")
+    as_rng(args.seed)
+    positive_int(args.rows_per_block, "rows_per_block")
     if args.backend != "numpy" and args.solver != "greedy":
         raise ValueError(f"backend: --backend {args.backend} applies to --solver greedy only")
+    check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
+
+
+def run(args) -> int:
+    from sim.design import round_design
+    from sim.design.common import subset_logdet
+
+    check_args(args)
+    stream = is_pool(args.data) and args.backend == "torch" and args.solver == "greedy"
+    # A pool folder streamed by the torch engine stays memory-mapped (phi is never loaded).
+    data = open_pool(args.data) if stream else PreferenceData.load(args.data)
+    n = args.n
+    if n is not None and not 1 <= n <= data.N:
+        raise ValueError(f"n: must lie in [1, N = {data.N}], got {n}")
+    need = (4 * 8.0 * min(args.rows_per_block, data.N) * data.d + 32.0 * data.N if stream
+            else memory_estimate(args.solver, data.N, data.d))
+    check_resources(need, f"design --solver {args.solver}: N = {data.N}, d = {data.d}",
+                    force=args.force)
+    w = design_weights(data, args.weights)
+    entry = SOLVERS.get(args.solver)
     cand = "all" if args.candidates == "all" else _int(args.candidates, "candidates")
     opts = SolveOptions(n=n, gamma=args.gamma, candidates=cand, seed=args.seed,
                         efficiency=args.efficiency,
@@ -78,15 +113,25 @@ def run(args) -> int:
                         rows_per_block=args.rows_per_block)
     t0 = time.perf_counter()
     res = entry.factory(data.phi, w, opts)
-    if "relaxed" in entry.tags and n is not None:
-        from sim.design import round_design
-        r = round_design(data.phi, res.pi, n, gamma=args.gamma, weights=w)
-        res.indices = r.indices
-        res.info["rounded_logdet"] = r.logdet
+    relaxed = None
+    if "relaxed" in entry.tags:
+        relaxed = float(res.logdet)
+        if n is not None:
+            res.indices = round_design(data.phi, res.pi, n, gamma=args.gamma, weights=w).indices
     seconds = time.perf_counter() - t0
     out = res.to_json()
-    out["seconds"] = seconds
     out.pop("gains", None)
+    out.pop("logdet", None)
+    out.pop("seconds", None)
+    idx = None if res.indices is None else np.asarray(res.indices, dtype=np.int64)
+    # One meaning per field: 'logdet' is the same unweighted quantity `adpo select` reports.
+    rows = None if idx is None else np.asarray(data.phi[idx], dtype=np.float64)  # chosen only
+    every = None if idx is None else np.arange(idx.size)
+    out["logdet"] = None if idx is None else subset_logdet(rows, every, args.gamma)
+    out["weighted_logdet"] = (None if idx is None or w is None else
+                              subset_logdet(np.sqrt(w[idx])[:, None] * rows, every, args.gamma))
+    out["logdet_relaxed"] = relaxed
+    out["seconds"] = seconds
     out["options"] = {"solver": args.solver, "n": n, "gamma": args.gamma,
                       "weights": args.weights, "candidates": args.candidates,
                       "efficiency": args.efficiency, "seed": args.seed,

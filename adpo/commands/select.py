@@ -2,19 +2,24 @@
 
 import time
 
-import numpy as np
-
 from sim.data import PreferenceData
-from sim.io import write_json
+from sim.design.common import subset_logdet
+from sim.io import STDOUT, OutputGroup, check_output, check_outputs, write_json
 from sim.registry import METHODS
 from sim.selectors import make_selector, method_options
+from sim.validation import as_rng, check_resources, positive_int, positive_scalar
+
+#: float64 copies of phi a selector holds (phi, weighted rows, maintained scores, candidates).
+SELECT_COPIES = 6
 
 
 def register(sub):
     p = sub.add_parser(
         "select", help="choose the n pairs worth labelling or training on",
         description="Run a selection method on a .npz data file and write JSON with the chosen "
-        "'indices' in selection order and the design's 'logdet' (greedy methods). Online "
+        "'indices' in selection order, 'logdet' = log det(gamma I + sum phi_i phi_i^T) over the "
+        "chosen rows (the same unweighted quantity for every method) and, for the weighted "
+        "greedy methods, 'weighted_logdet' (their own design matrix). Online "
         "methods (adpo, pmc, uncertainty, apo-logistic) on a file with labels see each label "
         "only after selecting its row.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help)")
@@ -32,15 +37,42 @@ def register(sub):
     p.add_argument("--emit-jsonl", default=None, metavar="PATH",
                    help="also write the chosen rows, in order, as JSONL in the input's format "
                    "(needs the features file's sidecar from `adpo features`)")
+    p.add_argument("--force", action="store_true", help="skip the memory guard")
     p.set_defaults(func=run)
 
 
+def check_args(args) -> None:
+    """Every option and output path, before any work (ValueError naming the option)."""
+    positive_int(args.n, "n")
+    if args.candidates != "all":
+        positive_int(_int(args.candidates, "candidates", "'all' or an integer m >= 1"), "candidates")
+    positive_scalar(args.alpha, "alpha", allow_zero=True)
+    if args.refit not in ("pow2", "every"):
+        positive_int(_int(args.refit, "refit", "'pow2', 'every' or an integer K >= 1"), "refit")
+    positive_scalar(args.gamma, "gamma")
+    # With fewer labelled rows than dimensions the unregularized MLE never exists, and every
+    # online method refits on 2, 4, ... rows: a zero fit ridge cannot work.
+    positive_scalar(args.fit_gamma, "fit-gamma")
+    positive_int(args.batch_size, "batch-size")
+    as_rng(args.seed)
+    check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
+    if args.emit_jsonl is not None:
+        check_output(args.emit_jsonl, suffix=".jsonl", inputs=(args.data,), field="emit-jsonl")
+        check_outputs({"out": args.out, "emit-jsonl": args.emit_jsonl}, inputs=(args.data,))
+
+
 def run(args) -> int:
+    check_args(args)
     data = PreferenceData.load(args.data)
     if args.n > data.N:
         raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N")
-    cand = None if args.candidates == "all" else _int(args.candidates, "candidates")
-    refit = args.refit if args.refit in ("pow2", "every") else _int(args.refit, "refit")
+    if args.emit_jsonl is not None:  # the sidecar and the unchanged source, before any work
+        from sim.textdata import selected_lines
+        selected_lines(args.data, [])
+    check_resources(SELECT_COPIES * 8.0 * data.N * data.d, f"select: N = {data.N}, d = {data.d}",
+                    force=args.force)
+    cand = None if args.candidates == "all" else int(args.candidates)
+    refit = args.refit if args.refit in ("pow2", "every") else int(args.refit)
     opts = dict(n_candidates=cand, alpha=args.alpha, refit=refit, gamma=args.gamma,
                 fit_gamma=args.fit_gamma, batch_size=args.batch_size)
     sel = make_selector(args.method, data, seed=args.seed, **method_options(args.method, opts))
@@ -48,28 +80,29 @@ def run(args) -> int:
     idx = sel.select(args.n)
     seconds = time.perf_counter() - t0
     out = {"method": args.method, "n": int(args.n), "indices": idx.tolist(),
-           "logdet": _logdet(data, idx, sel, args.gamma), "seconds": seconds,
+           "logdet": subset_logdet(data.phi, idx, args.gamma),
+           "weighted_logdet": float(sel.logdet_) if hasattr(sel, "logdet_") else None,
+           "seconds": seconds,
            "options": {"candidates": args.candidates, "alpha": args.alpha, "refit": args.refit,
                        "gamma": args.gamma, "fit_gamma": args.fit_gamma,
                        "batch_size": args.batch_size, "seed": args.seed}}
-    write_json(out, args.out)
-    if args.emit_jsonl:
-        from sim.textdata import write_selected_jsonl
-        write_selected_jsonl(args.data, idx, args.emit_jsonl)
+    if args.emit_jsonl is None:
+        write_json(out, args.out)
+        return 0
+    from sim.textdata import selected_lines
+    lines = selected_lines(args.data, idx)
+    with OutputGroup() as group:  # both files or neither
+        if args.out != STDOUT:
+            group.json(args.out, out)
+        with group.open(args.emit_jsonl) as f:
+            f.writelines(lines)
+    if args.out == STDOUT:  # only once the JSONL is in place
+        write_json(out, None)
     return 0
 
 
-def _logdet(data, idx, sel, gamma) -> float:
-    """log det of the design matrix H_n: the selector's own (weights frozen at pick time) for
-    greedy methods, else that of gamma I + sum phi phi^T over the chosen rows."""
-    if hasattr(sel, "logdet_"):
-        return float(sel.logdet_)
-    phi = data.phi[idx]
-    return float(np.linalg.slogdet(gamma * np.eye(data.d) + phi.T @ phi)[1])
-
-
-def _int(text, field):
+def _int(text, field, expected):
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"{field}: expected 'all' or an integer, got {text!r}") from None
+        raise ValueError(f"{field}: expected {expected}, got {text!r}") from None

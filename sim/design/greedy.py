@@ -10,23 +10,31 @@ w = u / sqrt(1 + v^T u),
     (H + v v^T)^{-1} = H^{-1} - w w^T                                  (Sherman-Morrison)
     s_i  <-  s_i - (w^T v_i)^2                                          (score downdate)
 
-so every score only shrinks (log det is submodular in the chosen set). Three exact engines:
+so every score only shrinks (log det is submodular in the chosen set). All engines keep H in ONE
+state object, :class:`GreedyState` (H^{-1} by buffered Sherman-Morrison updates, log det H),
+and share the linear algebra of :mod:`sim.linalg`:
 
 * ``naive``: recompute all scores from a fresh Cholesky factor of H at every pick,
   O(N d^2) per pick. The reference the fast engines are tested against.
 * ``maintained``: keep all N scores and downdate them after each pick, O(N d) per pick
-  (a matrix-vector product over all rows). Needed for ``record_kappa``.
-* ``blocked`` (default for the full argmax): the downdates are delayed and applied to all rows in
-  blocks of up to ``block`` picks as one matrix-matrix product (BLAS-3, ~5x the speed of the
-  matrix-vector form here). Inside a block, only an *active set* A of the K rows with the largest
-  scores is kept exact; the argmax over A is the global argmax as long as it exceeds tau, the
-  largest block-start score outside A, because scores only shrink (the lazy-greedy argument of
-  Minoux 1978). When it does not, the block ends and all scores are brought up to date.
+  (a matrix-vector product over all rows). Needed for ``record_kappa``. It is the incremental
+  engine (:class:`sim.design.incremental.IncrementalGreedy`) with ``track_all=True``.
+* ``subset`` (``candidates=m``): the argmax over a fresh random subset of m eligible rows per
+  pick (paper sec. 3.1), drawn by :class:`sim.design.candidates.CandidateSampler` — the stream
+  the selectors use too — and scored by the incremental engine's lazy bounds.
+* ``blocked`` (default for the full argmax, :class:`BlockedGreedy`): the downdates are delayed
+  and applied to all rows in blocks of up to ``block`` picks as one matrix-matrix product (BLAS-3,
+  ~5x the speed of the matrix-vector form here). Inside a block, only an *active set* A of the K
+  rows with the largest scores is kept exact; the argmax over A is the global argmax as long as
+  it exceeds tau, the largest block-start score outside A, because scores only shrink (the
+  lazy-greedy argument of Minoux 1978). When it does not, the block ends and all scores are
+  brought up to date. The engine is resumable (one pick per call), so the selectors run it too.
 
-With fixed weights the three give the same picks (ties go to the lowest index). The lazy
-argument needs scores that only shrink, which holds for any fixed v_i; if the weights change
-between picks (ADPO refits theta-hat), a stale score w_i^old q_i is no bound on w_i^new q_i, and
-:class:`GreedyState` (exact scores of arbitrary rows from the maintained H^{-1}) is the tool.
+With fixed weights all of them give the same picks (ties go to the lowest index). The lazy
+argument needs scores that only shrink. The blocked engine keeps the *unweighted* forms
+q_i = V_i^T H^{-1} V_i and scores w_i q_i, so weights replaced between picks (ADPO's refits,
+:meth:`BlockedGreedy.reweight`) only rescale exact q_i; the incremental engine keeps q_i as stale
+upper bounds, which stay bounds whatever the new weights are.
 
 ``dtype=np.float32`` runs the blocked refresh in single precision (twice the BLAS speed). The
 active set is then re-scored exactly in float64 at every block start, and a pick is accepted only
@@ -47,6 +55,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ..data import check_indices
 from ..linalg import chol_quad_forms, cholesky, inv_from_chol, logdet_chol
@@ -54,6 +63,7 @@ from ..validation import as_matrix, as_rng, as_vector, positive_int
 from .candidates import CandidateSampler
 from .common import DesignResult, check_gamma, design_vectors
 
+Seed = int | np.random.Generator
 F32_MARGIN = 1e-3     # relative slack on tau when the stale scores were refreshed in float32
 REANCHOR = 8.0        # recompute all scores exactly whenever the top score shrank by this factor
 _REFRESH_ROWS = 8192  # rows per GEMM chunk in a refresh (bounds the temporary to rows x block)
@@ -79,8 +89,8 @@ class GreedyState:
         d: dimension. gamma: ridge of H_0 = gamma I (> 0). dtype: of H^{-1} and the scores.
     """
 
-    def __init__(self, d: int, gamma: float, dtype=np.float64, *, flush: int = 64,
-                 refresh: int = 4096):
+    def __init__(self, d: int, gamma: float, dtype: DTypeLike = np.float64, *, flush: int = 64,
+                 refresh: int = 4096) -> None:
         self.d = positive_int(d, "d")
         self.gamma = check_gamma(gamma, allow_zero=False)
         self.dtype = _float_dtype(dtype)
@@ -109,7 +119,7 @@ class GreedyState:
             u = u - W.T @ (W @ v)
         return u
 
-    def scores(self, V) -> np.ndarray:
+    def scores(self, V: ArrayLike) -> np.ndarray:
         """v_i^T H^{-1} v_i for the rows of V, (m, d) -> (m,). O(m d^2)."""
         V = as_matrix(V, "V", n_cols=self.d, dtype=self.dtype)
         s = np.einsum("ij,ij->i", V @ self._h_inv, V)
@@ -119,7 +129,7 @@ class GreedyState:
         return s
 
     # -------------------------------------------------------------- updates
-    def add(self, v) -> float:
+    def add(self, v: ArrayLike) -> float:
         """H <- H + v v^T for v (d,); returns the gain log(1 + v^T H^{-1} v) = delta log det H."""
         v = as_vector(v, "v", length=self.d)
         return self._add(v)[0]
@@ -159,10 +169,11 @@ class GreedyState:
 
 
 # --------------------------------------------------------------------------- batch selection
-def greedy_select(V, n, *, gamma: float = 1.0, weights=None, candidates="all", seed=None,
-                  exclude=None, dtype=np.float64, record_kappa: bool = False,
-                  method: str = "auto", active: int = 512, block: int = 256,
-                  initial=None) -> DesignResult:
+def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLike | None = None,
+                  candidates: str | int = "all", seed: Seed | None = None,
+                  exclude: ArrayLike | None = None, dtype: DTypeLike = np.float64,
+                  record_kappa: bool = False, method: str = "auto", active: int = 512,
+                  block: int = 256, initial: ArrayLike | None = None) -> DesignResult:
     """Greedy D-optimal selection of n distinct rows (paper eq. 10; Algorithm 2 with fixed weights).
 
     Maximizes log det(gamma I + sum_{i in S} v_i v_i^T) one pick at a time, v_i = sqrt(w_i) V_i.
@@ -255,7 +266,8 @@ def greedy_select(V, n, *, gamma: float = 1.0, weights=None, candidates="all", s
                         kappa=None if kappa is None else np.asarray(kappa), info=info)
 
 
-def naive_greedy(V, n, *, gamma: float = 1.0, weights=None, exclude=None) -> DesignResult:
+def naive_greedy(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLike | None = None,
+                 exclude: ArrayLike | None = None) -> DesignResult:
     """Reference greedy: every pick recomputes all scores ||L^{-1} v_i||^2 from a fresh Cholesky
     factor L of H (no Sherman-Morrison, no stored scores), O(N d^2) per pick."""
     return greedy_select(V, n, gamma=gamma, weights=weights, exclude=exclude, method="naive")
@@ -318,7 +330,8 @@ class BlockedGreedy:
     """
 
     def __init__(self, V: np.ndarray, eligible: np.ndarray, state: GreedyState, q0: np.ndarray,
-                 *, weights: np.ndarray | None = None, dtype=np.float64, active: int = 512,
+                 *, weights: np.ndarray | None = None, dtype: DTypeLike = np.float64,
+                 active: int = 512,
                  block: int = 256) -> None:
         self.V, self.state, self.w = V, state, weights
         self.dt = _float_dtype(dtype)

@@ -68,7 +68,7 @@ def _exchange(V, weights, o: SolveOptions):
     from .rounding import exchange
     start = greedy_select(V, o.n, gamma=o.gamma, weights=weights)
     res = exchange(V, start.indices, gamma=o.gamma, weights=weights)
-    res.info["greedy_logdet"] = start.logdet
+    res.info["greedy_weighted_logdet"] = start.logdet
     return res
 
 

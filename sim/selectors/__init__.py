@@ -17,6 +17,8 @@ scores.py       pmc              PMC (Muldrew et al. 2024): largest |beta (phi^T
                 uncertainty      largest mu(1 - mu), the logit nearest zero
 dope.py         dope             sample distinct rows from the relaxed D-optimal design
 uniform.py      uniform          a uniformly random subset
+adpo_fair.py    adpo+fair        ADPO+ with theta_hat on an independent label draw (or a
+                                 disjoint logged split), not on the labels defining theta_star
 ==============  ===============  =====================================================
 
 A new method is one new file here (or in a plug-in package, through the ``adpo.methods``
@@ -33,15 +35,15 @@ from typing import Any
 from ..data import PreferenceData
 from ..registry import METHODS
 # Registration order is listing order (adpo methods, CLI choices): keep it.
-from . import greedy, apo_logistic, scores, dope, uniform  # noqa: F401, I001
-from .base import LabelOracle, Options, Selector, refit_schedule
+from . import greedy, apo_logistic, scores, dope, uniform, adpo_fair  # noqa: F401, I001
+from .base import LabelOracle, Options, Seed, Selector, refit_schedule
 from .greedy import ADPO, APO, ADPOPlus, GreedySelector, Oracle
 
 __all__ = ["ADPO", "APO", "ADPOPlus", "GreedySelector", "LabelOracle", "Options", "Oracle",
            "Selector", "make_selector", "method_names", "method_options", "refit_schedule"]
 
 
-def make_selector(name: str, data: PreferenceData, *, seed=0, **options: Any) -> Selector:
+def make_selector(name: str, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> Selector:
     """Construct the registered method ``name`` (or an alias) on ``data``.
 
     ``seed``: int or ``numpy.random.Generator`` of the method's random choices; ``options``: the

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from ..data import PreferenceData
 from ..design.greedy import GreedyState
 from ..design.incremental import IncrementalGreedy
 from ..dpo import dpo_weights
 from ..registry import register_method
-from .base import DesignOptions, FitOptions, Selector
+from .base import DesignOptions, FitOptions, Seed, Selector
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class APOLogistic(Selector):
     Config = APOLogisticConfig
     uses_labels = True
 
-    def __init__(self, data, *, seed=0, **options) -> None:
+    def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
         super().__init__(data, seed=seed, **options)
         self._engine: IncrementalGreedy | None = None
 

@@ -41,12 +41,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..data import PreferenceData, check_indices
 from ..design.candidates import CandidateSampler
 from ..dpo import fit_dpo
 from ..registry import Entry
 from ..validation import as_labels, as_rng, positive_int, positive_scalar
+
+
+Seed = int | np.random.Generator | np.random.SeedSequence
 
 
 class LabelOracle:
@@ -56,7 +60,7 @@ class LabelOracle:
         self._s = as_labels(s, "s")
         self.revealed: list[int] = []
 
-    def __call__(self, indices) -> np.ndarray:
+    def __call__(self, indices: ArrayLike) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64)
         self.revealed.extend(idx.tolist())
         return self._s[idx]
@@ -156,12 +160,18 @@ class Options:
 
 
 @dataclass(frozen=True)
-class DesignOptions(Options):
-    """Options of a greedy design: ``gamma`` ridge of H_0 = gamma I; ``n_candidates`` None (exact
-    argmax over all unselected rows) or m (a fresh random subset per pick, paper sec. 3.1)."""
+class CandidateOptions(Options):
+    """``n_candidates``: None (the exact argmax over all unselected rows) or m (the best of a
+    fresh random subset of m per pick, paper sec. 3.1)."""
+
+    n_candidates: int | None = None
+
+
+@dataclass(frozen=True)
+class DesignOptions(CandidateOptions):
+    """Options of a greedy design: ``gamma``, the ridge of H_0 = gamma I, and the candidates."""
 
     gamma: float = 1.0
-    n_candidates: int | None = None
 
 
 @dataclass(frozen=True)
@@ -180,8 +190,10 @@ class FitOptions(Options):
 class Selector:
     """The protocol: ``ask(k)``, ``tell(indices, labels)``, ``select(n)``, ``observe(...)``.
 
-    Subclasses set ``Config`` (their options dataclass), ``uses_labels``, ``schedule`` (or a
-    ``refit`` option), and implement ``_refit(t)`` and ``_pick_one() -> (i, v)``.
+    Subclasses set ``Config`` (their options dataclass: with :class:`CandidateOptions` fields the
+    candidate sampler draws m rows, with :class:`FitOptions` fields the ``refit`` schedule and
+    ``batch_size`` apply, otherwise weights are computed :class:`Once`), ``uses_labels``, and
+    implement ``_refit(t)`` and ``_pick_one() -> (i, v)``.
 
     Attributes after use: ``selected_`` (ordered indices asked so far), ``labels_`` (dict of
     told labels), ``n_refits_``, ``theta_`` (the current theta_hat where there is one).
@@ -191,16 +203,19 @@ class Selector:
     Config: ClassVar[type] = Options
     uses_labels: ClassVar[bool] = False  # whether the method's choices depend on told labels
 
-    def __init__(self, data: PreferenceData, *, seed=0, **options: Any) -> None:
+    def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
         if not isinstance(data, PreferenceData):
             raise ValueError("data: expected a PreferenceData (see sim.data)")
         self.cfg = Entry(self.name, type(self), self.Config, "", "method").make_config(options)
         self._logged_labels = data.s  # only offline methods (adpo+) may read these
         self.data = data.with_(s=None)
         self.rng = as_rng(seed)
-        self.candidates = CandidateSampler(getattr(self.cfg, "n_candidates", None), self.rng)
-        self.schedule: RefitSchedule = refit_schedule(self.cfg.refit) \
-            if hasattr(self.cfg, "refit") else Once()
+        cfg = self.cfg
+        self.candidates = CandidateSampler(
+            cfg.n_candidates if isinstance(cfg, CandidateOptions) else None, self.rng)
+        self.schedule: RefitSchedule = (refit_schedule(cfg.refit) if isinstance(cfg, FitOptions)
+                                        else Once())
+        self.batch_size = cfg.batch_size if isinstance(cfg, FitOptions) else 1
         self.selected_: list[int] = []
         self.labels_: dict[int, int] = {}
         self.n_refits_ = 0
@@ -230,7 +245,7 @@ class Selector:
         then each pick updates the design before the next one (within-batch rank-one updates).
         """
         k = positive_int(k, "k")
-        left = int(self._available.sum())
+        left = self.data.N - len(self.selected_)
         if k > left:
             raise ValueError(f"k: asked for {k} rows but only {left} unselected rows remain "
                              f"(N = {self.data.N})")
@@ -251,17 +266,20 @@ class Selector:
                 cb(i, v)
         return np.asarray(picks, dtype=np.int64)
 
-    def tell(self, indices, labels) -> None:
+    def tell(self, indices: ArrayLike, labels: ArrayLike) -> None:
         """Feed back labels (1 = the first response preferred) for previously asked rows."""
         idx = check_indices(np.atleast_1d(indices), self.data.N)
         lab = as_labels(np.atleast_1d(labels), "labels", length=idx.size)
-        asked = set(self.selected_)
-        for i, y in zip(idx.tolist(), lab.tolist()):
-            if i not in asked:
-                raise ValueError(f"indices: row {i} was told before it was asked; ask() first")
-            self.labels_[i] = y
+        if self._available[idx].any():  # not asked yet
+            i = int(idx[self._available[idx]][0])
+            raise ValueError(f"indices: row {i} was told before it was asked; ask() first")
+        self._record(idx, lab)
 
-    def select(self, n: int, labels=None) -> np.ndarray:
+    def _record(self, idx: np.ndarray, lab: np.ndarray) -> None:
+        self.labels_.update(zip(idx.tolist(), lab.tolist()))
+
+    def select(self, n: int, labels: Callable[[np.ndarray], ArrayLike] | None = None
+               ) -> np.ndarray:
         """Select ``n`` rows offline; labels come from ``labels`` (a callable idx -> s[idx]) or
         from the data's logged labels, revealed as rows are selected. Returns (n,) indices."""
         n = positive_int(n, "n")
@@ -273,12 +291,14 @@ class Selector:
             if self._logged_labels is None:
                 raise ValueError(f"s: method {self.name!r} needs labels; the data has none")
             labels = LabelOracle(self._logged_labels)
-        batch = getattr(self.cfg, "batch_size", 1)
         out: list[int] = []
         while len(out) < n:
-            idx = self.ask(min(batch, n - len(out)))
-            if self.uses_labels:
-                self.tell(idx, labels(idx))
+            idx = self.ask(min(self.batch_size, n - len(out)))
+            if self.uses_labels:  # idx came from ask(): only the labels need checking
+                lab = np.asarray(labels(idx))
+                if lab.shape != idx.shape or not ((lab == 0) | (lab == 1)).all():
+                    lab = as_labels(lab, "labels", length=idx.size)  # raises, naming the entry
+                self._record(idx, lab.astype(np.int8))
             out.extend(idx.tolist())
         return np.asarray(out, dtype=np.int64)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from ..data import PreferenceData
 from ..dpo import dpo_weights
 from ..registry import register_method
 from ..validation import positive_scalar
-from .base import Options, Selector
+from .base import Options, Seed, Selector
 
 
 class DesignExhaustedWarning(UserWarning):
@@ -63,7 +65,7 @@ class Dope(Selector):
     name = "dope"
     Config = DopeConfig
 
-    def __init__(self, data, *, seed=0, **options) -> None:
+    def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
         super().__init__(data, seed=seed, **options)
         self.pi_: np.ndarray | None = None
         self.exhausted_at_: int | None = None

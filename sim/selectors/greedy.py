@@ -24,16 +24,17 @@ Fixed-weight rules hand the engine v_i = sqrt(w_i) phi_i with unit weights, exac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..data import PreferenceData
 from ..design.greedy import BlockedGreedy, GreedyState
 from ..design.incremental import IncrementalGreedy
 from ..dpo import dpo_hessian, dpo_logits, dpo_weights, logistic_weight
 from ..linalg import chol_quad_forms, cholesky
 from ..registry import register_method
-from .base import DesignOptions, FitOptions, Once, Selector
+from .base import DesignOptions, FitOptions, Once, Seed, Selector
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class GreedySelector(Selector):
 
     Config: ClassVar[type] = GreedyOptions
 
-    def __init__(self, data, *, seed=0, **options) -> None:
+    def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
         super().__init__(data, seed=seed, **options)
         self.state = GreedyState(self.data.d, self.cfg.gamma)
         self._engine: BlockedGreedy | IncrementalGreedy | None = None

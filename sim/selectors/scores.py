@@ -9,15 +9,13 @@ import numpy as np
 
 from ..dpo import dpo_logits
 from ..registry import register_method
-from .base import FitOptions, Selector
+from .base import CandidateOptions, FitOptions, Selector
 
 
 @dataclass(frozen=True)
-class ScoreConfig(FitOptions):
+class ScoreConfig(FitOptions, CandidateOptions):
     """Fit and refit options, and ``n_candidates``: None (the best unselected row) or m (the
     best of a fresh random subset of m per pick)."""
-
-    n_candidates: int | None = None
 
 
 class ScoreSelector(Selector):
