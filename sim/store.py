@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data import NPZ_KEYS, REQUIRED_KEYS, PreferenceData
-from .validation import as_vector
+from .io import read_json
+from .validation import DataError, as_vector
 
 FORMAT, VERSION = "adpo-pool", 1
 HEADER = "header.json"
@@ -101,48 +102,41 @@ def save_pool(path, data: PreferenceData, *, dtype=np.float32, overwrite: bool =
 def open_pool(path) -> Pool:
     """Open a pool folder: ``phi`` memory-mapped read-only, the rest read and validated.
 
-    Raises ``ValueError`` (one line, naming the file and the fix) for a missing or malformed
+    Raises ``DataError`` (a ValueError; one line, naming the file and the fix) for a missing or malformed
     header, an unknown format version, missing required arrays, or shapes that disagree.
     """
     path = os.fspath(path)
-    hpath = os.path.join(path, HEADER)
-    try:
-        with open(hpath) as f:
-            header = json.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"data folder {path!r}: no {HEADER}; write pools with "
-                         f"sim.store.save_pool") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"data folder {path!r}: {HEADER} is not readable JSON ({exc})") from None
+    header = read_json(os.path.join(path, HEADER), "pool header (write pools with "
+                       "sim.store.save_pool)")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError(f"data folder {path!r}: {HEADER} is not an {FORMAT!r} header")
+        raise DataError(f"data folder {path!r}: {HEADER} is not an {FORMAT!r} header")
     if header.get("version") != VERSION:
-        raise ValueError(f"data folder {path!r}: format version {header.get('version')!r} is "
+        raise DataError(f"data folder {path!r}: format version {header.get('version')!r} is "
                          f"not supported (this reader knows version {VERSION})")
     keys = header.get("keys", [])
     missing = [k for k in REQUIRED_KEYS if k != "beta" and k not in keys]
     unknown = sorted(set(keys) - set(NPZ_KEYS))
     if missing or unknown:
-        raise ValueError(f"data folder {path!r}: keys {keys} lack {missing} or hold unknown "
+        raise DataError(f"data folder {path!r}: keys {keys} lack {missing} or hold unknown "
                          f"{unknown}; allowed: {list(NPZ_KEYS)}")
 
     def read(key, mmap=None):
         try:
             return np.load(os.path.join(path, f"{key}.npy"), mmap_mode=mmap, allow_pickle=False)
         except FileNotFoundError:
-            raise ValueError(f"data folder {path!r}: {key}.npy listed in {HEADER} is "
+            raise DataError(f"data folder {path!r}: {key}.npy listed in {HEADER} is "
                              f"missing") from None
         except (OSError, ValueError) as exc:
-            raise ValueError(f"data folder {path!r}: {key}.npy is not a readable .npy "
+            raise DataError(f"data folder {path!r}: {key}.npy is not a readable .npy "
                              f"array ({exc})") from None
 
     phi = read("phi", "r")
     if phi.ndim != 2 or phi.dtype not in (np.float32, np.float64):
-        raise ValueError(f"data folder {path!r}: phi.npy must be a 2-D float32/float64 array, "
+        raise DataError(f"data folder {path!r}: phi.npy must be a 2-D float32/float64 array, "
                          f"got {phi.dtype} {phi.shape}")
     N, d = phi.shape
     if (header.get("N"), header.get("d")) != (N, d):
-        raise ValueError(f"data folder {path!r}: header says N = {header.get('N')}, d = "
+        raise DataError(f"data folder {path!r}: header says N = {header.get('N')}, d = "
                          f"{header.get('d')} but phi.npy is {phi.shape}")
     small = {k: read(k) for k in ("b", "s", "theta_star", "theta_true") if k in keys}
     # b, s and beta go through the same validation as an .npz (shapes, finiteness, labels), on
