@@ -53,6 +53,9 @@ def register(sub):
     p.add_argument("--rows-per-block", type=int, default=65536,
                    help="greedy with --backend torch on a pool folder: rows read per block "
                    "(bounds the memory: ~rows x d x 8 bytes)")
+    p.add_argument("--scheduler", default=None,
+                   help="greedi: local:K (K in-process Dask workers) or a scheduler address; "
+                   "default: 2 blocks in this process")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="-", help="JSON output (default: stdout)")
     p.add_argument("--force", action="store_true", help="skip the memory guard")
@@ -83,6 +86,8 @@ def check_args(args) -> None:
         raise ValueError(f"efficiency: must lie in (0, 1), got {args.efficiency}")
     as_rng(args.seed)
     positive_int(args.rows_per_block, "rows_per_block")
+    if args.scheduler is not None and args.solver != "greedi":
+        raise ValueError(f"scheduler: --scheduler applies to --solver greedi only")
     if args.backend != "numpy" and args.solver != "greedy":
         raise ValueError(f"backend: --backend {args.backend} applies to --solver greedy only")
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
@@ -110,7 +115,7 @@ def run(args) -> int:
                         efficiency=args.efficiency,
                         dtype=np.float32 if args.float32 else np.float64,
                         backend=args.backend, device=args.device,
-                        rows_per_block=args.rows_per_block)
+                        rows_per_block=args.rows_per_block, scheduler=args.scheduler)
     t0 = time.perf_counter()
     res = entry.factory(data.phi, w, opts)
     relaxed = None

@@ -29,6 +29,7 @@ class SolveOptions:
     subsets. efficiency: the relaxed solvers' certificate target. dtype: float64 or float32
     (greedy's bulk refresh). backend / device: "numpy" or "torch"; "cpu" or "cuda" (greedy).
     rows_per_block: rows per streamed block when V is a memory-mapped pool (torch greedy).
+    scheduler: GreeDi's Dask scheduler, "local:K" or an address (None: 2 blocks, in process).
     """
 
     n: int | None = None
@@ -40,6 +41,7 @@ class SolveOptions:
     backend: str = "numpy"
     device: str = "cpu"
     rows_per_block: int = 65536
+    scheduler: str | None = None
 
 
 def solver_names(tag: str | None = None) -> tuple[str, ...]:
@@ -60,6 +62,22 @@ def _greedy(V, weights, o: SolveOptions):
                                    device=o.device, rows_per_block=o.rows_per_block)
     return greedy_select(V, o.n, gamma=o.gamma, weights=weights, candidates=o.candidates,
                          seed=o.seed, dtype=o.dtype)
+
+
+@SOLVERS.register("greedi", tags=("exact",),
+                  help="GreeDi: greedy per block on Dask workers, then greedy on the union")
+def _greedi(V, weights, o: SolveOptions):
+    from .greedi import connect, greedi_select
+    if o.scheduler is None:
+        return greedi_select(V, o.n, parts=2, gamma=o.gamma, weights=weights, seed=o.seed,
+                             dtype=o.dtype)
+    client = connect(o.scheduler)
+    try:
+        parts = max(1, len(client.scheduler_info()["workers"]))
+        return greedi_select(V, o.n, parts=parts, gamma=o.gamma, weights=weights, seed=o.seed,
+                             dtype=o.dtype, client=client)
+    finally:
+        client.close()
 
 
 @SOLVERS.register("exchange", tags=("exact",), help="greedy, then Fedorov exchange")
