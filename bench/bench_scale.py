@@ -8,6 +8,7 @@
 3. Out-of-core: a pool folder (sim.store) of float32 rows streamed by the torch engine in row
    blocks; peak anonymous resident memory sampled during the run, picks equal to the in-memory
    numpy engine's.
+4. GreeDi with 2 local Dask workers against the single-machine greedy (log det ratio, time).
 
 ``python -m bench.bench_scale [--quick]``; the full run writes bench/results/scale.json. Run
 timings under ``flock /work/bench.lock`` on a shared machine; the load average is recorded.
@@ -113,6 +114,24 @@ def bench_out_of_core(res, N, d, n, rows_per_block):
           f"(phi {N * d * 4 / 2**20:.0f} MB), same picks {same}", flush=True)
 
 
+def bench_greedi(res, N, d, n, workers):
+    from sim.design import greedy_select
+    from sim.design.greedi import connect, greedi_select
+    V = np.random.default_rng(3).standard_normal((N, d))
+    t_single, single = _timed(greedy_select, V, n)
+    client = connect(f"local:{workers}")
+    try:
+        greedi_select(V[:2000], 10, parts=workers, client=client)  # warm-up
+        t_g, g = _timed(greedi_select, V, n, parts=workers, client=client)
+    finally:
+        client.close()
+    res.add("greedi", N=N, d=d, n=n, workers=workers, single_s=t_single, greedi_s=t_g,
+            logdet_ratio=g.logdet / single.logdet, pick_overlap=len(
+                set(g.indices.tolist()) & set(single.indices.tolist())) / n)
+    print(f"greedi N={N} d={d} n={n} x{workers}: {t_g:.1f} s vs {t_single:.1f} s, ratio "
+          f"{g.logdet / single.logdet:.5f}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.bench_scale", description=__doc__)
     ap.add_argument("--quick", action="store_true")
@@ -121,12 +140,15 @@ def main(argv=None) -> int:
     sizes = [(300, 8), (3000, 8)] if q else [(1000, 32), (10_000, 32), (100_000, 32)]
     tc = (3000, 16, 200) if q else (16_384, 128, 2048)
     ooc = (20_000, 16, 100, 4096) if q else (262_144, 128, 1024, 16_384)
+    gd = (5000, 16, 50, 2) if q else (65_536, 64, 512, 2)
     res = Results("scale", quick=q, params={"relaxed_sizes": sizes, "torch_cpu": tc,
-                                            "out_of_core": ooc, "efficiency": 1 - 1e-6})
+                                            "out_of_core": ooc, "greedi": gd,
+                                            "efficiency": 1 - 1e-6})
     print(machine(), flush=True)
     bench_relaxed(res, sizes, cvxpy_max_n=1000 if not q else 300)
     bench_torch_cpu(res, *tc)
     bench_out_of_core(res, *ooc)
+    bench_greedi(res, *gd)
     rel = {(r["N"], r["solver"]): r for r in res.tables["relaxed"]}
     big = max(N for N, _ in sizes)
     res.headline(f"relaxed design to efficiency 1 - 1e-6, N = {big}, d = {sizes[-1][1]}",
@@ -148,6 +170,11 @@ def main(argv=None) -> int:
                  ours=f"{o['streamed_s']:.1f} s, peak +{o['peak_anon_mb']:.0f} MB (phi "
                  f"{o['phi_mb']:.0f} MB)", reference=f"in-memory numpy float64 "
                  f"{o['in_memory_numpy_f64_s']:.1f} s; same picks {o['same_picks_as_in_memory_f64']}")
+    gr = res.tables["greedi"][0]
+    res.headline(f"GreeDi N = {gr['N']}, d = {gr['d']}, n = {gr['n']}, {gr['workers']} local "
+                 f"Dask workers (in-process, 2 cores)", ours=f"{gr['greedi_s']:.1f} s, log det "
+                 f"ratio {gr['logdet_ratio']:.5f}", reference=f"single-machine greedy "
+                 f"{gr['single_s']:.1f} s")
     print(res.write())
     return 0
 
