@@ -87,7 +87,10 @@ def check_args(args) -> None:
     as_rng(args.seed)
     positive_int(args.rows_per_block, "rows_per_block")
     if args.scheduler is not None and args.solver != "greedi":
-        raise ValueError(f"scheduler: --scheduler applies to --solver greedi only")
+        raise ValueError("scheduler: --scheduler applies to --solver greedi only")
+    if args.scheduler is not None and args.scheduler.startswith("local:"):
+        from sim.design.greedi import local_workers
+        local_workers(args.scheduler)
     if args.backend != "numpy" and args.solver != "greedy":
         raise ValueError(f"backend: --backend {args.backend} applies to --solver greedy only")
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)

@@ -75,7 +75,7 @@ def connect(scheduler: str):
         raise ValueError("scheduler: needs dask.distributed (pip install 'adpo-testbed[dist]')") \
             from None
     if scheduler.startswith("local:"):
-        k = positive_int(_int(scheduler[6:]), "scheduler workers")
+        k = local_workers(scheduler)
         return Client(n_workers=k, threads_per_worker=1, processes=False,
                       dashboard_address=None)
     try:
@@ -85,9 +85,11 @@ def connect(scheduler: str):
                          f"the address of a running dask scheduler") from None
 
 
-def _int(text):
+def local_workers(scheduler: str) -> int:
+    """K of ``local:K`` (a positive int), or a one-line ValueError."""
     try:
-        return int(text)
+        k = int(scheduler[len("local:"):])
     except ValueError:
-        raise ValueError(f"scheduler: expected local:K with an integer K, got local:{text}") \
+        raise ValueError(f"scheduler: expected local:K with an integer K, got {scheduler!r}") \
             from None
+    return positive_int(k, "scheduler workers")
