@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     q = args.quick
     sizes = [(300, 8), (3000, 8)] if q else [(1000, 32), (10_000, 32), (100_000, 32)]
     tc = (3000, 16, 200) if q else (16_384, 128, 2048)
-    ooc = (20_000, 16, 100, 4096) if q else (262_144, 128, 1024, 16_384)
+    ooc = (20_000, 16, 100, 4096) if q else (131_072, 128, 1024, 16_384)
     gd = (5000, 16, 50, 2) if q else (65_536, 64, 512, 2)
     res = Results("scale", quick=q, params={"relaxed_sizes": sizes, "torch_cpu": tc,
                                             "out_of_core": ooc, "greedi": gd,
