@@ -66,10 +66,10 @@ def test_criteria_pick_differently_and_d_equals_the_rank_one_engine():
 def test_relaxed_a_design_matches_cvxpy_and_its_certificate_is_a_valid_bound():
     rng = np.random.default_rng(3)
     V = rng.standard_normal((40, 4)) * np.array([1.0, 0.5, 2.0, 1.0])
-    ours = C.a_design(V, efficiency=1 - 1e-7)
+    ours = C.a_design(V, efficiency=1 - 1e-5)
     ref = C.cvxpy_criterion_design(V, "a")
     opt = ref.info["value"]
-    assert ours.converged and ours.info["trace"] == pytest.approx(opt, rel=1e-5)
+    assert ours.converged and opt <= ours.info["trace"] <= opt * (1 + 1.1e-5)
     for seed in range(5):  # at arbitrary designs the bound never exceeds the true efficiency
         pi = np.random.default_rng(seed).dirichlet(np.ones(40))
         true_eff = opt / C.criterion_value(V.T @ (pi[:, None] * V), "a")
