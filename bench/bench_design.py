@@ -10,18 +10,17 @@
 3. Frank-Wolfe at a size cvxpy cannot run (N = 1e5, d = 128) to efficiency 0.999.
 4. Scaling of greedy and FW in N and d.
 
-``python -m bench.bench_design [--quick]``; JSON in results/bench/design.json.
+Every timing is a warm-up then the median of 3 (``bench.common.median_time``).
+``python -m bench.bench_design [--quick | --paper]``; JSON in bench/results/design.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-
 import numpy as np
 import scipy.linalg
 
-from bench.common import machine, save
+from bench.common import Results, machine, median_time
 from sim.design import cvxpy_design, fw_design, greedy_select, multiplicative_design
 
 
@@ -45,13 +44,13 @@ def _exact_argmax(V, prefix, gamma):
 def bench_greedy(N, d, n, prefix, checks, gamma=1.0):
     V = _data(N, d)
     out = {"N": N, "d": d, "n": n}
-    r64 = greedy_select(V, n, gamma=gamma)
-    r32 = greedy_select(V, n, gamma=gamma, dtype=np.float32)
-    out["ours_f64_s"], out["ours_f32_s"] = r64.seconds, r32.seconds
+    t64 = median_time(greedy_select, V, n, gamma=gamma)
+    t32 = median_time(greedy_select, V, n, gamma=gamma, dtype=np.float32)
+    r64, r32 = t64.result, t32.result
+    out["ours_f64_s"], out["ours_f32_s"] = t64.seconds, t32.seconds
     out["f32_equals_f64"] = bool(np.array_equal(r32.indices, r64.indices))
-    t0 = time.perf_counter()
-    naive = greedy_select(V, prefix, gamma=gamma, method="naive")
-    t_naive = time.perf_counter() - t0
+    tn = median_time(greedy_select, V, prefix, gamma=gamma, method="naive")
+    naive, t_naive = tn.result, tn.seconds
     out["naive_prefix"] = prefix
     out["naive_prefix_s"] = t_naive
     out["naive_equal_on_prefix"] = bool(np.array_equal(naive.indices, r64.indices[:prefix]))
@@ -66,35 +65,39 @@ def bench_greedy(N, d, n, prefix, checks, gamma=1.0):
     out["checked_steps"] = [int(t) for t in steps]
     out["checked_steps_agree"] = bool(ok)
     out["min_relative_gap_at_checks"] = min(gaps) if gaps else None
-    out["speedup_f64"] = out["naive_total_s"] / r64.seconds
-    out["speedup_f32"] = out["naive_total_s"] / r32.seconds
+    out["speedup_f64"] = out["naive_total_s"] / t64.seconds
+    out["speedup_f32"] = out["naive_total_s"] / t32.seconds
     return out
 
 
 def bench_fw_vs_cvxpy(N, d):
     V = _data(N, d, seed=1)
-    cv = cvxpy_design(V)
-    fw6 = fw_design(V, efficiency=1 - 1e-6)
-    fw_same = fw_design(V, efficiency=min(cv.efficiency, 1 - 1e-12))
-    fwa = fw_design(V, efficiency=1 - 1e-6, step="away")
-    mult = multiplicative_design(V, efficiency=min(cv.efficiency, 1 - 1e-12), max_iter=20_000)
+    tc = median_time(cvxpy_design, V)
+    cv = tc.result
+    same = min(cv.efficiency, 1 - 1e-12)
+    t6 = median_time(fw_design, V, efficiency=1 - 1e-6)
+    ts = median_time(fw_design, V, efficiency=same)
+    ta = median_time(fw_design, V, efficiency=1 - 1e-6, step="away")
+    tm = median_time(multiplicative_design, V, efficiency=same, max_iter=20_000)
+    fw6, fw_same, fwa, mult = t6.result, ts.result, ta.result, tm.result
     return {"N": N, "d": d,
-            "cvxpy_s": cv.seconds, "cvxpy_eff": cv.efficiency, "cvxpy_logdet": cv.logdet,
-            "fw_1e-6_s": fw6.seconds, "fw_1e-6_eff": fw6.efficiency,
+            "cvxpy_s": tc.seconds, "cvxpy_eff": cv.efficiency, "cvxpy_logdet": cv.logdet,
+            "fw_1e-6_s": t6.seconds, "fw_1e-6_eff": fw6.efficiency,
             "fw_1e-6_logdet": fw6.logdet, "fw_1e-6_iters": fw6.iterations,
-            "fw_away_1e-6_s": fwa.seconds, "fw_away_1e-6_eff": fwa.efficiency,
+            "fw_away_1e-6_s": ta.seconds, "fw_away_1e-6_eff": fwa.efficiency,
             "fw_away_1e-6_iters": fwa.iterations,
-            "fw_same_eff_s": fw_same.seconds, "fw_same_eff": fw_same.efficiency,
-            "mult_same_eff_s": mult.seconds, "mult_eff": mult.efficiency,
+            "fw_same_eff_s": ts.seconds, "fw_same_eff": fw_same.efficiency,
+            "mult_same_eff_s": tm.seconds, "mult_eff": mult.efficiency,
             "mult_converged": mult.converged,
-            "speedup_1e-6": cv.seconds / fw6.seconds, "speedup_same_eff": cv.seconds /
-            fw_same.seconds}
+            "speedup_1e-6": tc.seconds / t6.seconds, "speedup_same_eff": tc.seconds /
+            ts.seconds}
 
 
 def bench_fw_large(N, d, eff=0.999):
     V = _data(N, d, seed=2)
-    r = fw_design(V, efficiency=eff)
-    return {"N": N, "d": d, "target": eff, "seconds": r.seconds, "efficiency": r.efficiency,
+    t = median_time(fw_design, V, efficiency=eff)
+    r = t.result
+    return {"N": N, "d": d, "target": eff, "seconds": t.seconds, "efficiency": r.efficiency,
             "iterations": r.iterations, "support": r.support, "rounds": r.info["rounds"]}
 
 
@@ -102,14 +105,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.bench_design", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    ap.add_argument("--paper", action="store_true", help="greedy at N = 2^16, d = 384, n = 2^15")
     args = ap.parse_args(argv)
     q = args.quick
     print(f"machine: {machine()}")
-    res = {"quick": q}
+    res = Results("design", quick=q, params={"repeat": 3, "paper": args.paper})
 
     g = (bench_greedy(2 ** 12, 64, 2 ** 11, prefix=2 ** 11, checks=0) if q else
-         bench_greedy(2 ** 16, 384, 2 ** 15, prefix=32, checks=12))
-    res["greedy"] = g
+         bench_greedy(2 ** 16, 384, 2 ** 15, prefix=32, checks=12) if args.paper else
+         bench_greedy(2 ** 15, 192, 2 ** 14, prefix=64, checks=8))
+    res.add("greedy", **g)
     ext = " (extrapolated from %d picks)" % g["naive_prefix"] if g["naive_extrapolated"] else ""
     print(f"\n[greedy] N={g['N']} d={g['d']} n={g['n']} full argmax")
     print(f"  ours float64 {g['ours_f64_s']:8.1f} s   ours float32 {g['ours_f32_s']:8.1f} s   "
@@ -120,7 +125,7 @@ def main(argv=None) -> int:
           f"{g['checked_steps_agree']}")
 
     c = bench_fw_vs_cvxpy(300, 16) if q else bench_fw_vs_cvxpy(1000, 32)
-    res["fw_vs_cvxpy"] = c
+    res.add("fw_vs_cvxpy", **c)
     print(f"\n[relaxed] N={c['N']} d={c['d']}")
     print(f"  {'solver':28s} {'seconds':>9s} {'efficiency':>14s}")
     print(f"  {'cvxpy/Clarabel (default)':28s} {c['cvxpy_s']:9.3f} {c['cvxpy_eff']:14.10f}")
@@ -135,30 +140,43 @@ def main(argv=None) -> int:
           f"{c['speedup_same_eff']:.0f}x at cvxpy's efficiency")
 
     big = bench_fw_large(10_000, 32) if q else bench_fw_large(100_000, 128)
-    res["fw_large"] = big
+    res.add("fw_large", **big)
     print(f"\n[relaxed, large] N={big['N']} d={big['d']}: FW to {big['target']} in "
           f"{big['seconds']:.1f} s (efficiency {big['efficiency']:.6f}, {big['iterations']} "
           f"steps, support {big['support']}, {big['rounds']} working-set rounds)")
 
     grid_g = ([(2 ** 10, 32), (2 ** 11, 32), (2 ** 11, 64)] if q else
-              [(2 ** 14, 128), (2 ** 15, 128), (2 ** 16, 128), (2 ** 16, 64), (2 ** 16, 256)])
+              [(2 ** 13, 64), (2 ** 14, 64), (2 ** 15, 64), (2 ** 14, 32), (2 ** 14, 128)])
     grid_f = ([(2000, 16), (4000, 16), (4000, 32)] if q else
               [(10_000, 64), (30_000, 64), (100_000, 64), (30_000, 32), (30_000, 128)])
     rows = []
     print("\n[scaling] greedy n = N/2 (float64, full argmax); FW to efficiency 0.999")
     print(f"  {'method':8s} {'N':>7s} {'d':>4s} {'seconds':>8s}")
     for N, d in grid_g:
-        r = greedy_select(_data(N, d, 3), N // 2)
-        rows.append({"method": "greedy", "N": N, "d": d, "seconds": r.seconds})
-        print(f"  {'greedy':8s} {N:7d} {d:4d} {r.seconds:8.2f}")
+        t = median_time(greedy_select, _data(N, d, 3), N // 2)
+        rows.append(res.add("scaling", method="greedy", N=N, d=d, seconds=t.seconds,
+                            runs=t.runs))
+        print(f"  {'greedy':8s} {N:7d} {d:4d} {t.seconds:8.2f}")
     for N, d in grid_f:
-        r = fw_design(_data(N, d, 4), efficiency=0.999)
-        rows.append({"method": "fw", "N": N, "d": d, "seconds": r.seconds,
-                     "efficiency": r.efficiency})
-        print(f"  {'fw':8s} {N:7d} {d:4d} {r.seconds:8.2f}")
-    res["scaling"] = rows
-    path = save("design" + ("_quick" if q else ""), res)
-    print(f"\nJSON: {path}")
+        t = median_time(fw_design, _data(N, d, 4), efficiency=0.999)
+        rows.append(res.add("scaling", method="fw", N=N, d=d, seconds=t.seconds, runs=t.runs,
+                            efficiency=t.result.efficiency))
+        print(f"  {'fw':8s} {N:7d} {d:4d} {t.seconds:8.2f}")
+    ext = f"extrapolated from {g['naive_prefix']} timed picks" if g["naive_extrapolated"] else \
+        "timed in full"
+    res.headline(f"greedy design (`bench_design`), N = {g['N']}, d = {g['d']}, n = {g['n']}",
+                 ours=f"{g['ours_f64_s']:.1f} s float64, {g['ours_f32_s']:.1f} s float32",
+                 reference=f"naive greedy ≈ {g['naive_total_s']:.0f} s "
+                           f"({g['speedup_f64']:.0f}×, {ext}); picks identical on the prefix: "
+                           f"{g['naive_equal_on_prefix']}; naive argmax at "
+                           f"{len(g['checked_steps'])} later steps: {g['checked_steps_agree']}")
+    res.headline(f"relaxed design, N = {c['N']}, d = {c['d']}, efficiency ≥ 1 − 1e-6",
+                 ours=f"Frank–Wolfe {c['fw_1e-6_s']:.3f} s",
+                 reference=f"cvxpy/Clarabel {c['cvxpy_s']:.2f} s at only 1 − "
+                           f"{1 - c['cvxpy_eff']:.1e} ({c['speedup_1e-6']:.0f}×)")
+    res.headline(f"relaxed design, N = {big['N']}, d = {big['d']}, efficiency ≥ {big['target']}",
+                 ours=f"Frank–Wolfe {big['seconds']:.1f} s", reference="cvxpy not run at this size")
+    print(f"\nJSON: {res.write()}")
     return 0
 
 

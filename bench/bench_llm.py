@@ -6,7 +6,8 @@ real (non-pad) tokens of prompt + response, both responses of each pair. Every b
 the same sequences in the same process, one after another, so the ratios compare like with like.
 A second comparison times our response-only LM head against the plain full-sequence logits
 (``model(...).logits``) at the largest batch size. CPU threads are pinned (default 2); the GPU
-is measured too when CUDA is present.
+is measured too when CUDA is present. Every timing is a warm-up then the median of 3
+(``bench.common.median_time``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 
 import numpy as np
 
-from .common import machine, save
+from .common import Results, machine, median_time
 
 
 def main(argv=None) -> None:
@@ -31,7 +32,7 @@ def main(argv=None) -> None:
 
     torch, _ = llm._offline()
     torch.set_num_threads(args.threads)
-    n_pairs = args.pairs or (16 if args.quick else 64)
+    n_pairs = args.pairs or (16 if args.quick else 32)
     sizes = (1, 8) if args.quick else (1, 8, 32)
     rows = [textdata.PairRow(k, r["prompt"], r["chosen"], r["rejected"], 1) for k, r in
             enumerate(textdata.chitchat_pairs(n_pairs, seed=0, max_chars=200))]
@@ -40,23 +41,24 @@ def main(argv=None) -> None:
     load_s = time.perf_counter() - t0
     seqs, _ = llm.encode_rows(lm.tokenizer, rows, args.max_length)
     n_tok = sum(len(s[0]) for s in seqs)
+    res = Results("llm", quick=args.quick, params={"n_pairs": n_pairs, "n_sequences": len(seqs),
+                                                   "n_tokens": n_tok, "threads": args.threads,
+                                                   "load_seconds": load_s, "repeat": 3})
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     results = []
     for dev in devices:
         lm.model.to(dev)
-        llm.featurize_sequences(lm.model, seqs[:8], batch_size=8, device=dev)  # warm-up
         for bs in sizes:
-            t = time.perf_counter()
-            llm.featurize_sequences(lm.model, seqs, batch_size=bs, device=dev)
-            if dev == "cuda":
-                torch.cuda.synchronize()
-            sec = time.perf_counter() - t
-            results.append(dict(device=dev, method="ours", batch=bs, seconds=sec,
-                                tokens_per_s=n_tok / sec))
-        results.append(dict(device=dev, method="full logits", batch=sizes[-1],
-                            seconds=_full_logits(torch, lm.model, seqs, sizes[-1], dev),
-                            tokens_per_s=None))
-        results[-1]["tokens_per_s"] = n_tok / results[-1]["seconds"]
+            def ours(bs=bs, dev=dev):
+                llm.featurize_sequences(lm.model, seqs, batch_size=bs, device=dev)
+                if dev == "cuda":
+                    torch.cuda.synchronize()
+            sec = median_time(ours).seconds
+            results.append(res.add("rows", device=dev, method="ours", batch=bs, seconds=sec,
+                                   tokens_per_s=n_tok / sec))
+        sec = median_time(_full_logits, torch, lm.model, seqs, sizes[-1], dev).seconds
+        results.append(res.add("rows", device=dev, method="full logits", batch=sizes[-1],
+                               seconds=sec, tokens_per_s=n_tok / sec))
     print(f"\nSmolLM2-135M features: {n_pairs} chitchat pairs, {len(seqs)} sequences, "
           f"{n_tok} tokens (mean {n_tok / len(seqs):.0f}); load {load_s:.1f}s; "
           f"torch threads {args.threads}; load average {os.getloadavg()[0]:.1f} (other "
@@ -68,10 +70,15 @@ def main(argv=None) -> None:
         for r in (r for r in results if r["device"] == dev):
             print(f"{dev:6s} {r['method']:12s} {r['batch']:5d} {r['seconds']:8.2f} "
                   f"{r['tokens_per_s']:9.1f} {base['seconds'] / r['seconds']:10.2f}")
-    path = save("llm", {"n_pairs": n_pairs, "n_sequences": len(seqs), "n_tokens": n_tok,
-                        "threads": args.threads, "load_seconds": load_s,
-                        "load_average": os.getloadavg()[0], "rows": results})
-    print(f"wrote {path}")
+    for dev in devices:
+        r = {(x["method"], x["batch"]): x for x in results if x["device"] == dev}
+        res.headline(f"LLM features (`bench_llm`, SmolLM2-135M, {dev}, {args.threads} threads, "
+                     f"{n_pairs} pairs)",
+                     ours=" / ".join(f"{r['ours', b]['tokens_per_s']:.0f}" for b in sizes) +
+                     f" tokens/s at batch {' / '.join(map(str, sizes))}",
+                     reference=f"full-vocabulary logits at batch {sizes[-1]}: "
+                               f"{r['full logits', sizes[-1]]['tokens_per_s']:.0f} tokens/s")
+    print(f"wrote {res.write()}")
 
 
 def _full_logits(torch, model, seqs, bs, dev) -> float:

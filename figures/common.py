@@ -8,9 +8,7 @@ sidecar stating the environment, seeds, scale and the numbers the figure shows.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import pathlib
 import tomllib
 
@@ -18,21 +16,29 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from sim.io import OutputGroup, atomic_savez
+
 HERE = pathlib.Path(__file__).parent
+THEORY_DIR = HERE.parent / "theory"
 CACHE_ROOT = pathlib.Path("results") / "figures"
 SCALES = ("tiny", "default", "paper")
-#: Bump when a change to the code would change cached cell results (cache keys cover configs only).
-CACHE_VERSION = 1
 
 #: One colour and marker per method, the same in every figure.
 STYLE = {
     "adpo+": ("#d62728", "o"), "adpo": ("#ff7f0e", "s"), "apo": ("#1f77b4", "^"),
     "pmc": ("#2ca02c", "v"), "uniform": ("#7f7f7f", "D"), "oracle": ("#9467bd", "*"),
     "uncertainty": ("#8c564b", "P"), "dope": ("#e377c2", "X"), "apo-logistic": ("#17becf", "<"),
+    "adpo+fair": ("#bcbd22", "h"),
 }
+#: What theta_hat saw, stated wherever the method appears in a legend (issue 10: ADPO+ fits
+#: theta_hat on the logged labels of the whole pool, which define theta_star in simulations).
+SEEN = {"adpo+": "θ̂ on all logged labels of the pool",
+        "adpo+fair": "θ̂ on an independent label draw"}
 METRIC_LABELS = {"max_logit_error": "max logit error", "mean_logit_error": "mean logit error",
                  "error_rate": "error rate", "accuracy": "accuracy", "margin": "margin",
                  "nll": "negative log-likelihood"}
+HELDOUT = "heldout_"  # sim.experiment.HELDOUT_PREFIX: the metric over pairs never selectable
+METRIC_LABELS.update({HELDOUT + k: f"held-out {v}" for k, v in list(METRIC_LABELS.items())})
 
 
 def load_config(name: str, scale: str) -> dict:
@@ -62,23 +68,34 @@ def cache_dir(name: str) -> pathlib.Path:
     return CACHE_ROOT / name
 
 
+def figure_code(name: str) -> str:
+    """Fingerprint of the code behind a figure's own cache: every ``.py`` of ``sim/`` and
+    ``theory/`` and the script ``figures/fig_<name>.py`` (sim.fingerprint explains the choice)."""
+    from sim.fingerprint import SIM_DIR, code_fingerprint
+
+    return code_fingerprint(HERE / f"fig_{name}.py", packages=(SIM_DIR, THEORY_DIR))
+
+
 def cached(name: str, cfg: dict, compute, version: int = 1) -> dict:
     """``compute()`` -> dict of arrays, cached as ``results/figures/<name>/<key>.npz``.
 
-    For figures whose expensive part is not a grid of runner cells. The key hashes ``cfg`` and
-    ``version`` (bump it when the computation changes); files are read with allow_pickle=False.
+    For figures whose expensive part is not a grid of runner cells. The key is
+    :func:`sim.fingerprint.cache_key` of ``cfg`` and :func:`figure_code`, so a change to the
+    library, to ``theory`` or to the figure script recomputes it (``version`` is kept for
+    scripts that still pass it; the code fingerprint makes bumping it unnecessary). Files are
+    read with allow_pickle=False.
     """
-    key = hashlib.sha256(json.dumps({**cfg, "_version": version}, sort_keys=True,
-                                    default=str).encode()).hexdigest()[:16]
+    from sim.fingerprint import cache_key
+
+    key = cache_key({"figure": name, "config": cfg, "version": version},
+                    code=figure_code(name))[:16]
     path = cache_dir(name) / f"{key}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     out = {k: np.asarray(v) for k, v in compute().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **out)
-    os.replace(tmp, path)
+    atomic_savez(path, **out)
     return out
 
 
@@ -101,8 +118,25 @@ def summarize(df: pd.DataFrame, by=("env", "method", "n", "metric")) -> pd.DataF
 
 
 def method_name(label: str) -> str:
-    """The selector name behind a method label like 'adpo(n_candidates=256)'."""
-    return label.split("(")[0]
+    """The selector name behind a method label like 'adpo(n_candidates=256)' or 'adpo+ a=0'."""
+    return label.split("(")[0].split(" ")[0]
+
+
+def legend(label: str) -> str:
+    """A method label with what its theta_hat saw (SEEN), e.g. 'adpo+ [θ̂ on all ...]'."""
+    seen = SEEN.get(method_name(label))
+    return f"{label} [{seen}]" if seen else label
+
+
+def curves(summary: pd.DataFrame, metrics, *, by="env") -> dict:
+    """Sidecar form of a summary: {env: {method: {metric: {"n": [...], "mean": [...],
+    "half_95": [...]}}}} for the given metrics (claims are computed from these)."""
+    out: dict = {}
+    sub = summary[summary.metric.isin(list(metrics))]
+    for (grp, meth, metric), g in sub.groupby([by, "method", "metric"], sort=False):
+        out.setdefault(grp, {}).setdefault(meth, {})[metric] = {
+            "n": g.n.tolist(), "mean": g["mean"].tolist(), "half_95": g.half.tolist()}
+    return out
 
 
 def plot_curves(ax, summary: pd.DataFrame, metric: str, *, logy: bool = True, labels=None):
@@ -111,7 +145,7 @@ def plot_curves(ax, summary: pd.DataFrame, metric: str, *, logy: bool = True, la
     for label, g in sub.groupby("method", sort=False):
         color, marker = STYLE.get(method_name(label), ("black", "."))
         ax.plot(g.n, g["mean"], marker=marker, ms=3.5, lw=1.2, color=color,
-                label=(labels or {}).get(label, label))
+                label=(labels or {}).get(label, legend(label)))
         ax.fill_between(g.n, np.maximum(g["mean"] - g.half, 1e-12) if logy else g["mean"] - g.half,
                         g["mean"] + g.half, color=color, alpha=0.15, lw=0)
     ax.set_xscale("log", base=2)
@@ -131,13 +165,24 @@ def n_to_reach(summary: pd.DataFrame, env: str, method: str, metric: str, target
     return int(hit.min()) if len(hit) else None
 
 
+def env_facts(df: pd.DataFrame, facts=("label_mean", "theta_star_norm")) -> dict:
+    """Per environment, each fact of the environment draw per seed (sorted by seed):
+    {env: {fact: [value of seed 0, seed 1, ...]}} (facts are the same for every method and n)."""
+    sub = df[df.metric.isin(list(facts))].drop_duplicates(["env", "seed", "metric"])
+    return {env: {m: g.sort_values("seed")["value"].tolist() for m, g in ge.groupby("metric")}
+            for env, ge in sub.groupby("env", sort=False)}
+
+
 def save(fig, out_dir, name: str, sidecar: dict) -> list[pathlib.Path]:
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf", out / f"{name}.json"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
-    paths[2].write_text(json.dumps(sidecar, indent=2, default=_jsonable) + "\n")
+    with OutputGroup() as group:  # the three files change together or not at all
+        with group.open(paths[0], "wb") as f:
+            fig.savefig(f, format="png", dpi=150, bbox_inches="tight")
+        with group.open(paths[1], "wb") as f:
+            fig.savefig(f, format="pdf", bbox_inches="tight")
+        group.text(paths[2], json.dumps(sidecar, indent=2, default=_jsonable) + "\n")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -157,12 +202,13 @@ def _jsonable(x):
 def run_sweep(name: str, *, envs, methods, seeds, budgets, jobs: int = 1) -> pd.DataFrame:
     """Tidy results of every (env, method, seed) cell via the resumable runner.
 
-    Finished cells are cached under ``results/figures/<name>/v<CACHE_VERSION>/`` keyed by their
-    full configuration, so a rerun of ``make figures`` only computes what changed.
+    Finished cells are cached under ``results/figures/<name>/cells/`` keyed by their full
+    configuration and the code fingerprint (sim.runner), so a rerun of ``make figures`` only
+    computes what changed.
     """
     from sim.runner import make_sweep
     from sim.runner import run_sweep as run
 
     sweep = make_sweep(list(envs), list(methods), [int(s) for s in seeds],
                        budgets=[int(b) for b in budgets], name=name)
-    return run(sweep, cache_dir(name) / f"v{CACHE_VERSION}", jobs=jobs).table
+    return run(sweep, cache_dir(name), jobs=jobs).table

@@ -2,8 +2,10 @@
 
 A pilot of the paper's recipe found nearly separable labels and showed that which method wins
 depends on the ridge of the final fit and on the label noise. This figure makes those regimes
-visible; its sidecar gives, per regime, the final means and the n at which ADPO+ first matches
-Uniform's and APO's max logit error at n_max.
+visible; its sidecar gives the curves and, per regime, the final means and the n at which ADPO+
+first matches Uniform's and APO's metrics at n_max. ``N`` is the pool a method selects from (the
+paper's N); ``holdout`` more pairs, redrawn per seed, are never selectable and are evaluated on
+(``heldout_*`` metrics).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ def regime_envs(cfg):
     for r in cfg["regimes"]:
         ridge = r["theta_bar_ridge"]
         if ridge == "N/10":
-            ridge = cfg["N"] / 10
-        envs.append({"kind": "digits", "N": cfg["N"], "feature_scale": r["feature_scale"],
-                     "theta_bar_ridge": float(ridge), "fit_gamma": float(r["fit_gamma"]),
-                     "label": r["label"]})
+            ridge = (cfg["N"] + cfg["holdout"]) / 10  # the ridge per row of theta_bar's fit
+        envs.append({"kind": "digits", "N": cfg["N"] + cfg["holdout"], "holdout": cfg["holdout"],
+                     "feature_scale": r["feature_scale"], "theta_bar_ridge": float(ridge),
+                     "fit_gamma": float(r["fit_gamma"]), "label": r["label"]})
     return envs
 
 
@@ -35,10 +37,13 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
     common.style()
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(envs), len(cfg["metrics"]), figsize=(11, 2.9 * len(envs)),
+    fig, axes = plt.subplots(len(envs), len(cfg["metrics"]),
+                             figsize=(3.6 * len(cfg["metrics"]), 2.9 * len(envs)),
                              squeeze=False, layout="constrained")
     side = {"figure": "digits_regimes", "scale": scale, "seeds": cfg["seeds"],
-            "budgets": budgets, "envs": envs, "regimes": {}}
+            "budgets": budgets, "envs": envs, "seen": common.SEEN,
+            "curves": common.curves(summary, cfg["metrics"]), "env_facts": common.env_facts(df),
+            "regimes": {}}
     for r, env in enumerate(e["label"] for e in envs):
         for c, metric in enumerate(cfg["metrics"]):
             common.plot_curves(axes[r, c], summary[summary.env == env], metric)

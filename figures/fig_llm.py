@@ -7,9 +7,13 @@ Pipeline (every step from an actual run; the expensive ones cached under
    1-10 ratings differ by >= min_gap; REAL but NOISY, conversation-level judgments);
 2. features: ``sim.llm.extract_file`` with SmolLM2-135M-Instruct (d = 576), TRL rows oriented at
    random (seed ``data_seed``) so labels are not all ones; resumable chunks;
-3. every method selects n_max pairs with the labels revealed online (ADPO+ uses logged labels,
-   as in the paper); for each n in the grid, the log-linear DPO (eq. 9, ridge ``fit_gamma``) is
-   fitted on the first n picks and accuracy, margin and NLL (sec. 6.2) are computed over all N.
+3. per seed, a prompt-disjoint split (``sim.splits.group_split``, redrawn per seed): ``holdout``
+   of the pairs, with every pair of their prompts, are never available for selection;
+4. every method selects n_max pairs of the pool with the labels revealed online (ADPO+ fits
+   theta_hat on the logged labels of the whole pool, as in the paper); for each n in the grid,
+   the log-linear DPO (eq. 9, ridge ``fit_gamma``) is fitted on the first n picks and accuracy,
+   margin and NLL (sec. 6.2) are computed over the pool (in-sample, as the paper does over all
+   its pairs) and over the held-out pairs (``heldout_*``: unseen prompts).
 
 Choices the paper leaves open (INFERRED, stated in the sidecar): beta = 0.1 (TRL's default),
 phi divided by its RMS row norm (one global scalar, so the design ridge gamma = 1 has a fixed
@@ -28,7 +32,8 @@ import platform
 
 import numpy as np
 
-from figures.common import STYLE, load_config, mean_band, save, style
+from figures.common import SEEN, STYLE, legend, load_config, mean_band, save, style
+from sim.io import atomic_write_text
 
 NAME = "llm"
 HERE = pathlib.Path(__file__).parent
@@ -81,25 +86,45 @@ def prepare(data, cfg):
     return data.with_(phi=data.phi / scale), scale
 
 
-def run_method(data, cfg, method, seed) -> dict:
-    """Metrics over all N of the DPO fit on the first n picks of one selection run."""
-    from sim.dpo import fit_dpo
-    from sim.metrics import accuracy, margin, neg_log_likelihood
-    from sim.selectors import make_selector
+def split_of(groups, cfg, seed):
+    """The seed's prompt-disjoint split (redrawn per seed, its own random stream)."""
+    from sim.splits import SPLIT_STREAM, group_split
 
+    split = group_split(groups, cfg["holdout"], np.random.SeedSequence([seed, SPLIT_STREAM]))
+    if split.train.size < cfg["n_max"]:
+        raise ValueError(f"holdout: leaves {split.train.size} selectable pairs for seed {seed}, "
+                         f"fewer than n_max = {cfg['n_max']}; lower holdout or n_max")
+    return split
+
+
+def _metrics(data, theta) -> dict:
+    from sim.metrics import accuracy, margin, neg_log_likelihood
+
+    args = (data.phi, data.b, data.beta, theta, data.s)
+    return {"accuracy": accuracy(*args), "margin": margin(*args), "nll": neg_log_likelihood(*args)}
+
+
+def run_method(data, cfg, method, seed, groups) -> dict:
+    """Metrics over the pool and the held-out pairs of the DPO fit on the first n picks."""
+    from sim.dpo import fit_dpo
+    from sim.selectors import make_selector, method_options
+
+    split = split_of(groups, cfg, seed)
+    pool, test = data.subset(split.train), data.subset(split.test)
     m = cfg["n_candidates"] or None
-    sel = make_selector(method, data, n_candidates=m, gamma=cfg["gamma"], alpha=cfg["alpha"],
-                        refit=cfg["refit"], fit_gamma=cfg["fit_gamma"], seed=seed)
+    shared = dict(n_candidates=m, gamma=cfg["gamma"], alpha=cfg["alpha"], refit=cfg["refit"],
+                  fit_gamma=cfg["fit_gamma"])
+    sel = make_selector(method, pool, seed=seed, **method_options(method, shared))
     idx = sel.select(cfg["n_max"])
-    out = {"accuracy": [], "margin": [], "nll": []}
+    out = {}
     for n in n_grid(cfg):
         pick = idx[:n]
-        theta = fit_dpo(data.phi[pick], data.b[pick], data.beta, data.s[pick],
+        theta = fit_dpo(pool.phi[pick], pool.b[pick], pool.beta, pool.s[pick],
                         gamma=cfg["fit_gamma"]).theta
-        args = (data.phi, data.b, data.beta, theta, data.s)
-        out["accuracy"].append(accuracy(*args))
-        out["margin"].append(margin(*args))
-        out["nll"].append(neg_log_likelihood(*args))
+        for where, part in (("", pool), ("heldout_", test)):
+            for k, v in _metrics(part, theta).items():
+                out.setdefault(where + k, []).append(v)
+    out["heldout_N"] = int(split.test.size)
     return out
 
 
@@ -109,34 +134,33 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
     data, scale = prepare(data, cfg)
     run_key = _key({**cfg, "scale_": scale}, FEATURE_KEYS + (
         "methods", "seeds", "n_min", "n_max", "gamma", "fit_gamma", "alpha", "refit",
-        "n_candidates", "feature_scale"))
+        "n_candidates", "feature_scale", "holdout"))
     cache = root / f"runs-{run_key}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
     from joblib import Parallel, delayed
 
+    from sim import textdata
     from sim.dpo import fit_dpo
-    from sim.metrics import accuracy, margin, neg_log_likelihood
 
+    rows, _ = textdata.read_pairs(root / f"features-{_key(cfg, FEATURE_KEYS)}" / "pairs.jsonl")
+    prompt_of = {r.line: r.prompt for r in rows}
+    groups = [prompt_of[line] for line in meta["row_lines"]]  # the prompt of each feature row
+    for s in range(cfg["seeds"]):
+        split_of(groups, cfg, s)  # refuse a holdout that leaves too few pairs, before any work
     cells = [(meth, s) for meth in cfg["methods"] for s in range(cfg["seeds"])]
-    res = Parallel(n_jobs=jobs)(delayed(run_method)(data, cfg, *c) for c in cells)
+    res = Parallel(n_jobs=jobs)(delayed(run_method)(data, cfg, *c, groups) for c in cells)
     full = fit_dpo(data.phi, data.b, data.beta, data.s, gamma=cfg["fit_gamma"]).theta
-    args = (data.phi, data.b, data.beta, full, data.s)
-    zero = (data.phi, data.b, data.beta, np.zeros(data.d), data.s)
     result = {
         "cells": [{"method": c[0], "seed": c[1], **r} for c, r in zip(cells, res)],
         "n": n_grid(cfg), "N": data.N, "d": data.d, "feature_scale_divisor": scale,
-        "all_N_fit": {"accuracy": accuracy(*args), "margin": margin(*args),
-                      "nll": neg_log_likelihood(*args)},
-        "theta_zero": {"accuracy": accuracy(*zero), "margin": margin(*zero),
-                       "nll": neg_log_likelihood(*zero)},
+        "n_prompts": len(set(groups)),
+        "all_N_fit": _metrics(data, full), "theta_zero": _metrics(data, np.zeros(data.d)),
         "reference_agrees_with_label": float(np.mean((data.b > 0) == (data.s == 1))),
         "features": {k: meta[k] for k in ("model", "pooling", "max_length", "n_tokens",
                                           "n_truncated", "chat_template", "format")},
     }
-    tmp = cache.with_name(cache.name + ".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(cache)
+    atomic_write_text(cache, json.dumps(result))
     return result
 
 
@@ -147,25 +171,31 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
     import matplotlib.pyplot as plt
 
     labels = {"accuracy": "accuracy", "margin": "margin", "nll": "negative log-likelihood"}
-    fig, axes = plt.subplots(1, len(cfg["metrics"]), figsize=(3.3 * len(cfg["metrics"]), 3.0))
+    rows = (("", "pool (in-sample)"), ("heldout_", "held-out pairs, unseen prompts"))
+    fig, axes = plt.subplots(len(rows), len(cfg["metrics"]),
+                             figsize=(3.3 * len(cfg["metrics"]), 3.0 * len(rows)), squeeze=False)
     n = np.array(res["n"])
     summary = {}
-    for ax, metric in zip(np.atleast_1d(axes), cfg["metrics"]):
-        for meth in cfg["methods"]:
-            vals = np.array([c[metric] for c in res["cells"] if c["method"] == meth])
-            band = [mean_band(vals[:, j]) for j in range(len(n))]
-            m = np.array([b[0] for b in band])
-            h = np.array([b[1] for b in band])
-            color, marker = STYLE.get(meth, ("black", "."))
-            ax.plot(n, m, marker=marker, ms=3.5, lw=1.2, color=color, label=meth)
-            ax.fill_between(n, m - h, m + h, color=color, alpha=0.15, lw=0)
-            summary.setdefault(meth, {})[metric] = {"mean": m.tolist(), "half_95": h.tolist()}
-        ax.axhline(res["all_N_fit"][metric], color="black", lw=0.8, ls="--",
-                   label="fit on all N")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("n (selected pairs)")
-        ax.set_ylabel(labels[metric])
-    np.atleast_1d(axes)[0].legend(fontsize=7, loc="best")
+    for r, (prefix, where) in enumerate(rows):
+        for ax, base in zip(axes[r], cfg["metrics"]):
+            metric = prefix + base
+            for meth in cfg["methods"]:
+                vals = np.array([c[metric] for c in res["cells"] if c["method"] == meth])
+                band = [mean_band(vals[:, j]) for j in range(len(n))]
+                m = np.array([b[0] for b in band])
+                h = np.array([b[1] for b in band])
+                color, marker = STYLE.get(meth, ("black", "."))
+                ax.plot(n, m, marker=marker, ms=3.5, lw=1.2, color=color, label=legend(meth))
+                ax.fill_between(n, m - h, m + h, color=color, alpha=0.15, lw=0)
+                summary.setdefault(meth, {})[metric] = {"mean": m.tolist(), "half_95": h.tolist()}
+            if not prefix:
+                ax.axhline(res["all_N_fit"][metric], color="black", lw=0.8, ls="--",
+                           label="fit on all N")
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("n (selected pairs)")
+            ax.set_ylabel(labels[base])
+            ax.set_title(where, fontsize=8)
+    axes[0, 0].legend(fontsize=6, loc="best")
     src = "tiny random transformer (test scale)" if cfg["model"] == "tiny" else \
         "SmolLM2-135M-Instruct"
     fig.suptitle(f"Chit Chat pairs (human ratings, noisy), {src} last-layer features: "
@@ -178,7 +208,10 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
     sidecar = {
         "figure": NAME, "scale": scale, "config": cfg,
         "seeds": list(range(cfg["seeds"])), "n": res["n"], "N": res["N"], "d": res["d"],
-        "summary": summary, "all_N_fit": res["all_N_fit"], "theta_zero": res["theta_zero"],
+        "summary": summary, "seen": {m: SEEN[m] for m in cfg["methods"] if m in SEEN},
+        "holdout": cfg["holdout"], "n_prompts": res["n_prompts"],
+        "heldout_N": sorted({c["heldout_N"] for c in res["cells"]}),
+        "all_N_fit": res["all_N_fit"], "theta_zero": res["theta_zero"],
         "reference_agrees_with_label": res["reference_agrees_with_label"],
         "feature_scale_divisor": res["feature_scale_divisor"], "features": res["features"],
         "labels": "REAL human conversation-level ratings (Chit Chat), noisy; pairs with rating "

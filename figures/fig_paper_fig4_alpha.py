@@ -31,7 +31,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
         ax = axes[0, c]
         common.plot_curves(ax, summary, metric)
         for line in ax.get_lines():
-            if line.get_label().endswith("a=0"):
+            if "a=0" in line.get_label():
                 line.set_linestyle("--")
         ax.set_title(common.METRIC_LABELS[metric])
     axes[0, -1].legend(fontsize=7)

@@ -3,7 +3,12 @@
 Bounds (theory.bounds.theorem2_bound, delta from the config): printed (c_max^3/c_min with the
 printed c_min), corrected (c_max^2/c_min^2, tight c_min) and corrected with the exact
 self-normalized radius; kappa = the largest kappa_t measured up to n over the ADPO and ADPO+
-runs of all seeds (Assumption 4 as observed). Sidecar: bound / measured ratios.
+runs of all seeds (Assumption 4 as observed). Also drawn: the trivial ceiling
+max_i |phi_i^T (theta_hat - theta_*)| <= 2 (Assumption 2: ||phi|| <= 1, both parameters in the
+unit ball). Every bound curve lies above it at these n, so the bound is VACUOUS here (no
+estimator could violate it), not merely loose. The sidecar states, for each bound, its ratio to
+the ceiling and the n at which the formula first drops below it (theory.bounds.informative_n,
+kappa = 1): ~6e5 for the corrected bound at d = 8 - far beyond what this figure can run.
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ import numpy as np
 from sim.dpo import fit_dpo
 from sim.envs import gaussian_env
 from sim.metrics import max_logit_error
-from sim.selectors import make_selector
+from sim.selectors import make_selector, method_options
 from theory import bounds
-from theory.checks import rng_for
+from sim.validation import rng_for
 from figures.common import cached, load_config, save, style
 
 NAME = "theory_bound"
@@ -28,7 +33,8 @@ def _run(cfg: dict, method: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
                         ref_norm=1.0, assumption2=True)
     greedy = method != "uniform"
     kw = dict(n_candidates=cfg["n_candidates"], alpha=cfg["alpha"], record_kappa=True) if greedy else {}
-    sel = make_selector(method, data, gamma=cfg["gamma"], seed=rng_for(seed, 1), radius=1.0, **kw)
+    kw = method_options(method, dict(gamma=cfg["gamma"], radius=1.0, **kw))
+    sel = make_selector(method, data, seed=rng_for(seed, 1), **kw)
     idx = sel.select(max(cfg["n_grid"]))
     errs, theta = [], None
     for n in cfg["n_grid"]:
@@ -69,10 +75,18 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
                                   radius="self_normalized") for n, k in zip(n_grid, kappa_n)],
     }
 
+    ceiling = bounds.theorem2_ceiling()
+    forms = {"printed": dict(form="printed"), "corrected": {},
+             "corrected, exact self-normalized": dict(radius="self_normalized")}
+    crossing = {lab: bounds.informative_n(
+        lambda n, kw=kw: bounds.theorem2_bound(cfg["d"], n, cfg["beta"], cfg["gamma"], cfg["delta"],
+                                               1.0, **kw), ceiling) for lab, kw in forms.items()}
     style()
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    ax.axhline(ceiling, color="r", lw=0.8, ls=":",
+               label=f"trivial ceiling {ceiling:g} (a bound above it is vacuous)")
     summary = {}
     for m in cfg["methods"]:
         e = res[f"err_{m}"]
@@ -84,14 +98,20 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
                       "ratio_printed_to_measured": np.asarray(bnd["printed"]) / med}
     for (lab, y), ls in zip(bnd.items(), ("--", "-", ":")):
         ax.plot(n_grid, y, ls, color="k", lw=1, label=f"Theorem 2 bound, {lab}")
+    vac = all(np.all(np.asarray(y) >= ceiling) for y in bnd.values())
     ax.set(xscale="log", yscale="log", xlabel="budget n",
            ylabel=r"max logit error $\max_i |\phi_i^\top(\hat\theta_n-\theta_*)|$",
-           title=f"Bound vs measured (d={cfg['d']}, N={cfg['N']}, beta={cfg['beta']}, "
+           title=f"{'VACUOUS here: ' if vac else ''}bound vs measured (d={cfg['d']}, N={cfg['N']}, "
+                 f"beta={cfg['beta']}, "
                  f"gamma={cfg['gamma']}, delta={cfg['delta']})")
     ax.title.set_fontsize(7)
     ax.legend(fontsize=6)
     sidecar = {"figure": NAME, "scale": scale, "config": cfg,
                "environment": "gaussian_env(assumption2=True, theta_norm=1, ref_norm=1); "
                               "theta_* = full-data DPO MLE in the unit ball; fits in the unit ball",
-               "kappa_used": kappa_n, "bounds": bnd, "per_method": summary}
+               "kappa_used": kappa_n, "bounds": bnd, "per_method": summary,
+               "trivial_ceiling": ceiling,
+               "vacuous_at_every_n": {lab: bool(np.all(np.asarray(y) >= ceiling)) for lab, y in bnd.items()},
+               "bound_over_ceiling": {lab: np.asarray(y) / ceiling for lab, y in bnd.items()},
+               "informative_from_n_kappa1": crossing}
     return save(fig, out_dir, NAME, sidecar)

@@ -1,7 +1,10 @@
 """Max logit error vs d at fixed n, with fitted log-log slopes (theory: <= 1; union bound ~1/2).
 
 Each (method, seed) gives a curve over d_grid from sim.experiment.run_cell; slopes per seed,
-mean and 95% Student-t interval from theory.rates.slope_summary. Sidecar: the slopes.
+mean and 95% Student-t interval from theory.rates.slope_summary. Sidecar: the slopes, and the
+verdict of the test used in tests/test_theory_rates.py (theory.rates.SlopeBandTest, band
+[0.25, 1], false failure <= 1e-6) with its simulated power against a true slope of 1.5 and 0
+at this figure's number of seeds (with few seeds the power is low: read it before the verdict).
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import pathlib
 import numpy as np
 
 from figures.common import cached, load_config, save, style
-from theory.rates import error_curves_in_d, slope_summary
+from theory.rates import SlopeBandTest, error_curves_in_d, slope_summary
 
 NAME = "theory_dscaling"
+D_TEST = SlopeBandTest(band=(0.25, 1.0), false_alarm=1e-6)
 
 
 def _env(cfg):
@@ -49,8 +53,13 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
         ax.plot(d, med, "o-", ms=3,
                 label=f"{m}: slope {s.mean:.2f} [{s.ci[0]:.2f}, {s.ci[1]:.2f}]")
         ax.fill_between(d, e.min(0), e.max(0), alpha=0.2)
+        v = D_TEST.decide(d, e)
         summary[m] = {"median_error": med, "slope_mean": s.mean, "slope_se": s.se,
-                      "slope_ci95": s.ci, "per_seed_slopes": s.per_seed}
+                      "slope_ci95": s.ci, "per_seed_slopes": s.per_seed,
+                      "band_test": {"band": D_TEST.band, "passed": v.passed,
+                                    "bounds_at_1e-6": (v.lower, v.upper),
+                                    "power_vs_slope_1.5": D_TEST.power(s.per_seed, 1.5),
+                                    "power_vs_slope_0": D_TEST.power(s.per_seed, 0.0)}}
     ref = np.median(res[f"err_{cfg['methods'][0]}"], axis=0)[0]
     ax.plot(d, ref * d / d[0], "k--", lw=0.8, label="slope 1 (Theorem 2)")
     ax.plot(d, ref * np.sqrt(d / d[0]), "k:", lw=0.8, label="slope 1/2")

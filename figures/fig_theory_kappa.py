@@ -7,8 +7,10 @@ round (the paper's m = 256). Sidecar: max, median and 99th percentile of kappa_t
 
 Right panel: Theorem 4 along the same runs, max_i phi_i^T Sigma_n^{-1} phi_i (Sigma_n = gamma I
 + Hessian at theta_* on the first n picks) against the printed and corrected bounds with the
-measured kappa (theory.checks.theorem4_along_run); the sidecar counts the (setting, seed, n)
-where each bound fails.
+measured kappa (theory.checks.theorem4_along_run), and the ceiling max ||phi||^2 / gamma that
+no design can exceed. A checkpoint where a bound is >= that ceiling checks nothing; the default
+config (beta = 0.25, gamma = c_max) makes the corrected bound informative from n = 32 on. The
+sidecar counts, per setting, the informative checkpoints and the failures among them.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import numpy as np
 
 from sim.envs import make_env
 from theory import bounds
-from theory.checks import rng_for, selector_trace, theorem4_along_run
+from sim.validation import rng_for
+from theory.checks import selector_trace, theorem4_along_run
 from figures.common import cached, load_config, save, style
 
 NAME = "theory_kappa"
+PARTS = ("kappa", "t4_measured", "t4_printed", "t4_corrected", "t4_ceiling")
 
 
 def _env(cfg, seed):
@@ -41,7 +45,7 @@ def _run(cfg, method, m, seed):
     tr = selector_trace(method, data, cfg["n"], n_candidates=m or None, gamma=cfg["gamma"],
                         alpha=cfg["alpha"], seed=rng_for(seed, 2))
     t4 = theorem4_along_run(data, tr.indices, cfg["gamma"], tr.kappa, _n_grid(cfg))
-    return tr.kappa, t4["measured"], t4["printed"], t4["corrected"]
+    return tr.kappa, t4["measured"], t4["printed"], t4["corrected"], t4["ceiling"]
 
 
 def compute(cfg: dict, jobs: int = 1) -> dict:
@@ -53,14 +57,14 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
     for meth in cfg["methods"]:
         for m in cfg["candidates"]:
             mine = [r for c, r in zip(cells, res) if c[:2] == (meth, m)]
-            for j, part in enumerate(("kappa", "t4_measured", "t4_printed", "t4_corrected")):
+            for j, part in enumerate(PARTS):
                 out[f"{part}|{meth}|{m}"] = np.stack([r[j] for r in mine])
     return out
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
     cfg = load_config(NAME, scale)
-    res = cached(NAME, cfg, lambda: compute(cfg, jobs), version=2)
+    res = cached(NAME, cfg, lambda: compute(cfg, jobs), version=3)
     style()
     import matplotlib.pyplot as plt
 
@@ -76,21 +80,29 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
         ax.plot(t, k.max(axis=0), lw=0.8, label=f"{lab} (max over seeds)")
         meas = res[f"t4_measured|{meth}|{m}"]
         bx.plot(ng, meas.max(axis=0), "o-", ms=2, lw=0.8, label=lab)
+        printed, corrected = res[f"t4_printed|{meth}|{m}"], res[f"t4_corrected|{meth}|{m}"]
+        informative = corrected < res[f"t4_ceiling|{meth}|{m}"]
         summary[lab] = {"max": float(k.max()), "median": float(np.median(k)),
                         "p99": float(np.quantile(k, 0.99)),
                         "max_after_n_over_4": float(k[:, cfg["n"] // 4:].max()),
-                        "theorem4_printed_failures": int((meas > res[f"t4_printed|{meth}|{m}"]).sum()),
-                        "theorem4_corrected_failures": int((meas > res[f"t4_corrected|{meth}|{m}"]).sum()),
                         "theorem4_checks": int(meas.size),
-                        "theorem4_max_measured_over_printed": float(
-                            (meas / res[f"t4_printed|{meth}|{m}"]).max()),
-                        "theorem4_min_corrected_over_measured": float(
-                            (res[f"t4_corrected|{meth}|{m}"] / meas).min())}
+                        "theorem4_informative_checks": int(informative.sum()),
+                        "theorem4_printed_failures": int((meas > printed).sum()),
+                        "theorem4_printed_failures_informative": int(((meas > printed) & informative).sum()),
+                        "theorem4_corrected_failures": int((meas > corrected).sum()),
+                        "theorem4_corrected_failures_informative": int(((meas > corrected) & informative).sum()),
+                        "theorem4_max_measured_over_printed": float((meas / printed).max()),
+                        "theorem4_min_corrected_over_measured_informative": float(
+                            (corrected / meas)[informative].min()) if informative.any() else None,
+                        "theorem4_max_corrected_over_ceiling": float(
+                            (corrected / res[f"t4_ceiling|{meth}|{m}"]).max())}
     d = cfg.get("d", 64)
     for form, ls in (("printed", "--"), ("corrected", "-")):
         bx.plot(ng, [bounds.theorem4_bound(d, n, cfg["beta"], cfg["gamma"], kappa_all, form=form)
                      for n in ng], ls, color="k", lw=1,
                 label=f"Theorem 4, {form} (kappa = {kappa_all:.2f})")
+    ceiling = float(np.max([res[k].max() for k in res if k.startswith("t4_ceiling|")]))
+    bx.axhline(ceiling, color="r", lw=0.8, ls=":", label=r"ceiling $\max\|\phi\|^2/\gamma$ (vacuous above)")
     ax.set(xscale="log", yscale="log", xlabel="round t", ylabel=r"$\kappa_t$ (Assumption 4)")
     bx.set(xscale="log", yscale="log", xlabel="budget n",
            ylabel=r"$\max_i \phi_i^\top \Sigma_n^{-1} \phi_i$")

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .validation import as_labels, as_matrix, as_vector, positive_scalar
+from .io import atomic_savez
+from .validation import (DataError, as_labels, as_matrix, as_vector, check_beta,
+                         check_logit_scale)
 
 NPZ_KEYS = ("phi", "b", "beta", "s", "theta_star", "theta_true")
 REQUIRED_KEYS = ("phi", "b", "beta")
@@ -49,7 +52,8 @@ class PreferenceData:
         n, d = phi.shape
         object.__setattr__(self, "phi", phi)
         object.__setattr__(self, "b", as_vector(self.b, "b", length=n))
-        object.__setattr__(self, "beta", positive_scalar(self.beta, "beta"))
+        object.__setattr__(self, "beta", check_beta(self.beta))
+        check_logit_scale(phi, self.b, self.beta)
         if self.s is not None:
             object.__setattr__(self, "s", as_labels(self.s, "s", length=n))
         for key in ("theta_star", "theta_true"):
@@ -92,9 +96,7 @@ class PreferenceData:
         path = os.fspath(path)
         if not path.endswith(".npz"):
             raise ValueError(f"path: data files must end in .npz, got {path!r}")
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        atomic_savez(path, **arrays)
 
     @classmethod
     def load(cls, path) -> "PreferenceData":
@@ -104,34 +106,41 @@ class PreferenceData:
             with open(path, "rb") as fh:
                 magic = fh.read(4)
         except FileNotFoundError:
-            raise ValueError(f"data file {path!r}: no such file") from None
+            raise DataError(f"data file {path!r}: no such file") from None
         except OSError as exc:
-            raise ValueError(f"data file {path!r}: cannot be opened ({exc})") from None
+            raise DataError(f"data file {path!r}: cannot be opened ({exc})") from None
         if magic != b"PK\x03\x04":  # np.load would otherwise try to unpickle other files
-            raise ValueError(f"data file {path!r}: not a readable .npz file (not a zip archive); "
+            raise DataError(f"data file {path!r}: not a readable .npz file (not a zip archive); "
                              f"write it with PreferenceData.save or numpy.savez")
         try:
             with np.load(path, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in f.files}
         except FileNotFoundError:
-            raise ValueError(f"data file {path!r}: no such file") from None
-        except (OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise ValueError(f"data file {path!r}: not a readable .npz file ({exc})") from None
+            raise DataError(f"data file {path!r}: no such file") from None
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError, KeyError,
+                NotImplementedError, RuntimeError) as exc:
+            raise DataError(f"data file {path!r}: not a readable .npz file ({exc})") from None
         except ValueError as exc:  # object arrays need pickle: refused
-            raise ValueError(f"data file {path!r}: cannot be read without pickle ({exc}); "
+            raise DataError(f"data file {path!r}: cannot be read without pickle ({exc}); "
                              f"store plain numeric arrays") from None
         missing = [k for k in REQUIRED_KEYS if k not in arrays]
         if missing:
-            raise ValueError(f"data file {path!r}: missing key(s) {missing}; required keys are "
+            raise DataError(f"data file {path!r}: missing key(s) {missing}; required keys are "
                              f"{list(REQUIRED_KEYS)}, optional {list(NPZ_KEYS[3:])}")
         unknown = sorted(set(arrays) - set(NPZ_KEYS))
         if unknown:
-            raise ValueError(f"data file {path!r}: unknown key(s) {unknown}; allowed keys are "
+            raise DataError(f"data file {path!r}: unknown key(s) {unknown}; allowed keys are "
                              f"{list(NPZ_KEYS)}")
         beta = np.asarray(arrays.pop("beta"))
         if beta.size != 1:
-            raise ValueError(f"data file {path!r}: beta must be a scalar, got shape {beta.shape}")
-        return cls(beta=float(beta.reshape(())), **arrays)
+            raise DataError(f"data file {path!r}: beta must be a scalar, got shape {beta.shape}")
+        if beta.dtype.kind not in "iuf":
+            raise DataError(f"data file {path!r}: beta must be a real number, got dtype "
+                            f"{beta.dtype}")
+        try:
+            return cls(beta=float(beta.reshape(())), **arrays)
+        except ValueError as exc:  # name the file: the field alone does not say which input
+            raise DataError(f"data file {path!r}: {exc}") from None
 
 
 def check_indices(indices, n_total: int, name: str = "indices") -> np.ndarray:
@@ -150,4 +159,41 @@ def check_indices(indices, n_total: int, name: str = "indices") -> np.ndarray:
                          f"[{idx.min()}, {idx.max()}]")
     if np.unique(idx).size != idx.size:
         raise ValueError(f"{name}: duplicate indices; each pair can be selected at most once")
+    return idx
+
+
+def read_subset(path, n_total: int, *, field: str = "subset") -> np.ndarray:
+    """Row indices from a subset JSON file: a list of indices, or an object with ``indices``
+    (what ``adpo select``, ``adpo design`` with ``--n`` and ``adpo sweep`` cells write).
+
+    Raises DataError naming the file and, for an object without ``indices``, the command that
+    writes them (a relaxed design ``{"pi": ...}`` has indices only when rounded with ``--n``).
+    """
+    import json
+
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{field} {path!r}: no such file") from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise DataError(f"{field} {path!r}: not readable JSON ({exc})") from None
+    if isinstance(obj, dict):
+        if "indices" not in obj:
+            hint = (" (a relaxed design: rerun `adpo design` with --n to round it to rows)"
+                    if "pi" in obj else "")
+            raise DataError(f"{field} {path!r}: no 'indices' key (has {sorted(obj)[:8]}){hint}; "
+                            f"write one with `adpo select --out` or `adpo design --n N --out`")
+        obj = obj["indices"]
+    if not isinstance(obj, list) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                            for i in obj):
+        raise DataError(f"{field} {path!r}: expected a list of integer row indices or an object "
+                        f"with key 'indices'")
+    try:
+        idx = check_indices(obj, n_total, field)
+    except (ValueError, OverflowError) as exc:
+        raise DataError(f"{field} {path!r}: {exc}") from None
+    if idx.size == 0:
+        raise DataError(f"{field} {path!r}: empty; select at least one row")
     return idx

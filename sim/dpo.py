@@ -22,6 +22,7 @@ import scipy.linalg
 from scipy.optimize import brentq
 from scipy.special import expit
 
+from .linalg import weighted_gram  # noqa: F401  (re-exported: sim.dpo.weighted_gram)
 from .validation import as_labels, as_matrix, as_vector, positive_scalar
 
 
@@ -51,6 +52,15 @@ def dpo_logits(phi, b, beta, theta):
     return beta * (phi @ theta - b)
 
 
+def dpo_weights(phi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray) -> np.ndarray:
+    """Lemma 1's per-pair Hessian weights w_i = beta^2 mu(z_i)(1 - mu(z_i)), z = eq. 9's logits.
+
+    phi (N, d), b (N,), theta (d,) -> (N,). grad^2 L_DPO(theta; S) = sum_{i in S} w_i phi_i
+    phi_i^T, so these are the weights of the greedy design (eq. 10 with v_i = sqrt(w_i) phi_i).
+    """
+    return beta**2 * logistic_weight(dpo_logits(phi, b, beta, theta))
+
+
 # --------------------------------------------------------------------------- loss and derivatives
 def dpo_loss(theta, phi, b, beta, s, gamma: float = 0.0) -> float:
     """L_DPO(theta; S) + (gamma/2) ||theta||^2, eq. 6 (a sum over the rows given).
@@ -70,31 +80,7 @@ def dpo_gradient(theta, phi, b, beta, s, gamma: float = 0.0) -> np.ndarray:
 
 def dpo_hessian(theta, phi, b, beta, gamma: float = 0.0) -> np.ndarray:
     """Hessian beta^2 sum_i mu_i (1 - mu_i) phi_i phi_i^T + gamma I (Lemma 1). Shape (d, d)."""
-    z = dpo_logits(phi, b, beta, theta)
-    w = beta**2 * logistic_weight(z)
-    return weighted_gram(phi, w) + gamma * np.eye(phi.shape[1])
-
-
-def weighted_gram(phi: np.ndarray, w: np.ndarray, dtype=None, block: int = 4096) -> np.ndarray:
-    """sum_i w_i phi_i phi_i^T for w >= 0, as a symmetric rank-k BLAS update (half a GEMM).
-
-    Rows are processed in blocks through one reused buffer (in ``dtype``, default phi's): an
-    N x d temporary would cost more in page faults than the arithmetic on these machines.
-    Returns a float64 (d, d) array.
-    """
-    n, d = phi.shape
-    dtype = np.dtype(phi.dtype if dtype is None else dtype)
-    syrk = scipy.linalg.blas.ssyrk if dtype == np.float32 else scipy.linalg.blas.dsyrk
-    sw = np.sqrt(w)
-    buf = np.empty((min(block, n), d), dtype=dtype)
-    c = np.zeros((d, d), dtype=dtype, order="F")
-    for lo in range(0, n, block):
-        k = min(block, n - lo)
-        np.multiply(phi[lo:lo + k], sw[lo:lo + k, None], out=buf[:k], casting="same_kind")
-        # buf[:k].T is Fortran-ordered, so BLAS reads it in place (trans=1 would copy).
-        c = syrk(1.0, buf[:k].T, beta=1.0, c=c, trans=0, lower=1, overwrite_c=1)
-    c = np.asarray(c, dtype=np.float64)
-    return np.tril(c) + np.tril(c, -1).T
+    return weighted_gram(phi, dpo_weights(phi, b, beta, theta)) + gamma * np.eye(phi.shape[1])
 
 
 # --------------------------------------------------------------------------- the MLE

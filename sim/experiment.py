@@ -16,12 +16,18 @@ from .data import PreferenceData
 from .dpo import fit_dpo
 from .envs import make_env
 from .metrics import evaluate
-from .selectors import make_selector
+from .selectors import make_selector, method_options
+from .splits import SPLIT_STREAM, holdout_data, random_split
 from .validation import positive_int
 
 #: Metrics recorded per budget (see sim.metrics.evaluate), plus wall time.
 METRICS = ("max_logit_error", "mean_logit_error", "error_rate", "max_logit_error_beta",
            "mean_logit_error_beta", "theta_norm", "accuracy", "margin", "nll", "seconds")
+#: Facts of the environment draw (the pool's), the same at every n: the share of labels s_i = 1
+#: and ||theta_star||.
+ENV_FACTS = ("label_mean", "theta_star_norm")
+#: With an environment's ``holdout``: the same metrics over the held-out rows, prefixed.
+HELDOUT_PREFIX = "heldout_"
 
 
 def pow2_budgets(n_min: int, n_max: int) -> list[int]:
@@ -45,6 +51,7 @@ def build_env(env: dict, seed: int) -> PreferenceData:
     """The environment of a cell: ``make_env(kind, seed=seed, **rest)``."""
     env = dict(env)
     env.pop("label", None)
+    env.pop("holdout", None)
     kind = env.pop("kind", None)
     if kind is None:
         raise ValueError("env.kind: missing; use 'gaussian' or 'digits'")
@@ -56,7 +63,13 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
     """Run one method on one environment draw up to max(budgets); tidy rows per budget.
 
     Args:
-        env: {"kind": "gaussian" | "digits", **make_env kwargs, "label": optional}.
+        env: {"kind": "gaussian" | "digits", **make_env kwargs, "label": optional,
+            "holdout": optional fraction in (0, 1) or count}. With ``holdout``, that part of the
+            N rows, drawn afresh for each seed (:mod:`sim.splits`), is never available for
+            selection; theta_star is refitted on the rest (the pool), the paper's metrics are
+            over the pool and the same metrics over the held-out rows are recorded as
+            ``heldout_<metric>`` (logit errors and error rate against the pool's theta_star;
+            accuracy, margin, NLL with the held-out labels).
         method: {"name": a sim.selectors method, **selector kwargs, "label": optional}. Its
             ``fit_gamma``/``radius`` default to the environment's, so theta_hat_n and theta_star
             are fitted alike.
@@ -64,15 +77,21 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
         budgets: increasing sample sizes n at which theta_hat_n is fitted and evaluated.
         data: a pre-built environment (skips ``build_env``; it must equal build_env(env, seed)).
 
-    Returns: rows {"env", "method", "seed", "n", "metric", "value"}; metrics in METRICS, where
-    ``seconds`` is the cumulative selection wall time up to n.
+    Returns: rows {"env", "method", "seed", "n", "metric", "value"}; metrics in METRICS (and
+    ENV_FACTS, and ``heldout_*`` with a holdout), where ``seconds`` is the cumulative selection
+    wall time up to n.
     """
     seed = int(seed)
     budgets = sorted({positive_int(n, "budgets") for n in budgets})
     if data is None:
         data = build_env(env, seed)
+    test = None
+    if env.get("holdout") is not None:
+        split = random_split(data.N, env["holdout"], np.random.SeedSequence([seed, SPLIT_STREAM]))
+        data, test = holdout_data(data, split)
     if budgets[-1] > data.N:
-        raise ValueError(f"budgets: largest budget {budgets[-1]} exceeds N = {data.N}")
+        raise ValueError(f"budgets: largest budget {budgets[-1]} exceeds the {data.N} rows "
+                         "available for selection")
     if data.s is None:
         raise ValueError("s: the environment has no labels to fit on")
     method = dict(method)
@@ -84,8 +103,15 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
     fit_gamma = method.setdefault("fit_gamma", data.info.get("fit_gamma", 1e-3))
     radius = method.setdefault("radius", data.info.get("radius"))
     sel_seed = np.random.SeedSequence([seed, 0x5E1EC7])  # independent of the env's stream
-    selector = make_selector(name, data, seed=np.random.default_rng(sel_seed), **method)
+    # fit_gamma/radius also serve the evaluation fits below; the selector gets them only if
+    # it takes them (uniform, APO, ... fit nothing); other unknown options are still refused.
+    given = {k: v for k, v in method.items() if k not in ("fit_gamma", "radius")}
+    selector = make_selector(name, data, seed=np.random.default_rng(sel_seed), **given,
+                             **method_options(name, {"fit_gamma": fit_gamma, "radius": radius}))
 
+    facts = {"label_mean": float(np.mean(data.s))}
+    if data.theta_star is not None:
+        facts["theta_star_norm"] = float(np.linalg.norm(data.theta_star))
     rows, chosen, elapsed, theta = [], [], 0.0, None
     for n in budgets:
         t0 = time.perf_counter()
@@ -95,7 +121,9 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
         theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, data.s[idx], gamma=fit_gamma,
                         radius=radius, theta0=theta).theta
         metrics = evaluate(data, theta)
-        metrics["seconds"] = elapsed
+        if test is not None:
+            metrics.update({HELDOUT_PREFIX + k: v for k, v in evaluate(test, theta).items()})
+        metrics.update(facts, seconds=elapsed)
         rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": n, "metric": k,
                      "value": float(v)} for k, v in metrics.items())
     return rows

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_savez
 from .validation import as_rng, positive_int
 
 POOLINGS = ("last", "mean")
@@ -209,6 +210,33 @@ def join_ids(p: list[int], r: list[int], max_length: int) -> tuple[list[int], in
 
 
 # --------------------------------------------------------------------------- forward pass
+def pad_batch(seqs, padding_side: str = "right"):
+    """Pad ``(ids, n_prompt)`` sequences into tensors for one forward pass.
+
+    Returns ``(input_ids (B, L) long, mask (B, L) long, position_ids (B, L) long, starts, last)``:
+    ``starts[r]`` is the padded index of row r's first response token (a list) and ``last``
+    (B,) the index of its last real token, found from the mask (never from a pad id, which may
+    equal EOS). Positions count real tokens only, so a left-padded row sees the positions it
+    would alone.
+    """
+    torch, _ = _offline()
+    B, L = len(seqs), max(len(ids) for ids, _ in seqs)
+    input_ids = torch.zeros((B, L), dtype=torch.long)
+    mask = torch.zeros((B, L), dtype=torch.long)
+    starts = []
+    for r, (ids, n_prompt) in enumerate(seqs):
+        if not 1 <= n_prompt < len(ids):
+            raise ValueError(f"seqs[{r}]: need 1 <= n_prompt < len(ids), got {n_prompt}, "
+                             f"{len(ids)}")
+        off = L - len(ids) if padding_side == "left" else 0
+        input_ids[r, off:off + len(ids)] = torch.tensor(ids)
+        mask[r, off:off + len(ids)] = 1
+        starts.append(off + n_prompt)
+    position_ids = (mask.cumsum(1) - 1).clamp(min=0)
+    last = L - 1 - torch.argmax(mask.flip(1), dim=1)
+    return input_ids, mask, position_ids, starts, last
+
+
 def forward_sequences(model, seqs, *, pooling: str = "last", padding_side: str = "right",
                       device: str = "cpu"):
     """Features and response log-probs for a batch of token sequences, in one forward pass.
@@ -222,22 +250,8 @@ def forward_sequences(model, seqs, *, pooling: str = "last", padding_side: str =
         raise ValueError(f"pooling: expected one of {POOLINGS}, got {pooling!r}")
     if padding_side not in ("left", "right"):
         raise ValueError(f"padding_side: expected left or right, got {padding_side!r}")
-    B, L = len(seqs), max(len(ids) for ids, _ in seqs)
-    input_ids = torch.zeros((B, L), dtype=torch.long)
-    mask = torch.zeros((B, L), dtype=torch.long)
-    starts = []
-    for r, (ids, n_prompt) in enumerate(seqs):
-        if not 1 <= n_prompt < len(ids):
-            raise ValueError(f"seqs[{r}]: need 1 <= n_prompt < len(ids), got {n_prompt}, "
-                             f"{len(ids)}")
-        off = L - len(ids) if padding_side == "left" else 0
-        input_ids[r, off:off + len(ids)] = torch.tensor(ids)
-        mask[r, off:off + len(ids)] = 1
-        starts.append(off + n_prompt)
-    # positions count real tokens only, so a left-padded row sees the positions it would alone
-    position_ids = (mask.cumsum(1) - 1).clamp(min=0)
-    # last real token from the mask itself (never from a pad id, which may equal EOS)
-    last = L - 1 - torch.argmax(mask.flip(1), dim=1)
+    input_ids, mask, position_ids, starts, last = pad_batch(seqs, padding_side)
+    B = len(seqs)
     with torch.inference_mode():
         base = model.base_model
         h = base(input_ids=input_ids.to(device), attention_mask=mask.to(device),
@@ -247,25 +261,41 @@ def forward_sequences(model, seqs, *, pooling: str = "last", padding_side: str =
             phi = h[rows, last.to(device)]
         else:
             phi = torch.stack([h[r, starts[r]:last[r] + 1].mean(0) for r in range(B)])
-        # hidden state at t-1 predicts token t: gather only the predicting positions, so the
-        # (tokens x vocab) logits exist for response tokens alone, in slices
-        pred_pos = torch.cat([torch.arange(starts[r] - 1, int(last[r])) for r in range(B)])
-        owner = torch.cat([torch.full((int(last[r]) - starts[r] + 1,), r) for r in range(B)])
-        targets = input_ids[owner, pred_pos + 1].to(device)
-        hs = h[owner.to(device), pred_pos.to(device)]
-        head = model.get_output_embeddings()
-        cap = getattr(model.config, "final_logit_softcapping", None)
-        tok_lp = torch.empty(hs.shape[0], dtype=torch.float64, device=device)
-        step = 1024
-        for a in range(0, hs.shape[0], step):
-            logits = head(hs[a:a + step]).float()
-            if cap:
-                logits = cap * torch.tanh(logits / cap)
-            lsm = torch.log_softmax(logits, dim=-1)
-            tok_lp[a:a + step] = lsm.gather(1, targets[a:a + step, None])[:, 0].double()
-        logp = torch.zeros(B, dtype=torch.float64, device=device).index_add_(
-            0, owner.to(device), tok_lp)
+        logp = response_logprobs(model, h, input_ids.to(device), starts, last.tolist())
     return phi.double().cpu().numpy(), logp.cpu().numpy()
+
+
+def response_logprobs(model, h, input_ids, starts, lasts, step: int = 1024):
+    """Summed response log-probs from final hidden states, differentiable.
+
+    ``h`` (B, L, d): the base model's last hidden state (after its final norm); ``input_ids``
+    (B, L); row r's response is ``input_ids[r, starts[r]:lasts[r] + 1]``. Returns (B,) float64
+    with ``out[r] = sum_{t=starts[r]}^{lasts[r]} log p(ids[t] | h[t-1])``. Only the predicting
+    positions go through the LM head, in slices of ``step`` rows, so the (tokens x vocab) logits
+    exist for response tokens alone. Logits are computed in at least float32.
+    """
+    torch, _ = _offline()
+    device = h.device
+    B = h.shape[0]
+    # hidden state at t-1 predicts token t
+    pred_pos = torch.cat([torch.arange(starts[r] - 1, int(lasts[r])) for r in range(B)])
+    owner = torch.cat([torch.full((int(lasts[r]) - starts[r] + 1,), r) for r in range(B)])
+    pred_pos, owner = pred_pos.to(device), owner.to(device)
+    targets = input_ids[owner, pred_pos + 1]
+    hs = h[owner, pred_pos]
+    head = model.get_output_embeddings()
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    parts = []
+    for a in range(0, hs.shape[0], step):
+        logits = head(hs[a:a + step])
+        if logits.dtype != torch.float64:
+            logits = logits.float()
+        if cap:
+            logits = cap * torch.tanh(logits / cap)
+        lsm = torch.log_softmax(logits, dim=-1)
+        parts.append(lsm.gather(1, targets[a:a + step, None])[:, 0].double())
+    tok_lp = torch.cat(parts)
+    return torch.zeros(B, dtype=torch.float64, device=device).index_add(0, owner, tok_lp)
 
 
 def encode_rows(tokenizer, rows, max_length: int, append_eos: bool = True):
@@ -300,17 +330,11 @@ def featurize_sequences(model, seqs, *, pooling="last", batch_size=16, device="c
             phi = np.empty((len(seqs), f.shape[1]))
         phi[idx], logp[idx] = f, lp
         if progress is not None:
-            progress.update(sum(len(seqs[k][0]) for k in idx))
+            progress.update(len(idx))  # sequences (a total is known: 2 per pair)
     return phi, logp
 
 
 # --------------------------------------------------------------------------- files
-def _atomic_savez(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
                  batch_size: int = 16, max_length: int = 256, chunk_rows: int = 64,
                  beta: float = 1.0, orient: str = "random", seed=0, append_eos: bool = True,
@@ -363,7 +387,10 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=None, unit="tok", desc="features", file=sys.stderr, leave=False)
+        done = sum(len(rows[k * chunk_rows:(k + 1) * chunk_rows]) for k in range(n_chunks)
+                   if (parts / f"chunk_{k:05d}.npz").is_file())  # pairs finished by a past run
+        bar = tqdm(total=2 * len(rows), initial=2 * done, unit="seq", desc="features",
+                   file=sys.stderr, leave=False)
     t0, n_tok, n_trunc, n_done = time.perf_counter(), 0, 0, 0
     for k in range(n_chunks):
         f = parts / f"chunk_{k:05d}.npz"
@@ -373,7 +400,7 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
         seqs, cut = encode_rows(lm.tokenizer, chunk, max_length, append_eos)
         phi, logp = featurize_sequences(lm.model, seqs, pooling=pooling, batch_size=batch_size,
                                         device=lm.device, progress=bar)
-        _atomic_savez(f, phi_1=phi[0::2], phi_2=phi[1::2], logp_1=logp[0::2],
+        atomic_savez(f, phi_1=phi[0::2], phi_2=phi[1::2], logp_1=logp[0::2],
                       logp_2=logp[1::2], n_tokens=np.array([len(s[0]) for s in seqs]),
                       n_truncated=np.array(cut))
         n_done += 1
@@ -415,7 +442,7 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
             "last response token" if pooling == "last" else "mean over response tokens"),
         "b": "log pi_0(y_1|x) - log pi_0(y_2|x), summed over response tokens",
     }
-    from .commands import write_json
+    from .io import write_json
     write_json(meta, meta_path(out_path))
     if not keep_parts:
         for k in range(n_chunks):

@@ -40,16 +40,20 @@ taken literally: ``beta = 1`` and ``beta = 1.0`` are different configurations (k
 
 Store and resume
 ----------------
-A cell's key is the SHA-256 of the canonical JSON (sorted keys) of its full configuration: env
-dict, method dict, seed, sorted budgets, and the cell function's ``module:qualname``. Finished
+A cell's key is :func:`sim.fingerprint.cache_key` of its full configuration (env dict, method
+dict, seed, sorted budgets, the cell function's ``module:qualname``) and of the code that computes
+it: the fingerprint of every ``.py`` file of the ``sim`` package plus the cell function's module
+file when it lives outside ``sim`` (:func:`sim.fingerprint.code_fingerprint`). Editing a selector
+(or any library file) therefore gives every cell a new key and the next run recomputes it; editing
+a figure script does not. Finished
 cells live in ``OUT/cells/<key>.json`` (config + rows), written by the coordinating process
 only, through a temp file in the same directory and ``os.replace``: a file either exists
 complete or not at all, so Ctrl-C or a kill loses no finished cell and leaves no half-written
 result. A rerun skips every cell whose file exists. ``OUT/sweep.json`` records the expanded
 sweep and ``OUT/results.csv`` (and ``results.parquet`` when pyarrow is importable) holds the
 tidy table of the sweep's cells, in sweep order, assembled from the cell files.
-The key does not cover the code: after changing a selector, use a fresh OUT (or delete
-``OUT/cells``). Run one sweep per OUT directory at a time.
+Cells of older code stay in ``OUT/cells`` unused (delete them to reclaim the space). Run one
+sweep per OUT directory at a time.
 
 Execution
 ---------
@@ -67,26 +71,27 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import inspect
 import itertools
 import json
-import os
 import pathlib
 import sys
-import tempfile
 import time
 import tomllib
+import warnings
 from typing import Callable
 
 import pandas as pd
+
+from .fingerprint import cache_key, code_fingerprint
+from .io import OutputGroup, atomic_write_bytes, atomic_write_text  # noqa: F401  (public here)
+from .validation import MAX_SEED, DataError
 
 COLUMNS = ("env", "method", "seed", "n", "metric", "value")
 CELL_FORMAT = "adpo-cell/1"
 TOP_KEYS = ("name", "description", "seeds", "budgets", "n_min", "n_max", "env", "grid", "methods")
 DEFAULT_N_MIN = 16
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+MAX_SEEDS = 100_000
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -103,11 +108,12 @@ class Cell:
         return {"env": self.env, "method": self.method, "seed": self.seed,
                 "budgets": list(self.budgets)}
 
-    def key(self, cell_fn=None) -> str:
-        """SHA-256 hex of the canonical JSON of the configuration and the cell function."""
-        blob = dict(self.config(), cell_fn=fn_id(cell_fn or default_cell_fn()))
-        text = json.dumps(blob, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return hashlib.sha256(text.encode()).hexdigest()
+    def key(self, cell_fn=None, code: str | None = None) -> str:
+        """:func:`sim.fingerprint.cache_key` of the configuration, the cell function's name and
+        ``code`` (default: :func:`cell_code` of the cell function)."""
+        cell_fn = cell_fn or default_cell_fn()
+        return cache_key(dict(self.config(), cell_fn=fn_id(cell_fn)),
+                         code=code if code is not None else cell_code(cell_fn))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +125,8 @@ class Sweep:
     methods: tuple
     seeds: tuple
     budgets: tuple  # one sorted tuple of budgets per env config
+    #: What the config check could not verify (see :func:`check_configs`); kept in sweep.json.
+    check_warnings: tuple = ()
 
     def cells(self) -> list[Cell]:
         """Cells in sweep order: env-major, then method, then seed."""
@@ -130,6 +138,11 @@ def default_cell_fn() -> Callable:
     from .experiment import run_cell
 
     return run_cell
+
+
+def cell_code(cell_fn) -> str:
+    """Fingerprint of the code a cell runs: the ``sim`` package and ``cell_fn``'s module."""
+    return code_fingerprint(cell_fn)
 
 
 def fn_id(fn) -> str:
@@ -145,9 +158,9 @@ def load_sweep(path, *, check: bool = True) -> Sweep:
         with open(path, "rb") as f:
             cfg = tomllib.load(f)
     except FileNotFoundError:
-        raise ValueError(f"config {str(path)!r}: no such file") from None
+        raise DataError(f"config {str(path)!r}: no such file") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"config {str(path)!r}: not readable TOML ({exc})") from None
+        raise DataError(f"config {str(path)!r}: not readable TOML ({exc})") from None
     cfg.setdefault("name", pathlib.Path(path).stem)
     return parse_sweep(cfg, check=check)
 
@@ -164,7 +177,8 @@ def make_sweep(env, methods, seeds, budgets=None, *, grid=None, name="sweep", n_
             cfg[k] = v
     parts = [parse_sweep(dict(cfg, env=e), check=check) for e in envs]
     return _check_unique(Sweep(name, tuple(e for p in parts for e in p.envs), parts[0].methods,
-                               parts[0].seeds, tuple(b for p in parts for b in p.budgets)))
+                               parts[0].seeds, tuple(b for p in parts for b in p.budgets),
+                               tuple(w for p in parts for w in p.check_warnings)))
 
 
 def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
@@ -193,7 +207,7 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
                                   n_max=cfg.get("n_max")) for i, e in enumerate(envs))
     sweep = _check_unique(Sweep(name, tuple(envs), tuple(methods), tuple(seeds), budgets))
     if check:
-        check_configs(sweep)
+        sweep = dataclasses.replace(sweep, check_warnings=tuple(check_configs(sweep)))
     return sweep
 
 
@@ -224,10 +238,12 @@ def parse_seeds(spec) -> list[int]:
         if not _is_int(start) or start < 0 or not _is_int(count) or count < 1:
             raise ValueError(f"seeds: {{start, count}} need integers start >= 0 and count >= 1, "
                              f"got {spec}")
+        _check_seed_range(start, count)
         return list(range(start, start + count))
     if _is_int(spec):
         if spec < 1:
             raise ValueError(f"seeds: a count must be >= 1, got {spec}")
+        _check_seed_range(0, spec)
         return list(range(spec))
     if not isinstance(spec, (list, tuple)) or not spec:
         raise ValueError(f"seeds: expected a non-empty list of integers, got {spec!r}")
@@ -236,7 +252,18 @@ def parse_seeds(spec) -> list[int]:
             raise ValueError(f"seeds: each seed must be an integer >= 0, got {s!r}")
     if len(set(spec)) != len(spec):
         raise ValueError(f"seeds: duplicates in {list(spec)}; list each seed once")
+    _check_seed_range(max(spec), 1)
     return [int(s) for s in spec]
+
+
+def _check_seed_range(start: int, count: int) -> None:
+    """Refuse before building the list: too many seeds, or seeds int64 tables cannot hold."""
+    if count > MAX_SEEDS:
+        raise ValueError(f"seeds: {count} seeds is over the limit of {MAX_SEEDS} per sweep (the "
+                         f"cell list alone would not fit in memory); split the sweep")
+    if start + count - 1 > MAX_SEED:
+        raise ValueError(f"seeds: {start + count - 1} is over 2^63 - 1, the largest seed the "
+                         f"results table stores (int64); use smaller seeds")
 
 
 def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
@@ -269,11 +296,24 @@ def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
     return tuple(out)
 
 
-def check_configs(sweep: Sweep) -> None:
+class ConfigCheckWarning(UserWarning):
+    """An environment could not be built at the check size, so its options were only checked
+    by name; the sweep runs, and the warning is kept in ``sweep.json``."""
+
+
+def check_configs(sweep: Sweep) -> list[str]:
     """Validate every env and method config against sim.envs / sim.selectors, cheaply: each
-    environment is built at a small N and each selector constructed on it."""
+    environment is built at a small N and each selector constructed on it.
+
+    A ``ValueError`` is a configuration error and propagates. Any other exception while building
+    an environment at the small check size (e.g. a fit that fails only at N = 64) is not proof of
+    a bad config: it is issued as a :class:`ConfigCheckWarning` and returned (one line each)."""
     from .envs import ENV_KINDS, digits_env, gaussian_env, make_env
-    from .selectors import METHODS, make_selector
+    from .experiment import label
+    from .registry import METHODS
+    from .selectors import make_selector
+
+    notes: list[str] = []
 
     env_fns = {"gaussian": gaussian_env, "digits": digits_env}
     assert set(env_fns) == set(ENV_KINDS), "sim.envs gained a kind; teach check_configs about it"
@@ -281,31 +321,35 @@ def check_configs(sweep: Sweep) -> None:
         kind = env.get("kind")
         if kind not in ENV_KINDS:
             raise ValueError(f"env.kind: unknown environment {kind!r}; choose one of {ENV_KINDS}")
-        allowed = _params(env_fns[kind]) - {"seed"} | {"kind", "label"}
+        allowed = _params(env_fns[kind]) - {"seed"} | {"kind", "label", "holdout"}
         if kind == "digits":
             allowed |= {"d"}
         _no_unknown(env, allowed, "env")
-        small = {k: v for k, v in env.items() if k not in ("kind", "label")}
+        if env.get("holdout") is not None:
+            from .splits import n_heldout
+
+            n_heldout(_env_n(env, i), env["holdout"])
+        small = {k: v for k, v in env.items() if k not in ("kind", "label", "holdout")}
         small["N"] = min(_env_n(env, i), 64)
         try:
             make_env(kind, seed=0, **small)
         except ValueError:
             raise
-        except Exception:  # e.g. a fit that fails only at this tiny N: not a config error
-            pass
+        except Exception as exc:  # e.g. a fit that fails only at this tiny N: recorded, loud
+            msg = (f"env[{i}] ({label(env, 'kind')}): not verified, building it at the check "
+                   f"size N = {small['N']} failed with {type(exc).__name__}: {exc}")
+            warnings.warn(msg, ConfigCheckWarning, stacklevel=2)
+            notes.append(msg)
     probe = gaussian_env(32, 2, seed=0)  # selector options are checked independently of env
     for i, m in enumerate(sweep.methods):
         name = m["name"]
         if name not in METHODS:
             raise ValueError(f"methods[{i}].name: unknown method {name!r}; choose one of "
-                             f"{', '.join(METHODS)}")
+                             f"{', '.join(METHODS.names())}")
         opts = {k: v for k, v in m.items() if k not in ("name", "label")}
-        sel = make_selector(name, probe, seed=0)
-        allowed = set().union(*(_params(c.__init__) for c in type(sel).__mro__
-                                if "__init__" in c.__dict__ and c is not object))
-        allowed -= {"self", "data", "seed", "args", "kwargs", "kw"}
-        _no_unknown(opts, allowed, f"methods[{i}] ({name})")
+        _no_unknown(opts, METHODS.get(name).option_names(), f"methods[{i}] ({name})")
         make_selector(name, probe, seed=0, **opts)
+    return notes
 
 
 def _params(fn) -> set:
@@ -381,8 +425,10 @@ class CellStore:
                              "this key; delete it and rerun")
         return rec
 
-    def save(self, key: str, cell: Cell, cell_fn, rows: list, seconds: float) -> None:
-        rec = {"format": CELL_FORMAT, "key": key, "cell_fn": fn_id(cell_fn), **cell.config(),
+    def save(self, key: str, cell: Cell, cell_fn, rows: list, seconds: float,
+             code: str | None = None) -> None:
+        rec = {"format": CELL_FORMAT, "key": key, "cell_fn": fn_id(cell_fn), "code": code,
+               **cell.config(),
                "seconds": seconds, "rows": rows}
         self.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path(key), json.dumps(rec, sort_keys=True))
@@ -394,22 +440,6 @@ class CellStore:
             p.unlink(missing_ok=True)
             n += 1
         return n
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` via a unique temp file in the same directory + os.replace."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are for sharing
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- running
@@ -450,9 +480,11 @@ def run_sweep(sweep: Sweep, out, *, jobs: int = 1, scheduler: str | None = None,
     store.dir.mkdir(parents=True, exist_ok=True)
     store.remove_temp()
     cells = sweep.cells()
-    keys = [c.key(cell_fn) for c in cells]
+    code = cell_code(cell_fn)
+    keys = [c.key(cell_fn, code) for c in cells]
     atomic_write_text(store.root / "sweep.json", json.dumps(
-        {"name": sweep.name, "cell_fn": fn_id(cell_fn),
+        {"name": sweep.name, "cell_fn": fn_id(cell_fn), "code": code,
+         "check_warnings": list(sweep.check_warnings),
          "cells": [dict(key=k, **c.config()) for k, c in zip(keys, cells)]}, indent=1))
     todo = [i for i, k in enumerate(keys) if not store.finished(k)]
     bar = _bar(len(cells), len(cells) - len(todo), progress, sweep.name)
@@ -464,7 +496,7 @@ def run_sweep(sweep: Sweep, out, *, jobs: int = 1, scheduler: str | None = None,
         else:
             results = _run_here(cell_fn, cells, todo)
         for i, rows, seconds in results:
-            store.save(keys[i], cells[i], cell_fn, _check_rows(rows, cells[i]), seconds)
+            store.save(keys[i], cells[i], cell_fn, _check_rows(rows, cells[i]), seconds, code)
             bar.update(1)
     finally:
         bar.close()
@@ -485,21 +517,18 @@ def write_table(table: pd.DataFrame, root) -> list[pathlib.Path]:
     """``root/results.csv`` (and ``results.parquet`` when pyarrow is importable), atomically."""
     root = pathlib.Path(root)
     paths = [root / "results.csv"]
-    # float_format repr-equivalent: the CSV round-trips every value exactly.
-    atomic_write_text(paths[0], table.to_csv(index=False, float_format="%.17g"))
     try:
         import pyarrow  # noqa: F401
+        paths.append(root / "results.parquet")
     except ImportError:
-        return paths
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".results.parquet.", suffix=".tmp")
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, root / "results.parquet")
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
-    return paths + [root / "results.parquet"]
+        pass
+    with OutputGroup() as group:  # both tables change together or not at all
+        # float_format repr-equivalent: the CSV round-trips every value exactly.
+        group.text(paths[0], table.to_csv(index=False, float_format="%.17g"))
+        if len(paths) > 1:
+            with group.open(paths[1], "wb") as f:
+                table.to_parquet(f, index=False)
+    return paths
 
 
 def read_table(root) -> pd.DataFrame:

@@ -39,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .validation import as_rng, positive_int, positive_scalar
+from .io import atomic_open
+from .validation import DataError, as_rng, positive_int, positive_scalar
 
 FORMATS = {"trl": ("prompt", "chosen", "rejected"), "pair": ("prompt", "response_1", "response_2")}
 HANDWRITTEN_PATH = Path(__file__).parent / "data_files" / "handwritten_pairs.jsonl"
@@ -71,6 +72,16 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
+def split_lines(text: str) -> list[str]:
+    """JSONL lines: split on ``\\n`` only (a trailing ``\\r`` is dropped), never with
+    ``str.splitlines``, which also splits on U+2028, U+2029, U+0085 and other characters that
+    are legal unescaped inside JSON strings (and that :func:`write_jsonl` writes raw)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [s[:-1] if s.endswith("\r") else s for s in lines]
+
+
 def read_pairs(path) -> tuple[list[PairRow], str]:
     """Read and validate a JSONL file of preference pairs.
 
@@ -80,11 +91,11 @@ def read_pairs(path) -> tuple[list[PairRow], str]:
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+            lines = split_lines(f.read())
     except FileNotFoundError:
-        raise ValueError(f"data {path!r}: no such file") from None
+        raise DataError(f"data {path!r}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"data {path!r}: not a readable UTF-8 text file ({exc})") from None
+        raise DataError(f"data {path!r}: not a readable UTF-8 text file ({exc})") from None
     rows, errors, fmt = [], [], None
     has_label = None
     for lineno, text in enumerate(lines, start=1):
@@ -92,8 +103,8 @@ def read_pairs(path) -> tuple[list[PairRow], str]:
             continue
         try:
             obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            errors.append(f"line {lineno}: not valid JSON ({exc.msg})")
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digit limit, depth
+            errors.append(f"line {lineno}: not valid JSON ({getattr(exc, 'msg', exc)})")
             continue
         if not isinstance(obj, dict):
             errors.append(f"line {lineno}: expected a JSON object, got {type(obj).__name__}")
@@ -128,9 +139,9 @@ def read_pairs(path) -> tuple[list[PairRow], str]:
     if errors:
         shown = "; ".join(errors[:_MAX_LISTED])
         more = f"; and {len(errors) - _MAX_LISTED} more" if len(errors) > _MAX_LISTED else ""
-        raise ValueError(f"data {path!r}: {len(errors)} malformed row(s): {shown}{more}")
+        raise DataError(f"data {path!r}: {len(errors)} malformed row(s): {shown}{more}")
     if not rows:
-        raise ValueError(f"data {path!r}: no rows; write one JSON object per line")
+        raise DataError(f"data {path!r}: no rows; write one JSON object per line")
     return rows, fmt
 
 
@@ -174,13 +185,13 @@ def read_meta(features_path) -> dict:
         with open(mp) as f:
             meta = json.load(f)
     except FileNotFoundError:
-        raise ValueError(f"features {os.fspath(features_path)!r}: sidecar {str(mp)!r} not found; "
+        raise DataError(f"features {os.fspath(features_path)!r}: sidecar {str(mp)!r} not found; "
                          f"it is written by `adpo features` next to the .npz") from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"features sidecar {str(mp)!r}: not readable JSON ({exc})") from None
+        raise DataError(f"features sidecar {str(mp)!r}: not readable JSON ({exc})") from None
     for key in ("source", "source_sha256", "row_lines"):
         if key not in meta:
-            raise ValueError(f"features sidecar {str(mp)!r}: missing key {key!r}; rerun "
+            raise DataError(f"features sidecar {str(mp)!r}: missing key {key!r}; rerun "
                              f"`adpo features`")
     return meta
 
@@ -193,7 +204,7 @@ def _source_path(meta: dict, features_path) -> Path:
     for c in candidates:
         if c.is_file():
             return c
-    raise ValueError(f"features {os.fspath(features_path)!r}: source JSONL {meta['source']!r} "
+    raise DataError(f"features {os.fspath(features_path)!r}: source JSONL {meta['source']!r} "
                      f"not found; restore it or rerun `adpo features`")
 
 
@@ -205,6 +216,15 @@ def write_selected_jsonl(features_npz_path, indices, out_path) -> int:
     recorded at extraction. Returns the number of rows written. ``ValueError`` when the sidecar or
     the source is missing or changed, or an index is out of range or repeated.
     """
+    lines = selected_lines(features_npz_path, indices)
+    with atomic_open(out_path, "w") as f:
+        f.writelines(lines)
+    return len(lines)
+
+
+def selected_lines(features_npz_path, indices) -> list[str]:
+    """The source lines (each ending in ``\\n``) behind ``indices``, in order; with no indices,
+    only checks that the sidecar and the unchanged source are there (before a run writes)."""
     from .data import check_indices
 
     meta = read_meta(features_npz_path)
@@ -212,27 +232,18 @@ def write_selected_jsonl(features_npz_path, indices, out_path) -> int:
     idx = check_indices(indices, len(row_lines))
     src = _source_path(meta, features_npz_path)
     if file_sha256(src) != meta["source_sha256"]:
-        raise ValueError(f"source {str(src)!r} changed since its features were extracted "
+        raise DataError(f"source {str(src)!r} changed since its features were extracted "
                          f"(SHA-256 differs); rerun `adpo features`")
     with open(src, encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    out_path = os.fspath(out_path)
-    tmp = out_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for i in idx:
-            f.write(lines[row_lines[i] - 1] + "\n")
-    os.replace(tmp, out_path)
-    return int(idx.size)
+        lines = split_lines(f.read())
+    return [lines[row_lines[i] - 1] + "\n" for i in idx]
 
 
 def write_jsonl(rows, path) -> None:
     """Write dicts as JSONL atomically (UTF-8, one object per line)."""
-    path = os.fspath(path)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path, "w") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------- sources

@@ -7,13 +7,97 @@ Every public entry point validates through these helpers so that a bad input alw
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
+
+#: Largest seed accepted: results tables store seeds as int64 (numpy's own seeds may be larger).
+MAX_SEED = 2 ** 63 - 1
+#: Largest accepted beta * max|phi| * sqrt(d) (a bound on beta * max_i ||phi_i||) and
+#: beta * max_i |b_i|. Beyond it the Hessian beta^2 sum mu(1-mu) phi phi^T (Lemma 1) has entries
+#: up to 1e24, so a ridge gamma <= 1 lies below float64 rounding (relative 2.2e-16) and is lost,
+#: and past ~1e154 the squares overflow: fits and designs would return meaningless results
+#: (measured: phi * 1e200 gave theta_hat = 0 with "converged": true).
+MAX_LOGIT_SCALE = 1e12
+
+
+class DataError(ValueError):
+    """The contents of an input file (or array) cannot be used; the CLI exits with code 3."""
+
+
+class ResourceError(RuntimeError):
+    """A run would exceed a stated memory or time limit; the CLI exits with code 4."""
+
+
+def check_resources(nbytes: float, what: str, *, limit: float | None = None,
+                    force: bool = False) -> None:
+    """Refuse a run whose estimated memory ``nbytes`` exceeds ``limit`` unless ``force``.
+
+    The default limit is half the physical memory, or ``$ADPO_MEMORY_LIMIT_GB`` (GiB) when set
+    (e.g. on a shared machine); ``what`` says what was estimated and how."""
+    if force:
+        return
+    where = "half this machine's memory"
+    if limit is None:
+        limit = physical_memory() / 2
+        env = os.environ.get("ADPO_MEMORY_LIMIT_GB")
+        if env:
+            limit = positive_scalar(env, "ADPO_MEMORY_LIMIT_GB") * 2 ** 30
+            where = "$ADPO_MEMORY_LIMIT_GB"
+    if nbytes > limit:
+        raise ResourceError(f"{what} needs about {_gib(nbytes)} of memory, over the limit of "
+                            f"{_gib(limit)} ({where}); reduce the size, or pass --force to try "
+                            f"anyway")
+
+
+def physical_memory() -> float:
+    """Bytes of physical memory (a conservative 8 GiB when the platform does not say)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8.0 * 2 ** 30
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2 ** 30:.3g} GiB"
+
+
+def check_beta(beta, name: str = "beta") -> float:
+    """A DPO scale beta in (0, MAX_LOGIT_SCALE]: larger ones overflow beta^2 (Lemma 1's weights)."""
+    beta = positive_scalar(beta, name)
+    if beta > MAX_LOGIT_SCALE:
+        raise ValueError(f"{name}: {beta:g} is over {MAX_LOGIT_SCALE:.0e}: the logits beta (phi^T "
+                         f"theta - b) and the weights beta^2 mu (1 - mu) would overflow float64; "
+                         f"use a smaller beta (rescale phi instead)")
+    return beta
+
+
+def check_logit_scale(phi: np.ndarray, b: np.ndarray, beta: float, name: str = "phi") -> None:
+    """Refuse features whose logits would overflow or lose all precision (DataError)."""
+    if phi.size == 0:
+        return
+    scale = float(beta) * float(np.max(np.abs(phi))) * np.sqrt(phi.shape[1])
+    bscale = float(beta) * float(np.max(np.abs(b))) if b.size else 0.0
+    worst, field = max((scale, name), (bscale, "b"))
+    if not worst <= MAX_LOGIT_SCALE:
+        raise DataError(f"{field}: beta * max |{field}| (times sqrt(d) for phi) is {worst:.3g}, over "
+                        f"{MAX_LOGIT_SCALE:.0e}: the logits beta (phi^T theta - b) would overflow or "
+                        f"lose all precision in float64; rescale the features (e.g. to unit norm) "
+                        f"or lower beta")
+
+
+def _refuse_nonreal(x, name: str) -> None:
+    """Complex input would be cast to its real part silently (a ComplexWarning): refuse it."""
+    dtype = x.dtype if isinstance(x, np.ndarray) else np.asarray(x).dtype
+    if dtype.kind == "c":
+        raise DataError(f"{name}: complex values (dtype {dtype}); features and log-ratios must be "
+                        f"real numbers; store the real part explicitly if that is what you mean")
 
 
 def as_matrix(x, name: str, *, n_rows: int | None = None, n_cols: int | None = None,
               dtype=np.float64) -> np.ndarray:
     """Return ``x`` as a finite 2-D float array, or raise ``ValueError`` naming ``name``."""
+    _refuse_nonreal(x, name)
     try:
         a = np.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as exc:
@@ -33,6 +117,7 @@ def as_matrix(x, name: str, *, n_rows: int | None = None, n_cols: int | None = N
 
 def as_vector(x, name: str, *, length: int | None = None, dtype=np.float64) -> np.ndarray:
     """Return ``x`` as a finite 1-D float array, or raise ``ValueError`` naming ``name``."""
+    _refuse_nonreal(x, name)
     try:
         a = np.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as exc:
@@ -110,7 +195,17 @@ def as_rng(seed) -> np.random.Generator:
         raise ValueError(f"seed: expected a non-negative int or a numpy.random.Generator, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed: must be non-negative, got {seed}")
+    if seed > MAX_SEED:
+        raise ValueError(f"seed: {seed} is over 2^63 - 1, the largest seed results tables can "
+                         f"store (int64); use a smaller seed")
     return np.random.default_rng(int(seed))
+
+
+def rng_for(seed, *keys) -> np.random.Generator:
+    """An independent stream for (seed, *keys) (SeedSequence), e.g. per trial of a study."""
+    if isinstance(seed, np.random.Generator):
+        return as_rng(seed)
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))
 
 
 def _check_finite(a: np.ndarray, name: str) -> None:

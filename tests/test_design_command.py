@@ -1,11 +1,11 @@
-"""The ``adpo design`` subcommand (sim/commands/design.py)."""
+"""The ``adpo design`` subcommand (adpo/commands/design.py)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from sim.cli import main
+from adpo.cli import main
 from sim.data import PreferenceData
 from sim.design import fw_design, greedy_select
 from sim.dpo import logistic_weight
@@ -40,12 +40,16 @@ def test_each_solver_writes_its_json(data_file, tmp_path, solver):
     if solver == "greedy":
         ref = greedy_select(data.phi, 6, gamma=0.5, weights=w)
         assert res["indices"] == ref.indices.tolist()
-        assert res["efficiency"] is None
+        assert res["efficiency"] is None and res["logdet_relaxed"] is None
+        assert abs(res["weighted_logdet"] - ref.logdet) < 1e-9
     elif solver in ("fw", "multiplicative", "cvxpy"):
         assert len(res["pi"]) == data.N and abs(sum(res["pi"]) - 1) < 1e-9
         assert 0.99 < res["efficiency"] <= 1
         opt = fw_design(data.phi, weights=w, efficiency=1 - 1e-10).logdet
-        assert res["logdet"] <= opt + 1e-9
+        assert res["logdet_relaxed"] <= opt + 1e-9
+    # 'logdet' is the unweighted log det(gamma I + sum phi phi^T) of the chosen rows, as in select
+    ref = np.linalg.slogdet(0.5 * np.eye(data.d) + data.phi[res["indices"]].T @ data.phi[res["indices"]])[1]
+    assert abs(res["logdet"] - ref) < 1e-9
 
 
 def test_brute_and_errors(data_file, tmp_path, capsys):
@@ -64,5 +68,5 @@ def test_brute_and_errors(data_file, tmp_path, capsys):
     nostar = tmp_path / "nostar.npz"
     PreferenceData(phi=data.phi, b=data.b, beta=data.beta).save(nostar)
     assert main(["design", "--data", str(nostar), "--solver", "fw", "--weights", "theta_star",
-                 "--out", str(out)]) == 2
+                 "--out", str(out)]) == 3
     assert "theta_star" in capsys.readouterr().err

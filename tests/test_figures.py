@@ -19,6 +19,13 @@ def test_figure_script_tiny(name, tmp_path, monkeypatch):
         assert p.exists() and p.stat().st_size > 0, p
     sidecar = json.loads(next(p for p in paths if p.suffix == ".json").read_text())
     assert sidecar.get("scale") == "tiny" and sidecar.get("figure") == name
+    # every README claim that reads this figure renders from the new sidecar (no placeholder)
+    from figures import claims
+
+    sc = claims.Sidecars(tmp_path / "out")
+    claims.load_providers()
+    for claim in claims.CLAIMS:
+        assert f"not yet computed: figures/{name}.json" not in claims.render(claim, sc), claim
 
 
 def test_unknown_scale_is_refused():
@@ -40,8 +47,8 @@ def test_cached_computes_once(tmp_path, monkeypatch):
         calls.append(1)
         return {"x": np.arange(3.0)}
 
-    a = common.cached("demo", {"n": 3}, compute)
-    b = common.cached("demo", {"n": 3}, compute)
-    c = common.cached("demo", {"n": 4}, compute)
+    a = common.cached("design_quality", {"n": 3}, compute)
+    b = common.cached("design_quality", {"n": 3}, compute)
+    c = common.cached("design_quality", {"n": 4}, compute)
     assert len(calls) == 2 and np.array_equal(a["x"], b["x"]) and np.array_equal(a["x"], c["x"])
     assert not list(tmp_path.rglob("*.tmp.npz"))

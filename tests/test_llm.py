@@ -14,7 +14,7 @@ import pytest
 
 from sim import llm
 from sim import textdata as td
-from sim.cli import main as cli_main
+from adpo.cli import main as cli_main
 from sim.data import PreferenceData
 
 torch = pytest.importorskip("torch")  # torch is a declared dependency: this never skips here
@@ -224,7 +224,7 @@ def test_cli_reports_malformed_rows_before_loading_a_model(tmp_path, capsys):
     bad.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p"}\n')
     code = cli_main(["features", "--model", str(tmp_path / "no-model"), "--data", str(bad),
                      "--out", str(tmp_path / "f.npz")])
-    assert code == 2 and "line 2:" in capsys.readouterr().err
+    assert code == 3 and "line 2:" in capsys.readouterr().err
 
 
 def test_bad_model_spec_and_options(tmp_path, tiny):
@@ -275,3 +275,16 @@ def test_figure_llm_tiny_scale_writes_files_and_reuses_its_cache(tmp_path, monke
     monkeypatch.setattr("sim.llm.tiny_model", no_model)
     fig_llm.main("tiny", out_dir=tmp_path / "out2", jobs=1)
     assert feats[0].stat().st_mtime_ns == stamp
+
+
+def test_progress_bar_has_a_total_and_resumes_from_finished_chunks(tiny, tmp_path, capsys):
+    """The features bar counts sequences (2 per pair) against a known total, so tqdm shows an
+    ETA; a resumed run starts at the sequences of the chunks already on disk."""
+    src = _trl_file(tmp_path / "p.jsonl", PAIRS)
+    llm.extract_file(tiny, src, tmp_path / "f.npz", chunk_rows=4, progress=True, keep_parts=True)
+    err = capsys.readouterr().err
+    assert f"/{2 * len(PAIRS)} " in err and f"{2 * len(PAIRS)}/{2 * len(PAIRS)}" in err
+    (tmp_path / "f.npz.parts" / "chunk_00001.npz").unlink()  # the last chunk (2 pairs) is redone
+    llm.extract_file(tiny, src, tmp_path / "f.npz", chunk_rows=4, progress=True)
+    err = capsys.readouterr().err
+    assert f" 8/{2 * len(PAIRS)} " in err and f" 0/{2 * len(PAIRS)} " not in err

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim import io as sim_io
 from sim import runner
-from sim.cli import main as cli_main
+from adpo.cli import main as cli_main
 from sim.runner import (Cell, CellStore, load_sweep, make_sweep, parse_budgets, parse_seeds,
                         parse_sweep, read_table, run_sweep)
 
@@ -219,11 +220,11 @@ def test_interrupt_during_write_leaves_no_file(tmp_path, monkeypatch):
     def killed(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner.os, "replace", killed)
+    monkeypatch.setattr(sim_io.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         store.save("k", cell, toy_rows, toy_rows(cell.env, cell.method, 0, [4]), 0.1)
     assert not store.finished("k") and no_temp(tmp_path)
-    monkeypatch.setattr(runner.os, "replace", real_replace)
+    monkeypatch.setattr(sim_io.os, "replace", real_replace)
     # a temp file left by a process killed with SIGKILL is removed by the next run
     (store.dir / ".abc.json.123.tmp").write_text("{half")
     run_sweep(tiny_sweep(), tmp_path, cell_fn=toy_rows)
@@ -334,7 +335,8 @@ def test_cli_sweep(tmp_path, capsys, monkeypatch):
     assert "8 cell(s) run" in msg and str(out / "results.csv") in msg
     assert cli_main(["sweep", str(cfg), "--out", str(out), "--quiet"]) == 0
     assert "0 cell(s) run, 8 already finished" in capsys.readouterr().out
-    assert len(read_table(out)) == 8 * 2 * len(__import__("sim.experiment").experiment.METRICS)
+    exp = __import__("sim.experiment").experiment
+    assert len(read_table(out)) == 8 * 2 * (len(exp.METRICS) + len(exp.ENV_FACTS))
 
 
 @pytest.mark.parametrize("args, msg", [
@@ -345,15 +347,13 @@ def test_cli_sweep_errors(tmp_path, capsys, args, msg):
     cfg = tmp_path / "tiny.toml"
     cfg.write_text(TINY_TOML.replace("N = 48", "N = 12"))  # budgets 16 > N
     if msg is None:
-        with pytest.raises(SystemExit) as e:
-            cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o"), *args])
-        assert e.value.code == 2
+        assert cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o"), *args]) == 2
         return
     assert cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o"), *args]) == 2
     assert msg in capsys.readouterr().err
     assert cli_main(["sweep", str(cfg), "--out", str(tmp_path / "o")]) == 2
     assert "exceeds" in capsys.readouterr().err
-    assert cli_main(["sweep", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert cli_main(["sweep", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o")]) == 3
     assert "no such file" in capsys.readouterr().err
 
 

@@ -8,7 +8,9 @@ import scipy.linalg
 from sim.data import PreferenceData
 from sim.dpo import fit_dpo, logistic_weight
 from sim.envs import gaussian_env
-from sim.selectors import METHODS, LabelOracle, make_selector
+from sim.selectors import LabelOracle, make_selector, method_names
+
+METHODS = method_names()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sim import textdata as td
-from sim.cli import main as cli_main
+from adpo.cli import main as cli_main
 
 
 def _write(path, lines):

@@ -33,18 +33,6 @@ def test_lemma1_gradient_and_hessian_match_finite_differences(seed, d, n, beta):
     assert r["min_eig"] >= -1e-12 * max(1.0, r["hess_scale"])
 
 
-@SETTINGS
-@given(seed=st.integers(0, 2**32 - 1), d=st.integers(1, 8), k=st.integers(0, 20),
-       gamma=st.floats(1e-3, 10), scale=st.floats(1e-3, 10))
-def test_greedy_identity_log_det_gain_equals_log1p_quadratic_form(seed, d, k, gamma, scale):
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((k, d))
-    h = gamma * np.eye(d) + a.T @ a
-    v = scale * rng.standard_normal(d)
-    lhs, rhs = checks.greedy_identity_gap(h, v)
-    assert lhs == pytest.approx(rhs, rel=1e-9, abs=1e-11)
-
-
 @pytest.fixture(scope="module")
 def env():
     """Assumption 2 holds: ||phi|| <= 1, |b| <= 1, theta_true and theta_star in the unit ball."""
@@ -54,15 +42,15 @@ def env():
 
 
 @pytest.mark.parametrize("name,m", [("adpo", None), ("adpo", 16), ("adpo+", None), ("adpo+", 16)])
-def test_lemmas_5_and_6_and_the_gains_along_real_runs(env, name, m):
+def test_gains_and_lemma6_along_real_runs(env, name, m):
+    """The selectors' Sherman-Morrison gains (their public ``gains_``) against fresh Cholesky
+    factors of the picked vectors, and Lemma 6 on the picks: ||v_t||^2 <= c_max is what a
+    weight bug would break (mutants in test_theory_mutants.py). Lemma 5 is checked on the
+    engine's own scores there, not on matrices rebuilt here (those satisfy it for any picks)."""
     tr = checks.selector_trace(name, env, 80, n_candidates=m, gamma=0.5, seed=1)
     assert tr.v.shape == (80, env.d)
     assert np.all(np.sum(tr.v**2, axis=1) <= C.c_max(env.beta) * (1 + 1e-12))
-    q = checks.quad_form_path(tr.v, 0.5, env.phi)
-    assert checks.lemma5_max_increase(q) <= 1e-10
-    assert q[-1].max() < q[0].max()  # and the design did shrink something
     assert checks.lemma6_ratios(tr.v, 0.5, env.beta).max() <= 1 + 1e-12
-    # The selector's Sherman-Morrison gains against fresh Cholesky factors.
     np.testing.assert_allclose(tr.gains, np.log1p(checks.picked_scores(tr.v, 0.5)), rtol=1e-9)
 
 
@@ -85,9 +73,15 @@ def test_kappa_grows_with_candidate_subsampling(env):
 
 
 @pytest.mark.parametrize("name,m", [("adpo", None), ("adpo", 16), ("adpo+", None)])
-def test_corrected_theorem4_holds_along_real_runs(env, name, m):
-    tr = checks.selector_trace(name, env, 128, n_candidates=m, gamma=0.5, seed=2)
-    res = checks.theorem4_along_run(env, tr.indices, 0.5, tr.kappa, [8, 32, 128])
+def test_corrected_theorem4_holds_along_real_runs(name, m):
+    """Informative regime: beta = 0.25 (C = (c_max/c_min)^2 = 1.13) and gamma = c_max make the
+    corrected bound 0.2-0.5x the ceiling 1/gamma at n = 32..128 (at beta = 1, gamma = 0.5 it
+    was above the ceiling, so every design passed). Asserted before the verdict."""
+    env = gaussian_env(600, 5, beta=0.25, seed=3, theta_norm=1.0, ref_norm=1.0, assumption2=True)
+    g = C.c_max(env.beta)
+    tr = checks.selector_trace(name, env, 128, n_candidates=m, gamma=g, seed=2)
+    res = checks.theorem4_along_run(env, tr.indices, g, tr.kappa, [32, 64, 128])
+    assert np.all(res["corrected"] < 0.7 * res["ceiling"])
     assert np.all(res["measured"] <= res["corrected"])
     assert np.all(res["kappa"] >= 1)
 
@@ -99,5 +93,6 @@ def test_assumption3_weights_bracketed_at_theta_star(env):
 
 
 def test_selector_trace_refuses_non_greedy_methods(env):
-    with pytest.raises(ValueError, match="name"):
-        checks.selector_trace("uniform", env, 5)
+    for name in ("uniform", "pmc", "nonsense"):
+        with pytest.raises(ValueError, match="name"):
+            checks.selector_trace(name, env, 5)

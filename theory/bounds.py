@@ -211,3 +211,43 @@ def bound_summary(d: int, n: int, beta: float, gamma: float, delta: float,
         **t2,
         "beta_scaled": {k: beta * v for k, v in t2.items()},
     }
+
+
+# --------------------------------------------------------------------------- trivial ceilings
+def theorem2_ceiling(phi_norm: float = 1.0, theta_radius: float = 1.0,
+                     theta_star_norm: float = 1.0) -> float:
+    """max_i |phi_i^T (theta_hat - theta_*)| <= max ||phi_i|| (||theta_hat|| + ||theta_*||).
+
+    Under Assumption 2 (all three norms <= 1) this is 2: any Theorem 2 bound >= 2 is vacuous,
+    i.e. no estimator in Theta could ever violate it.
+    """
+    return (positive_scalar(phi_norm, "phi_norm")
+            * (positive_scalar(theta_radius, "theta_radius")
+               + positive_scalar(theta_star_norm, "theta_star_norm", allow_zero=True)))
+
+
+def theorem4_ceiling(gamma: float, phi_norm: float = 1.0) -> float:
+    """max_i phi_i^T Sigma_n^{-1} phi_i <= max ||phi_i||^2 / gamma, since Sigma_n >= gamma I.
+
+    A Theorem 4 bound >= this holds for every design whatsoever (it checks nothing).
+    """
+    return positive_scalar(phi_norm, "phi_norm") ** 2 / positive_scalar(gamma, "gamma")
+
+
+def informative_n(bound, ceiling: float, *, n_max: float = 1e15) -> float:
+    """The smallest n with ``bound(n) < ceiling``, for a bound that decreases in n.
+
+    ``bound``: callable n (int) -> float. Bisection on integers in [1, n_max]; returns
+    ``math.inf`` when the bound stays >= ceiling up to n_max. Used to state how far a bound is
+    from saying anything (e.g. Theorem 2 against :func:`theorem2_ceiling`).
+    """
+    ceiling = positive_scalar(ceiling, "ceiling")
+    lo, hi = 1, int(n_max)
+    if bound(lo) < ceiling:
+        return 1.0
+    if bound(hi) >= ceiling:
+        return math.inf
+    while hi - lo > 1:  # invariant: bound(lo) >= ceiling > bound(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if bound(mid) >= ceiling else (lo, mid)
+    return float(hi)

@@ -1,10 +1,13 @@
 """Empirical checks of the paper's lemmas, Assumption 4 and Theorem 4, on instances and runs.
 
 Each check returns plain numbers (or small dataclasses of arrays) so that tests assert on them
-and figure scripts plot them. References are computed independently of the code under test:
-finite differences for derivatives, ``numpy.linalg.slogdet`` and fresh Cholesky factors of
-H_t = gamma I + sum_{s<=t} v_s v_s^T for every quadratic form (never the selectors'
-Sherman-Morrison state), and a brute-force greedy loop for kappa on small instances.
+and figure scripts plot them. What is checked is the project's own output (``sim.dpo``'s
+gradient and Hessian, the gains / log det / kappa / picks that ``sim.design.greedy_select`` and
+the selectors report); the references are computed independently of it: finite differences
+for derivatives, ``numpy.linalg.slogdet`` of explicitly formed H_t = gamma I + sum_{s<=t} v_s
+v_s^T, fresh Cholesky factors for quadratic forms (never the engines' Sherman-Morrison
+state), and a brute-force greedy loop for kappa on small instances. The pieces compared are
+arguments (or injectable callables), so tests hand in wrong versions and watch each check fail.
 
 Shapes: phi (N, d), b (N,), s (N,), theta (d,), H (d, d), V (n, d) = the picked weighted
 vectors v_{t, I_t} in selection order (weights frozen at the round of the pick, Algorithm 1
@@ -16,12 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 from sim.data import PreferenceData
-from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, logistic_weight
-from sim.selectors import make_selector
-from sim.validation import as_matrix, as_rng, as_vector, positive_int, positive_scalar
+from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, dpo_weights
+from sim.linalg import chol_quad_forms, cholesky
+from sim.registry import METHODS
+from sim.selectors import make_selector, method_names
+from sim.validation import as_matrix, as_vector, positive_int, positive_scalar
+from sim.validation import rng_for  # noqa: F401  (moved to sim.validation; old import path kept)
 
 from . import bounds, constants
 
@@ -29,9 +34,7 @@ from . import bounds, constants
 # --------------------------------------------------------------------------- linear algebra
 def quad_forms(h: np.ndarray, x: np.ndarray) -> np.ndarray:
     """x_i^T H^{-1} x_i for the rows of x (m, d), by one Cholesky factor of H (d, d). Shape (m,)."""
-    chol = scipy.linalg.cholesky(as_matrix(h, "H"), lower=True)
-    z = scipy.linalg.solve_triangular(chol, np.atleast_2d(x).T, lower=True)
-    return np.einsum("ij,ij->j", z, z)
+    return chol_quad_forms(np.atleast_2d(x), cholesky(as_matrix(h, "H")))
 
 
 def design_matrix(v: np.ndarray, gamma: float) -> np.ndarray:
@@ -41,8 +44,12 @@ def design_matrix(v: np.ndarray, gamma: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- Lemma 1
-def lemma1_check(phi, b, beta, s, theta, *, eps: float = 1e-5) -> dict:
+def lemma1_check(phi, b, beta, s, theta, *, eps: float = 1e-5, gradient=dpo_gradient,
+                 hessian=dpo_hessian, loss=dpo_loss) -> dict:
     """Lemma 1 against central finite differences.
+
+    ``gradient``, ``hessian`` and ``loss`` default to the project's :mod:`sim.dpo` functions
+    (the code under test); tests pass wrong versions to show the check catches them.
 
     Returns {"grad_err", "hess_err", "grad_scale", "hess_scale", "min_eig"}: max-abs errors of
     the analytic gradient beta sum (mu_i - s_i) phi_i against differences of the loss (eq. 6),
@@ -52,55 +59,92 @@ def lemma1_check(phi, b, beta, s, theta, *, eps: float = 1e-5) -> dict:
     phi = as_matrix(phi, "phi")
     d = phi.shape[1]
     theta = as_vector(theta, "theta", length=d)
-    g = dpo_gradient(theta, phi, b, beta, s)
-    h = dpo_hessian(theta, phi, b, beta)
+    g = gradient(theta, phi, b, beta, s)
+    h = hessian(theta, phi, b, beta)
     g_fd, h_fd = np.empty(d), np.empty((d, d))
     for j in range(d):
         e = np.zeros(d)
         e[j] = eps
-        g_fd[j] = (dpo_loss(theta + e, phi, b, beta, s) - dpo_loss(theta - e, phi, b, beta, s)) / (2 * eps)
-        h_fd[:, j] = (dpo_gradient(theta + e, phi, b, beta, s)
-                      - dpo_gradient(theta - e, phi, b, beta, s)) / (2 * eps)
+        g_fd[j] = (loss(theta + e, phi, b, beta, s) - loss(theta - e, phi, b, beta, s)) / (2 * eps)
+        h_fd[:, j] = (gradient(theta + e, phi, b, beta, s)
+                      - gradient(theta - e, phi, b, beta, s)) / (2 * eps)
     return {"grad_err": float(np.max(np.abs(g - g_fd))), "hess_err": float(np.max(np.abs(h - h_fd))),
             "grad_scale": float(np.max(np.abs(g))), "hess_scale": float(np.max(np.abs(h))),
             "min_eig": float(np.linalg.eigvalsh(h).min())}
 
 
-# --------------------------------------------------------------------------- greedy identity
-def greedy_identity_gap(h, v) -> tuple[float, float]:
-    """(log det(H + v v^T) - log det H, log(1 + v^T H^{-1} v)): equal by the determinant lemma.
+# --------------------------------------------------------------------------- the greedy engine (eq. 10)
+def brute_force_gains(v_all, gamma: float, indices) -> np.ndarray:
+    """log det H_t - log det H_{t-1} for the picks ``indices`` (n,) of rows of v_all (N, d).
 
-    The left side uses two ``numpy.linalg.slogdet`` calls, the right a Cholesky solve.
+    Each H_t = gamma I + sum_{s <= t} v_{I_s} v_{I_s}^T is formed explicitly and its log det
+    taken by ``numpy.linalg.slogdet`` (no determinant lemma, no rank-one update). (n,).
     """
-    h = as_matrix(h, "H")
-    v = as_vector(v, "v", length=h.shape[0])
-    sign0, ld0 = np.linalg.slogdet(h)
-    sign1, ld1 = np.linalg.slogdet(h + np.outer(v, v))
-    if sign0 <= 0 or sign1 <= 0:
-        raise ValueError("H: must be positive definite")
-    return float(ld1 - ld0), float(np.log1p(quad_forms(h, v[None])[0]))
+    v = as_matrix(v_all, "v_all")
+    idx = np.asarray(indices, dtype=np.int64)
+    d = v.shape[1]
+    h = positive_scalar(gamma, "gamma") * np.eye(d)
+    prev = np.linalg.slogdet(h)[1]
+    out = np.empty(idx.size)
+    for t, i in enumerate(idx):
+        h = h + np.outer(v[i], v[i])
+        cur = np.linalg.slogdet(h)[1]
+        out[t], prev = cur - prev, cur
+    return out
 
 
-# --------------------------------------------------------------------------- Lemmas 5 and 6
-def quad_form_path(v_picked, gamma: float, phi_eval) -> np.ndarray:
-    """q[t, i] = phi_i^T H_t^{-1} phi_i for t = 0..n, from a fresh Cholesky of each H_t.
+def greedy_optimality_gaps(v_all, gamma: float, indices) -> np.ndarray:
+    """Per pick t: (best log-det gain over the rows not yet picked) - (gain of the pick).
 
-    v_picked (n, d), phi_eval (m, d). Returns (n + 1, m). Cost O(n (d^3 + m d^2)).
+    The gain of every row is log det(H_{t-1} + v v^T) - log det H_{t-1} by a batched
+    ``numpy.linalg.slogdet`` of the explicitly formed matrices (eq. 10 literally, no greedy
+    identity). Zero up to rounding for an exact greedy run (paper eq. 10, full argmax); large
+    when the picks ignore the design. O(n N d^3): small instances. (n,).
     """
-    v = as_matrix(v_picked, "v_picked")
-    x = as_matrix(phi_eval, "phi_eval", n_cols=v.shape[1])
-    gamma = positive_scalar(gamma, "gamma")
-    h = gamma * np.eye(v.shape[1])
-    out = np.empty((v.shape[0] + 1, x.shape[0]))
-    out[0] = quad_forms(h, x)
-    for t in range(v.shape[0]):
-        h = h + np.outer(v[t], v[t])
-        out[t + 1] = quad_forms(h, x)
+    v = as_matrix(v_all, "v_all")
+    idx = np.asarray(indices, dtype=np.int64)
+    n_rows, d = v.shape
+    h = positive_scalar(gamma, "gamma") * np.eye(d)
+    free = np.ones(n_rows, dtype=bool)
+    outer = v[:, :, None] * v[:, None, :]
+    gaps = np.empty(idx.size)
+    for t, i in enumerate(idx):
+        base = np.linalg.slogdet(h)[1]
+        gain = np.linalg.slogdet(h[None] + outer)[1] - base
+        gaps[t] = gain[free].max() - gain[i]
+        free[i] = False
+        h = h + outer[i]
+    return gaps
+
+
+def engine_max_scores(gains, kappa) -> np.ndarray:
+    """max_i v_i^T H_{t-1}^{-1} v_i per round, as the engine reports it: kappa_t (e^{g_t} - 1).
+
+    gains (n,) = log(1 + score of the pick) and kappa (n,) = max score / pick score are the
+    engine's public outputs (``DesignResult.gains/kappa``, ``Selector.gains_/kappa_``). (n,).
+    """
+    return np.asarray(kappa, dtype=np.float64) * np.expm1(np.asarray(gains, dtype=np.float64))
+
+
+def reference_max_scores(v_all, gamma: float, indices) -> np.ndarray:
+    """max over ALL rows of v_i^T H_{t-1}^{-1} v_i, t = 1..n, with H_{t-1} formed explicitly
+    from the picks ``indices`` and solved by ``numpy.linalg.solve`` (independent of the
+    project's Cholesky helpers). Reference for :func:`engine_max_scores`. (n,)."""
+    v = as_matrix(v_all, "v_all")
+    idx = np.asarray(indices, dtype=np.int64)
+    h = positive_scalar(gamma, "gamma") * np.eye(v.shape[1])
+    out = np.empty(idx.size)
+    for t, i in enumerate(idx):
+        out[t] = np.einsum("ij,ji->i", v, np.linalg.solve(h, v.T)).max()
+        h = h + np.outer(v[i], v[i])
     return out
 
 
 def lemma5_max_increase(q_path: np.ndarray) -> float:
-    """Lemma 5: max over t, i of (q[t, i] - q[t-1, i]) / q[t-1, i]; <= 0 up to rounding."""
+    """Lemma 5: max over t (and i) of (q[t] - q[t-1]) / q[t-1]; <= 0 up to rounding.
+
+    q_path: (n,) per-round values, e.g. :func:`engine_max_scores` of a fixed-weight run (the
+    max of non-increasing forms is non-increasing), or (n + 1, m) per row."""
     q = np.asarray(q_path)
     return float(np.max((q[1:] - q[:-1]) / q[:-1]))
 
@@ -119,14 +163,16 @@ def picked_scores(v_picked, gamma: float) -> np.ndarray:
     return y
 
 
-def lemma6_ratios(v_picked, gamma: float, beta: float) -> np.ndarray:
+def lemma6_ratios(v_picked, gamma: float, beta: float, *, constant=None) -> np.ndarray:
     """Lemma 6 along a run: y_t / (c log(1 + y_t)) with y_t from :func:`picked_scores`. (n,).
 
     c = c_max / (gamma log(1 + c_max / gamma)). Lemma 6 says every ratio is <= 1 when
     ||v_t||^2 <= c_max (equality when ||v_t||^2 = c_max at t = 1, e.g. ADPO's cold start).
+    ``constant`` overrides c (tests inject wrong ones).
     """
     y = picked_scores(v_picked, gamma)
-    return y / (bounds.lemma6_constant(beta, gamma) * np.log1p(y))
+    c = bounds.lemma6_constant(beta, gamma) if constant is None else constant
+    return y / (c * np.log1p(y))
 
 
 # --------------------------------------------------------------------------- runs of selectors
@@ -145,28 +191,19 @@ class Trace:
 def selector_trace(name: str, data: PreferenceData, n: int, **kwargs) -> Trace:
     """Run a greedy selector ("adpo", "adpo+", "oracle", "apo") and record each pick's v_t.
 
-    The picked vectors are captured at the design update (``_engine.add(v)``, the selectors'
-    rank-one update of Algorithm 1 line 8), so they carry the weights frozen at pick time.
-    kwargs go to :func:`sim.selectors.make_selector` (e.g. n_candidates, gamma, alpha, seed).
+    The picked vectors are captured by the selector's public ``on_pick(i, v)`` hook, v being
+    the vector of its rank-one update (Algorithm 1 line 8), so they carry the weights frozen at
+    pick time. kwargs go to :func:`sim.selectors.make_selector` (e.g. n_candidates, gamma,
+    alpha, seed).
     """
+    if "greedy-design" not in METHODS.get(name).tags:
+        raise ValueError(f"name: selector {name!r} has no greedy design engine to trace; use "
+                         f"one of {', '.join(method_names('greedy-design'))}")
     kwargs.setdefault("seed", 0)
     kwargs.setdefault("record_kappa", True)
-    try:
-        sel = make_selector(name, data, **kwargs)
-    except TypeError:  # selectors without a design engine take no record_kappa
-        sel = None
-    engine = getattr(sel, "_engine", None)
-    if engine is None or not hasattr(engine, "add"):
-        raise ValueError(f"name: selector {name!r} has no greedy design engine to trace; use "
-                         "'adpo', 'adpo+', 'oracle' or 'apo'")
+    sel = make_selector(name, data, **kwargs)
     picked: list[np.ndarray] = []
-    add = engine.add
-
-    def recording_add(v):
-        picked.append(np.array(v, dtype=np.float64))
-        return add(v)
-
-    engine.add = recording_add
+    sel.observe(on_pick=lambda i, v: picked.append(np.array(v, dtype=np.float64)))
     idx = sel.select(positive_int(n, "n"))
     kappa = np.asarray(sel.kappa_) if kwargs["record_kappa"] else np.full(len(idx), np.nan)
     return Trace(indices=idx, v=np.asarray(picked), gains=np.asarray(sel.gains_), kappa=kappa,
@@ -211,20 +248,25 @@ def kappa_along_run(name: str, data: PreferenceData, n: int, *, n_candidates=Non
 
 
 # --------------------------------------------------------------------------- Theorem 4
-def theorem4_along_run(data: PreferenceData, indices, gamma: float, kappa, n_grid) -> dict:
+def theorem4_along_run(data: PreferenceData, indices, gamma: float, kappa, n_grid, *,
+                       bound=bounds.theorem4_bound) -> dict:
     """Theorem 4 at each n in n_grid for the first n picks of ``indices``.
 
     Measured: max_i phi_i^T Sigma_n^{-1} phi_i over all N rows, Sigma_n = gamma I +
     grad^2 L_DPO(theta_*; S_n) with theta_* = data.theta_star (Cholesky solves). Bounds: printed
     and corrected, with kappa = max_{t <= n} kappa_t of the run (the smallest constant that
-    makes Assumption 4 hold up to round n). Returns arrays keyed "n", "measured", "kappa",
-    "printed", "corrected".
+    makes Assumption 4 hold up to round n). ``bound`` (d, n, beta, gamma, kappa, form=) is
+    injectable (tests pass wrong versions). Returns arrays keyed "n", "measured", "kappa",
+    "printed", "corrected", and "ceiling" = max_i ||phi_i||^2 / gamma, the value no design can
+    exceed (:func:`theory.bounds.theorem4_ceiling`): where a bound is >= it, the check at that
+    n is vacuous.
     """
     if data.theta_star is None:
         raise ValueError("data.theta_star: Theorem 4's Sigma_n is the Hessian at theta_star")
     idx = np.asarray(indices, dtype=np.int64)
     kappa = np.asarray(kappa, dtype=np.float64)
-    rows = {k: [] for k in ("n", "measured", "kappa", "printed", "corrected")}
+    rows = {k: [] for k in ("n", "measured", "kappa", "printed", "corrected", "ceiling")}
+    ceiling = bounds.theorem4_ceiling(gamma, float(np.linalg.norm(data.phi, axis=1).max()))
     for n in n_grid:
         n = positive_int(n, "n_grid")
         if n > idx.size:
@@ -235,14 +277,15 @@ def theorem4_along_run(data: PreferenceData, indices, gamma: float, kappa, n_gri
         rows["n"].append(n)
         rows["measured"].append(float(quad_forms(sig, data.phi).max()))
         rows["kappa"].append(k)
+        rows["ceiling"].append(ceiling)
         for form in bounds.FORMS:
-            rows[form].append(bounds.theorem4_bound(data.d, n, data.beta, gamma, k, form=form))
+            rows[form].append(bound(data.d, n, data.beta, gamma, k, form=form))
     return {k: np.asarray(v) for k, v in rows.items()}
 
 
 def assumption3_weights(data: PreferenceData, theta) -> tuple[float, float]:
     """(min_i, max_i) of beta^2 mu_i(theta)(1 - mu_i(theta)): what Assumption 3 brackets."""
-    w = data.beta**2 * logistic_weight(data.beta * (data.phi @ np.asarray(theta) - data.b))
+    w = dpo_weights(data.phi, data.b, data.beta, np.asarray(theta))
     return float(w.min()), float(w.max())
 
 
@@ -259,10 +302,3 @@ def c_min_holds(data: PreferenceData, theta) -> bool:
     """Whether the tight c_min and c_max bracket the weights at theta (Assumption 3)."""
     lo, hi = assumption3_weights(data, theta)
     return constants.c_min_tight(data.beta) <= lo * (1 + 1e-12) and hi <= constants.c_max(data.beta)
-
-
-def rng_for(seed, *keys) -> np.random.Generator:
-    """An independent stream for (seed, *keys) (SeedSequence), e.g. per trial of a study."""
-    if isinstance(seed, np.random.Generator):
-        return as_rng(seed)
-    return np.random.default_rng(np.random.SeedSequence([int(seed), *map(int, keys)]))

@@ -77,3 +77,73 @@ def error_curves_in_d(env: dict, method: dict, seeds, d_grid, n: int,
             rows = run_cell({**env, "d": int(d)}, method, int(seed), [n])
             out[r, j] = next(x["value"] for x in rows if x["metric"] == metric)
     return out
+
+
+# --------------------------------------------------------------------------- band test with power
+@dataclass
+class BandVerdict:
+    """Outcome of :meth:`SlopeBandTest.decide`: ``passed``; ``lower``/``upper`` the one-sided
+    t confidence bounds on the mean slope (each wrong w.p. <= false_alarm / 2); ``summary``."""
+
+    passed: bool
+    lower: float
+    upper: float
+    summary: SlopeSummary
+
+
+@dataclass(frozen=True)
+class SlopeBandTest:
+    """Test "the mean per-seed log-log slope lies in ``band`` = [a, b]".
+
+    Decision: with R per-seed slopes (mean m, standard error se) and q = the Student-t quantile
+    t_{R-1}(1 - false_alarm / 2), the lower bound L = m - q se and the upper bound U = m + q se
+    are each wrong with probability <= false_alarm / 2 (per-seed slopes i.i.d. and close to
+    normal: the t model). The test FAILS iff U < a (significantly below the band) or L > b
+    (significantly above it). If the true mean is in [a, b], it fails w.p. <= false_alarm.
+
+    Power against a true mean slope s1 outside the band: it rejects iff L > b (s1 > b) or U < a
+    (s1 < a). Under the same model, P(reject) ~= Phi((|s1 - edge| - q sigma / sqrt(R))
+    / (sigma / sqrt(R))) for per-seed spread sigma; :meth:`power` measures it by simulation
+    instead (resampled measured slopes, shifted to s1), which needs no normality.
+    """
+
+    band: tuple[float, float]
+    false_alarm: float = 1e-6
+
+    def bounds(self, per_seed) -> tuple[float, float]:
+        """(L, U) for per-seed slopes (R,)."""
+        x = np.asarray(per_seed, dtype=float)
+        q = stats.t.isf(self.false_alarm / 2, x.size - 1)
+        m, se = x.mean(), x.std(ddof=1) / np.sqrt(x.size)
+        return float(m - q * se), float(m + q * se)
+
+    def decide(self, x, curves) -> BandVerdict:
+        """Run the test on ``curves`` (R, k) measured at ``x`` (k,)."""
+        s = slope_summary(x, curves)
+        lo, hi = self.bounds(s.per_seed)
+        passed = not (hi < self.band[0] or lo > self.band[1])
+        return BandVerdict(passed=passed, lower=lo, upper=hi, summary=s)
+
+    def power(self, per_seed, alternative: float, *, reps: int = 20000, seed=0) -> float:
+        """P(the test rejects) when the true mean slope is ``alternative``, by simulation.
+
+        Each replicate draws R slopes with replacement from the measured ``per_seed`` (R,) and
+        shifts them by alternative - mean: exactly the per-seed slopes of the measured error
+        curves multiplied by x^(alternative - mean) (the slope is linear in log y), i.e.
+        synthetic curves with the measured noise and the alternative's trend. Returns the
+        fraction of the ``reps`` replicates that the decision rule rejects.
+        """
+        x = np.asarray(per_seed, dtype=float)
+        rng = np.random.default_rng(seed)
+        boot = x[rng.integers(0, x.size, size=(positive_int(reps, "reps"), x.size))]
+        boot += alternative - x.mean()
+        q = stats.t.isf(self.false_alarm / 2, x.size - 1)
+        m, se = boot.mean(axis=1), boot.std(axis=1, ddof=1) / np.sqrt(x.size)
+        reject = (m + q * se < self.band[0]) | (m - q * se > self.band[1])
+        return float(reject.mean())
+
+
+def shift_slope(x, curves, delta_slope: float) -> np.ndarray:
+    """``curves`` (R, k) times x^delta_slope: every per-seed slope moves by exactly
+    ``delta_slope``, the noise around each fit is kept. Builds synthetic alternatives."""
+    return np.asarray(curves, dtype=float) * np.asarray(x, dtype=float) ** delta_slope

@@ -2,6 +2,8 @@
 
 Exact designs: n distinct rows maximizing log det(gamma I + sum_{i in S} v_i v_i^T)
     greedy_select, naive_greedy, GreedyState    greedy with rank-one updates   (.greedy)
+    BlockedGreedy, IncrementalGreedy            the two greedy engines, pick by pick
+    CandidateSampler                            the random candidate subsets   (.candidates)
     exchange, round_design                      local search; pi -> n rows     (.rounding)
     brute_force_design                          exhaustive, tiny instances     (.brute)
 Approximate designs: pi on the simplex maximizing log det sum_i pi_i v_i v_i^T, each with the
@@ -15,11 +17,14 @@ return a DesignResult (.common).
 from .brute import brute_force_design
 from .common import (DesignResult, design_vectors, efficiency_certificate, information_matrix,
                      subset_logdet)
-from .greedy import GreedyState, greedy_select, naive_greedy
+from .candidates import CandidateSampler
+from .greedy import BlockedGreedy, GreedyState, greedy_select, naive_greedy
+from .incremental import IncrementalGreedy
 from .relaxed import cvxpy_design, fw_design, multiplicative_design
 from .rounding import efficient_rounding, exchange, round_design, sample_design
 
-__all__ = ["DesignResult", "GreedyState", "brute_force_design", "cvxpy_design",
+__all__ = ["BlockedGreedy", "CandidateSampler", "DesignResult", "GreedyState",
+           "IncrementalGreedy", "brute_force_design", "cvxpy_design",
            "design_vectors", "efficiency_certificate", "efficient_rounding", "exchange",
            "fw_design", "greedy_select", "information_matrix", "multiplicative_design",
            "naive_greedy", "round_design", "sample_design", "subset_logdet"]

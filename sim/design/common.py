@@ -21,12 +21,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 
-from ..dpo import weighted_gram
+from ..linalg import chol_quad_forms, cholesky, logdet_chol, subset_logdet, weighted_gram
 from ..validation import as_matrix, as_vector, positive_scalar
 
-_BLOCK = 8192  # rows per chunk when a pass over all N rows needs an (rows, d) temporary
+__all__ = ["DesignResult", "check_gamma", "check_pi", "chol", "design_vectors",
+           "efficiency_certificate", "information_matrix", "logdet_chol", "require_full_rank",
+           "subset_logdet", "variances"]
 
 
 @dataclass
@@ -139,31 +140,8 @@ def information_matrix(V: np.ndarray, pi: np.ndarray) -> np.ndarray:
     return weighted_gram(V[sup], pi[sup])
 
 
-def chol(M: np.ndarray, what: str = "M") -> np.ndarray:
-    """Lower Cholesky factor of a symmetric positive definite (d, d) matrix, or ValueError."""
-    try:
-        return scipy.linalg.cholesky(M, lower=True, check_finite=False)
-    except np.linalg.LinAlgError:
-        raise ValueError(f"V: the information matrix {what} is singular (rank-deficient "
-                         f"candidates or design); use gamma > 0 or full-rank candidates") from None
-
-
-def logdet_chol(L: np.ndarray) -> float:
-    """log det(L L^T) from the Cholesky factor."""
-    return 2.0 * float(np.log(np.diag(L)).sum())
-
-
-def variances(V: np.ndarray, L: np.ndarray, rows=None) -> np.ndarray:
-    """v_i^T (L L^T)^{-1} v_i = ||L^{-1} v_i||^2 for each row (of ``rows`` if given), shape (m,).
-
-    Blocked triangular solves; never an explicit inverse, never more than an (8192, d) temporary.
-    """
-    X = V if rows is None else V[rows]
-    out = np.empty(X.shape[0])
-    for lo in range(0, X.shape[0], _BLOCK):
-        Z = scipy.linalg.solve_triangular(L, X[lo:lo + _BLOCK].T, lower=True, check_finite=False)
-        out[lo:lo + _BLOCK] = np.einsum("ij,ij->j", Z, Z)
-    return out
+chol = cholesky                # lower Cholesky factor or a one-line ValueError (sim.linalg)
+variances = chol_quad_forms    # v_i^T (L L^T)^{-1} v_i for the rows of V (sim.linalg)
 
 
 def efficiency_certificate(V, pi) -> float:
@@ -188,14 +166,3 @@ def check_pi(pi, N: int) -> np.ndarray:
     if tot <= 0:
         raise ValueError("pi: all weights are zero; a design needs positive mass")
     return p / tot
-
-
-def subset_logdet(V: np.ndarray, idx, gamma: float) -> float:
-    """log det(gamma I + sum_{i in idx} v_i v_i^T) (-inf if singular), (d, d) via syrk."""
-    idx = np.asarray(idx, dtype=np.int64)
-    d = V.shape[1]
-    H = gamma * np.eye(d)
-    if idx.size:
-        H += weighted_gram(V[idx], np.ones(idx.size))
-    sign, ld = np.linalg.slogdet(H)
-    return float(ld) if sign > 0 else float("-inf")

@@ -10,23 +10,31 @@ w = u / sqrt(1 + v^T u),
     (H + v v^T)^{-1} = H^{-1} - w w^T                                  (Sherman-Morrison)
     s_i  <-  s_i - (w^T v_i)^2                                          (score downdate)
 
-so every score only shrinks (log det is submodular in the chosen set). Three exact engines:
+so every score only shrinks (log det is submodular in the chosen set). All engines keep H in ONE
+state object, :class:`GreedyState` (H^{-1} by buffered Sherman-Morrison updates, log det H),
+and share the linear algebra of :mod:`sim.linalg`:
 
 * ``naive``: recompute all scores from a fresh Cholesky factor of H at every pick,
   O(N d^2) per pick. The reference the fast engines are tested against.
 * ``maintained``: keep all N scores and downdate them after each pick, O(N d) per pick
-  (a matrix-vector product over all rows). Needed for ``record_kappa``.
-* ``blocked`` (default for the full argmax): the downdates are delayed and applied to all rows in
-  blocks of up to ``block`` picks as one matrix-matrix product (BLAS-3, ~5x the speed of the
-  matrix-vector form here). Inside a block, only an *active set* A of the K rows with the largest
-  scores is kept exact; the argmax over A is the global argmax as long as it exceeds tau, the
-  largest block-start score outside A, because scores only shrink (the lazy-greedy argument of
-  Minoux 1978). When it does not, the block ends and all scores are brought up to date.
+  (a matrix-vector product over all rows). Needed for ``record_kappa``. It is the incremental
+  engine (:class:`sim.design.incremental.IncrementalGreedy`) with ``track_all=True``.
+* ``subset`` (``candidates=m``): the argmax over a fresh random subset of m eligible rows per
+  pick (paper sec. 3.1), drawn by :class:`sim.design.candidates.CandidateSampler` — the stream
+  the selectors use too — and scored by the incremental engine's lazy bounds.
+* ``blocked`` (default for the full argmax, :class:`BlockedGreedy`): the downdates are delayed
+  and applied to all rows in blocks of up to ``block`` picks as one matrix-matrix product (BLAS-3,
+  ~5x the speed of the matrix-vector form here). Inside a block, only an *active set* A of the K
+  rows with the largest scores is kept exact; the argmax over A is the global argmax as long as
+  it exceeds tau, the largest block-start score outside A, because scores only shrink (the
+  lazy-greedy argument of Minoux 1978). When it does not, the block ends and all scores are
+  brought up to date. The engine is resumable (one pick per call), so the selectors run it too.
 
-With fixed weights the three give the same picks (ties go to the lowest index). The lazy
-argument needs scores that only shrink, which holds for any fixed v_i; if the weights change
-between picks (ADPO refits theta-hat), a stale score w_i^old q_i is no bound on w_i^new q_i, and
-:class:`GreedyState` (exact scores of arbitrary rows from the maintained H^{-1}) is the tool.
+With fixed weights all of them give the same picks (ties go to the lowest index). The lazy
+argument needs scores that only shrink. The blocked engine keeps the *unweighted* forms
+q_i = V_i^T H^{-1} V_i and scores w_i q_i, so weights replaced between picks (ADPO's refits,
+:meth:`BlockedGreedy.reweight`) only rescale exact q_i; the incremental engine keeps q_i as stale
+upper bounds, which stay bounds whatever the new weights are.
 
 ``dtype=np.float32`` runs the blocked refresh in single precision (twice the BLAS speed). The
 active set is then re-scored exactly in float64 at every block start, and a pick is accepted only
@@ -47,12 +55,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.linalg
+from numpy.typing import ArrayLike, DTypeLike
 
 from ..data import check_indices
+from ..linalg import chol_quad_forms, cholesky, inv_from_chol, logdet_chol
 from ..validation import as_matrix, as_rng, as_vector, positive_int
+from .candidates import CandidateSampler
 from .common import DesignResult, check_gamma, design_vectors
 
+Seed = int | np.random.Generator
 F32_MARGIN = 1e-3     # relative slack on tau when the stale scores were refreshed in float32
 REANCHOR = 8.0        # recompute all scores exactly whenever the top score shrank by this factor
 _REFRESH_ROWS = 8192  # rows per GEMM chunk in a refresh (bounds the temporary to rows x block)
@@ -78,8 +89,8 @@ class GreedyState:
         d: dimension. gamma: ridge of H_0 = gamma I (> 0). dtype: of H^{-1} and the scores.
     """
 
-    def __init__(self, d: int, gamma: float, dtype=np.float64, *, flush: int = 64,
-                 refresh: int = 4096):
+    def __init__(self, d: int, gamma: float, dtype: DTypeLike = np.float64, *, flush: int = 64,
+                 refresh: int = 4096) -> None:
         self.d = positive_int(d, "d")
         self.gamma = check_gamma(gamma, allow_zero=False)
         self.dtype = _float_dtype(dtype)
@@ -108,7 +119,7 @@ class GreedyState:
             u = u - W.T @ (W @ v)
         return u
 
-    def scores(self, V) -> np.ndarray:
+    def scores(self, V: ArrayLike) -> np.ndarray:
         """v_i^T H^{-1} v_i for the rows of V, (m, d) -> (m,). O(m d^2)."""
         V = as_matrix(V, "V", n_cols=self.d, dtype=self.dtype)
         s = np.einsum("ij,ij->i", V @ self._h_inv, V)
@@ -118,7 +129,7 @@ class GreedyState:
         return s
 
     # -------------------------------------------------------------- updates
-    def add(self, v) -> float:
+    def add(self, v: ArrayLike) -> float:
         """H <- H + v v^T for v (d,); returns the gain log(1 + v^T H^{-1} v) = delta log det H."""
         v = as_vector(v, "v", length=self.d)
         return self._add(v)[0]
@@ -152,17 +163,17 @@ class GreedyState:
 
     def _recompute(self) -> None:
         # H^{-1} from a Cholesky factor of the exactly accumulated H: resets Sherman-Morrison drift.
-        L = scipy.linalg.cholesky(self._H, lower=True, check_finite=False)
-        h_inv = scipy.linalg.cho_solve((L, True), np.eye(self.d), check_finite=False)
-        self._h_inv = np.ascontiguousarray((h_inv + h_inv.T) / 2, dtype=self.dtype)
-        self.logdet = 2.0 * float(np.log(np.diag(L)).sum())
+        L = cholesky(self._H, "H")
+        self._h_inv = np.ascontiguousarray(inv_from_chol(L), dtype=self.dtype)
+        self.logdet = logdet_chol(L)
 
 
 # --------------------------------------------------------------------------- batch selection
-def greedy_select(V, n, *, gamma: float = 1.0, weights=None, candidates="all", seed=None,
-                  exclude=None, dtype=np.float64, record_kappa: bool = False,
-                  method: str = "auto", active: int = 512, block: int = 256,
-                  initial=None) -> DesignResult:
+def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLike | None = None,
+                  candidates: str | int = "all", seed: Seed | None = None,
+                  exclude: ArrayLike | None = None, dtype: DTypeLike = np.float64,
+                  record_kappa: bool = False, method: str = "auto", active: int = 512,
+                  block: int = 256, initial: ArrayLike | None = None) -> DesignResult:
     """Greedy D-optimal selection of n distinct rows (paper eq. 10; Algorithm 2 with fixed weights).
 
     Maximizes log det(gamma I + sum_{i in S} v_i v_i^T) one pick at a time, v_i = sqrt(w_i) V_i.
@@ -226,22 +237,26 @@ def greedy_select(V, n, *, gamma: float = 1.0, weights=None, candidates="all", s
     # Scores at the start: ||v||^2 / gamma, or from H_0^{-1} when an initial design is given.
     s0 = state.scores(Vd) if init.size else np.einsum("ij,ij->i", Vd, Vd) / gamma
     info = {"method": method, "candidates": "all" if m is None else m, "dtype": dt.name}
-    if method == "subset":
-        picks, gains, kappa, evals = _subset(Vd, eligible, n, m, as_rng(seed), state,
-                                             record_kappa, s0)
+    if method in ("subset", "maintained"):
+        sampler = CandidateSampler(m, seed)
+        picks, gains, kappa, evals = _incremental(Vd, eligible, n, sampler, state, record_kappa,
+                                                  s0)
     elif method == "naive":
         H0 = gamma * np.eye(d) + Vd[init].T @ Vd[init]
         picks, gains, kappa, evals = _naive(Vd, eligible, n, H0, record_kappa)
         base = state.logdet
         state = None
-    elif method == "maintained":
-        picks, gains, kappa, evals = _maintained(Vd, eligible, n, state, record_kappa, s0)
     else:
-        picks, gains, evals, nblocks = _blocked(Vd, eligible, n, state, dt, s0,
-                                                positive_int(active, "active"),
-                                                positive_int(block, "block"))
-        kappa = None
-        info["blocks"] = nblocks
+        eng = BlockedGreedy(Vd, eligible, state, s0, dtype=dt,
+                            active=positive_int(active, "active"),
+                            block=positive_int(block, "block"))
+        picks, gains = [], []
+        for _ in range(n):
+            i, gain, _v = eng.next()
+            picks.append(i)
+            gains.append(gain)
+        kappa, evals = None, eng.n_evals
+        info["blocks"] = eng.n_blocks
     info["evaluations"] = int(evals)
     gains = np.asarray(gains, dtype=np.float64)
     logdet = base + float(gains.sum()) if state is None else state.logdet
@@ -251,7 +266,8 @@ def greedy_select(V, n, *, gamma: float = 1.0, weights=None, candidates="all", s
                         kappa=None if kappa is None else np.asarray(kappa), info=info)
 
 
-def naive_greedy(V, n, *, gamma: float = 1.0, weights=None, exclude=None) -> DesignResult:
+def naive_greedy(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLike | None = None,
+                 exclude: ArrayLike | None = None) -> DesignResult:
     """Reference greedy: every pick recomputes all scores ||L^{-1} v_i||^2 from a fresh Cholesky
     factor L of H (no Sherman-Morrison, no stored scores), O(N d^2) per pick."""
     return greedy_select(V, n, gamma=gamma, weights=weights, exclude=exclude, method="naive")
@@ -268,12 +284,7 @@ def _naive(V, eligible, n, H0, record_kappa):
     H = H0.copy()
     picks, gains, kappa = [], [], []
     for _ in range(n):
-        L = scipy.linalg.cholesky(H, lower=True, check_finite=False)
-        s = np.empty(N)
-        for lo in range(0, N, _REFRESH_ROWS):
-            Z = scipy.linalg.solve_triangular(L, V[lo:lo + _REFRESH_ROWS].T, lower=True,
-                                              check_finite=False)
-            s[lo:lo + _REFRESH_ROWS] = np.einsum("ij,ij->j", Z, Z)
+        s = chol_quad_forms(V, cholesky(H))
         i = _argmax_masked(s, elig)
         if record_kappa:
             kappa.append(s.max() / s[i])
@@ -284,123 +295,158 @@ def _naive(V, eligible, n, H0, record_kappa):
     return picks, gains, (kappa if record_kappa else None), n * N
 
 
-def _maintained(V, eligible, n, state, record_kappa, s0):
+def _incremental(V, eligible, n, sampler, state, record_kappa, s0):
+    """The maintained-scores (``sampler`` exhaustive, ``record_kappa``) and random-subset modes:
+    both are :class:`~sim.design.incremental.IncrementalGreedy` with unit weights."""
+    from .incremental import IncrementalGreedy
+    eng = IncrementalGreedy(V, state, q0=s0, track_all=record_kappa)
     elig = eligible.copy()
-    s = s0.copy()
     picks, gains, kappa = [], [], []
     for _ in range(n):
-        i = _argmax_masked(s, elig)
+        i, score = eng.argmax(None, sampler(np.flatnonzero(elig)))
         if record_kappa:
-            kappa.append(s.max() / s[i])
-        gain, w = state._add(V[i])
+            kappa.append(eng.kappa(None, score))
+        gains.append(eng.add(V[i]))
         picks.append(i)
-        gains.append(gain)
         elig[i] = False
-        c = V @ w
-        s -= c * c
-    return picks, gains, (kappa if record_kappa else None), V.shape[0] * n
-
-
-def _subset(V, eligible, n, m, rng, state, record_kappa, s0):
-    pool = np.flatnonzero(eligible)  # eligible rows; picked ones are swapped to the end
-    size = pool.size
-    all_s = s0.copy() if record_kappa else None
-    picks, gains, kappa, evals = [], [], [], 0
-    for _ in range(n):
-        pos = np.sort(rng.choice(size, size=min(m, size), replace=False))
-        sub = pool[pos]
-        order = np.argsort(sub)  # ties go to the lowest row index
-        s = state.scores(V[sub[order]])
-        j = int(order[int(np.argmax(s))])
-        i = int(sub[j])
-        evals += sub.size
-        if record_kappa:
-            kappa.append(all_s.max() / s.max())
-        gain, w = state._add(V[i])
-        if record_kappa:
-            c = V @ w
-            all_s -= c * c
-        picks.append(i)
-        gains.append(gain)
-        size -= 1
-        pool[pos[j]], pool[size] = pool[size], pool[pos[j]]
+    evals = eng.n_evals + (V.shape[0] * n if record_kappa else 0)
     return picks, gains, (kappa if record_kappa else None), evals
 
 
-def _blocked(V, eligible, n, state, dt, s0, active, block):
-    """The blocked lazy engine (module docstring). Works on a compacted copy of the live rows,
-    in ascending original order, so argmax ties still resolve to the lowest index."""
-    d = V.shape[1]
-    exact_bulk = dt == np.float64
-    margin = 0.0 if exact_bulk else F32_MARGIN
-    rows = np.flatnonzero(eligible)
-    Vr = V[rows].astype(dt)                                  # bulk operand (maybe float32)
-    sc = s0[rows].astype(np.float64)                       # float64 scores
-    alive = np.ones(rows.size, dtype=bool)
-    n_alive = rows.size
-    picks, gains = [], []
-    W = np.empty((block, d))
-    evals, nblocks = rows.size, 0
-    max_active = max(active, 4096)
-    anchor = float(sc.max())
-    while len(picks) < n:
-        if n_alive < 0.75 * rows.size:  # compact: drop picked rows from the bulk operand
-            rows, Vr, sc = rows[alive], Vr[alive], sc[alive]
-            alive = np.ones(rows.size, dtype=bool)
-        key = np.where(alive, sc, -np.inf)
+class BlockedGreedy:
+    """The blocked lazy engine (module docstring), one exact argmax pick at a time.
+
+    Resumable, so the selectors drive it pick by pick (ask/tell) and :func:`greedy_select` runs
+    it n times; both get the same picks. Scores are w_i q_i with q_i = V_i^T H^{-1} V_i kept
+    (downdated in blocks) for the eligible rows and fixed weights w (None: all ones), which
+    :meth:`reweight` may replace between picks (ADPO between two refits, Algorithm 1 line 5).
+
+    Args:
+        V: (N, d) candidate vectors. eligible: (N,) bool rows that may be picked.
+        state: the :class:`GreedyState` of H to extend (picks are added to it).
+        q0: (N,) exact V_i^T H^{-1} V_i for the current state.
+        weights: None or (N,) >= 0. dtype: float64 or float32 (bulk refresh precision).
+        active, block: active-set size K and maximum block length.
+    """
+
+    def __init__(self, V: np.ndarray, eligible: np.ndarray, state: GreedyState, q0: np.ndarray,
+                 *, weights: np.ndarray | None = None, dtype: DTypeLike = np.float64,
+                 active: int = 512,
+                 block: int = 256) -> None:
+        self.V, self.state, self.w = V, state, weights
+        self.dt = _float_dtype(dtype)
+        self._exact_bulk = self.dt == np.float64
+        self._margin = 0.0 if self._exact_bulk else F32_MARGIN
+        self.rows = np.flatnonzero(eligible)
+        self._n_rows0 = self.rows.size
+        self.Vr = V[self.rows].astype(self.dt)                   # bulk operand (maybe float32)
+        self.q = np.asarray(q0[self.rows], dtype=np.float64)    # float64 unweighted scores
+        self.alive = np.ones(self.rows.size, dtype=bool)
+        self.n_alive = self.rows.size
+        self.active, self.block = active, block
+        self._max_active = max(active, 4096)
+        self._W = np.empty((block, V.shape[1]))
+        self._k = 0
+        self._A = None  # active set of the current block (None: between blocks)
+        self._anchor = None
+        self.n_evals, self.n_blocks = self.rows.size, 0
+
+    def _key(self, idx=None) -> np.ndarray:
+        q = self.q if idx is None else self.q[idx]
+        if self.w is None:
+            return q.copy() if idx is not None else q
+        return self.w[self.rows if idx is None else self.rows[idx]] * q
+
+    def reweight(self, weights: np.ndarray | None) -> None:
+        """Replace the weights (N,) (between two picks); the next pick is exact under them."""
+        self._end_block()
+        self.w = weights
+        self._anchor = None
+
+    def _start_block(self) -> None:
+        if self.n_alive < 0.75 * self.rows.size:  # compact: drop picked rows from the bulk
+            self.rows, self.Vr, self.q = (self.rows[self.alive], self.Vr[self.alive],
+                                          self.q[self.alive])
+            self.alive = np.ones(self.rows.size, dtype=bool)
+        key = np.where(self.alive, self._key(), -np.inf)
         top = float(key.max())
-        if top < anchor / REANCHOR:
+        if self._anchor is None:
+            self._anchor = top
+        if top < self._anchor / REANCHOR:
             # The downdated scores carry an absolute rounding error ~ eps * (score at the last
             # exact evaluation); once scores have shrunk by REANCHOR that error is REANCHOR
             # times larger relative to them, so recompute all of them exactly (O(N d^2)).
-            for lo in range(0, rows.size, _REFRESH_ROWS):
-                sc[lo:lo + _REFRESH_ROWS] = state.scores(V[rows[lo:lo + _REFRESH_ROWS]])
-            evals += rows.size
-            key = np.where(alive, sc, -np.inf)
-            anchor = top = float(key.max())
-        K = min(active, n_alive)
+            for lo in range(0, self.rows.size, _REFRESH_ROWS):
+                self.q[lo:lo + _REFRESH_ROWS] = self.state.scores(
+                    self.V[self.rows[lo:lo + _REFRESH_ROWS]])
+            self.n_evals += self.rows.size
+            key = np.where(self.alive, self._key(), -np.inf)
+            self._anchor = top = float(key.max())
+        K = min(self.active, self.n_alive)
         if K < key.size:
             part = np.argpartition(-key, K)
             A, tau = np.sort(part[:K]), float(key[part[K]])
         else:
-            A, tau = np.flatnonzero(alive), -np.inf
-        VA = V[rows[A]]
-        sA = sc[A].copy() if exact_bulk else state.scores(VA).astype(np.float64)
-        evals += 0 if exact_bulk else A.size
-        thresh = tau + margin * abs(tau) if np.isfinite(tau) else -np.inf
-        nblocks += 1
-        k = 0
-        while k < block and len(picks) < n:
-            j = int(np.argmax(sA))
-            if not sA[j] > thresh:
-                break
-            gain, w = state._add(VA[j])
-            i_loc = int(A[j])
-            picks.append(int(rows[i_loc]))
-            gains.append(gain)
-            alive[i_loc] = False
-            n_alive -= 1
-            c = VA @ w
-            sA -= c * c
-            sA[j] = -np.inf
-            W[k] = w
-            k += 1
-        evals += k * A.size
+            A, tau = np.flatnonzero(self.alive), -np.inf
+        self._A, self._K = A, K
+        self._VA = self.V[self.rows[A]]
+        self._wA = None if self.w is None else self.w[self.rows[A]]
+        if self._exact_bulk:
+            self._sA = self._key(A)
+        else:
+            self._sA = self.state.scores(self._VA).astype(np.float64)
+            if self._wA is not None:
+                self._sA *= self._wA
+            self.n_evals += A.size
+        self._thresh = tau + self._margin * abs(tau) if np.isfinite(tau) else -np.inf
+        self.n_blocks += 1
+        self._k = 0
+
+    def _end_block(self) -> None:
+        if self._A is None:
+            return
+        k, A = self._k, self._A
+        self._A = None
+        self.n_evals += k * A.size
         if k == 0:  # cannot certify the argmax inside A: widen the active set and retry
-            if K == n_alive:  # only NaN scores could get here; V is validated finite
+            if self._K == self.n_alive:  # only NaN scores could get here; V is validated finite
                 raise RuntimeError("greedy: no certifiable pick among all rows")
-            active = 2 * active
-            continue
+            self.active = 2 * self.active
+            return
         # Adapt K: blocks ending early make the bulk refresh BLAS-2-bound (widen A, up to a cap:
         # in the first ~d picks every score falls fast and no active set helps); blocks that
         # reach the cap mean A is larger than needed, and A costs O(K d) per pick (shrink it).
-        if k < block // 4:
-            active = min(2 * active, max_active)
-        elif k > block // 2:
-            active = max(active // 2, 128)
-        Wk = W[:k].astype(dt)
-        for lo in range(0, rows.size, _REFRESH_ROWS):
-            C = Vr[lo:lo + _REFRESH_ROWS] @ Wk.T
-            sc[lo:lo + _REFRESH_ROWS] -= np.einsum("ij,ij->i", C, C)
-        evals += k * rows.size
-    return picks, gains, evals, nblocks
+        if k < self.block // 4:
+            self.active = min(2 * self.active, self._max_active)
+        elif k > self.block // 2:
+            self.active = max(self.active // 2, 128)
+        Wk = self._W[:k].astype(self.dt)
+        for lo in range(0, self.rows.size, _REFRESH_ROWS):
+            C = self.Vr[lo:lo + _REFRESH_ROWS] @ Wk.T
+            self.q[lo:lo + _REFRESH_ROWS] -= np.einsum("ij,ij->i", C, C)
+        self.n_evals += k * self.rows.size
+        self._k = 0
+
+    def next(self) -> tuple[int, float, np.ndarray]:
+        """The next greedy pick: (row index, gain log(1 + v^T H^{-1} v), v added to H)."""
+        if self.n_alive == 0:
+            raise ValueError("n: no eligible rows left to pick")
+        while True:
+            if self._A is None:
+                self._start_block()
+            if self._k < self.block:
+                sA = self._sA
+                j = int(np.argmax(sA))
+                if sA[j] > self._thresh:
+                    v = self._VA[j] if self._wA is None else np.sqrt(self._wA[j]) * self._VA[j]
+                    gain, w = self.state._add(v)
+                    i_loc = int(self._A[j])
+                    self.alive[i_loc] = False
+                    self.n_alive -= 1
+                    c = self._VA @ w
+                    sA -= c * c if self._wA is None else self._wA * (c * c)
+                    sA[j] = -np.inf
+                    self._W[self._k] = w
+                    self._k += 1
+                    return int(self.rows[i_loc]), gain, v
+            self._end_block()

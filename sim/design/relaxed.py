@@ -42,8 +42,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import scipy.linalg
 
+from ..linalg import inv_from_chol
 from ..validation import as_rng, positive_int, positive_scalar
 from .common import (DesignResult, check_pi, chol, design_vectors, information_matrix,
                      logdet_chol, require_full_rank, variances)
@@ -183,8 +183,7 @@ def _fw_steps(X, p, target, max_iter, step, info):
     while True:
         L = chol(information_matrix(X, p), "M(pi)")
         # M^{-1} from the Cholesky factor: the O(d^2) rank-one updates below maintain it.
-        Linv = scipy.linalg.solve_triangular(L, np.eye(d), lower=True, check_finite=False)
-        Minv = Linv.T @ Linv
+        Minv = inv_from_chol(L)
         g = np.einsum("ij,ij->i", X @ Minv, X)
         for _ in range(recompute_every):
             j = int(np.argmax(g))

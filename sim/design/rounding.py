@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from ..data import check_indices
+from ..linalg import inv_from_chol
 from ..validation import as_rng, positive_int
 from .common import (DesignResult, check_gamma, check_pi, chol, design_vectors, subset_logdet,
                      variances)
@@ -101,9 +102,7 @@ def sample_design(pi, n: int, seed, *, replace: bool = True, V=None, gamma: floa
         if Vd.shape[0] != p.size:
             raise ValueError(f"V: has {Vd.shape[0]} rows but pi has {p.size} entries")
         g = check_gamma(gamma, allow_zero=True)
-        H = g * np.eye(Vd.shape[1]) + Vd[idx].T @ Vd[idx]
-        sign, ld = np.linalg.slogdet(H)
-        logdet = float(ld) if sign > 0 else float("-inf")
+        logdet = subset_logdet(Vd, idx, g)
     return DesignResult(solver="sample", indices=idx.astype(np.int64), logdet=logdet,
                         support=int(np.unique(idx).size), seconds=time.perf_counter() - t0,
                         info={"replace": bool(replace)})
@@ -141,7 +140,7 @@ def exchange(V, indices, *, gamma: float = 1.0, weights=None, max_passes: int = 
         H = gamma * np.eye(d) + Vd[S].T @ Vd[S]
         L = chol(H, "gamma I + sum_S v v^T")
         s = variances(Vd, L)
-        Hinv = scipy_inverse_from_chol(L)
+        Hinv = inv_from_chol(L)
         for pos in range(S.size):
             i = int(S[pos])
             si = s[i]
@@ -175,11 +174,3 @@ def exchange(V, indices, *, gamma: float = 1.0, weights=None, max_passes: int = 
                         support=int(S.size), iterations=passes,
                         seconds=time.perf_counter() - t0, converged=converged,
                         info={"swaps": swaps, "start_logdet": start})
-
-
-def scipy_inverse_from_chol(L: np.ndarray) -> np.ndarray:
-    """(L L^T)^{-1} by two triangular solves (the explicit inverse is the object the O(d^2)
-    rank-one updates maintain)."""
-    import scipy.linalg
-    Linv = scipy.linalg.solve_triangular(L, np.eye(L.shape[0]), lower=True, check_finite=False)
-    return Linv.T @ Linv

@@ -29,15 +29,36 @@ def register(sub):
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-eos", action="store_true", help="do not end responses with EOS")
     p.add_argument("--keep-parts", action="store_true", help="keep the chunk files")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (model loading included)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..textdata import read_pairs
-    from .. import llm
+    from sim.io import check_output, check_outputs
+    from sim.textdata import meta_path, read_pairs
+    from sim.validation import as_rng, check_beta, positive_int
+    from sim import llm
 
-    read_pairs(args.data)  # report malformed rows before the model loads
+    # every option, the outputs and the rows, before the 15-25 s model load
+    check_beta(args.beta)
+    positive_int(args.batch_size, "batch-size")
+    positive_int(args.chunk_rows, "chunk-rows")
+    if positive_int(args.max_length, "max-length") < 4:
+        raise ValueError(f"max-length: use at least 4 tokens, got {args.max_length}")
+    if args.threads is not None:
+        positive_int(args.threads, "threads")
+    as_rng(args.seed)
+    check_output(args.out, suffix=".npz", inputs=(args.data,))
+    check_output(meta_path(args.out), suffix=".json", inputs=(args.data,), field="out (sidecar)")
+    check_outputs({"out": args.out, "out (sidecar)": meta_path(args.out)}, inputs=(args.data,))
+    read_pairs(args.data)
+    if args.quiet:  # also the model-loading bars of transformers / huggingface_hub
+        import os
+
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     if args.threads is not None:
         import torch
         torch.set_num_threads(max(1, args.threads))

@@ -2,10 +2,11 @@
 
 import numpy as np
 
-from ..data import PreferenceData, check_indices
-from ..dpo import fit_dpo
-from ..metrics import evaluate
-from . import read_json, write_json
+from sim.data import PreferenceData, read_subset
+from sim.dpo import fit_dpo
+from sim.io import check_output, write_json
+from sim.metrics import evaluate
+from sim.validation import DataError, positive_scalar
 
 
 def register(sub):
@@ -23,15 +24,18 @@ def register(sub):
 
 
 def run(args) -> int:
+    positive_scalar(args.gamma, "gamma", allow_zero=True)
+    if args.radius is not None:
+        positive_scalar(args.radius, "radius")
+    check_output(args.out, suffix=".json", inputs=(args.data, args.subset), allow_stdout=True)
     data = PreferenceData.load(args.data)
     if data.s is None:
-        raise ValueError(f"s: {args.data} has no labels; a fit needs labels s in {{0, 1}}")
-    idx = np.arange(data.N)
-    if args.subset:
-        obj = read_json(args.subset, "subset file")
-        idx = check_indices(obj["indices"] if isinstance(obj, dict) else obj, data.N, "subset")
-        if idx.size == 0:
-            raise ValueError("subset: empty; select at least one row")
+        raise DataError(f"s: {args.data} has no labels; a fit needs labels s in {{0, 1}}")
+    idx = np.arange(data.N) if not args.subset else read_subset(args.subset, data.N)
+    if args.gamma == 0 and args.radius is None and idx.size <= data.d:
+        raise ValueError(f"gamma: 0 with {idx.size} labelled row(s) <= d = {data.d}: the labels "
+                         f"are separable, so the unregularized MLE does not exist; use --gamma > 0 "
+                         f"(e.g. 1e-3) or a --radius")
     sub = data.subset(idx)
     res = fit_dpo(sub.phi, sub.b, data.beta, sub.s, gamma=args.gamma, radius=args.radius)
     out = {"n": int(idx.size), "gamma": args.gamma, "radius": args.radius,

@@ -1,7 +1,11 @@
 """``adpo env``: draw an environment and save it as .npz."""
 
-from ..envs import ENV_KINDS, make_env
-from . import write_json
+from sim.envs import ENV_KINDS, make_env
+from sim.io import check_output, write_json
+from sim.validation import as_rng, check_beta, check_resources, positive_int, positive_scalar
+
+#: float64 copies of phi an environment holds at once (phi, pixel pairs, the fit's work arrays).
+ENV_COPIES = 6
 
 
 def register(sub):
@@ -24,15 +28,32 @@ def register(sub):
     p.add_argument("--theta-bar-ridge", type=float, default=1.0,
                    help="digits: ridge of the all-ones logistic fit theta_bar")
     p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--force", action="store_true", help="skip the memory guard")
     p.set_defaults(func=run)
 
 
+def check_args(args) -> None:
+    """Every option and the output path, before any work (ValueError naming the option)."""
+    n = positive_int(args.N, "N")
+    if args.kind == "gaussian" and args.d is None:
+        raise ValueError("d: the gaussian environment needs --d")
+    d = positive_int(args.d, "d") if args.d is not None else 64
+    check_beta(args.beta)
+    positive_scalar(args.fit_gamma, "fit-gamma", allow_zero=True)
+    for name in ("radius", "theta_norm", "theta_bar_ridge"):
+        if getattr(args, name) is not None:
+            positive_scalar(getattr(args, name), name.replace("_", "-"))
+    as_rng(args.seed)
+    check_output(args.out, suffix=".npz")
+    check_resources(ENV_COPIES * 8.0 * n * d, f"env: N = {n}, d = {d} ({ENV_COPIES} float64 "
+                    f"copies of phi)", force=args.force)
+
+
 def run(args) -> int:
+    check_args(args)
     kw = dict(N=args.N, beta=args.beta, seed=args.seed, fit_gamma=args.fit_gamma,
               radius=args.radius)
     if args.kind == "gaussian":
-        if args.d is None:
-            raise ValueError("d: the gaussian environment needs --d")
         kw.update(d=args.d, assumption2=args.assumption2)
         if args.theta_norm is not None:
             kw["theta_norm"] = args.theta_norm

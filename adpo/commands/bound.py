@@ -3,8 +3,10 @@
 import argparse
 
 from theory.bounds import SUMMARY_KEYS, bound_summary
+from theory.constants import c_min_printed, c_min_tight
 
-from . import write_json
+from sim.io import check_output, write_json
+from sim.validation import positive_scalar
 
 
 def register(sub):
@@ -28,6 +30,13 @@ def register(sub):
 
 
 def run(args) -> int:
+    check_output(args.out, suffix=".json", allow_stdout=True)
+    positive_scalar(args.beta, "beta")
+    cmins = (c_min_tight(args.beta), c_min_printed(args.beta))
+    if not all(0 < c < float("inf") for c in cmins):  # mu(-4 beta) underflows near beta = 186
+        raise ValueError(f"beta: {args.beta:g} is too large for the bounds: c_min = beta^2 "
+                         f"mu(2 beta) mu(-2 beta) (and the printed beta^2 mu(-4 beta)) is "
+                         f"{min(cmins):.3g} in float64, so every bound is infinite; use beta <= 150")
     write_json(bound_summary(args.d, args.n, args.beta, args.gamma, args.delta, args.kappa),
                args.out)
     return 0

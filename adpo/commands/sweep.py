@@ -55,10 +55,12 @@ def register(sub):
 
 
 def run(args) -> int:
-    from ..runner import CellStore, load_sweep, run_sweep
+    from sim.io import check_output_dir
+    from sim.runner import CellStore, load_sweep, run_sweep
 
     if args.jobs < 1:
         raise ValueError(f"jobs: must be >= 1, got {args.jobs}")
+    check_output_dir(args.out, inputs=(args.config,))
     sweep = load_sweep(args.config)
     scheduler = args.scheduler or os.environ.get("ADPO_SCHEDULER") or None
     if args.dry_run:

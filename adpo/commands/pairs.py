@@ -21,8 +21,17 @@ def register(sub):
 
 
 def run(args) -> int:
-    from .. import textdata as td
+    from sim import textdata as td
+    from sim.io import check_output
+    from sim.validation import as_rng, positive_int, positive_scalar
 
+    check_output(args.out, suffix=".jsonl")
+    positive_int(args.n, "n")
+    positive_scalar(args.min_gap, "min-gap")
+    positive_scalar(args.scale, "scale")
+    positive_int(args.messages, "messages")
+    positive_int(args.max_chars, "max-chars")
+    as_rng(args.seed)
     if args.source == "chitchat":
         rows = td.chitchat_pairs(args.n, min_gap=args.min_gap, n_messages=args.messages,
                                  max_chars=args.max_chars, seed=args.seed)

@@ -1,0 +1,7 @@
+"""``python -m adpo``: the ``adpo`` console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

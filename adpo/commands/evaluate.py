@@ -1,0 +1,42 @@
+"""``adpo evaluate``: a DPO run (or the untrained model) scored on held-out JSONL pairs."""
+
+
+def register(sub):
+    p = sub.add_parser(
+        "evaluate", help="score a trained run (or the untrained model) on held-out pairs",
+        description="Implicit-reward accuracy (beta log pi/pi_0 of the chosen > of the "
+        "rejected; ties count 1/2), mean reward margin and DPO negative log-likelihood over a "
+        "JSONL of held-out pairs (the paper's sec. 6.2 metrics, out of sample), plus "
+        "reward_agreement where the rows carry their generating reward (adpo pairs --source "
+        "simulated). JSON keys: accuracy, margin, nll, reward_agreement, n_pairs, model, run.")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--run", help="run folder written by `adpo train`")
+    who.add_argument("--model", help="'smollm2' or a model directory: the untrained model "
+                     "(policy = reference, margin 0)")
+    p.add_argument("--data", required=True, help="held-out JSONL pairs")
+    p.add_argument("--beta", type=float, default=None, help="default: the run's, else 0.1")
+    p.add_argument("--max-length", type=int, default=None, help="default: the run's, else 128")
+    p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--out", default="-", help="JSON output (default: stdout)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from sim.io import write_json
+    from sim.llm_train import evaluate_pairs, oriented_rows, read_run
+    from sim.textdata import read_pairs
+
+    oriented_rows(read_pairs(args.data)[0])  # unlabeled or malformed rows fail first
+    if args.run is not None:
+        read_run(args.run)
+    if args.threads is not None:
+        import torch
+        torch.set_num_threads(max(1, args.threads))
+    res = evaluate_pairs(args.data, run_dir=args.run, model=args.model or "smollm2",
+                         beta=args.beta, device=args.device, max_length=args.max_length,
+                         batch_size=args.batch_size, progress=not args.quiet)
+    write_json(res, args.out)
+    return 0

@@ -1,0 +1,579 @@
+"""DPO fine-tuning of a causal LM on selected pairs, with cached frozen activations.
+
+The paper's pipeline ends with "an LLM policy is then optimized on S_n with DPO" (PAPER.md
+sec. 6.2). This module does that on CPU in minutes: only the TOP ``k`` transformer blocks and the
+final norm move; the embeddings, the lower blocks and the LM head stay frozen (SmolLM2 ties its
+LM head to the input embeddings, so training the head would change the frozen part). Hence, per
+sequence, two things are computed ONCE and cached (:class:`PairCache`):
+
+* the hidden state entering block ``L - k`` at every position, shape (T, d);
+* the frozen reference's response log-prob log pi_0(y|x) (the full initial model).
+
+A training step then runs only the top ``k`` blocks, the norm and the head on response
+positions. The loss is DPO's (Rafailov et al.; the paper's eq. 6 with a neural policy), on
+response tokens only, averaged over the pairs of a batch as TRL does:
+
+    loss = -mean_i log sigmoid(beta [(log pi - log pi_0)(y_w) - (log pi - log pi_0)(y_l)]).
+
+Metrics per step on the batch (as TRL logs them): ``accuracy`` = fraction of pairs whose
+implicit-reward margin is > 0, ``margin`` = mean of beta [...] above.
+
+A run folder holds ``config.json``, ``metrics.jsonl`` (one line per step), ``checkpoint.safetensors``
+(trained tensors + AdamW moments, step in the metadata; written atomically, a rerun with the same
+settings resumes from it and reproduces the uninterrupted run) and, when done, ``model.safetensors``
+(the trained tensors only, named as in the full model's state dict). Nothing is pickled.
+
+Evaluation (:func:`evaluate_pairs`) is the sec. 6.2 triple out of sample: accuracy, mean margin and
+DPO negative log-likelihood of held-out pairs under the trained policy against the initial model.
+
+torch and transformers are imported inside functions (``import sim`` never needs them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import llm
+from .validation import positive_int, positive_scalar
+
+TIE_TOL = 1e-4  # |implicit-reward margin| at or below this is a tie (counted 1/2 in accuracy)
+CONFIG_FILE, METRICS_FILE = "config.json", "metrics.jsonl"
+CHECKPOINT_FILE, WEIGHTS_FILE = "checkpoint.safetensors", "model.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one DPO run (all recorded in ``config.json``; a resume must match them).
+
+    ``steps`` (when given) overrides ``epochs``; an epoch is one pass over the selected pairs in a
+    seeded random order (``numpy`` Generator seeded with ``[seed, epoch]``).
+    """
+
+    model: str = "smollm2"
+    top_k_blocks: int = 1
+    beta: float = 0.1
+    lr: float = 1e-4
+    epochs: int = 1
+    steps: int | None = None
+    batch_size: int = 8
+    max_length: int = 128
+    seed: int = 0
+    checkpoint_every: int = 20
+    append_eos: bool = True
+
+    def validate(self) -> "TrainConfig":
+        positive_int(self.top_k_blocks, "top_k_blocks")
+        positive_scalar(self.beta, "beta")
+        positive_scalar(self.lr, "lr")
+        positive_int(self.epochs, "epochs")
+        if self.steps is not None:
+            positive_int(self.steps, "steps")
+        positive_int(self.batch_size, "batch_size")
+        if positive_int(self.max_length, "max_length") < 4:
+            raise ValueError("max_length: use at least 4 tokens")
+        positive_int(self.checkpoint_every, "checkpoint_every")
+        return self
+
+
+# --------------------------------------------------------------------------- rows
+def oriented_rows(rows) -> list:
+    """Pairs as (chosen, rejected) ``PairRow``s: TRL rows as they are; ``pair`` rows by label.
+
+    ``ValueError`` naming the first unlabeled line: DPO needs to know which response won.
+    """
+    from .textdata import PairRow
+    out = []
+    for r in rows:
+        if r.label is None:
+            raise ValueError(f"line {r.line}: the pair has no label; DPO training and evaluation "
+                             f"need labels (TRL rows, or 'label' on every pair row)")
+        w, lo = (r.response_1, r.response_2) if r.label == 1 else (r.response_2, r.response_1)
+        out.append(PairRow(r.line, r.prompt, w, lo, 1))
+    return out
+
+
+def read_subset(path, n_rows: int) -> np.ndarray:
+    """Row indices from a selection JSON (``{"indices": [...]}`` as ``adpo select`` writes, or a
+    plain list); ``ValueError`` when empty, repeated or outside the ``n_rows`` rows of the data."""
+    from .io import read_json
+    from .data import check_indices
+    obj = read_json(path, "subset")
+    idx = obj.get("indices") if isinstance(obj, dict) else obj
+    if not isinstance(idx, list):
+        raise ValueError(f"subset {os.fspath(path)!r}: expected {{'indices': [...]}} or a list")
+    if not idx:
+        raise ValueError(f"subset {os.fspath(path)!r}: no indices; select at least one pair")
+    try:
+        return check_indices(idx, n_rows, "subset")
+    except ValueError as exc:
+        raise ValueError(f"{exc} (the data file has {n_rows} rows; the selection must come "
+                         f"from features of this same file)") from None
+
+
+# --------------------------------------------------------------------------- model split
+def blocks(model):
+    """The decoder blocks of a Llama-like causal LM (``model.model.layers``)."""
+    base = getattr(model, "model", None)
+    layers = getattr(base, "layers", None)
+    if layers is None or not hasattr(base, "norm"):
+        raise ValueError(f"model: {type(model).__name__} has no model.layers / model.norm; "
+                         f"top-k training supports Llama-like decoder models")
+    return layers
+
+
+def split_index(model, top_k_blocks: int) -> int:
+    """Index of the first trained block, ``L - k``; ``ValueError`` unless 1 <= k <= L."""
+    L = len(blocks(model))
+    if not 1 <= top_k_blocks <= L:
+        raise ValueError(f"top_k_blocks: the model has {L} blocks; choose 1..{L}, "
+                         f"got {top_k_blocks}")
+    return L - top_k_blocks
+
+
+def trained_names(model, start: int) -> list[str]:
+    """State-dict names of the trained tensors: blocks ``start..L-1`` and the final norm."""
+    L = len(blocks(model))
+    prefixes = tuple(f"model.layers.{j}." for j in range(start, L)) + ("model.norm.",)
+    return [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
+
+
+def freeze_all_but_top(model, start: int) -> dict:
+    """requires_grad only on the trained tensors; returns ``{name: parameter}`` of those."""
+    names = set(trained_names(model, start))
+    out = {}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in names)
+        if n in names:
+            out[n] = p
+    return out
+
+
+@contextlib.contextmanager
+def _only_blocks(model, start: int):
+    """Temporarily make the base model run blocks ``start..L-1`` only (then its final norm)."""
+    torch, _ = llm._offline()
+    base = model.model
+    full = base.layers
+    base.layers = torch.nn.ModuleList(list(full)[start:])
+    try:
+        yield base
+    finally:
+        base.layers = full
+
+
+# --------------------------------------------------------------------------- cache
+@dataclass
+class PairCache:
+    """Frozen activations of 2N sequences (pair i: chosen ``2i``, rejected ``2i + 1``).
+
+    ``hidden[j]`` (T_j, d): hidden state entering block ``start`` (model dtype, on ``device``);
+    ``ref_logp`` (2N,) float64 tensor: log pi_0 of each response under the full initial model.
+    """
+
+    seqs: list
+    hidden: list
+    ref_logp: object
+    start: int
+    n_truncated: int = 0
+    lines: list = field(default_factory=list)
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.seqs) // 2
+
+
+def cache_bytes(seqs, model) -> int:
+    """Bytes the cache of ``seqs`` needs: sum of lengths x hidden size x element size."""
+    p = next(model.parameters())
+    return sum(len(s[0]) for s in seqs) * model.config.hidden_size * p.element_size()
+
+
+def check_fits(seqs, model, device: str) -> None:
+    """``ValueError`` when the cache and the model would not fit in free memory (CPU RAM or the
+    CUDA device), with the sizes and what to lower."""
+    torch, _ = llm._offline()
+    need = cache_bytes(seqs, model) + 4 * sum(p.numel() * p.element_size()
+                                               for p in model.parameters())
+    if device.startswith("cuda"):
+        free = torch.cuda.mem_get_info()[0]
+    else:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return
+    if need > free:
+        raise ValueError(f"model: cache and weights need about {need / 2**30:.1f} GiB, only "
+                         f"{free / 2**30:.1f} GiB free on {device}; lower --max-length or use "
+                         f"fewer pairs")
+
+
+def build_cache(lm: "llm.LoadedModel", rows, start: int, *, max_length: int = 128,
+                append_eos: bool = True, batch_size: int = 16, progress: bool = False
+                ) -> PairCache:
+    """Encode oriented rows (see :func:`oriented_rows`) and compute their frozen activations.
+
+    One forward pass of the initial model per sequence (length-sorted, right-padded batches):
+    the hidden state entering block ``start`` (``hidden_states[start]``) and the response
+    log-prob from the final hidden state (:func:`sim.llm.response_logprobs`).
+    """
+    torch, _ = llm._offline()
+    seqs, n_trunc = llm.encode_rows(lm.tokenizer, rows, max_length, append_eos)
+    check_fits(seqs, lm.model, lm.device)
+    order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k][0]))
+    hidden = [None] * len(seqs)
+    ref = torch.empty(len(seqs), dtype=torch.float64, device=lm.device)
+    bar = _bar(len(seqs), "cache", "seq", progress)
+    with torch.inference_mode():
+        for a in range(0, len(order), batch_size):
+            idx = order[a:a + batch_size]
+            ids, mask, pos, starts, last = llm.pad_batch([seqs[k] for k in idx])
+            ids, mask, pos = ids.to(lm.device), mask.to(lm.device), pos.to(lm.device)
+            out = lm.model.model(input_ids=ids, attention_mask=mask, position_ids=pos,
+                                 output_hidden_states=True)
+            hs = out.hidden_states[start]
+            ref[idx] = llm.response_logprobs(lm.model, out.last_hidden_state, ids, starts,
+                                             last.tolist())
+            for r, k in enumerate(idx):
+                hidden[k] = hs[r, :len(seqs[k][0])].clone()
+            if bar is not None:
+                bar.update(len(idx))
+    if bar is not None:
+        bar.close()
+    return PairCache(seqs, hidden, ref, start, n_trunc, [r.line for r in rows])
+
+
+def policy_logp(model, cache: PairCache, seq_idx):
+    """log pi(y|x) of the sequences ``seq_idx`` under the current top blocks (differentiable).
+
+    Runs blocks ``start..L-1``, the final norm and the LM head (response positions only) on the
+    cached hidden states, right-padded; returns (len(seq_idx),) float64.
+    """
+    torch, _ = llm._offline()
+    seqs = [cache.seqs[j] for j in seq_idx]
+    ids, mask, pos, starts, last = llm.pad_batch(seqs)
+    h0 = cache.hidden[seq_idx[0]]
+    x = torch.zeros((len(seqs), ids.shape[1], h0.shape[1]), dtype=h0.dtype, device=h0.device)
+    for r, j in enumerate(seq_idx):
+        x[r, :cache.hidden[j].shape[0]] = cache.hidden[j]
+    dev = h0.device
+    with _only_blocks(model, cache.start) as base:
+        h = base(inputs_embeds=x, attention_mask=mask.to(dev),
+                 position_ids=pos.to(dev)).last_hidden_state
+    return llm.response_logprobs(model, h, ids.to(dev), starts, last.tolist())
+
+
+def dpo_terms(logp, ref_logp, beta: float):
+    """DPO loss and per-pair implicit-reward margins from interleaved (chosen, rejected) log-probs.
+
+    ``logp``, ``ref_logp``: (2B,) with chosen at even, rejected at odd positions. Returns
+    ``(loss, margins)``: ``margins`` (B,) = beta [(log pi - log pi_0)(y_w) - (...)(y_l)],
+    ``loss`` = -mean log sigmoid(margins) (stable ``logsigmoid``).
+    """
+    torch, _ = llm._offline()
+    ratio = logp - ref_logp
+    margins = beta * (ratio[0::2] - ratio[1::2])
+    return -torch.nn.functional.logsigmoid(margins).mean(), margins
+
+
+def batch_order(n_pairs: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+    """Pair indices (into the trained subset) of training step ``step`` (0-based): epochs are
+    seeded permutations, ``default_rng([seed, epoch])``, cut into batches (the last may be short)."""
+    per_epoch = -(-n_pairs // batch_size)
+    epoch, j = divmod(step, per_epoch)
+    perm = np.random.default_rng([seed, epoch]).permutation(n_pairs)
+    return perm[j * batch_size:(j + 1) * batch_size]
+
+
+def n_steps(cfg: TrainConfig, n_pairs: int) -> int:
+    return cfg.steps if cfg.steps is not None else cfg.epochs * -(-n_pairs // cfg.batch_size)
+
+
+# --------------------------------------------------------------------------- training
+class Trainer:
+    """AdamW on the top blocks of ``lm.model`` against the cached frozen part.
+
+    ``pairs``: indices into ``cache``'s pairs that are trained on. ``step()`` does one update
+    and returns ``{"step", "loss", "accuracy", "margin"}`` on that batch (before the update).
+    """
+
+    def __init__(self, lm, cache: PairCache, pairs, cfg: TrainConfig):
+        torch, _ = llm._offline()
+        self.lm, self.cache, self.cfg = lm, cache, cfg
+        self.pairs = np.asarray(pairs, dtype=np.int64)
+        self.params = freeze_all_but_top(lm.model, cache.start)
+        self.opt = torch.optim.AdamW(list(self.params.values()), lr=cfg.lr, weight_decay=0.0)
+        self.t = 0
+        lm.model.eval()  # no dropout: a step is a deterministic function of the weights
+
+    def step(self) -> dict:
+        torch, _ = llm._offline()
+        pick = self.pairs[batch_order(len(self.pairs), self.cfg.batch_size, self.cfg.seed,
+                                      self.t)]
+        seq_idx = [int(j) for i in pick for j in (2 * i, 2 * i + 1)]
+        logp = policy_logp(self.lm.model, self.cache, seq_idx)
+        loss, margins = dpo_terms(logp, self.cache.ref_logp[seq_idx], self.cfg.beta)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.t += 1
+        m = margins.detach()
+        return {"step": self.t, "loss": float(loss.detach()),
+                "accuracy": float(_accuracy(m)), "margin": float(m.mean())}
+
+    # ---- state (safetensors only)
+    def state_tensors(self) -> dict:
+        out = {n: p.detach().cpu().contiguous() for n, p in self.params.items()}
+        for n, p in self.params.items():
+            st = self.opt.state.get(p)
+            if st:
+                out[f"optim.{n}.exp_avg"] = st["exp_avg"].detach().cpu().contiguous()
+                out[f"optim.{n}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
+        return out
+
+    def load_state(self, tensors: dict, step: int) -> None:
+        torch, _ = llm._offline()
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p.copy_(tensors[n])
+                if f"optim.{n}.exp_avg" in tensors:
+                    self.opt.state[p] = {
+                        "step": torch.tensor(float(step)),
+                        "exp_avg": tensors[f"optim.{n}.exp_avg"].to(p.device),
+                        "exp_avg_sq": tensors[f"optim.{n}.exp_avg_sq"].to(p.device)}
+        self.t = step
+
+
+def _accuracy(margins):
+    """Fraction of margins > TIE_TOL, ties (|m| <= TIE_TOL) counted 1/2."""
+    return ((margins > TIE_TOL).double() + 0.5 * (margins.abs() <= TIE_TOL).double()).mean()
+
+
+def _bar(total, desc, unit, show):
+    if not show:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
+
+
+def _save_safetensors(tensors: dict, path: Path, metadata: dict) -> None:
+    from safetensors.torch import save_file
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
+    os.replace(tmp, path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def train(data_path, out_dir, cfg: TrainConfig, *, subset=None, device: str = "auto",
+          lm: "llm.LoadedModel | None" = None, progress: bool = True,
+          stop_after: int | None = None) -> dict:
+    """DPO-train ``cfg.model`` on the rows ``subset`` (indices; None = all) of a JSONL pairs file,
+    writing the run folder ``out_dir`` (see the module docstring). Returns the run summary.
+
+    A folder that already holds a run with the same config resumes from its checkpoint; one
+    with another config is refused. ``lm`` skips loading (tests pass a built model; its
+    ``name`` is recorded). ``stop_after`` ends after that many steps of this call (tests of
+    resumption).
+    """
+    from .textdata import file_sha256, read_pairs
+    torch, _ = llm._offline()
+    cfg.validate()
+    data_path = Path(os.fspath(data_path)).resolve()
+    rows, fmt = read_pairs(data_path)
+    idx = np.arange(len(rows)) if subset is None else np.asarray(subset, dtype=np.int64)
+    if idx.size == 0:
+        raise ValueError("subset: no pairs selected; select at least one")
+    from .data import check_indices
+    idx = check_indices(idx, len(rows), "subset")
+    chosen = oriented_rows([rows[i] for i in idx])
+    out_dir = Path(os.fspath(out_dir))
+    if lm is None:
+        lm = llm.load_model(cfg.model, device)
+    start = split_index(lm.model, cfg.top_k_blocks)
+    record = {"config": asdict(cfg), "model_name": lm.name, "data": str(data_path),
+              "data_sha256": file_sha256(data_path), "format": fmt,
+              "subset": idx.tolist(), "n_pairs": int(idx.size),
+              "n_steps": n_steps(cfg, int(idx.size)), "first_trained_block": start,
+              "n_blocks": len(blocks(lm.model)),
+              "trained": trained_names(lm.model, start)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = out_dir / CONFIG_FILE
+    if cfg_path.is_file():
+        old = json.loads(cfg_path.read_text())
+        if old != record:
+            diff = sorted(k for k in record if old.get(k) != record[k])
+            raise ValueError(f"out: {str(out_dir)!r} holds a run with other settings "
+                             f"(differs in {diff}); use a new folder or remove it")
+    else:
+        _write_text(cfg_path, json.dumps(record, indent=2))
+    cache = build_cache(lm, chosen, start, max_length=cfg.max_length,
+                        append_eos=cfg.append_eos, progress=progress)
+    trainer = Trainer(lm, cache, np.arange(cache.n_pairs), cfg)
+    ckpt = out_dir / CHECKPOINT_FILE
+    metrics_path = out_dir / METRICS_FILE
+    if ckpt.is_file():
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+        with safe_open(str(ckpt), framework="pt") as f:
+            step0 = int(f.metadata()["step"])
+        trainer.load_state(load_file(str(ckpt), device=str(lm.device)), step0)
+    else:
+        step0 = 0
+    # keep the metric lines of the checkpointed steps only (a crash may have left later ones)
+    kept = []
+    if metrics_path.is_file():
+        kept = [ln for ln in metrics_path.read_text().splitlines()
+                if ln.strip() and json.loads(ln)["step"] <= step0]
+    _write_text(metrics_path, "".join(ln + "\n" for ln in kept))
+    total = record["n_steps"]
+    bar = _bar(total, "dpo", "step", progress)
+    if bar is not None:
+        bar.update(step0)
+    done_now = 0
+    with open(metrics_path, "a") as mf:
+        while trainer.t < total and (stop_after is None or done_now < stop_after):
+            m = trainer.step()
+            done_now += 1
+            mf.write(json.dumps(m) + "\n")
+            mf.flush()
+            if trainer.t % cfg.checkpoint_every == 0 or trainer.t == total:
+                _save_safetensors(trainer.state_tensors(), ckpt, {"step": trainer.t})
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{m['loss']:.3f}")
+    if bar is not None:
+        bar.close()
+    if trainer.t == total:
+        weights = {n: p.detach().cpu().contiguous() for n, p in trainer.params.items()}
+        _save_safetensors(weights, out_dir / WEIGHTS_FILE, {"step": total,
+                                                           "model": lm.name})
+    return {"run": str(out_dir), "steps_done": trainer.t, "n_steps": total,
+            "steps_this_call": done_now, "n_pairs": int(idx.size),
+            "n_truncated": cache.n_truncated, "finished": trainer.t == total}
+
+
+# --------------------------------------------------------------------------- runs
+def read_run(run_dir) -> dict:
+    """``config.json`` of a finished run; ``ValueError`` when missing or unfinished."""
+    run_dir = Path(os.fspath(run_dir))
+    cfg_path = run_dir / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise ValueError(f"run {str(run_dir)!r}: no {CONFIG_FILE}; pass a folder written by "
+                         f"`adpo train`")
+    if not (run_dir / WEIGHTS_FILE).is_file():
+        raise ValueError(f"run {str(run_dir)!r}: no {WEIGHTS_FILE} (unfinished?); rerun the "
+                         f"same `adpo train` command to resume it")
+    return json.loads(cfg_path.read_text())
+
+
+def load_weights(model, run_dir) -> list[str]:
+    """Copy a run's trained tensors into ``model`` (in place); returns their names.
+    ``ValueError`` when a tensor is missing from the model or has another shape."""
+    torch, _ = llm._offline()
+    from safetensors.torch import load_file
+    tensors = load_file(str(Path(os.fspath(run_dir)) / WEIGHTS_FILE))
+    own = dict(model.named_parameters())
+    with torch.no_grad():
+        for n, t in tensors.items():
+            if n not in own or own[n].shape != t.shape:
+                raise ValueError(f"run {os.fspath(run_dir)!r}: tensor {n!r} does not fit this "
+                                 f"model; evaluate with the run's own model")
+            own[n].copy_(t)
+    return sorted(tensors)
+
+
+def implicit_rewards(lm, rows, *, run_dir=None, top_k_blocks: int = 1, max_length: int = 128,
+                     append_eos: bool = True, batch_size: int = 16, progress: bool = False
+                     ) -> tuple[np.ndarray, PairCache]:
+    """Per-pair log-ratios (log pi - log pi_0) of (chosen, rejected) rows: shape (N, 2).
+
+    The reference pi_0 is ``lm`` as loaded (cached first); the policy pi is ``lm`` with the
+    run's trained tensors copied in (``lm.model`` is modified), or the untrained ``lm`` itself
+    when ``run_dir`` is None -- then its log-ratios are 0 up to float error, through the same
+    cached top-block path (a check of the cache, not zero by construction).
+    """
+    torch, _ = llm._offline()
+    if run_dir is not None:
+        top_k_blocks = read_run(run_dir)["config"]["top_k_blocks"]
+    start = split_index(lm.model, top_k_blocks)
+    cache = build_cache(lm, rows, start, max_length=max_length, append_eos=append_eos,
+                        batch_size=batch_size, progress=progress)
+    if run_dir is not None:
+        load_weights(lm.model, run_dir)
+    out = torch.empty(len(cache.seqs), dtype=torch.float64)
+    with torch.no_grad():
+        for a in range(0, len(cache.seqs), batch_size):
+            idx = list(range(a, min(a + batch_size, len(cache.seqs))))
+            out[idx] = (policy_logp(lm.model, cache, idx) - cache.ref_logp[idx]).cpu()
+    return out.numpy().reshape(-1, 2), cache
+
+
+def pair_metrics(ratios: np.ndarray, beta: float) -> dict:
+    """The sec. 6.2 metrics from (N, 2) log-ratios of (chosen, rejected): ``accuracy`` (margin >
+    0, ties within ``TIE_TOL`` count 1/2), mean ``margin`` beta [r_w - r_l], DPO ``nll``."""
+    from .dpo import log_sigmoid
+    m = beta * (ratios[:, 0] - ratios[:, 1])
+    acc = np.mean((m > TIE_TOL) + 0.5 * (np.abs(m) <= TIE_TOL))
+    return {"accuracy": float(acc), "margin": float(m.mean()),
+            "nll": float(-np.mean(log_sigmoid(m))), "n_pairs": int(m.size)}
+
+
+def reward_agreement(path, rows, ratios: np.ndarray) -> float | None:
+    """Fraction of pairs whose implicit-reward order matches the generating reward's
+    (``reward_1`` / ``reward_2`` on every row, as ``adpo pairs --source simulated`` writes);
+    pairs with equal generating rewards are left out. None when the rows carry no rewards."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    objs = [json.loads(lines[r.line - 1]) for r in rows]
+    if not all(isinstance(o.get("reward_1"), (int, float)) and
+               isinstance(o.get("reward_2"), (int, float)) for o in objs):
+        return None
+    true = np.array([o["reward_1"] - o["reward_2"] for o in objs])
+    # ratios are (chosen, rejected); map back to (response_1, response_2)
+    sign = np.array([1.0 if r.label == 1 else -1.0 for r in rows])
+    implied = sign * (ratios[:, 0] - ratios[:, 1])
+    keep = true != 0
+    if not keep.any():
+        return None
+    return float(np.mean(np.sign(implied[keep]) == np.sign(true[keep])))
+
+
+def evaluate_pairs(data_path, *, run_dir=None, model: str = "smollm2", beta: float | None = None,
+                   device: str = "auto", lm=None, max_length: int | None = None,
+                   batch_size: int = 16, progress: bool = False) -> dict:
+    """Score a run (or the untrained ``model``) on a JSONL of held-out pairs.
+
+    Returns ``accuracy``, ``margin``, ``nll``, ``n_pairs``, ``model``, ``run``, ``beta`` and
+    ``reward_agreement`` (null unless the rows carry ``reward_1``/``reward_2``).
+    """
+    from .textdata import read_pairs
+    rows, _ = read_pairs(data_path)
+    chosen = oriented_rows(rows)
+    run_cfg = read_run(run_dir)["config"] if run_dir is not None else None
+    if run_cfg is not None:
+        model = run_cfg["model"]
+        beta = run_cfg["beta"] if beta is None else beta
+        max_length = run_cfg["max_length"] if max_length is None else max_length
+    beta = positive_scalar(0.1 if beta is None else beta, "beta")
+    max_length = 128 if max_length is None else positive_int(max_length, "max_length")
+    if lm is None:
+        lm = llm.load_model(model, device)
+    ratios, cache = implicit_rewards(
+        lm, chosen, run_dir=run_dir, max_length=max_length, batch_size=batch_size,
+        append_eos=True if run_cfg is None else run_cfg["append_eos"], progress=progress)
+    out = pair_metrics(ratios, beta)
+    out.update(reward_agreement=reward_agreement(data_path, rows, ratios), model=lm.name,
+               run=None if run_dir is None else str(run_dir), beta=beta,
+               n_truncated=cache.n_truncated)
+    return out

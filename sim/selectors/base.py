@@ -1,0 +1,331 @@
+"""The selector protocol and its parts: options, refit schedules, observation hooks.
+
+Every method is a :class:`Selector` and works in two modes:
+
+* online ask/tell — ``ask(k)`` returns the next k row indices (a batch is chosen with
+  within-batch rank-one updates before any of its labels arrive), ``tell(indices, labels)``
+  feeds the labels back; the same object serves a simulation and a human in the loop;
+* offline ``select(n)`` — ask/tell in a loop, labels revealed from ``data.s`` only as rows are
+  selected (a :class:`LabelOracle`); methods that use no labels never read them.
+
+Online methods never hold the label array: the constructor keeps ``data`` without ``s``
+(``data.with_(s=None)``); only methods tagged ``"reads-logged-labels"`` (ADPO+) see them.
+
+A selector is composed of parts (as emukit composes its loop):
+
+* a **candidate sampler** (:class:`sim.design.candidates.CandidateSampler`): all unselected rows
+  or a fresh random subset of m (the same random stream as :func:`sim.design.greedy_select`);
+* a **refit schedule** (:func:`refit_schedule`): when theta_hat (and whatever depends on it) is
+  recomputed — :class:`Pow2` (the paper's t = 2, 4, 8, ...), :class:`Every`, :class:`EveryK`,
+  or :class:`Once` for methods whose weights never change;
+* a **rule** (the subclass): ``_refit(t)`` and ``_pick_one()``; greedy rules
+  (:mod:`sim.selectors.greedy`) write only their weights;
+* the **argmax engine** (:mod:`sim.design`): the blocked engine whenever the weights are fixed
+  between two picks and the argmax is exhaustive, the incremental one otherwise.
+
+**Observation hooks** replace any access to private attributes: ``observe(on_pick=..,
+on_refit=..)`` registers ``on_pick(i, v)`` (row i, the vector v added to the design matrix:
+sqrt(w_i) phi_i for the greedy rules, phi_i otherwise) and ``on_refit(t, theta_hat)`` (round t,
+the new theta_hat, or None for methods without one).
+
+Options: each method declares a frozen dataclass of the options it uses (built from the field
+groups below); :class:`Options` validates each field, and unknown option names are refused
+with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..data import PreferenceData, check_indices
+from ..design.candidates import CandidateSampler
+from ..dpo import fit_dpo
+from ..registry import Entry
+from ..validation import as_labels, as_rng, positive_int, positive_scalar
+
+
+Seed = int | np.random.Generator | np.random.SeedSequence
+
+
+class LabelOracle:
+    """Reveals ``s[i]`` only for rows that have been asked for; counts what it revealed."""
+
+    def __init__(self, s: np.ndarray) -> None:
+        self._s = as_labels(s, "s")
+        self.revealed: list[int] = []
+
+    def __call__(self, indices: ArrayLike) -> np.ndarray:
+        idx = np.asarray(indices, dtype=np.int64)
+        self.revealed.extend(idx.tolist())
+        return self._s[idx]
+
+
+# ====================================================================== refit schedules
+@dataclass(frozen=True)
+class Pow2:
+    """Refit at rounds t = 2, 4, 8, ... (the paper's "t = 2^i, i > 0"; Algorithm 1 line 4)."""
+
+    def due(self, t: int, last: int) -> bool:
+        return t >= 1 << last.bit_length()  # the smallest power of two > last
+
+
+@dataclass(frozen=True)
+class Every:
+    """Refit at every round."""
+
+    def due(self, t: int, last: int) -> bool:
+        return t > last
+
+
+@dataclass(frozen=True)
+class EveryK:
+    """Refit at rounds 1 + K, 1 + 2K, ..."""
+
+    k: int
+
+    def due(self, t: int, last: int) -> bool:
+        return t >= last + self.k
+
+
+@dataclass(frozen=True)
+class Once:
+    """Compute the weights once, before the first pick (fixed-weight rules: ADPO+, APO, ...)."""
+
+    def due(self, t: int, last: int) -> bool:
+        return False
+
+
+RefitSchedule = Pow2 | Every | EveryK | Once
+
+
+def refit_schedule(spec: str | int) -> RefitSchedule:
+    """The schedule for ``refit`` = "pow2" | "every" | K (a positive int), else ValueError."""
+    if spec == "pow2":
+        return Pow2()
+    if spec == "every":
+        return Every()
+    try:
+        return EveryK(positive_int(int(spec), "refit"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"refit: must be 'pow2', 'every' or a positive integer K, got {spec!r}") \
+            from None
+
+
+# ====================================================================== options
+def _n_candidates(v: Any) -> int | None:
+    return None if v is None or (isinstance(v, str) and v == "all") else positive_int(
+        v, "n_candidates (m)")
+
+
+def _refit(v: Any) -> str | int:
+    refit_schedule(v)
+    return v if v in ("pow2", "every") else int(v)
+
+
+def _bool(name: str) -> Callable[[Any], bool]:
+    def check(v: Any) -> bool:
+        if not isinstance(v, (bool, np.bool_)):
+            raise ValueError(f"{name}: expected true or false, got {v!r}")
+        return bool(v)
+    return check
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "gamma": lambda v: positive_scalar(v, "gamma"),
+    "fit_gamma": lambda v: positive_scalar(v, "fit_gamma", allow_zero=True),
+    "radius": lambda v: None if v is None else positive_scalar(v, "radius"),
+    "n_candidates": _n_candidates,
+    "alpha": lambda v: positive_scalar(v, "alpha", allow_zero=True),
+    "refit": _refit,
+    "batch_size": lambda v: positive_int(v, "batch_size"),
+    "record_kappa": _bool("record_kappa"),
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Base of every method's config: validates (and normalises) each field it declares."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            check = _CHECKS.get(f.name)
+            if check is not None:
+                object.__setattr__(self, f.name, check(getattr(self, f.name)))
+
+
+@dataclass(frozen=True)
+class CandidateOptions(Options):
+    """``n_candidates``: None (the exact argmax over all unselected rows) or m (the best of a
+    fresh random subset of m per pick, paper sec. 3.1)."""
+
+    n_candidates: int | None = None
+
+
+@dataclass(frozen=True)
+class DesignOptions(CandidateOptions):
+    """Options of a greedy design: ``gamma``, the ridge of H_0 = gamma I, and the candidates."""
+
+    gamma: float = 1.0
+
+
+@dataclass(frozen=True)
+class FitOptions(Options):
+    """Options of the theta_hat fits on told labels: ridge ``fit_gamma``, optional ball
+    ``radius`` (Assumption 2), ``refit`` schedule ("pow2" | "every" | K) and ``batch_size``
+    (picks per round before their labels are told)."""
+
+    fit_gamma: float = 1e-3
+    radius: float | None = None
+    refit: str | int = "pow2"
+    batch_size: int = 1
+
+
+# ====================================================================== the protocol
+class Selector:
+    """The protocol: ``ask(k)``, ``tell(indices, labels)``, ``select(n)``, ``observe(...)``.
+
+    Subclasses set ``Config`` (their options dataclass: with :class:`CandidateOptions` fields the
+    candidate sampler draws m rows, with :class:`FitOptions` fields the ``refit`` schedule and
+    ``batch_size`` apply, otherwise weights are computed :class:`Once`), ``uses_labels``, and
+    implement ``_refit(t)`` and ``_pick_one() -> (i, v)``.
+
+    Attributes after use: ``selected_`` (ordered indices asked so far), ``labels_`` (dict of
+    told labels), ``n_refits_``, ``theta_`` (the current theta_hat where there is one).
+    """
+
+    name: ClassVar[str] = "base"
+    Config: ClassVar[type] = Options
+    uses_labels: ClassVar[bool] = False  # whether the method's choices depend on told labels
+
+    def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
+        if not isinstance(data, PreferenceData):
+            raise ValueError("data: expected a PreferenceData (see sim.data)")
+        self.cfg = Entry(self.name, type(self), self.Config, "", "method").make_config(options)
+        self._logged_labels = data.s  # only offline methods (adpo+) may read these
+        self.data = data.with_(s=None)
+        self.rng = as_rng(seed)
+        cfg = self.cfg
+        self.candidates = CandidateSampler(
+            cfg.n_candidates if isinstance(cfg, CandidateOptions) else None, self.rng)
+        self.schedule: RefitSchedule = (refit_schedule(cfg.refit) if isinstance(cfg, FitOptions)
+                                        else Once())
+        self.batch_size = cfg.batch_size if isinstance(cfg, FitOptions) else 1
+        self.selected_: list[int] = []
+        self.labels_: dict[int, int] = {}
+        self.n_refits_ = 0
+        self.theta_: np.ndarray | None = None
+        self._available = np.ones(data.N, dtype=bool)
+        self._last_refit: int | None = None
+        self._on_pick: list[Callable[[int, np.ndarray], None]] = []
+        self._on_refit: list[Callable[[int, np.ndarray | None], None]] = []
+
+    # ------------------------------------------------------------------ hooks
+    def observe(self, *, on_pick: Callable[[int, np.ndarray], None] | None = None,
+                on_refit: Callable[[int, np.ndarray | None], None] | None = None) -> Selector:
+        """Register observers; returns self. ``on_pick(i, v)`` after each pick (v (d,) the
+        vector added to the design, Algorithm 1 line 8), ``on_refit(t, theta_hat)`` after each
+        refit before round t (theta_hat (d,) or None)."""
+        if on_pick is not None:
+            self._on_pick.append(on_pick)
+        if on_refit is not None:
+            self._on_refit.append(on_refit)
+        return self
+
+    # ------------------------------------------------------------------ protocol
+    def ask(self, k: int = 1) -> np.ndarray:
+        """The next ``k`` distinct unselected rows (int64 array (k,), in selection order).
+
+        A batch is chosen before any of its labels arrive: theta_hat is refitted (if due) once,
+        then each pick updates the design before the next one (within-batch rank-one updates).
+        """
+        k = positive_int(k, "k")
+        left = self.data.N - len(self.selected_)
+        if k > left:
+            raise ValueError(f"k: asked for {k} rows but only {left} unselected rows remain "
+                             f"(N = {self.data.N})")
+        t = len(self.labels_) + 1
+        if self._last_refit is None or self.schedule.due(t, self._last_refit):
+            self._refit(t)
+            self._last_refit = t
+            for cb in self._on_refit:
+                cb(t, self.theta_)
+        picks = []
+        for _ in range(k):
+            i, v = self._pick_one()
+            i = int(i)
+            self._available[i] = False
+            self.selected_.append(i)
+            picks.append(i)
+            for cb in self._on_pick:
+                cb(i, v)
+        return np.asarray(picks, dtype=np.int64)
+
+    def tell(self, indices: ArrayLike, labels: ArrayLike) -> None:
+        """Feed back labels (1 = the first response preferred) for previously asked rows."""
+        idx = check_indices(np.atleast_1d(indices), self.data.N)
+        lab = as_labels(np.atleast_1d(labels), "labels", length=idx.size)
+        if self._available[idx].any():  # not asked yet
+            i = int(idx[self._available[idx]][0])
+            raise ValueError(f"indices: row {i} was told before it was asked; ask() first")
+        self._record(idx, lab)
+
+    def _record(self, idx: np.ndarray, lab: np.ndarray) -> None:
+        self.labels_.update(zip(idx.tolist(), lab.tolist()))
+
+    def select(self, n: int, labels: Callable[[np.ndarray], ArrayLike] | None = None
+               ) -> np.ndarray:
+        """Select ``n`` rows offline; labels come from ``labels`` (a callable idx -> s[idx]) or
+        from the data's logged labels, revealed as rows are selected. Returns (n,) indices."""
+        n = positive_int(n, "n")
+        remaining = self.data.N - len(self.selected_)
+        if n > remaining:
+            raise ValueError(f"n: budget {n} exceeds the {remaining} unselected rows "
+                             f"(N = {self.data.N}); choose n <= N")
+        if labels is None and self.uses_labels:
+            if self._logged_labels is None:
+                raise ValueError(f"s: method {self.name!r} needs labels; the data has none")
+            labels = LabelOracle(self._logged_labels)
+        out: list[int] = []
+        while len(out) < n:
+            idx = self.ask(min(self.batch_size, n - len(out)))
+            if self.uses_labels:  # idx came from ask(): only the labels need checking
+                lab = np.asarray(labels(idx))
+                if lab.shape != idx.shape or not ((lab == 0) | (lab == 1)).all():
+                    lab = as_labels(lab, "labels", length=idx.size)  # raises, naming the entry
+                self._record(idx, lab.astype(np.int8))
+            out.extend(idx.tolist())
+        return np.asarray(out, dtype=np.int64)
+
+    # ------------------------------------------------------------------ the rule
+    def _refit(self, t: int) -> None:
+        """Recompute whatever depends on theta_hat before round t (called when due)."""
+
+    def _pick_one(self) -> tuple[int, np.ndarray]:
+        """One pick: (row index, the vector it adds to the design)."""
+        raise NotImplementedError
+
+    def _eligible(self) -> np.ndarray:
+        """Unselected rows, ascending (N_left,)."""
+        return np.flatnonzero(self._available)
+
+    # ------------------------------------------------------------------ theta_hat
+    def _fit_told(self) -> np.ndarray:
+        """theta_hat on the labels told so far (theta_hat_0 = 0 when none), (d,)."""
+        self.n_refits_ += 1
+        if not self.labels_:
+            return np.zeros(self.data.d)
+        idx = np.fromiter(self.labels_.keys(), dtype=np.int64)
+        s = np.fromiter(self.labels_.values(), dtype=np.int8)
+        return self._fit(idx, s)
+
+    def _fit(self, idx: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """The DPO MLE (eq. 6, ridge ``fit_gamma``, optional ball ``radius``) on rows idx."""
+        d = self.data
+        return fit_dpo(d.phi[idx], d.b[idx], d.beta, s, gamma=self.cfg.fit_gamma,
+                       radius=self.cfg.radius).theta

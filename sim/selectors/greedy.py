@@ -1,0 +1,235 @@
+"""The greedy log-det family: ADPO (Algorithm 1), ADPO+ (Algorithm 2), the oracle and APO.
+
+A greedy rule writes only its weights: :meth:`GreedySelector.weights` returns the (N,) w_i of
+v_i = sqrt(w_i) phi_i, and the selector picks argmax_i v_i^T H^{-1} v_i (eq. 10), then
+H <- H + v v^T (Algorithm 1 line 8; each pick keeps the weight it had when it was picked).
+
+Choices the paper leaves open (PAPER.md marks them INFERRED), all options:
+
+* cold start: theta_hat_0 = 0 (weights beta^2 mu(-beta b_i) mu(beta b_i));
+* refits at t = 2, 4, 8, ... ("pow2", the paper's), "every" round, or every K rounds, on the
+  labels told so far, with ridge ``fit_gamma``; between refits the last theta_hat is reused;
+* Sigma_hat of eq. 13 = (gamma I + grad^2 L(theta_hat; S_t))^{-1} (for ADPO+: on all N rows);
+  the UCB is used by ADPO and ADPO+ (the paper's "our algorithms");
+* ties in an argmax go to the lowest index.
+
+Engines: while the weights are fixed (ADPO+, oracle, APO, and ADPO between two refits) and the
+argmax is over all unselected rows, the blocked engine (:class:`sim.design.greedy.BlockedGreedy`)
+runs, the one :func:`sim.design.greedy_select` runs; a random candidate subset
+(``n_candidates=m``) or ``record_kappa`` uses :class:`sim.design.incremental.IncrementalGreedy`.
+Fixed-weight rules hand the engine v_i = sqrt(w_i) phi_i with unit weights, exactly as
+``greedy_select(phi, weights=w)`` does, so the two pick the same rows for the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..data import PreferenceData
+from ..design.greedy import BlockedGreedy, GreedyState
+from ..design.incremental import IncrementalGreedy
+from ..dpo import dpo_hessian, dpo_logits, dpo_weights, logistic_weight
+from ..linalg import chol_quad_forms, cholesky
+from ..registry import register_method
+from .base import DesignOptions, FitOptions, Once, Seed, Selector
+
+
+@dataclass(frozen=True)
+class GreedyOptions(DesignOptions):
+    """Design options plus ``record_kappa``: measure Assumption 4's kappa at every pick over all
+    N rows (O(N d) per pick; :attr:`GreedySelector.kappa_`)."""
+
+    record_kappa: bool = False
+
+
+@dataclass(frozen=True)
+class ADPOConfig(FitOptions, GreedyOptions):
+    """ADPO: design, fit and refit options, and ``alpha``, the UCB width of eq. 13 (0 disables)."""
+
+    alpha: float = 3.0
+
+
+@dataclass(frozen=True)
+class ADPOPlusConfig(GreedyOptions):
+    """ADPO+: design options, the fit's ``fit_gamma`` / ``radius``, and ``alpha`` (eq. 13)."""
+
+    fit_gamma: float = 1e-3
+    radius: float | None = None
+    alpha: float = 3.0
+
+
+class GreedySelector(Selector):
+    """Greedy log-det selection (eq. 10): argmax v_i^T H^{-1} v_i, v_i = sqrt(w_i) phi_i.
+
+    Subclasses write :meth:`weights` only (called when a refit is due: once for the
+    fixed-weight rules, on the ``refit`` schedule for ADPO). Attributes after use: ``logdet_``
+    (log det H_n), ``gains_`` (per pick), ``kappa_`` (per pick, with ``record_kappa=True``),
+    ``n_evals_`` (exact score evaluations v^T H^{-1} v).
+    """
+
+    Config: ClassVar[type] = GreedyOptions
+
+    def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
+        super().__init__(data, seed=seed, **options)
+        self.state = GreedyState(self.data.d, self.cfg.gamma)
+        self._engine: BlockedGreedy | IncrementalGreedy | None = None
+        self._V = self.data.phi
+        self._w: np.ndarray | None = None
+        self.gains_: list[float] = []
+        self.kappa_list: list[float] = []
+
+    def weights(self) -> np.ndarray:
+        """The (N,) design weights w_i >= 0 for the picks that follow (Lemma 1's, or others)."""
+        raise NotImplementedError
+
+    @property
+    def fixed_weights(self) -> bool:
+        """Whether the weights are computed once (then the engine sees sqrt(w) phi)."""
+        return isinstance(self.schedule, Once)
+
+    @property
+    def logdet_(self) -> float:
+        return self.state.logdet
+
+    @property
+    def kappa_(self) -> np.ndarray:
+        return np.asarray(self.kappa_list)
+
+    @property
+    def n_evals_(self) -> int:
+        return 0 if self._engine is None else int(self._engine.n_evals)
+
+    def _refit(self, t: int) -> None:
+        w = np.asarray(self.weights(), dtype=np.float64)
+        if self._engine is not None:  # changing weights: the engine keeps H and its scores
+            self._w = w
+            if isinstance(self._engine, BlockedGreedy):
+                self._engine.reweight(w)
+            return
+        phi = self.data.phi
+        if self.fixed_weights:
+            self._V, self._w = phi * np.sqrt(w)[:, None], None
+        else:
+            self._V, self._w = phi, w
+        q0 = np.einsum("ij,ij->i", self._V, self._V) / self.cfg.gamma
+        if self.candidates.exhaustive and not self.cfg.record_kappa:
+            self._engine = BlockedGreedy(self._V, self._available.copy(), self.state, q0,
+                                         weights=self._w)
+        else:
+            self._engine = IncrementalGreedy(self._V, self.state, q0=q0,
+                                             track_all=self.cfg.record_kappa)
+
+    def _pick_one(self) -> tuple[int, np.ndarray]:
+        eng = self._engine
+        if isinstance(eng, BlockedGreedy):
+            i, gain, v = eng.next()
+        else:
+            assert eng is not None
+            i, score = eng.argmax(self._w, self.candidates(self._eligible()))
+            if self.cfg.record_kappa:
+                self.kappa_list.append(eng.kappa(self._w, score))
+            v = self._V[i] if self._w is None else np.sqrt(self._w[i]) * self._V[i]
+            gain = eng.add(v)
+        self.gains_.append(gain)
+        return i, v
+
+    # ------------------------------------------------------------------ weights
+    def _ucb_weights(self, theta: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+        """Lemma 1's weights at theta, with the optimistic logits of eq. 13 when alpha > 0.
+
+        z_i = max(|beta (phi_i^T theta - b_i)| - alpha sqrt(phi_i^T Sigma_hat phi_i), 0), with
+        Sigma_hat = (gamma I + grad^2 L(theta; rows idx))^{-1}; returns beta^2 mu(z)(1 - mu(z)),
+        (N,). theta (d,), idx (k,) rows of the Hessian (None or empty: gamma I only).
+        """
+        d, alpha = self.data, self.cfg.alpha
+        if alpha == 0:
+            return dpo_weights(d.phi, d.b, d.beta, theta)
+        if idx is None or len(idx) == 0:
+            prec = self.cfg.gamma * np.eye(d.d)
+        else:
+            prec = dpo_hessian(theta, d.phi[idx], d.b[idx], d.beta, gamma=self.cfg.gamma)
+        width = np.sqrt(chol_quad_forms(d.phi, cholesky(prec, "gamma I + grad^2 L")))
+        z = np.maximum(np.abs(dpo_logits(d.phi, d.b, d.beta, theta)) - alpha * width, 0.0)
+        return d.beta**2 * logistic_weight(z)
+
+
+_DOC = "ADPO (Algorithm 1): greedy log det, weights from theta_hat refitted on told labels (eq. 13)"
+
+
+@register_method("adpo", config=ADPOConfig, help=_DOC, tags=("online", "greedy-design"),
+                 style={"color": "#ff7f0e", "marker": "s", "label": "ADPO"})
+class ADPO(GreedySelector):
+    """Algorithm 1 (online): weights from theta_hat refitted on the labels told so far."""
+
+    name = "adpo"
+    Config = ADPOConfig
+    uses_labels = True
+
+    def weights(self) -> np.ndarray:
+        self.theta_ = self._fit_told()
+        return self._ucb_weights(self.theta_, np.fromiter(self.labels_.keys(), dtype=np.int64))
+
+
+@register_method("adpo+", config=ADPOPlusConfig, aliases=("adpo-plus", "adpoplus"),
+                 help="ADPO+ (Algorithm 2): theta_hat fitted once on ALL N logged labels, then "
+                 "greedy log det (it has seen every label it is evaluated on)",
+                 tags=("offline", "reads-logged-labels", "greedy-design"),
+                 style={"color": "#d62728", "marker": "o", "label": "ADPO+"})
+class ADPOPlus(GreedySelector):
+    """Algorithm 2 (offline): theta_hat fitted once on all N logged labels (line 3).
+
+    Subclass and override :meth:`_theta_hat` for another source of theta_hat (e.g. a disjoint
+    logged split); the weights, the UCB and the engine follow.
+    """
+
+    name = "adpo+"
+    Config = ADPOPlusConfig
+
+    def _theta_hat(self) -> tuple[np.ndarray, np.ndarray]:
+        """(theta_hat (d,), the rows (k,) whose Hessian gives eq. 13's Sigma_hat)."""
+        if self._logged_labels is None:
+            raise ValueError("s: ADPO+ fits theta_hat on all logged labels; the data has none "
+                             "(use 'adpo' for online labels or 'oracle' with theta_star)")
+        self.n_refits_ += 1
+        rows = np.arange(self.data.N)
+        return self._fit(rows, self._logged_labels), rows
+
+    def weights(self) -> np.ndarray:
+        self.theta_, rows = self._theta_hat()
+        return self._ucb_weights(self.theta_, rows)
+
+
+@register_method("oracle", config=GreedyOptions,
+                 help="greedy log det with Lemma 1's weights at data.theta_star (no UCB): an "
+                 "upper reference", tags=("offline", "reads-logged-labels", "needs-theta-star",
+                                          "greedy-design"),
+                 style={"color": "#9467bd", "marker": "*", "label": "Oracle"})
+class Oracle(GreedySelector):
+    """Greedy log det with the Lemma 1 weights at data.theta_star (no UCB): an upper reference."""
+
+    name = "oracle"
+
+    def weights(self) -> np.ndarray:
+        d = self.data
+        if d.theta_star is None:
+            raise ValueError("theta_star: the oracle needs data.theta_star")
+        self.theta_ = d.theta_star
+        return dpo_weights(d.phi, d.b, d.beta, d.theta_star)
+
+
+@register_method("apo", config=GreedyOptions,
+                 help="APO (Das et al. 2024), the practical rule: argmax phi^T V^{-1} phi, "
+                 "V = gamma I + sum phi phi^T (no logistic weights)",
+                 tags=("offline", "greedy-design"),
+                 style={"color": "#1f77b4", "marker": "^", "label": "APO"})
+class APO(GreedySelector):
+    """APO (Das et al. 2024), the practical rule: argmax ||phi_i||_{V^{-1}}, V = gamma I + sum
+    phi phi^T over picks — a linear-model design that ignores logistic factors and beta."""
+
+    name = "apo"
+
+    def weights(self) -> np.ndarray:
+        return np.ones(self.data.N)

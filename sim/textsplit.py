@@ -1,0 +1,46 @@
+"""A JSONL pairs file split into a pool and a held-out file, disjoint by prompt.
+
+The split itself is :func:`sim.splits.group_split` with the prompt as the group, so every pair of
+a held-out prompt is held out and the held-out prompts are unseen in selection and training. Each
+output line is the input line verbatim (the input's format and extra keys kept), in input order.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .splits import group_split
+from .textdata import file_sha256, read_pairs
+
+
+def split_pairs_file(data_path, pool_path, heldout_path, *, holdout=0.2, seed=0) -> dict:
+    """Write the pool and held-out JSONL files; return a JSON-ready record of the split.
+
+    ``holdout`` as in :func:`sim.splits.n_heldout` (fraction or count of pairs; whole prompts are
+    taken until it is reached). ``ValueError`` when an output path is the input or both outputs
+    are the same file, or fewer than two distinct prompts exist.
+    """
+    src = os.path.realpath(os.fspath(data_path))
+    outs = [os.path.realpath(os.fspath(p)) for p in (pool_path, heldout_path)]
+    if src in outs:
+        raise ValueError("pool/heldout: an output would overwrite the input --data; choose "
+                         "other paths")
+    if outs[0] == outs[1]:
+        raise ValueError("pool/heldout: the two outputs are the same file; choose two paths")
+    rows, fmt = read_pairs(data_path)
+    split = group_split([r.prompt for r in rows], holdout, seed)
+    with open(src, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for path, part in ((pool_path, split.train), (heldout_path, split.test)):
+        tmp = os.fspath(path) + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            for i in part:
+                f.write(lines[rows[i].line - 1] + "\n")
+        os.replace(tmp, path)
+    prompts = [{rows[i].prompt for i in part} for part in (split.train, split.test)]
+    return {"data": src, "data_sha256": file_sha256(src), "format": fmt, "seed": seed,
+            "holdout": holdout, "n_pool": int(split.train.size),
+            "n_heldout": int(split.test.size), "n_pool_prompts": len(prompts[0]),
+            "n_heldout_prompts": len(prompts[1]),
+            "pool_lines": [rows[i].line for i in split.train],
+            "heldout_lines": [rows[i].line for i in split.test]}

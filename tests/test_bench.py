@@ -1,0 +1,73 @@
+"""The benchmark record: one writer, median-of-3 timing, and a README table generated from it."""
+
+import json
+
+import pytest
+
+from bench import common, readme
+from sim.docblocks import get_block, replace_block
+
+
+def test_readme_table_matches_committed_results():
+    """The README's benchmark block is exactly the rendering of bench/results/*.json."""
+    assert get_block(readme.README.read_text(), readme.BLOCK) == readme.render()
+
+
+def test_stale_readme_table_is_caught(tmp_path, monkeypatch):
+    """Mutant: one timing in a results file changes -> the rendered table differs and --check
+    fails."""
+    rec = common.Results("demo", params={"N": 4})
+    rec.add("rows", solver="ours", seconds=1.25)
+    rec.headline("demo bench", ours="1.25 s", reference="ref 2.50 s (2.0×)")
+    rec.write(tmp_path)
+    readme_file = tmp_path / "README.md"
+    body = readme.render(tmp_path)
+    readme_file.write_text(replace_block("x\n<!-- bench:table -->\n<!-- /bench:table -->\n",
+                                         readme.BLOCK, body))
+    monkeypatch.setattr(readme, "README", readme_file)
+    monkeypatch.setattr(readme, "RESULTS_DIR", tmp_path)
+    assert readme.main(["--check"]) == 0
+    data = json.loads((tmp_path / "demo.json").read_text())
+    data["headlines"][0]["ours"] = "1.30 s"
+    (tmp_path / "demo.json").write_text(json.dumps(data))
+    assert readme.main(["--check"]) == 1
+    assert readme.main(["--write"]) == 0 and readme.main(["--check"]) == 0
+    assert "1.30 s" in readme_file.read_text()
+
+
+def test_results_file_records_machine_and_load(tmp_path):
+    rec = common.Results("demo", quick=True, params={"N": 8})
+    rec.add("rows", seconds=0.5)
+    rec.headline("b", ours="o", reference="r")
+    data = common.load(rec.write(tmp_path))
+    assert data["format"] == common.FORMAT and data["quick"] is True
+    m = data["machine"]
+    assert {"cpu", "cores", "ram_gb", "numpy", "scipy", "torch", "blas", "OPENBLAS_CORETYPE",
+            "kernel"} <= set(m) and m["cores"] >= 1 and m["blas"]
+    assert len(data["load_average"]["start"]) == 3 and len(data["load_average"]["end"]) == 3
+    assert data["tables"] == {"rows": [{"seconds": 0.5}]} and data["params"] == {"N": 8}
+    (tmp_path / "bad.json").write_text('{"format": "other"}')
+    with pytest.raises(ValueError, match="adpo-bench/1"):
+        common.load(tmp_path / "bad.json")
+
+
+def test_median_time_warms_up_and_takes_the_median(monkeypatch):
+    """Fake clock: the warm-up (10 s) is excluded and the median of 1, 7, 2 s is 2 s.
+    Mutants rejected: timing the warm-up (max 10), the mean (3.33), the minimum (1)."""
+    ticks = iter([0, 1, 10, 17, 20, 22])  # start/stop pairs of the three timed calls
+    monkeypatch.setattr(common.time, "perf_counter", lambda: next(ticks))
+    calls = []
+    t = common.median_time(lambda x: calls.append(x) or len(calls), "a")
+    assert calls == ["a"] * 4 and t.runs == [1, 7, 2] and t.seconds == 2 and t.result == 4
+    with pytest.raises(ValueError, match="at least 3"):
+        common.median_time(lambda: None, repeat=2)
+
+
+def test_blocks_are_found_once():
+    text = "a\n<!-- t -->\nold\n<!-- /t -->\nb\n"
+    assert get_block(text, "t") == "old\n"
+    assert replace_block(text, "t", "new") == "a\n<!-- t -->\nnew\n<!-- /t -->\nb\n"
+    with pytest.raises(ValueError, match="found 0 times"):
+        get_block("no block", "t")
+    with pytest.raises(ValueError, match="found 2 times"):
+        get_block(text + text, "t")
