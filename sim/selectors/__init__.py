@@ -35,7 +35,7 @@ from typing import Any
 from ..data import PreferenceData
 from ..registry import METHODS
 # Registration order is listing order (adpo methods, CLI choices): keep it.
-from . import greedy, apo_logistic, scores, dope, uniform, adpo_fair  # noqa: F401, I001
+from . import greedy, apo_logistic, scores, dope, uniform, adpo_fair, adpo_shrink  # noqa: F401, I001
 from .base import LabelOracle, Options, Seed, Selector, refit_schedule
 from .greedy import ADPO, APO, ADPOPlus, GreedySelector, Oracle
 
