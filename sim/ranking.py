@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import scipy.linalg
-from scipy.special import logsumexp, softmax
+from scipy.special import softmax
 
 from .dpo import ConvergenceError
 from .validation import as_rng, as_vector, positive_int, positive_scalar
@@ -96,7 +97,7 @@ class RankingData:
     def d(self) -> int:
         return int(self.psi.shape[2])
 
-    def with_(self, **changes: object) -> RankingData:
+    def with_(self, **changes: Any) -> RankingData:
         return replace(self, **changes)
 
 

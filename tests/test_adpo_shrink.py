@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.data import PreferenceData
 from sim.envs import gaussian_env
 from sim.selectors import make_selector
 
