@@ -138,11 +138,14 @@ def run(args: argparse.Namespace) -> int:
     out.pop("seconds", None)
     idx = None if res.indices is None else np.asarray(res.indices, dtype=np.int64)
     # One meaning per field: 'logdet' is the same unweighted quantity `adpo select` reports.
-    rows = None if idx is None else np.asarray(data.phi[idx], dtype=np.float64)  # chosen only
-    every = None if idx is None else np.arange(idx.size)
-    out["logdet"] = None if idx is None else subset_logdet(rows, every, args.gamma)
-    out["weighted_logdet"] = (None if idx is None or w is None else
-                              subset_logdet(np.sqrt(w[idx])[:, None] * rows, every, args.gamma))
+    out["logdet"] = out["weighted_logdet"] = None
+    if idx is not None:
+        rows = np.asarray(data.phi[idx], dtype=np.float64)  # the chosen rows only
+        every = np.arange(idx.size)
+        out["logdet"] = subset_logdet(rows, every, args.gamma)
+        if w is not None:
+            out["weighted_logdet"] = subset_logdet(np.sqrt(w[idx])[:, None] * rows, every,
+                                                   args.gamma)
     out["logdet_relaxed"] = relaxed
     out["seconds"] = seconds
     out["options"] = {"solver": args.solver, "n": n, "design_ridge": args.gamma,
