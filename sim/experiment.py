@@ -9,6 +9,7 @@ alone (SMPyBandits' evaluator design).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -50,16 +51,17 @@ def build_env(env: dict, seed: int) -> PreferenceData:
     env.pop("holdout", None)
     kind = env.pop("kind", None)
     if kind is None:
-        raise ValueError("env.kind: missing; use 'gaussian' or 'digits'")
+        from .registry import ENVS
+        raise ValueError(f"env.kind: missing; choose one of {', '.join(ENVS.names())}")
     return make_env(kind, seed=seed, **env)
 
 
-def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceData | None = None
-             ) -> list[dict]:
+def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
+             data: PreferenceData | None = None) -> list[dict]:
     """Run one method on one environment draw up to max(budgets); tidy rows per budget.
 
     Args:
-        env: {"kind": "gaussian" | "digits", **make_env kwargs, "label": optional,
+        env: {"kind": a kind of sim.registry.ENVS, **its options, "label": optional,
             "holdout": optional fraction in (0, 1) or count}. With ``holdout``, that part of the
             N rows, drawn afresh for each seed (:mod:`sim.splits`), is never available for
             selection; theta_star is refitted on the rest (the pool), the paper's metrics are
@@ -108,7 +110,9 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
     facts = {"label_mean": float(np.mean(data.s))}
     if data.theta_star is not None:
         facts["theta_star_norm"] = float(np.linalg.norm(data.theta_star))
-    rows, chosen, elapsed, theta = [], [], 0.0, None
+    rows: list[dict] = []
+    chosen: list[int] = []
+    elapsed, theta = 0.0, None
     for n in budgets:
         t0 = time.perf_counter()
         chosen.extend(selector.select(n - len(chosen)).tolist())

@@ -144,7 +144,7 @@ def test_bad_inputs_name_the_field():
 
 
 def test_cli_bound_prints_documented_keys(capsys):
-    assert cli_main(["bound", "--d", "384", "--n", "8192", "--beta", "1", "--gamma", "1",
+    assert cli_main(["bound", "--d", "384", "--n", "8192", "--beta", "1", "--design-ridge", "1",
                      "--delta", "0.05", "--kappa", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == set(B.SUMMARY_KEYS)
