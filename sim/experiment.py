@@ -19,7 +19,7 @@ from .envs import make_env
 from .metrics import evaluate
 from .selectors import make_selector, method_options
 from .splits import SPLIT_STREAM, holdout_data, random_split
-from .validation import positive_int
+from .validation import positive_int, rng_for
 
 #: Metrics recorded per budget (see sim.metrics.evaluate), plus wall time.
 METRICS = ("max_logit_error", "mean_logit_error", "error_rate", "max_logit_error_beta",
@@ -31,12 +31,8 @@ ENV_FACTS = ("label_mean", "theta_star_norm")
 HELDOUT_PREFIX = "heldout_"
 
 
-def pow2_budgets(n_min: int, n_max: int) -> list[int]:
-    """Powers of two from n_min to n_max inclusive (both rounded to powers of two)."""
-    lo, hi = int(np.ceil(np.log2(n_min))), int(np.floor(np.log2(n_max)))
-    if hi < lo:
-        raise ValueError(f"budgets: no power of two in [{n_min}, {n_max}]")
-    return [1 << k for k in range(lo, hi + 1)]
+#: Stream tag of a cell's selector: ``rng_for(seed, SELECTOR_STREAM)``.
+SELECTOR_STREAM = 0x5E1EC7
 
 
 def label(cfg: dict, key: str) -> str:
@@ -104,11 +100,11 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         raise ValueError("method.name: missing; e.g. 'adpo+' or 'uniform'")
     fit_gamma = method.setdefault("fit_gamma", data.info.get("fit_gamma", 1e-3))
     radius = method.setdefault("radius", data.info.get("radius"))
-    sel_seed = np.random.SeedSequence([seed, 0x5E1EC7])  # independent of the env's stream
+    sel_rng = rng_for(seed, SELECTOR_STREAM)  # independent of the env's stream
     # fit_gamma/radius also serve the evaluation fits below; the selector gets them only if
     # it takes them (uniform, APO, ... fit nothing); other unknown options are still refused.
     given = {k: v for k, v in method.items() if k not in ("fit_gamma", "radius")}
-    selector = make_selector(name, data, seed=np.random.default_rng(sel_seed), **given,
+    selector = make_selector(name, data, seed=sel_rng, **given,
                              **method_options(name, {"fit_gamma": fit_gamma, "radius": radius}))
 
     facts = {"label_mean": float(np.mean(data.s))}

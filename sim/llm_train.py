@@ -35,12 +35,13 @@ import contextlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import llm
+from .io import atomic_write_bytes, atomic_write_text
 from .validation import positive_int, positive_scalar
 
 TIE_TOL = 1e-4  # |implicit-reward margin| at or below this is a tie (counted 1/2 in accuracy)
@@ -174,7 +175,9 @@ class PairCache:
     """Frozen activations of 2N sequences (pair i: chosen ``2i``, rejected ``2i + 1``).
 
     ``hidden[j]`` (T_j, d): hidden state entering block ``start`` (model dtype, on ``device``);
-    ``ref_logp`` (2N,) float64 tensor: log pi_0 of each response under the full initial model.
+    ``ref_logp`` (2N,) float64 tensor: log pi_0 of each response under the full initial model;
+    ``phi`` (2N, d) float64 array: the initial model's final hidden state (after its last norm)
+    at the last response token -- the log-linear features phi(x, y) of ``adpo features``.
     """
 
     seqs: list
@@ -182,7 +185,7 @@ class PairCache:
     ref_logp: object
     start: int
     n_truncated: int = 0
-    lines: list = field(default_factory=list)
+    phi: np.ndarray | None = None
 
     @property
     def n_pairs(self) -> int:
@@ -217,36 +220,47 @@ def check_fits(seqs, model, device: str) -> None:
 def build_cache(lm: "llm.LoadedModel", rows, start: int, *, max_length: int = 128,
                 append_eos: bool = True, batch_size: int = 16, progress: bool = False
                 ) -> PairCache:
-    """Encode oriented rows (see :func:`oriented_rows`) and compute their frozen activations.
+    """Encode oriented rows (see :func:`oriented_rows`) and compute their frozen activations
+    (:func:`cache_sequences`)."""
+    seqs, n_trunc = llm.encode_rows(lm.tokenizer, rows, max_length, append_eos)
+    return cache_sequences(lm.model, seqs, start, device=lm.device, batch_size=batch_size,
+                           progress=progress, n_truncated=n_trunc)
+
+
+def cache_sequences(model, seqs, start: int, *, device: str = "cpu", batch_size: int = 16,
+                    progress: bool = False, n_truncated: int = 0) -> PairCache:
+    """The frozen activations of token sequences ``(ids, n_prompt)`` (chosen, rejected, ...).
 
     One forward pass of the initial model per sequence (length-sorted, right-padded batches):
-    the hidden state entering block ``start`` (``hidden_states[start]``) and the response
-    log-prob from the final hidden state (:func:`sim.llm.response_logprobs`).
+    the hidden state entering block ``start`` (``hidden_states[start]``), the response log-prob
+    from the final hidden state (:func:`sim.llm.response_logprobs`) and the last-token features.
     """
     torch, _ = llm._offline()
-    seqs, n_trunc = llm.encode_rows(lm.tokenizer, rows, max_length, append_eos)
-    check_fits(seqs, lm.model, lm.device)
+    check_fits(seqs, model, device)
     order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k][0]))
     hidden = [None] * len(seqs)
-    ref = torch.empty(len(seqs), dtype=torch.float64, device=lm.device)
+    phi = np.empty((len(seqs), model.config.hidden_size))
+    ref = torch.empty(len(seqs), dtype=torch.float64, device=device)
     bar = _bar(len(seqs), "cache", "seq", progress)
     with torch.inference_mode():
         for a in range(0, len(order), batch_size):
             idx = order[a:a + batch_size]
             ids, mask, pos, starts, last = llm.pad_batch([seqs[k] for k in idx])
-            ids, mask, pos = ids.to(lm.device), mask.to(lm.device), pos.to(lm.device)
-            out = lm.model.model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                                 output_hidden_states=True)
+            ids, mask, pos = ids.to(device), mask.to(device), pos.to(device)
+            out = model.model(input_ids=ids, attention_mask=mask, position_ids=pos,
+                              output_hidden_states=True)
             hs = out.hidden_states[start]
-            ref[idx] = llm.response_logprobs(lm.model, out.last_hidden_state, ids, starts,
+            ref[idx] = llm.response_logprobs(model, out.last_hidden_state, ids, starts,
                                              last.tolist())
+            phi[idx] = out.last_hidden_state[torch.arange(len(idx)), last.to(device)
+                                             ].double().cpu().numpy()
             for r, k in enumerate(idx):
                 hidden[k] = hs[r, :len(seqs[k][0])].clone()
             if bar is not None:
                 bar.update(len(idx))
     if bar is not None:
         bar.close()
-    return PairCache(seqs, hidden, ref, start, n_trunc, [r.line for r in rows])
+    return PairCache(seqs, hidden, ref, start, n_truncated, phi)
 
 
 def policy_logp(model, cache: PairCache, seq_idx):
@@ -363,16 +377,13 @@ def _bar(total, desc, unit, show):
 
 
 def _save_safetensors(tensors: dict, path: Path, metadata: dict) -> None:
-    from safetensors.torch import save_file
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
-    os.replace(tmp, path)
+    from safetensors.torch import save
+
+    atomic_write_bytes(path, save(tensors, metadata={k: str(v) for k, v in metadata.items()}))
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def train(data_path, out_dir, cfg: TrainConfig, *, subset=None, device: str = "auto",

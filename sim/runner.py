@@ -26,6 +26,9 @@ Sweep files (TOML)
     [grid]                         # optional: env parameters to sweep (cartesian product)
     beta = [1.0, 2.0, 5.0]
 
+    # several environments: an array of tables [[env]] instead of [env] (each expanded by the
+    # grid, each with its own budgets when n_max is omitted)
+
     [[methods]]                    # sim.selectors.make_selector(name, data, **rest); methods
                                    # and their options: sim.registry.METHODS (`adpo methods`)
     name = "adpo+"
@@ -174,6 +177,8 @@ def make_sweep(env: Any, methods: Any, seeds: Any, budgets: Any = None, *, grid:
     """The Python form of a sweep file: ``env`` is one dict or a list of dicts (several
     environments), ``methods`` a list of dicts (or names), the rest as in the TOML schema."""
     envs = [env] if isinstance(env, dict) else list(env)
+    if not isinstance(methods, list):
+        raise ValueError("methods: missing; add at least one [[methods]] table with a name")
     methods = [{"name": m} if isinstance(m, str) else m for m in methods]
     cfg = {"name": name, "seeds": seeds, "methods": methods}
     for k, v in (("budgets", budgets), ("grid", grid), ("n_min", n_min), ("n_max", n_max)):
@@ -193,8 +198,13 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
     name = str(cfg.get("name", "sweep"))
     seeds = parse_seeds(cfg.get("seeds"))
     env = cfg.get("env")
+    if isinstance(env, list) and env and all(isinstance(e, dict) for e in env):
+        return make_sweep(env, cfg.get("methods"), cfg.get("seeds"), cfg.get("budgets"),
+                          grid=cfg.get("grid"), name=name, n_min=cfg.get("n_min"),
+                          n_max=cfg.get("n_max"), check=check)
     if not isinstance(env, dict):
-        raise ValueError("env: missing [env] table; e.g. [env] kind = \"gaussian\", N = 4096, d = 32")
+        raise ValueError("env: missing [env] table (or [[env]] tables); e.g. [env] kind = "
+                         "\"gaussian\", N = 4096, d = 32")
     envs = _expand(env, cfg.get("grid", {}), "grid")
     raw_methods = cfg.get("methods")
     if not isinstance(raw_methods, list) or not raw_methods:
@@ -260,6 +270,16 @@ def parse_seeds(spec: Any) -> list[int]:
     return [int(s) for s in spec]
 
 
+def pow2_budgets(n_min: int, n_max: int) -> list[int]:
+    """Powers of two from n_min to n_max inclusive (n_min rounded up, n_max down): the one
+    budget-grid helper of the project."""
+    lo, hi = _pos_int(n_min, "n_min"), _pos_int(n_max, "n_max")
+    out = [1 << k for k in range(hi.bit_length()) if lo <= 1 << k <= hi]
+    if not out:
+        raise ValueError(f"n_min/n_max: no power of two in [{lo}, {hi}]; widen the range")
+    return out
+
+
 def _check_seed_range(start: int, count: int) -> None:
     """Refuse before building the list: too many seeds, or seeds int64 tables cannot hold."""
     if count > MAX_SEEDS:
@@ -276,10 +296,7 @@ def parse_budgets(spec: Any, N: int, *, n_min: int | None = None,
     (powers of two from n_min, default 16, to n_max, default the largest 2^k <= N/2)."""
     if spec is None or spec == "pow2":
         hi = _pos_int(n_max, "n_max") if n_max is not None else 1 << (max(N // 2, 1).bit_length() - 1)
-        lo = _pos_int(n_min, "n_min") if n_min is not None else min(DEFAULT_N_MIN, hi)
-        out = [1 << k for k in range(hi.bit_length()) if lo <= 1 << k <= hi]
-        if not out:
-            raise ValueError(f"n_min/n_max: no power of two in [{lo}, {hi}]; widen the range")
+        out = pow2_budgets(n_min if n_min is not None else min(DEFAULT_N_MIN, hi), hi)
     elif isinstance(spec, str):
         parts = spec.split(":")
         if len(parts) != 3 or parts[0] != "pow2" or not all(p.strip().isdigit() for p in parts[1:]):
@@ -287,7 +304,7 @@ def parse_budgets(spec: Any, N: int, *, n_min: int | None = None,
         lo, hi = int(parts[1]), int(parts[2])
         if lo > hi:
             raise ValueError(f"budgets: 'pow2:{lo}:{hi}' is empty; LO must be <= HI")
-        out = [1 << k for k in range(lo, hi + 1)]
+        out = pow2_budgets(1 << lo, 1 << hi)
     elif isinstance(spec, (list, tuple)) and spec:
         out = [_pos_int(b, "budgets") for b in spec]
         if len(set(out)) != len(out):

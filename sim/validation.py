@@ -81,10 +81,10 @@ def check_logit_scale(phi: np.ndarray, b: np.ndarray, beta: float, name: str = "
     bscale = float(beta) * float(np.max(np.abs(b))) if b.size else 0.0
     worst, field = max((scale, name), (bscale, "b"))
     if not worst <= MAX_LOGIT_SCALE:
-        raise DataError(f"{field}: beta * max |{field}| (times sqrt(d) for phi) is {worst:.3g}, over "
-                        f"{MAX_LOGIT_SCALE:.0e}: the logits beta (phi^T theta - b) would overflow or "
-                        f"lose all precision in float64; rescale the features (e.g. to unit norm) "
-                        f"or lower beta")
+        raise DataError(f"{field}: beta * max |{field}| (times sqrt(d) for phi) is {worst:.3g}, "
+                        f"over {MAX_LOGIT_SCALE:.0e}: the logits beta (phi^T theta - b) would "
+                        f"overflow or lose all precision in float64; rescale the features (e.g. "
+                        f"to unit norm) or lower beta")
 
 
 def _refuse_nonreal(x: Any, name: str) -> None:

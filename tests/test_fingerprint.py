@@ -31,7 +31,7 @@ def sim_copy(tmp_path, monkeypatch):
 
 def _selector_file(pkg):
     """The file defining the selectors (a module today; a package after the engine refactor)."""
-    return next(p for p in (pkg / "selectors.py", pkg / "selectors" / "__init__.py") if p.exists())
+    return next(p for p in (pkg / "selectors" / "greedy.py", pkg / "selectors.py") if p.exists())
 
 
 def test_copy_has_the_same_fingerprint_and_editing_a_selector_changes_it(sim_copy):

@@ -89,7 +89,7 @@ def _cached_loss_and_grads(lm, k, beta):
     logp = lt.policy_logp(lm.model, cache, list(range(2 * len(PAIRS))))
     loss, _ = lt.dpo_terms(logp, cache.ref_logp, beta)
     loss.backward()
-    return loss, {n: p.grad.clone() for n, p in params.items()}
+    return loss, {n: p.grad.clone() for n, p in params.items()}, logp.detach(), cache
 
 
 @pytest.mark.parametrize("k", [1, 2])
@@ -99,8 +99,16 @@ def test_cached_loss_and_gradients_equal_the_full_model(k):
     lm.model.double()
     ref = copy.deepcopy(lm.model)
     beta = 0.7
-    loss, grads = _cached_loss_and_grads(lm, k, beta)
+    loss, grads, logp, cache = _cached_loss_and_grads(lm, k, beta)
     full = copy.deepcopy(lm.model)  # perturbed weights, no cache
+    # per sequence (the DPO loss alone cannot see a dropped response mask: the prompt's
+    # log-prob is the same for y_w and y_l and cancels)
+    with torch.no_grad():
+        want_lp = [_full_logp(m, lm.tokenizer, p, y) for p, c, r in PAIRS for y in (c, r)
+                   for m in (full, ref)]
+    np.testing.assert_allclose(logp.numpy(), [float(x) for x in want_lp[0::2]], atol=1e-10)
+    np.testing.assert_allclose(cache.ref_logp.numpy(), [float(x) for x in want_lp[1::2]],
+                               atol=1e-10)
     for p in full.parameters():
         p.grad = None
     want = _full_loss(full, ref, lm.tokenizer, PAIRS, beta)
@@ -150,7 +158,7 @@ def test_loss_and_gradients_equal_trls_dpo_trainer(tmp_path):
     lm = llm.tiny_model(seed=6)
     beta = 0.3
     ref = copy.deepcopy(lm.model)
-    loss, grads = _cached_loss_and_grads(lm, 1, beta)
+    loss, grads, _, _ = _cached_loss_and_grads(lm, 1, beta)
     policy = copy.deepcopy(lm.model)
     for p in policy.parameters():
         p.grad = None
@@ -228,7 +236,11 @@ def test_untrained_model_has_zero_margin_on_held_out_pairs(tmp_path):
     """The untrained policy through the cached top-block path against the full-model reference:
     margin 0 to float error, accuracy 1/2 (ties), NLL log 2."""
     src = _trl_file(tmp_path / "p.jsonl")
-    res = lt.evaluate_pairs(src, lm=llm.tiny_model(seed=4), beta=1.0)
+    lm = llm.tiny_model(seed=4)
+    cache = lt.build_cache(lm, _rows(), 1, batch_size=5)  # the features of `adpo features`
+    np.testing.assert_allclose(cache.phi, llm.featurize_sequences(lm.model, cache.seqs)[0],
+                               atol=1e-5)
+    res = lt.evaluate_pairs(src, lm=lm, beta=1.0)
     assert abs(res["margin"]) < 1e-5 and res["accuracy"] == 0.5
     assert res["nll"] == pytest.approx(math.log(2), abs=1e-5)
     assert res["n_pairs"] == len(PAIRS) and res["run"] is None and res["reward_agreement"] is None
@@ -333,3 +345,14 @@ def test_cli_pairs_split_features_select_train_evaluate(tmp_path, capsys):
     assert main(["split", "--data", f["pairs"], "--pool", f["pairs"], "--heldout",
                  f["held"]]) == 2
     assert "overwrite the input" in capsys.readouterr().err
+
+
+def test_pair_rows_are_oriented_by_their_label(tmp_path):
+    """label 0 means response_2 won: training and evaluation see (chosen, rejected) as TRL rows."""
+    trl, _ = td.read_pairs(_trl_file(tmp_path / "p.jsonl"))
+    td.write_jsonl([{"prompt": p, "response_1": r, "response_2": c, "label": 0} if k % 2 else
+                    {"prompt": p, "response_1": c, "response_2": r, "label": 1}
+                    for k, (p, c, r) in enumerate(PAIRS)], tmp_path / "q.jsonl")
+    pair, _ = td.read_pairs(tmp_path / "q.jsonl")
+    key = [(r.prompt, r.response_1, r.response_2) for r in lt.oriented_rows(trl)]
+    assert [(r.prompt, r.response_1, r.response_2) for r in lt.oriented_rows(pair)] == key

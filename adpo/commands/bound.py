@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     if not all(0 < c < float("inf") for c in cmins):  # mu(-4 beta) underflows near beta = 186
         raise ValueError(f"beta: {args.beta:g} is too large for the bounds: c_min = beta^2 "
                          f"mu(2 beta) mu(-2 beta) (and the printed beta^2 mu(-4 beta)) is "
-                         f"{min(cmins):.3g} in float64, so every bound is infinite; use beta <= 150")
+                         f"{min(cmins):.3g} in float64, so every bound is infinite; "
+                         f"use beta <= 150")
     write_json(bound_summary(args.d, args.n, args.beta, args.gamma, args.delta, args.kappa),
                args.out)
     return 0

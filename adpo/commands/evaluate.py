@@ -27,9 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.io import write_json
+    from sim.io import check_output, write_json
     from sim.llm_train import evaluate_pairs, oriented_rows, read_run
     from sim.textdata import read_pairs
+    from sim.validation import check_beta, positive_int
+
+    check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
+    if args.beta is not None:
+        check_beta(args.beta)
+    positive_int(args.batch_size, "batch-size")
 
     oriented_rows(read_pairs(args.data)[0])  # unlabeled or malformed rows fail first
     if args.run is not None:

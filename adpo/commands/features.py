@@ -1,6 +1,9 @@
 """``adpo features``: a JSONL file of preference pairs -> .npz features + sidecar (sim.llm)."""
 
 import argparse
+import contextlib
+import io
+
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,17 +57,13 @@ def run(args: argparse.Namespace) -> int:
     check_output(meta_path(args.out), suffix=".json", inputs=(args.data,), field="out (sidecar)")
     check_outputs({"out": args.out, "out (sidecar)": meta_path(args.out)}, inputs=(args.data,))
     read_pairs(args.data)
-    if args.quiet:  # also the model-loading bars of transformers / huggingface_hub
-        import os
-
-        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
     if args.threads is not None:
         import torch
         torch.set_num_threads(max(1, args.threads))
-    lm = llm.load_model(args.model, args.device)
+    # --quiet: the model-loading bars too (transformers' GGUF loader uses plain tqdm, which reads
+    # sys.stderr when a bar is created); an error still propagates and is reported.
+    with contextlib.redirect_stderr(io.StringIO()) if args.quiet else contextlib.nullcontext():
+        lm = llm.load_model(args.model, args.device)
     meta = llm.extract_file(lm, args.data, args.out, pooling=args.pooling,
                             batch_size=args.batch_size, max_length=args.max_length,
                             chunk_rows=args.chunk_rows, beta=args.beta, orient=args.orient,

@@ -21,8 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.io import write_json
+    from sim.io import check_output, check_outputs, write_json
     from sim.textsplit import split_pairs_file
+
+    for field in ("pool", "heldout"):
+        check_output(getattr(args, field), suffix=".jsonl", inputs=(args.data,), field=field)
+    if args.record is not None:
+        check_output(args.record, suffix=".json", inputs=(args.data,), field="record")
+    check_outputs({"pool": args.pool, "heldout": args.heldout, "record": args.record},
+                  inputs=(args.data,))
 
     rec = split_pairs_file(args.data, args.pool, args.heldout, holdout=args.holdout,
                            seed=args.seed)

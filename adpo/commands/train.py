@@ -48,8 +48,11 @@ def _cfg():
 
 
 def run(args: argparse.Namespace) -> int:
+    from sim.io import check_output_dir
     from sim.llm_train import read_subset, train
     from sim.textdata import read_pairs
+
+    check_output_dir(args.out, inputs=(args.data, args.subset))
 
     cfg = _cfg()(model=args.model, top_k_blocks=args.top_k_blocks, beta=args.beta, lr=args.lr,
                  epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
