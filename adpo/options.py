@@ -176,9 +176,17 @@ def register_listing(sub: argparse._SubParsersAction, command: str, registry: Re
                        f"the entry-point group {registry.group}): name, one-line help, aliases, "
                        "tags and options with their flags, types and defaults.")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--tag", default=None, help="only the entries carrying this tag")
 
     def run(args: argparse.Namespace) -> int:
-        items = listing(registry)
+        entries = list(registry)
+        if args.tag is not None:
+            tags = sorted({t for e in entries for t in e.tags})
+            entries = [e for e in entries if args.tag in e.tags]
+            if not entries:
+                raise ValueError(f"tag: no {registry.kind} has tag {args.tag!r}; tags in use: "
+                                 f"{', '.join(tags) or 'none'}")
+        items = listing(entries)
         print(json.dumps(items, indent=2) if args.json else format_listing(items))
         return 0
 

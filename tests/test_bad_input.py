@@ -132,7 +132,7 @@ CASES = [
     ("select-out-missing-folder", "select --data {d}/g.npz --method uniform --n 4 "
      "--out {d}/nodir/s.json", 2, MISSING),
     ("select-refit-foo", "select --data {d}/g.npz --method adpo --n 4 --refit foo", 2,
-     "'pow2', 'every' or a positive integer"),
+     "--refit: expected {pow2, every} | int"),
     ("select-fit-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --fit-ridge 0", 2,
      "fit-ridge"),
     ("select-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --design-ridge 0", 2, "design-ridge"),
@@ -222,11 +222,11 @@ CASES = [
     ("unknown-option", "fit --data {d}/g.npz --bogus 1", 2, "--bogus"),
     ("bad-int", "env --N many --d 2 --seed 0 --out {d}/x.npz", 2, "--N"),
     # registry listings and flags derived from the registries
-    ("methods-unknown-option", "methods --bogus 1", 2, "--bogus"),
-    ("methods-extra-argument", "methods --json extra", 2, "extra"),
+    ("methods-unknown-tag", "methods --tag nope", 2, "tag: no method has tag 'nope'"),
+    ("methods-tag-no-value", "methods --tag", 2, "--tag"),
     ("methods-bad-flag-value", "methods --json=1", 2, "--json"),
-    ("envs-unknown-option", "envs --bogus 1", 2, "--bogus"),
-    ("envs-extra-argument", "envs extra", 2, "extra"),
+    ("envs-unknown-tag", "envs --tag nope", 2, "tag: no environment has tag 'nope'"),
+    ("envs-tag-no-value", "envs --tag", 2, "--tag"),
     ("envs-bad-flag-value", "envs --json=1", 2, "--json"),
     ("env-flag-of-another-kind", "env --kind digits --N 32 --d 2 --seed 0 --out {d}/x.npz", 2,
      "--d: not an option of environment 'digits'"),
@@ -234,18 +234,6 @@ CASES = [
      "none.npz"),
     ("select-option-the-method-ignores", "select --data {d}/g.npz --method uniform --n 4 "
      "--alpha 1", 2, "--alpha: not an option of method 'uniform'"),
-    ("split-unknown-option", "split --data {d}/g.npz --pool {d}/p.npz --heldout {d}/h.npz "
-     "--bogus 1", 2, "--bogus"),
-    ("split-missing-data", "split --data {d}/none.npz --pool {d}/p.npz --heldout {d}/h.npz", 3,
-     "none.npz"),
-    ("split-output-is-input", "split --data {d}/g.npz --pool {d}/g.npz --heldout {d}/h.npz", 2,
-     "overwrite the input"),
-    ("train-missing-data", "train --data {d}/none.jsonl --out {d}/run", 3, "none.jsonl"),
-    ("train-unknown-option", "train --data {d}/g.npz --out {d}/run --bogus 1", 2, "--bogus"),
-    ("train-npz-as-jsonl", "train --data {d}/g.npz --out {d}/run", 3, "UTF-8"),
-    ("evaluate-no-model", "evaluate --data {d}/none.jsonl", 2, "--run --model"),
-    ("evaluate-unknown-option", "evaluate --data {d}/g.npz --model x --bogus 1", 2, "--bogus"),
-    ("evaluate-missing-required", "evaluate", 2, "--data"),
     ("select-old-gamma", "select --data {d}/g.npz --method adpo --n 4 --gamma 1", 2,
      "--design-ridge"),
 ]

@@ -15,7 +15,7 @@ import pytest
 
 from sim.envs import gaussian_env
 from sim.registry import ENVS, METHODS
-from sim.selectors.base import Options, Selector
+from sim.selectors.base import FitOptions, Selector
 from sim.testing import ContractError, check_env, check_selector
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
@@ -106,8 +106,9 @@ def test_golden_comparison_rejects_a_changed_record(golden, mutate):
 
 # ------------------------------------------------------------------ broken selectors (mutants)
 @dataclass(frozen=True)
-class ToyConfig(Options):
-    batch_size: int = 1
+class ToyConfig(FitOptions):
+    """The fit options (batch_size among them: the base honours it only for FitOptions; a
+    config declaring batch_size on plain Options was caught by the batch-size contract)."""
 
 
 class Toy(Selector):
