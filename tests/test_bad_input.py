@@ -132,7 +132,7 @@ CASES = [
     ("select-out-missing-folder", "select --data {d}/g.npz --method uniform --n 4 "
      "--out {d}/nodir/s.json", 2, MISSING),
     ("select-refit-foo", "select --data {d}/g.npz --method adpo --n 4 --refit foo", 2,
-     "'pow2', 'every' or a positive integer"),
+     "expected {pow2, every} | int, got 'foo'"),
     ("select-fit-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --fit-ridge 0", 2,
      "fit-ridge"),
     ("select-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --design-ridge 0", 2, "design-ridge"),
@@ -234,12 +234,12 @@ CASES = [
      "none.npz"),
     ("select-option-the-method-ignores", "select --data {d}/g.npz --method uniform --n 4 "
      "--alpha 1", 2, "--alpha: not an option of method 'uniform'"),
-    ("split-unknown-option", "split --data {d}/g.npz --pool {d}/p.npz --heldout {d}/h.npz "
-     "--bogus 1", 2, "--bogus"),
-    ("split-missing-data", "split --data {d}/none.npz --pool {d}/p.npz --heldout {d}/h.npz", 3,
-     "none.npz"),
-    ("split-output-is-input", "split --data {d}/g.npz --pool {d}/g.npz --heldout {d}/h.npz", 2,
-     "overwrite the input"),
+    ("split-unknown-option", "split --data {d}/pairs.jsonl --pool {d}/p.jsonl "
+     "--heldout {d}/h.jsonl --bogus 1", 2, "--bogus"),
+    ("split-missing-data", "split --data {d}/none.jsonl --pool {d}/p.jsonl --heldout {d}/h.jsonl",
+     3, "none.jsonl"),
+    ("split-npz-outputs", "split --data {d}/pairs.jsonl --pool {d}/p.npz --heldout {d}/h.jsonl",
+     2, "must end in .jsonl"),
     ("train-missing-data", "train --data {d}/none.jsonl --out {d}/run", 3, "none.jsonl"),
     ("train-unknown-option", "train --data {d}/g.npz --out {d}/run --bogus 1", 2, "--bogus"),
     ("train-npz-as-jsonl", "train --data {d}/g.npz --out {d}/run", 3, "UTF-8"),
