@@ -101,8 +101,12 @@ class PreferenceData:
 
     @classmethod
     def load(cls, path) -> "PreferenceData":
-        """Read a ``.npz`` written by :meth:`save` (or by hand with the documented keys)."""
+        """Read a ``.npz`` written by :meth:`save` (or by hand with the documented keys), or an
+        out-of-core pool folder (:mod:`sim.store`), into memory."""
         path = os.fspath(path)
+        if os.path.isdir(path):
+            from .store import open_pool
+            return open_pool(path).to_data()
         try:
             with open(path, "rb") as fh:
                 magic = fh.read(4)

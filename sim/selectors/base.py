@@ -258,7 +258,7 @@ class Selector:
         if k > left:
             raise ValueError(f"k: asked for {k} rows but only {left} unselected rows remain "
                              f"(N = {self.data.N})")
-        t = len(self.labels_) + 1
+        t = self._round()
         if self._last_refit is None or self.schedule.due(t, self._last_refit):
             self._refit(t)
             self._last_refit = t
@@ -283,6 +283,10 @@ class Selector:
             i = int(idx[self._available[idx]][0])
             raise ValueError(f"indices: row {i} was told before it was asked; ask() first")
         self._record(idx, lab)
+
+    def _round(self) -> int:
+        """The round t of the next ask: 1 + the number of labels told (Algorithm 1's t)."""
+        return len(self.labels_) + 1
 
     def _record(self, idx: np.ndarray, lab: np.ndarray) -> None:
         self.labels_.update(zip(idx.tolist(), lab.tolist()))
