@@ -149,8 +149,7 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
     from sim import textdata
     from sim.dpo import fit_dpo
 
-    folder = root / f"features-{_key(cfg, FEATURE_KEYS, feature_code())}"
-    rows, _ = textdata.read_pairs(folder / "pairs.jsonl")
+    rows, _ = textdata.read_pairs(root / f"features-{_key(cfg, FEATURE_KEYS, feature_code())}" / "pairs.jsonl")
     prompt_of = {r.line: r.prompt for r in rows}
     groups = [prompt_of[line] for line in meta["row_lines"]]  # the prompt of each feature row
     for s in range(cfg["seeds"]):

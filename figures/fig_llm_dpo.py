@@ -34,7 +34,7 @@ import platform
 
 import numpy as np
 
-from figures.common import STYLE, cache_dir, figure_code, load_config, mean_band, save, style
+from figures.common import cache_dir, figure_code, load_config, mean_band, method_style, save, style
 
 NAME = "llm_dpo"
 DATA_KEYS = ("N", "n_messages", "max_chars", "scale_reward", "data_seed")
@@ -229,7 +229,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
         for meth in cfg["methods"]:
             m = np.array([summ[meth][str(b)][key]["mean"] for b in n])
             h = np.array([summ[meth][str(b)][key]["half_95"] for b in n])
-            color, marker = STYLE.get(meth, ("black", "."))
+            color, marker = method_style(meth)
             ax.plot(n, m, marker=marker, ms=3.5, lw=1.2, color=color, label=meth)
             ax.fill_between(n, m - h, m + h, color=color, alpha=0.15, lw=0)
         ax.set_xscale("log", base=2)

@@ -157,7 +157,7 @@ def test_cli_bound_prints_documented_keys(capsys):
 def test_cli_bound_errors_and_help(capsys):
     assert cli_main(["bound", "--d", "3", "--n", "10", "--delta", "0"]) == 2
     assert "delta" in capsys.readouterr().err
-    assert cli_main(["bound", "--help"]) == 0
+    assert cli_main(["bound", "--help"]) == 0  # the CLI's error boundary returns, never exits
     help_text = capsys.readouterr().out
     for key in B.SUMMARY_KEYS:
         assert key in help_text
