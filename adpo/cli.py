@@ -70,9 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``adpo`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2, message already printed)
         return int(exc.code or 0)
+    if extra:  # argparse would report these under the bare program name
+        print(f"adpo {args.command}: unrecognized arguments: {' '.join(extra)}; see "
+              f"adpo {args.command} --help", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except BaseException as exc:  # noqa: BLE001  (the one boundary: every error is mapped)

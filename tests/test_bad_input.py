@@ -132,7 +132,7 @@ CASES = [
     ("select-out-missing-folder", "select --data {d}/g.npz --method uniform --n 4 "
      "--out {d}/nodir/s.json", 2, MISSING),
     ("select-refit-foo", "select --data {d}/g.npz --method adpo --n 4 --refit foo", 2,
-     "--refit: expected {pow2, every} | int"),
+     "expected {pow2, every} | int, got 'foo'"),
     ("select-fit-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --fit-ridge 0", 2,
      "fit-ridge"),
     ("select-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --design-ridge 0", 2, "design-ridge"),
@@ -234,6 +234,18 @@ CASES = [
      "none.npz"),
     ("select-option-the-method-ignores", "select --data {d}/g.npz --method uniform --n 4 "
      "--alpha 1", 2, "--alpha: not an option of method 'uniform'"),
+    ("split-unknown-option", "split --data {d}/pairs.jsonl --pool {d}/p.jsonl "
+     "--heldout {d}/h.jsonl --bogus 1", 2, "--bogus"),
+    ("split-missing-data", "split --data {d}/none.jsonl --pool {d}/p.jsonl --heldout {d}/h.jsonl",
+     3, "none.jsonl"),
+    ("split-npz-outputs", "split --data {d}/pairs.jsonl --pool {d}/p.npz --heldout {d}/h.jsonl",
+     2, "must end in .jsonl"),
+    ("train-missing-data", "train --data {d}/none.jsonl --out {d}/run", 3, "none.jsonl"),
+    ("train-unknown-option", "train --data {d}/g.npz --out {d}/run --bogus 1", 2, "--bogus"),
+    ("train-npz-as-jsonl", "train --data {d}/g.npz --out {d}/run", 3, "UTF-8"),
+    ("evaluate-no-model", "evaluate --data {d}/none.jsonl", 2, "--run --model"),
+    ("evaluate-unknown-option", "evaluate --data {d}/g.npz --model x --bogus 1", 2, "--bogus"),
+    ("evaluate-missing-required", "evaluate", 2, "--data"),
     ("select-old-gamma", "select --data {d}/g.npz --method adpo --n 4 --gamma 1", 2,
      "--design-ridge"),
 ]
