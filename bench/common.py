@@ -204,3 +204,16 @@ def load(path) -> dict:
     if not isinstance(rec, dict) or rec.get("format") != FORMAT:
         raise ValueError(f"bench results {str(path)!r}: not an {FORMAT} file; rerun the benchmark")
     return rec
+
+
+def save(name: str, payload: dict, *, quick: bool = False) -> pathlib.Path:
+    """Write a finished ``payload`` dict through :class:`Results` (for benchmarks written before
+    it): list values become tables, the rest ``params``. Prefer :class:`Results` created before
+    the first measurement: here the start load average is the one at write time."""
+    rec = Results(name.replace("-", "_"), quick=quick or bool(payload.get("quick")))
+    for k, v in payload.items():
+        if isinstance(v, list) and all(isinstance(r, dict) for r in v):
+            rec.tables[k] = v
+        else:
+            rec.params[k] = v
+    return rec.write()

@@ -2,7 +2,8 @@
 
 Each ``figures/fig_<name>.py`` exposes ``main(scale, out_dir, jobs) -> list[Path]`` and reads
 the TOML of the same name beside it. Expensive runs are cached under ``results/figures/`` keyed
-by their configuration, so a rerun only redoes what changed.
+by their configuration and a fingerprint of the code (``sim.fingerprint``), so a rerun only
+redoes what changed, and a library edit never publishes stale numbers.
 """
 
 import argparse

@@ -1,9 +1,23 @@
-"""Shared plumbing of the figure scripts: configuration, styling, bands, sidecars.
+"""Shared plumbing of the figure scripts: configuration, cells, caching, styling, bands, sidecars.
 
-Every figure script ``fig_<name>.py`` reads ``figures/fig_<name>.toml`` whose sections ``[tiny]``, ``[default]`` and
-``[paper]`` give the sizes, runs its cells through the resumable runner (results cached under
-``results/figures/<name>/``), and writes ``<out_dir>/<name>.png``, ``.pdf`` and a ``.json``
-sidecar stating the environment, seeds, scale and the numbers the figure shows.
+Every figure script ``fig_<name>.py`` reads ``figures/fig_<name>.toml``, whose sections
+``[tiny]``, ``[default]`` and ``[paper]`` give the sizes, and writes ``<out_dir>/<name>.png``,
+``.pdf`` and a ``.json`` sidecar stating the environment, seeds, scale and the numbers the figure
+shows. Two kinds of figures share this code:
+
+* **Selection figures** (methods x environments x seeds x budgets) declare their cells in the
+  runner's TOML schema (``sim.runner``): the top level of the TOML holds the keys shared by every
+  scale (e.g. ``[[methods]]``), each scale section the rest (``seeds``, ``n_min``/``n_max`` or
+  ``budgets``, ``[[<scale>.env]]``), and a ``[figure]`` table the plot options. The merged
+  section is validated by ``sim.runner.parse_sweep`` (unknown keys refused, every env and method
+  checked) and the ``[figure]`` keys against the script's declared options
+  (:func:`load_sweep_config`); cells run and are cached by the runner (:func:`run_sweep`).
+* **Theory and design figures** compute their own arrays: :func:`load_config` merges the
+  scale section over the top level (``keys=`` refuses unknown and missing keys) and
+  :func:`cached` keys their results by config and code fingerprint.
+
+Every cache key comes from ``sim.fingerprint.cache_key``; every file is written atomically;
+every method's colour and marker come from :func:`method_style`.
 """
 
 from __future__ import annotations
@@ -23,13 +37,6 @@ THEORY_DIR = HERE.parent / "theory"
 CACHE_ROOT = pathlib.Path("results") / "figures"
 SCALES = ("tiny", "default", "paper")
 
-#: One colour and marker per method, the same in every figure.
-STYLE = {
-    "adpo+": ("#d62728", "o"), "adpo": ("#ff7f0e", "s"), "apo": ("#1f77b4", "^"),
-    "pmc": ("#2ca02c", "v"), "uniform": ("#7f7f7f", "D"), "oracle": ("#9467bd", "*"),
-    "uncertainty": ("#8c564b", "P"), "dope": ("#e377c2", "X"), "apo-logistic": ("#17becf", "<"),
-    "adpo+fair": ("#bcbd22", "h"),
-}
 #: What theta_hat saw, stated wherever the method appears in a legend (issue 10: ADPO+ fits
 #: theta_hat on the logged labels of the whole pool, which define theta_star in simulations).
 SEEN = {"adpo+": "θ̂ on all logged labels of the pool",
@@ -41,18 +48,77 @@ HELDOUT = "heldout_"  # sim.experiment.HELDOUT_PREFIX: the metric over pairs nev
 METRIC_LABELS.update({HELDOUT + k: f"held-out {v}" for k, v in list(METRIC_LABELS.items())})
 
 
-def load_config(name: str, scale: str) -> dict:
-    """The ``[scale]`` section of ``figures/<name>.toml`` merged over its top level."""
+def _read_toml(name: str, scale: str) -> dict:
     if scale not in SCALES:
         raise ValueError(f"scale: one of {SCALES}, got {scale!r}")
-    with open(HERE / f"fig_{name}.toml", "rb") as f:
-        cfg = tomllib.load(f)
-    if scale not in cfg:
+    path = HERE / f"fig_{name}.toml"
+    try:
+        with open(path, "rb") as f:
+            cfg = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"figures/fig_{name}.toml: not readable TOML ({exc})") from None
+    if not isinstance(cfg.get(scale), dict):
         raise ValueError(f"scale: figures/fig_{name}.toml has no [{scale}] section")
+    return cfg
+
+
+def load_config(name: str, scale: str, keys=None) -> dict:
+    """The ``[scale]`` section of ``figures/fig_<name>.toml`` merged over its top level.
+
+    With ``keys`` (the names the script reads), unknown and missing keys raise ValueError."""
+    cfg = _read_toml(name, scale)
     base = {k: v for k, v in cfg.items() if k not in SCALES}
-    base.update(cfg.get(scale, {}))
+    base.update(cfg[scale])
+    if keys is not None:
+        where = f"figures/fig_{name}.toml [{scale}]"
+        bad = sorted(set(base) - set(keys))
+        if bad:
+            raise ValueError(f"{where}: unknown key(s) {bad}; allowed: {sorted(keys)}")
+        missing = sorted(set(keys) - set(base))
+        if missing:
+            raise ValueError(f"{where}: missing key(s) {missing}")
     base["scale"] = scale
     return base
+
+
+def load_sweep_config(name: str, scale: str, options: dict):
+    """(sweep, figure options) of a selection figure's TOML at ``scale``.
+
+    The sweep keys (top level merged with the scale section, minus ``[figure]``) are validated
+    and expanded by ``sim.runner.parse_sweep``; the ``[figure]`` table (top level, then the scale
+    section's ``[<scale>.figure]``) may hold only the keys of ``options``, whose values are the
+    defaults. Returns ``(sim.runner.Sweep, dict)``.
+    """
+    from sim.runner import parse_sweep
+
+    cfg = _read_toml(name, scale)
+    where = f"figures/fig_{name}.toml"
+    opts = dict(options)
+    for part in (cfg.get("figure", {}), cfg[scale].get("figure", {})):
+        bad = sorted(set(part) - set(options))
+        if bad:
+            raise ValueError(f"{where} [figure]: unknown key(s) {bad}; allowed: "
+                             f"{sorted(options)}")
+        opts.update(part)
+    sweep_cfg = {k: v for k, v in cfg.items() if k not in SCALES and k != "figure"}
+    sweep_cfg.update({k: v for k, v in cfg[scale].items() if k != "figure"})
+    sweep_cfg.setdefault("name", name)
+    try:
+        sweep = parse_sweep(sweep_cfg)
+    except ValueError as exc:
+        raise ValueError(f"{where} [{scale}]: {exc}") from None
+    return sweep, opts
+
+
+def method_style(label: str) -> tuple[str, str]:
+    """(colour, marker) of a method label such as 'adpo+' or 'adpo(n_candidates=256)', from the
+    ``style`` its registration declares (``sim.registry.METHODS``): the one place every figure
+    gets its palette from (black dots for a method without a style, or an unknown name)."""
+    from sim.registry import METHODS
+
+    name = method_name(label)
+    style = METHODS.get(name).style if name in METHODS else {}
+    return style.get("color", "black"), style.get("marker", ".")
 
 
 def style():
@@ -143,7 +209,7 @@ def plot_curves(ax, summary: pd.DataFrame, metric: str, *, logy: bool = True, la
     """Mean with 95% bands against n (log2 axis), one line per method label."""
     sub = summary[summary.metric == metric]
     for label, g in sub.groupby("method", sort=False):
-        color, marker = STYLE.get(method_name(label), ("black", "."))
+        color, marker = method_style(label)
         ax.plot(g.n, g["mean"], marker=marker, ms=3.5, lw=1.2, color=color,
                 label=(labels or {}).get(label, legend(label)))
         ax.fill_between(g.n, np.maximum(g["mean"] - g.half, 1e-12) if logy else g["mean"] - g.half,
@@ -199,16 +265,33 @@ def _jsonable(x):
     raise TypeError(type(x))
 
 
-def run_sweep(name: str, *, envs, methods, seeds, budgets, jobs: int = 1) -> pd.DataFrame:
-    """Tidy results of every (env, method, seed) cell via the resumable runner.
+#: The ``[figure]`` options of the selection figures (defaults; see load_sweep_config).
+SELECTION_OPTIONS = {"metrics": ["max_logit_error", "mean_logit_error", "error_rate"]}
+
+
+def run_sweep(name: str, sweep=None, *, envs=None, methods=None, seeds=None, budgets=None,
+              jobs: int = 1) -> pd.DataFrame:
+    """Tidy results of every cell of ``sweep`` via the resumable runner.
+
+    ``sweep`` comes from :func:`load_sweep_config`; scripts that do not declare their cells in
+    TOML yet pass ``envs``, ``methods``, ``seeds`` and ``budgets`` (``sim.runner.make_sweep``).
 
     Finished cells are cached under ``results/figures/<name>/cells/`` keyed by their full
     configuration and the code fingerprint (sim.runner), so a rerun of ``make figures`` only
     computes what changed.
     """
-    from sim.runner import make_sweep
-    from sim.runner import run_sweep as run
+    from sim import runner
 
-    sweep = make_sweep(list(envs), list(methods), [int(s) for s in seeds],
-                       budgets=[int(b) for b in budgets], name=name)
-    return run(sweep, cache_dir(name), jobs=jobs).table
+    if sweep is None:
+        sweep = runner.make_sweep(list(envs), list(methods), [int(s) for s in seeds],
+                                  budgets=[int(b) for b in budgets], name=name)
+    return runner.run_sweep(sweep, cache_dir(name), jobs=jobs).table
+
+
+def sweep_budgets(sweep) -> list[int]:
+    """The budget grid of a sweep whose environments share one (ValueError otherwise)."""
+    grids = set(sweep.budgets)
+    if len(grids) != 1:
+        raise ValueError(f"budgets: the environments of {sweep.name!r} have different budget "
+                         f"grids {sorted(grids)}; give them the same n_max")
+    return list(grids.pop())

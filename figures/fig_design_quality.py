@@ -48,7 +48,7 @@ def compute(cfg):
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1):
-    cfg = common.load_config(NAME, scale)
+    cfg = common.load_config(NAME, scale, keys=("N", "d", "budgets", "instances"))
     eff = common.cached(NAME, cfg, lambda: compute(cfg))["eff"]
     common.style()
     import matplotlib.pyplot as plt

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from figures import common
 from figures.fig_paper_fig1 import method_configs
-from sim.experiment import pow2_budgets
+from sim.runner import pow2_budgets
 
 
 def regime_envs(cfg):

@@ -25,15 +25,16 @@ selected pairs must teach theta to undo b as well as to learn the labels.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pathlib
 import platform
 
 import numpy as np
 
-from figures.common import SEEN, STYLE, legend, load_config, mean_band, save, style
+from figures.common import SEEN, legend, load_config, mean_band, method_style, save, style
+from sim.fingerprint import SIM_DIR, cache_key, code_fingerprint
 from sim.io import atomic_write_text
+from sim.runner import pow2_budgets
 
 NAME = "llm"
 HERE = pathlib.Path(__file__).parent
@@ -41,9 +42,15 @@ DATA_KEYS = ("source", "N", "min_gap", "n_messages", "max_chars", "data_seed")
 FEATURE_KEYS = DATA_KEYS + ("model", "pooling", "max_length", "beta")
 
 
-def _key(cfg, keys) -> str:
-    blob = json.dumps({k: cfg[k] for k in keys}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def _key(cfg, keys, code) -> str:
+    return cache_key({k: cfg[k] for k in keys}, code=code)[:16]
+
+
+def feature_code() -> str:
+    """The code behind the feature cache: the modules that read the pairs and run the model
+    (not all of sim/, so that a selector edit does not redo minutes of feature extraction)."""
+    return code_fingerprint(*(SIM_DIR / f for f in ("llm.py", "textdata.py", "data.py")),
+                            packages=())
 
 
 def features(cfg: dict, root: pathlib.Path):
@@ -51,7 +58,7 @@ def features(cfg: dict, root: pathlib.Path):
     from sim import llm, textdata
     from sim.data import PreferenceData
 
-    folder = root / f"features-{_key(cfg, FEATURE_KEYS)}"
+    folder = root / f"features-{_key(cfg, FEATURE_KEYS, feature_code())}"
     folder.mkdir(parents=True, exist_ok=True)
     pairs = folder / "pairs.jsonl"
     out = folder / "features.npz"
@@ -74,8 +81,7 @@ def features(cfg: dict, root: pathlib.Path):
 
 
 def n_grid(cfg) -> list[int]:
-    lo, hi = int(np.log2(cfg["n_min"])), int(np.log2(cfg["n_max"]))
-    return [1 << k for k in range(lo, hi + 1)]
+    return pow2_budgets(cfg["n_min"], cfg["n_max"])
 
 
 def prepare(data, cfg):
@@ -134,7 +140,7 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
     data, scale = prepare(data, cfg)
     run_key = _key({**cfg, "scale_": scale}, FEATURE_KEYS + (
         "methods", "seeds", "n_min", "n_max", "gamma", "fit_gamma", "alpha", "refit",
-        "n_candidates", "feature_scale", "holdout"))
+        "n_candidates", "feature_scale", "holdout"), code_fingerprint(pathlib.Path(__file__)))
     cache = root / f"runs-{run_key}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
@@ -184,7 +190,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
                 band = [mean_band(vals[:, j]) for j in range(len(n))]
                 m = np.array([b[0] for b in band])
                 h = np.array([b[1] for b in band])
-                color, marker = STYLE.get(meth, ("black", "."))
+                color, marker = method_style(meth)
                 ax.plot(n, m, marker=marker, ms=3.5, lw=1.2, color=color, label=legend(meth))
                 ax.fill_between(n, m - h, m + h, color=color, alpha=0.15, lw=0)
                 summary.setdefault(meth, {})[metric] = {"mean": m.tolist(), "half_95": h.tolist()}

@@ -12,7 +12,7 @@ sample and held out (the paper: < 2^13 vs Uniform's 2^15, < 2^14 vs APO's 2^15).
 from __future__ import annotations
 
 from figures import common
-from sim.experiment import pow2_budgets
+from sim.runner import pow2_budgets
 
 
 def method_configs(cfg, **over):

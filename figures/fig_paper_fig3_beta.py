@@ -6,23 +6,20 @@ The paper reports "improvements in both settings" (beta = 2 and 5) for ADPO / AD
 from __future__ import annotations
 
 from figures import common
-from figures.fig_paper_fig1 import method_configs
-from sim.experiment import pow2_budgets
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1):
-    cfg = common.load_config("paper_fig3_beta", scale)
-    budgets = pow2_budgets(cfg["n_min"], cfg["n_max"])
-    envs = [{**cfg["env"], "beta": float(b), "label": f"digits, beta={b:g}"} for b in cfg["betas"]]
-    df = common.run_sweep("paper_fig3_beta", envs=envs, methods=method_configs(cfg),
-                          seeds=range(cfg["seeds"]), budgets=budgets, jobs=jobs)
+    sweep, cfg = common.load_sweep_config("paper_fig3_beta", scale, common.SELECTION_OPTIONS)
+    budgets = common.sweep_budgets(sweep)
+    envs = list(sweep.envs)
+    df = common.run_sweep("paper_fig3_beta", sweep, jobs=jobs)
     summary = common.summarize(df)
     common.style()
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(envs), len(cfg["metrics"]), figsize=(11, 3.0 * len(envs)),
                              squeeze=False, layout="constrained")
-    side = {"figure": "paper_fig3_beta", "scale": scale, "seeds": cfg["seeds"], "budgets": budgets,
+    side = {"figure": "paper_fig3_beta", "scale": scale, "seeds": len(sweep.seeds), "budgets": budgets,
             "envs": envs, "final_means": {}}
     for r, env in enumerate(e["label"] for e in envs):
         for c, metric in enumerate(cfg["metrics"]):
@@ -32,5 +29,6 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
         side["final_means"][env] = {f"{m}/{k}": v for m, k, v in
                                     zip(last.method, last.metric, last["mean"])}
     axes[0, -1].legend(fontsize=7)
-    fig.suptitle(f"Figure 3 analogue: beta sweep ({cfg['seeds']} seeds, scale={scale})", fontsize=9)
+    fig.suptitle(f"Figure 3 analogue: beta sweep ({len(sweep.seeds)} seeds, scale={scale})",
+                 fontsize=9)
     return common.save(fig, out_dir, "paper_fig3_beta", side)

@@ -7,21 +7,12 @@ increases". The sidecar gives the ratio of the alpha = 0 to the alpha = 3 mean a
 from __future__ import annotations
 
 from figures import common
-from sim.experiment import pow2_budgets
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1):
-    cfg = common.load_config("paper_fig4_alpha", scale)
-    budgets = pow2_budgets(cfg["n_min"], cfg["n_max"])
-    m = cfg["n_candidates"]
-    methods = [{"name": "uniform", "label": "uniform"},
-               {"name": "apo", "n_candidates": m, "label": "apo"}]
-    for a in cfg["alphas"]:
-        methods.append({"name": "adpo+", "n_candidates": m, "alpha": a, "label": f"adpo+ a={a:g}"})
-        methods.append({"name": "adpo", "n_candidates": m, "alpha": a, "refit": cfg["refit"],
-                        "label": f"adpo a={a:g}"})
-    df = common.run_sweep("paper_fig4_alpha", envs=[cfg["env"]], methods=methods,
-                          seeds=range(cfg["seeds"]), budgets=budgets, jobs=jobs)
+    sweep, cfg = common.load_sweep_config("paper_fig4_alpha", scale, common.SELECTION_OPTIONS)
+    budgets = common.sweep_budgets(sweep)
+    df = common.run_sweep("paper_fig4_alpha", sweep, jobs=jobs)
     summary = common.summarize(df)
     common.style()
     import matplotlib.pyplot as plt
@@ -36,7 +27,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
         ax.set_title(common.METRIC_LABELS[metric])
     axes[0, -1].legend(fontsize=7)
     fig.suptitle(f"Figure 4 analogue: alpha = 0 (dashed) vs 3 (solid), digits, "
-                 f"{cfg['seeds']} seeds, scale={scale}", fontsize=9)
+                 f"{len(sweep.seeds)} seeds, scale={scale}", fontsize=9)
     ratios = {}
     for name in ("adpo+", "adpo"):
         for metric in cfg["metrics"]:
@@ -44,6 +35,6 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
             a3 = summary[(summary.method == f"{name} a=3") & (summary.metric == metric)]
             ratios[f"{name}/{metric}"] = dict(zip(a0.n.tolist(),
                                                   (a0["mean"].to_numpy() / a3["mean"].to_numpy()).tolist()))
-    side = {"figure": "paper_fig4_alpha", "scale": scale, "seeds": cfg["seeds"], "budgets": budgets,
-            "env": cfg["env"], "ratio_alpha0_over_alpha3": ratios}
+    side = {"figure": "paper_fig4_alpha", "scale": scale, "seeds": len(sweep.seeds),
+            "budgets": budgets, "env": sweep.envs[0], "ratio_alpha0_over_alpha3": ratios}
     return common.save(fig, out_dir, "paper_fig4_alpha", side)

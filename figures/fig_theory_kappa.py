@@ -20,6 +20,7 @@ import pathlib
 import numpy as np
 
 from sim.envs import make_env
+from sim.runner import pow2_budgets
 from theory import bounds
 from sim.validation import rng_for
 from theory.checks import selector_trace, theorem4_along_run
@@ -37,7 +38,7 @@ def _env(cfg, seed):
 
 
 def _n_grid(cfg):
-    return [1 << k for k in range(int(np.log2(cfg["n"])) + 1)]
+    return pow2_budgets(1, cfg["n"])
 
 
 def _run(cfg, method, m, seed):

@@ -24,6 +24,7 @@ import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class PreferenceData:
     # ------------------------------------------------------------------ .npz I/O
     def save(self, path) -> None:
         """Write the documented keys (absent optional fields are omitted) atomically."""
-        arrays = {"phi": self.phi, "b": self.b, "beta": np.float64(self.beta)}
+        arrays: dict[str, Any] = {"phi": self.phi, "b": self.b, "beta": np.float64(self.beta)}
         for key in ("s", "theta_star", "theta_true"):
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
@@ -100,8 +101,12 @@ class PreferenceData:
 
     @classmethod
     def load(cls, path) -> "PreferenceData":
-        """Read a ``.npz`` written by :meth:`save` (or by hand with the documented keys)."""
+        """Read a ``.npz`` written by :meth:`save` (or by hand with the documented keys), or an
+        out-of-core pool folder (:mod:`sim.store`), into memory."""
         path = os.fspath(path)
+        if os.path.isdir(path):
+            from .store import open_pool
+            return open_pool(path).to_data()
         try:
             with open(path, "rb") as fh:
                 magic = fh.read(4)

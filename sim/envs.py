@@ -1,35 +1,122 @@
 """Environments: preference data with known parameters, each drawn from a seed.
 
-* :func:`gaussian_env` — a log-linear environment with a known generating parameter; labels
-  follow eq. 12, s_i ~ Bernoulli(mu(beta (phi_i^T theta_true - b_i))).
-* :func:`digits_env` — the paper's section 6.1 recipe on scikit-learn's handwritten digits
-  (1797 images, 10 classes, 64 features), the offline stand-in for CIFAR + ResNet-50.
+Every environment kind is registered in :data:`sim.registry.ENVS` with a frozen config
+dataclass (its options, defaults and help text, validated in ``__post_init__``); the CLI flags
+of ``adpo env``, the sweep TOML schema and ``adpo envs`` all derive from these entries.
 
-Both draw labels once and store them with the data, and both return theta_star = the DPO MLE
-on all N labelled pairs (paper eq. 5 and sec. 6.1 step 5), fitted with the same ridge
+* ``gaussian`` — :func:`gaussian_env`, a log-linear environment with a known generating
+  parameter; labels follow eq. 12, s_i ~ Bernoulli(mu(beta (phi_i^T theta_true - b_i))).
+* ``digits`` — :func:`digits_env`, the paper's section 6.1 recipe on scikit-learn's handwritten
+  digits (1797 images, 10 classes, 64 features), the offline stand-in for CIFAR + ResNet-50.
+* ``file`` — :func:`file_env`, any ``.npz`` data file (``adpo env``, ``adpo features``, or
+  written by hand with the keys of :mod:`sim.data`), optionally a random subset of its rows.
+
+The synthetic kinds draw labels once and store them with the data, and return theta_star = the
+DPO MLE on all N labelled pairs (paper eq. 5 and sec. 6.1 step 5), fitted with the same ridge
 ``fit_gamma`` (and ball ``radius``) that the methods later use on their subsets.
+
+A factory is called as ``factory(seed=..., **options)`` with the validated options of its
+config (:func:`make_env`); :func:`sim.testing.check_env` checks that contract for any kind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import os
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import scipy.linalg
 
 from .data import PreferenceData
-from .dpo import fit_dpo, sigmoid, dpo_hessian
-from .validation import as_rng, positive_int, positive_scalar
+from .dpo import dpo_hessian, fit_dpo, sigmoid
+from .registry import ENVS, register_env
+from .validation import as_rng, check_beta, positive_int, positive_scalar
 
-ENV_KINDS = ("gaussian", "digits")
+
+def _opt(default: Any = dataclasses.MISSING, help: str = "") -> Any:
+    """A config field with its help text (read by the CLI and ``adpo envs``)."""
+    return field(default=default, metadata={"help": help})
 
 
-def _unit(rng, d):
+def _check_common(cfg: Any) -> None:
+    """Validate (in place, on a frozen config) the options every synthetic kind shares."""
+    object.__setattr__(cfg, "N", positive_int(cfg.N, "N"))
+    object.__setattr__(cfg, "beta", check_beta(cfg.beta))
+    object.__setattr__(cfg, "fit_gamma", positive_scalar(cfg.fit_gamma, "fit_gamma",
+                                                         allow_zero=True))
+    if cfg.radius is not None:
+        object.__setattr__(cfg, "radius", positive_scalar(cfg.radius, "radius"))
+
+
+@dataclass(frozen=True)
+class GaussianConfig:
+    """Options of the ``gaussian`` environment (see :func:`gaussian_env`)."""
+
+    N: int = _opt(help="number of candidate pairs")
+    d: int = _opt(help="feature dimension")
+    beta: float = _opt(1.0, "DPO scale beta > 0")
+    theta_norm: float = _opt(3.0, "||theta_true||")
+    ref_norm: float = _opt(1.0, "||theta_0|| of the log-linear reference (b_i = phi_i^T theta_0)")
+    assumption2: bool = _opt(False, "enforce Assumption 2 (||phi|| <= 1, |b| <= 1, unit-ball "
+                             "theta_star)")
+    fit_gamma: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
+    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        object.__setattr__(self, "d", positive_int(self.d, "d"))
+        object.__setattr__(self, "theta_norm", positive_scalar(self.theta_norm, "theta_norm",
+                                                               allow_zero=True))
+        object.__setattr__(self, "ref_norm", positive_scalar(self.ref_norm, "ref_norm",
+                                                             allow_zero=True))
+        if not isinstance(self.assumption2, (bool, np.bool_)):
+            raise ValueError(f"assumption2: expected true or false, got {self.assumption2!r}")
+        if self.assumption2 and (self.theta_norm > 1 or self.ref_norm > 1):
+            raise ValueError("theta_norm/ref_norm: Assumption 2 needs ||theta|| <= 1 and |b_i| <= 1;"
+                             f" got theta_norm={self.theta_norm}, ref_norm={self.ref_norm} — pass "
+                             "values <= 1 or assumption2=False")
+
+
+@dataclass(frozen=True)
+class DigitsConfig:
+    """Options of the ``digits`` environment (see :func:`digits_env`); d = 64 is fixed."""
+
+    N: int = _opt(help="number of candidate pairs")
+    beta: float = _opt(1.0, "DPO scale beta > 0")
+    feature_scale: Literal["unit", "pixel"] = _opt(
+        "unit", "unit: phi / max ||phi_i|| (Assumption 2's scale); pixel: raw differences")
+    theta_bar_ridge: float = _opt(1.0, "ridge of the all-ones logistic fit theta_bar (sets the "
+                                  "label noise)")
+    fit_gamma: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
+    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+    positive_class: int | None = _opt(None, "the positive digit 0..9 (default: drawn from the "
+                                      "seed)")
+
+    def __post_init__(self) -> None:
+        _check_common(self)
+        object.__setattr__(self, "theta_bar_ridge", positive_scalar(self.theta_bar_ridge,
+                                                                    "theta_bar_ridge"))
+        if self.feature_scale not in ("pixel", "unit"):
+            raise ValueError(f"feature_scale: must be 'pixel' or 'unit', got {self.feature_scale!r}")
+        if self.positive_class is not None:
+            c = positive_int(self.positive_class, "positive_class", minimum=0)
+            if c > 9:
+                raise ValueError(f"positive_class: must be a digit 0..9, got {c}")
+            object.__setattr__(self, "positive_class", c)
+
+
+def _unit(rng: np.random.Generator, d: int):
     v = rng.standard_normal(d)
     return v / np.linalg.norm(v)
 
 
-def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed, theta_norm: float = 3.0,
+@register_env("gaussian", config=GaussianConfig, tags=("synthetic", "theta_true"),
+              help="Gaussian log-linear features, labels from a known theta_true (eq. 12)")
+def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed: Any, theta_norm: float = 3.0,
                  ref_norm: float = 1.0, assumption2: bool = False, fit_gamma: float = 1e-3,
                  radius: float | None = None) -> PreferenceData:
     """A Gaussian log-linear environment with known theta_true.
@@ -45,16 +132,12 @@ def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed, theta_norm: float =
 
     Returns PreferenceData with phi (N, d), b (N,), s (N,), theta_true (d,), theta_star (d,).
     """
-    N, d = positive_int(N, "N"), positive_int(d, "d")
-    beta = positive_scalar(beta, "beta")
-    theta_norm = positive_scalar(theta_norm, "theta_norm", allow_zero=True)
-    ref_norm = positive_scalar(ref_norm, "ref_norm", allow_zero=True)
+    cfg = GaussianConfig(N=N, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
+                         assumption2=assumption2, fit_gamma=fit_gamma, radius=radius)
+    N, d, beta, theta_norm, ref_norm = cfg.N, cfg.d, cfg.beta, cfg.theta_norm, cfg.ref_norm
+    fit_gamma, radius = cfg.fit_gamma, cfg.radius
     rng = as_rng(seed)
     if assumption2:
-        if theta_norm > 1 or ref_norm > 1:
-            raise ValueError("theta_norm/ref_norm: Assumption 2 needs ||theta|| <= 1 and |b_i| <= 1;"
-                             f" got theta_norm={theta_norm}, ref_norm={ref_norm} — pass values <= 1"
-                             " or assumption2=False")
         radius = 1.0 if radius is None else radius
     phi = rng.standard_normal((N, d)) / np.sqrt(d)
     if assumption2:
@@ -70,7 +153,9 @@ def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed, theta_norm: float =
                           theta_true=theta_true, info=info)
 
 
-def digits_env(N: int, *, beta: float = 1.0, seed, feature_scale: str = "unit",
+@register_env("digits", config=DigitsConfig, tags=("real-features", "theta_true"),
+              help="the paper's sec. 6.1 recipe on scikit-learn's digits (d = 64)")
+def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["unit", "pixel"] = "unit",
                theta_bar_ridge: float = 1.0, fit_gamma: float = 1e-3,
                radius: float | None = None, positive_class: int | None = None) -> PreferenceData:
     """The paper's sec. 6.1 recipe on scikit-learn's digits (d = 64).
@@ -92,16 +177,14 @@ def digits_env(N: int, *, beta: float = 1.0, seed, feature_scale: str = "unit",
         it sets ||theta_bar|| and hence how noisy the labels are.
       fit_gamma, radius: the ridge / ball of the DPO fits (theta_star and every method's fit).
     """
-    N = positive_int(N, "N")
-    beta = positive_scalar(beta, "beta")
-    theta_bar_ridge = positive_scalar(theta_bar_ridge, "theta_bar_ridge")
-    if feature_scale not in ("pixel", "unit"):
-        raise ValueError(f"feature_scale: must be 'pixel' or 'unit', got {feature_scale!r}")
+    cfg = DigitsConfig(N=N, beta=beta, feature_scale=feature_scale,
+                       theta_bar_ridge=theta_bar_ridge, fit_gamma=fit_gamma, radius=radius,
+                       positive_class=positive_class)
+    N, beta, theta_bar_ridge = cfg.N, cfg.beta, cfg.theta_bar_ridge
+    fit_gamma, radius = cfg.fit_gamma, cfg.radius
     rng = as_rng(seed)
     x, y = _digits()
-    c = int(rng.integers(10)) if positive_class is None else int(positive_class)
-    if not 0 <= c <= 9:
-        raise ValueError(f"positive_class: must be a digit 0..9, got {positive_class}")
+    c = int(rng.integers(10)) if cfg.positive_class is None else cfg.positive_class
     pos, neg = np.flatnonzero(y == c), np.flatnonzero(y != c)
     phi = x[rng.choice(pos, N)] - x[rng.choice(neg, N)]
     if feature_scale == "unit":
@@ -133,15 +216,132 @@ def _digits():
     return x, y
 
 
-def make_env(kind: str, **kwargs) -> PreferenceData:
-    """Dispatch by name: ``make_env("gaussian", N=..., d=..., seed=...)``."""
-    if kind == "gaussian":
-        return gaussian_env(**kwargs)
-    if kind == "digits":
-        kwargs.pop("d", None) if kwargs.get("d") in (None, 64) else _bad_d(kwargs["d"])
-        return digits_env(**kwargs)
-    raise ValueError(f"kind: unknown environment {kind!r}; choose one of {ENV_KINDS}")
+# ---------------------------------------------------------------------------- file
+@dataclass(frozen=True)
+class FileConfig:
+    """Options of the ``file`` environment (see :func:`file_env`)."""
+
+    path: str = _opt(help=".npz data file (adpo env, adpo features, or the keys of sim.data); "
+                     "relative paths are taken from the working directory")
+    rows: int | None = _opt(None, "a random subset of this many rows, drawn from the seed "
+                            "(default: every row, in file order)")
+    scale: Literal["none", "rms", "unit"] = _opt(
+        "none", "divide phi by one scalar: its RMS row norm (rms) or its largest row norm (unit)")
+    fit_gamma: float = _opt(1e-3, "ridge of theta_star when it is fitted here (and of later fits)")
+    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, (str, os.PathLike)) or not str(self.path):
+            raise ValueError(f"path: expected the path of a .npz file, got {self.path!r}")
+        object.__setattr__(self, "path", os.fspath(self.path))
+        if not self.path.endswith(".npz"):
+            raise ValueError(f"path: data files end in .npz, got {self.path!r}")
+        if not os.path.isfile(self.path):
+            raise ValueError(f"path: {self.path!r}: no such file; write one with `adpo env` or "
+                             "`adpo features`")
+        if self.rows is not None:
+            object.__setattr__(self, "rows", positive_int(self.rows, "rows"))
+            if self.rows > self.N_file:
+                raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
+        if self.scale not in ("none", "rms", "unit"):
+            raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
+        object.__setattr__(self, "fit_gamma", positive_scalar(self.fit_gamma, "fit_gamma",
+                                                              allow_zero=True))
+        if self.radius is not None:
+            object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
+
+    @property
+    def N_file(self) -> int:  # noqa: N802 (the paper's symbol)
+        """Rows in the file (read from the .npz header of ``phi``, without loading it)."""
+        return npz_rows(self.path)
+
+    @property
+    def N(self) -> int:  # noqa: N802
+        """Rows of the environment: ``rows`` or every row of the file."""
+        return self.N_file if self.rows is None else self.rows
 
 
-def _bad_d(d):
-    raise ValueError(f"d: the digits environment has d = 64 features, got d={d}; omit d")
+def npz_rows(path: str) -> int:
+    """The number of rows of ``phi`` in a .npz file, from its array header (no full read)."""
+    try:
+        with zipfile.ZipFile(path) as z, z.open("phi.npy") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = (np.lib.format.read_array_header_1_0 if major == 1
+                    else np.lib.format.read_array_header_2_0)
+            shape = read(f)[0]
+    except KeyError:
+        raise ValueError(f"path: {path!r} has no 'phi' array; see `adpo --help` for the keys")
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise ValueError(f"path: {path!r}: not a readable .npz file ({exc})") from None
+    if len(shape) != 2:
+        raise ValueError(f"path: {path!r}: phi must be 2-D (N x d), got shape {shape}")
+    return int(shape[0])
+
+
+@functools.lru_cache(maxsize=4)
+def _load_file(path: str, mtime_ns: int, size: int) -> PreferenceData:
+    """One read per process and file version (sweeps build the same file env per seed)."""
+    return PreferenceData.load(path)
+
+
+@register_env("file", config=FileConfig, tags=("data-file",),
+              help="a .npz data file (adpo env / adpo features), optionally a random row subset")
+def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["none", "rms", "unit"] = "none",
+             fit_gamma: float = 1e-3, radius: float | None = None) -> PreferenceData:
+    """The preference data stored in ``path``, as an environment.
+
+    ``rows``: a random subset of that many rows (drawn from ``seed``, kept in increasing file
+    order); without it every row, and ``seed`` is unused. ``scale``: phi divided by one scalar,
+    its RMS row norm ("rms") or largest row norm ("unit"); b is unchanged. ``theta_star`` is the
+    file's when it has one and the rows and scale are the file's; otherwise, when the file has
+    labels, the DPO MLE on the environment's rows (eq. 5; ridge ``fit_gamma``, ball ``radius``),
+    as for the synthetic kinds. ``theta_true`` is kept only for the file's own rows and scale.
+
+    Returns PreferenceData with phi (N, d), b (N,) and whatever of s, theta_star, theta_true
+    the file holds (see above); ``info`` records the options and the scale divisor.
+    """
+    cfg = FileConfig(path=path, rows=rows, scale=scale, fit_gamma=fit_gamma, radius=radius)
+    st = os.stat(cfg.path)
+    data = _load_file(os.path.abspath(cfg.path), st.st_mtime_ns, st.st_size)
+    changed = False
+    if cfg.rows is not None:
+        idx = np.sort(as_rng(seed).choice(data.N, size=cfg.rows, replace=False))
+        data, changed = data.subset(idx), cfg.rows < data.N
+    divisor = 1.0
+    if cfg.scale != "none":
+        norms = np.linalg.norm(data.phi, axis=1)
+        divisor = float(np.sqrt(np.mean(norms ** 2)) if cfg.scale == "rms" else norms.max())
+        if not divisor > 0:
+            raise ValueError(f"scale: phi of {cfg.path!r} is all zeros; use scale = 'none'")
+        data, changed = data.with_(phi=data.phi / divisor), changed or divisor != 1.0
+    theta_star = data.theta_star
+    if changed or theta_star is None:
+        theta_star = None if data.s is None else fit_dpo(
+            data.phi, data.b, data.beta, data.s, gamma=cfg.fit_gamma, radius=cfg.radius).theta
+    info = dict(kind="file", path=cfg.path, N=data.N, d=data.d, beta=data.beta, rows=cfg.rows,
+                scale=cfg.scale, scale_divisor=divisor, fit_gamma=cfg.fit_gamma,
+                radius=cfg.radius)
+    return data.with_(theta_star=theta_star, theta_true=None if changed else data.theta_true,
+                      info=info)
+
+
+# ---------------------------------------------------------------------------- by name
+def make_env(kind: str, *, seed: Any, **options: Any) -> PreferenceData:
+    """The environment ``kind`` of :data:`sim.registry.ENVS`, drawn from ``seed``.
+
+    ``options`` are validated by the kind's config dataclass first (unknown names are refused
+    with the list of valid ones), then passed to its factory as keywords, with ``seed``.
+    """
+    try:
+        entry = ENVS.get(kind)
+    except ValueError as exc:
+        raise ValueError(f"kind: {str(exc).split(': ', 1)[-1]}") from None
+    cfg = entry.make_config(options)
+    return entry.factory(seed=seed, **config_values(cfg))
+
+
+def config_values(cfg: Any) -> dict:
+    """The fields of a config dataclass instance as a dict (``{}`` for None), unconverted."""
+    if cfg is None:
+        return {}
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}

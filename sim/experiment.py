@@ -9,6 +9,7 @@ alone (SMPyBandits' evaluator design).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .envs import make_env
 from .metrics import evaluate
 from .selectors import make_selector, method_options
 from .splits import SPLIT_STREAM, holdout_data, random_split
-from .validation import positive_int
+from .validation import positive_int, rng_for
 
 #: Metrics recorded per budget (see sim.metrics.evaluate), plus wall time.
 METRICS = ("max_logit_error", "mean_logit_error", "error_rate", "max_logit_error_beta",
@@ -30,12 +31,8 @@ ENV_FACTS = ("label_mean", "theta_star_norm")
 HELDOUT_PREFIX = "heldout_"
 
 
-def pow2_budgets(n_min: int, n_max: int) -> list[int]:
-    """Powers of two from n_min to n_max inclusive (both rounded to powers of two)."""
-    lo, hi = int(np.ceil(np.log2(n_min))), int(np.floor(np.log2(n_max)))
-    if hi < lo:
-        raise ValueError(f"budgets: no power of two in [{n_min}, {n_max}]")
-    return [1 << k for k in range(lo, hi + 1)]
+#: Stream tag of a cell's selector: ``rng_for(seed, SELECTOR_STREAM)``.
+SELECTOR_STREAM = 0x5E1EC7
 
 
 def label(cfg: dict, key: str) -> str:
@@ -54,16 +51,17 @@ def build_env(env: dict, seed: int) -> PreferenceData:
     env.pop("holdout", None)
     kind = env.pop("kind", None)
     if kind is None:
-        raise ValueError("env.kind: missing; use 'gaussian' or 'digits'")
+        from .registry import ENVS
+        raise ValueError(f"env.kind: missing; choose one of {', '.join(ENVS.names())}")
     return make_env(kind, seed=seed, **env)
 
 
-def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceData | None = None
-             ) -> list[dict]:
+def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
+             data: PreferenceData | None = None) -> list[dict]:
     """Run one method on one environment draw up to max(budgets); tidy rows per budget.
 
     Args:
-        env: {"kind": "gaussian" | "digits", **make_env kwargs, "label": optional,
+        env: {"kind": a kind of sim.registry.ENVS, **its options, "label": optional,
             "holdout": optional fraction in (0, 1) or count}. With ``holdout``, that part of the
             N rows, drawn afresh for each seed (:mod:`sim.splits`), is never available for
             selection; theta_star is refitted on the rest (the pool), the paper's metrics are
@@ -102,17 +100,19 @@ def run_cell(env: dict, method: dict, seed: int, budgets, *, data: PreferenceDat
         raise ValueError("method.name: missing; e.g. 'adpo+' or 'uniform'")
     fit_gamma = method.setdefault("fit_gamma", data.info.get("fit_gamma", 1e-3))
     radius = method.setdefault("radius", data.info.get("radius"))
-    sel_seed = np.random.SeedSequence([seed, 0x5E1EC7])  # independent of the env's stream
+    sel_rng = rng_for(seed, SELECTOR_STREAM)  # independent of the env's stream
     # fit_gamma/radius also serve the evaluation fits below; the selector gets them only if
     # it takes them (uniform, APO, ... fit nothing); other unknown options are still refused.
     given = {k: v for k, v in method.items() if k not in ("fit_gamma", "radius")}
-    selector = make_selector(name, data, seed=np.random.default_rng(sel_seed), **given,
+    selector = make_selector(name, data, seed=sel_rng, **given,
                              **method_options(name, {"fit_gamma": fit_gamma, "radius": radius}))
 
     facts = {"label_mean": float(np.mean(data.s))}
     if data.theta_star is not None:
         facts["theta_star_norm"] = float(np.linalg.norm(data.theta_star))
-    rows, chosen, elapsed, theta = [], [], 0.0, None
+    rows: list[dict] = []
+    chosen: list[int] = []
+    elapsed, theta = 0.0, None
     for n in budgets:
         t0 = time.perf_counter()
         chosen.extend(selector.select(n - len(chosen)).tolist())

@@ -106,7 +106,8 @@ def check_output_dir(path, *, field: str = "out", inputs: Iterable = ()) -> path
         _check_parent(p, field)
     for inp in inputs:
         if inp is not None and same_file(p, inp):
-            raise ValueError(f"{field}: {str(p)!r} is the same path as the input {os.fspath(inp)!r}")
+            raise ValueError(f"{field}: {str(p)!r} is the same path as the input "
+                             f"{os.fspath(inp)!r}; choose another folder")
     return p
 
 

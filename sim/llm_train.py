@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from . import llm
+from .io import atomic_write_bytes, atomic_write_text
 from .validation import positive_int, positive_scalar
 
 TIE_TOL = 1e-4  # |implicit-reward margin| at or below this is a tie (counted 1/2 in accuracy)
@@ -376,16 +377,13 @@ def _bar(total, desc, unit, show):
 
 
 def _save_safetensors(tensors: dict, path: Path, metadata: dict) -> None:
-    from safetensors.torch import save_file
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in metadata.items()})
-    os.replace(tmp, path)
+    from safetensors.torch import save
+
+    atomic_write_bytes(path, save(tensors, metadata={k: str(v) for k, v in metadata.items()}))
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def train(data_path, out_dir, cfg: TrainConfig, *, subset=None, device: str = "auto",

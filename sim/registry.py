@@ -84,6 +84,12 @@ class Entry:
                              f"its options are: {listed}")
         if self.config is None:
             return None
+        missing = [f.name for f in self.option_fields() if f.name not in options
+                   and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"{missing[0]}: required option of {self.kind} {self.name!r} "
+                             f"(required: {', '.join(missing)})")
         return self.config(**options)
 
 

@@ -17,8 +17,8 @@ Sweep files (TOML)
     n_min = 16                     # only without `budgets` (default 16)
     n_max = 8192                   # only without `budgets` (default: largest 2^k <= N/2)
 
-    [env]                          # sim.envs.make_env(kind, seed=..., **rest)
-    kind = "digits"
+    [env]                          # sim.envs.make_env(kind, seed=..., **rest); kinds and
+    kind = "digits"                # their options: sim.registry.ENVS (`adpo envs`)
     N = 16384
     beta = 1.0
     label = "digits"               # optional table label (default: kind(key=value, ...))
@@ -26,7 +26,11 @@ Sweep files (TOML)
     [grid]                         # optional: env parameters to sweep (cartesian product)
     beta = [1.0, 2.0, 5.0]
 
-    [[methods]]                    # sim.selectors.make_selector(name, data, **rest)
+    # several environments: an array of tables [[env]] instead of [env] (each expanded by the
+    # grid, each with its own budgets when n_max is omitted)
+
+    [[methods]]                    # sim.selectors.make_selector(name, data, **rest); methods
+                                   # and their options: sim.registry.METHODS (`adpo methods`)
     name = "adpo+"
     n_candidates = 256
     grid = {alpha = [0.0, 3.0]}    # optional: method parameters to sweep
@@ -34,8 +38,8 @@ Sweep files (TOML)
     name = "uniform"
 
 Unknown keys, duplicate cells, budgets above an environment's N, and bad values (checked by
-building each environment at a small N and each selector on it) raise ``ValueError`` naming the
-key. Labels must be unique: a grid appends ``[key=value]`` to an explicit ``label``. Values are
+each registry entry's config dataclass, before anything is built) raise ``ValueError`` naming
+the key. Labels must be unique: a grid appends ``[key=value]`` to an explicit ``label``. Values are
 taken literally: ``beta = 1`` and ``beta = 1.0`` are different configurations (keys and labels).
 
 Store and resume
@@ -71,15 +75,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
 import itertools
 import json
+import os
 import pathlib
 import sys
 import time
 import tomllib
-import warnings
-from typing import Callable
+from collections.abc import Iterable
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -91,6 +95,8 @@ COLUMNS = ("env", "method", "seed", "n", "metric", "value")
 CELL_FORMAT = "adpo-cell/1"
 TOP_KEYS = ("name", "description", "seeds", "budgets", "n_min", "n_max", "env", "grid", "methods")
 DEFAULT_N_MIN = 16
+#: A cell function: (env dict, method dict, seed, budgets) -> tidy rows.
+CellFn = Callable[..., list[dict]]
 MAX_SEEDS = 100_000
 
 
@@ -108,7 +114,7 @@ class Cell:
         return {"env": self.env, "method": self.method, "seed": self.seed,
                 "budgets": list(self.budgets)}
 
-    def key(self, cell_fn=None, code: str | None = None) -> str:
+    def key(self, cell_fn: CellFn | None = None, code: str | None = None) -> str:
         """:func:`sim.fingerprint.cache_key` of the configuration, the cell function's name and
         ``code`` (default: :func:`cell_code` of the cell function)."""
         cell_fn = cell_fn or default_cell_fn()
@@ -140,19 +146,19 @@ def default_cell_fn() -> Callable:
     return run_cell
 
 
-def cell_code(cell_fn) -> str:
+def cell_code(cell_fn: CellFn) -> str:
     """Fingerprint of the code a cell runs: the ``sim`` package and ``cell_fn``'s module."""
     return code_fingerprint(cell_fn)
 
 
-def fn_id(fn) -> str:
+def fn_id(fn: Any) -> str:
     """``module:qualname`` of a cell function (of its class for a callable object; note that
     a functools.partial is identified by that name alone, not by its bound arguments)."""
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return f"{getattr(fn, '__module__', None) or type(fn).__module__}:{name}"
 
 
-def load_sweep(path, *, check: bool = True) -> Sweep:
+def load_sweep(path: str | os.PathLike[str], *, check: bool = True) -> Sweep:
     """Read and expand a TOML sweep file (schema in the module docstring)."""
     try:
         with open(path, "rb") as f:
@@ -165,11 +171,14 @@ def load_sweep(path, *, check: bool = True) -> Sweep:
     return parse_sweep(cfg, check=check)
 
 
-def make_sweep(env, methods, seeds, budgets=None, *, grid=None, name="sweep", n_min=None,
-               n_max=None, check: bool = True) -> Sweep:
+def make_sweep(env: Any, methods: Any, seeds: Any, budgets: Any = None, *, grid: Any = None,
+               name: str = "sweep", n_min: int | None = None, n_max: int | None = None,
+               check: bool = True) -> Sweep:
     """The Python form of a sweep file: ``env`` is one dict or a list of dicts (several
     environments), ``methods`` a list of dicts (or names), the rest as in the TOML schema."""
     envs = [env] if isinstance(env, dict) else list(env)
+    if not isinstance(methods, list):
+        raise ValueError("methods: missing; add at least one [[methods]] table with a name")
     methods = [{"name": m} if isinstance(m, str) else m for m in methods]
     cfg = {"name": name, "seeds": seeds, "methods": methods}
     for k, v in (("budgets", budgets), ("grid", grid), ("n_min", n_min), ("n_max", n_max)):
@@ -189,8 +198,13 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
     name = str(cfg.get("name", "sweep"))
     seeds = parse_seeds(cfg.get("seeds"))
     env = cfg.get("env")
+    if isinstance(env, list) and env and all(isinstance(e, dict) for e in env):
+        return make_sweep(env, cfg.get("methods"), cfg.get("seeds"), cfg.get("budgets"),
+                          grid=cfg.get("grid"), name=name, n_min=cfg.get("n_min"),
+                          n_max=cfg.get("n_max"), check=check)
     if not isinstance(env, dict):
-        raise ValueError("env: missing [env] table; e.g. [env] kind = \"gaussian\", N = 4096, d = 32")
+        raise ValueError("env: missing [env] table (or [[env]] tables); e.g. [env] kind = "
+                         "\"gaussian\", N = 4096, d = 32")
     envs = _expand(env, cfg.get("grid", {}), "grid")
     raw_methods = cfg.get("methods")
     if not isinstance(raw_methods, list) or not raw_methods:
@@ -216,7 +230,7 @@ def _check_unique(sweep: Sweep) -> Sweep:
     from .experiment import label
 
     for what, items, key in (("env", sweep.envs, "kind"), ("methods", sweep.methods, "name")):
-        seen = {}
+        seen: dict[str, str] = {}
         for i, c in enumerate(items):
             canon = json.dumps(c, sort_keys=True)
             lab = label(c, key)
@@ -228,17 +242,17 @@ def _check_unique(sweep: Sweep) -> Sweep:
     return sweep
 
 
-def parse_seeds(spec) -> list[int]:
+def parse_seeds(spec: Any) -> list[int]:
     """A list of distinct non-negative ints, ``{start, count}``, or a count (0..count-1)."""
     if spec is None:
         raise ValueError("seeds: missing; e.g. seeds = [0, 1, 2] or seeds = {start = 0, count = 10}")
     if isinstance(spec, dict):
         _no_unknown(spec, ("start", "count"), "seeds")
         start, count = spec.get("start", 0), spec.get("count")
-        if not _is_int(start) or start < 0 or not _is_int(count) or count < 1:
+        if not _is_int(start) or start < 0 or not _is_int(count) or count < 1:  # type: ignore[operator]
             raise ValueError(f"seeds: {{start, count}} need integers start >= 0 and count >= 1, "
                              f"got {spec}")
-        _check_seed_range(start, count)
+        _check_seed_range(int(start), int(count))  # type: ignore[arg-type]
         return list(range(start, start + count))
     if _is_int(spec):
         if spec < 1:
@@ -256,6 +270,16 @@ def parse_seeds(spec) -> list[int]:
     return [int(s) for s in spec]
 
 
+def pow2_budgets(n_min: int, n_max: int) -> list[int]:
+    """Powers of two from n_min to n_max inclusive (n_min rounded up, n_max down): the one
+    budget-grid helper of the project."""
+    lo, hi = _pos_int(n_min, "n_min"), _pos_int(n_max, "n_max")
+    out = [1 << k for k in range(hi.bit_length()) if lo <= 1 << k <= hi]
+    if not out:
+        raise ValueError(f"n_min/n_max: no power of two in [{lo}, {hi}]; widen the range")
+    return out
+
+
 def _check_seed_range(start: int, count: int) -> None:
     """Refuse before building the list: too many seeds, or seeds int64 tables cannot hold."""
     if count > MAX_SEEDS:
@@ -266,15 +290,13 @@ def _check_seed_range(start: int, count: int) -> None:
                          f"results table stores (int64); use smaller seeds")
 
 
-def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
+def parse_budgets(spec: Any, N: int, *, n_min: int | None = None,
+                  n_max: int | None = None) -> tuple:
     """Sorted distinct budgets <= N from a list, ``"pow2:LO:HI"`` (2^LO..2^HI) or None
     (powers of two from n_min, default 16, to n_max, default the largest 2^k <= N/2)."""
     if spec is None or spec == "pow2":
         hi = _pos_int(n_max, "n_max") if n_max is not None else 1 << (max(N // 2, 1).bit_length() - 1)
-        lo = _pos_int(n_min, "n_min") if n_min is not None else min(DEFAULT_N_MIN, hi)
-        out = [1 << k for k in range(hi.bit_length()) if lo <= 1 << k <= hi]
-        if not out:
-            raise ValueError(f"n_min/n_max: no power of two in [{lo}, {hi}]; widen the range")
+        out = pow2_budgets(n_min if n_min is not None else min(DEFAULT_N_MIN, hi), hi)
     elif isinstance(spec, str):
         parts = spec.split(":")
         if len(parts) != 3 or parts[0] != "pow2" or not all(p.strip().isdigit() for p in parts[1:]):
@@ -282,7 +304,7 @@ def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
         lo, hi = int(parts[1]), int(parts[2])
         if lo > hi:
             raise ValueError(f"budgets: 'pow2:{lo}:{hi}' is empty; LO must be <= HI")
-        out = [1 << k for k in range(lo, hi + 1)]
+        out = pow2_budgets(1 << lo, 1 << hi)
     elif isinstance(spec, (list, tuple)) and spec:
         out = [_pos_int(b, "budgets") for b in spec]
         if len(set(out)) != len(out):
@@ -296,67 +318,59 @@ def parse_budgets(spec, N: int, *, n_min=None, n_max=None) -> tuple:
     return tuple(out)
 
 
-class ConfigCheckWarning(UserWarning):
-    """An environment could not be built at the check size, so its options were only checked
-    by name; the sweep runs, and the warning is kept in ``sweep.json``."""
-
-
 def check_configs(sweep: Sweep) -> list[str]:
-    """Validate every env and method config against sim.envs / sim.selectors, cheaply: each
-    environment is built at a small N and each selector constructed on it.
-
-    A ``ValueError`` is a configuration error and propagates. Any other exception while building
-    an environment at the small check size (e.g. a fit that fails only at N = 64) is not proof of
-    a bad config: it is issued as a :class:`ConfigCheckWarning` and returned (one line each)."""
-    from .envs import ENV_KINDS, digits_env, gaussian_env, make_env
-    from .experiment import label
-    from .registry import METHODS
-    from .selectors import make_selector
-
-    notes: list[str] = []
-
-    env_fns = {"gaussian": gaussian_env, "digits": digits_env}
-    assert set(env_fns) == set(ENV_KINDS), "sim.envs gained a kind; teach check_configs about it"
+    """Validate every env and method config against its registry entry, without building
+    anything: unknown kinds/methods and unknown options are refused with the valid ones listed,
+    and each value is checked by the entry's config dataclass (:mod:`sim.registry`); a
+    ``holdout`` is checked against the environment's N. Returns notes for ``sweep.json``
+    (none: every config is checked in full, nothing is built at a proxy size)."""
     for i, env in enumerate(sweep.envs):
-        kind = env.get("kind")
-        if kind not in ENV_KINDS:
-            raise ValueError(f"env.kind: unknown environment {kind!r}; choose one of {ENV_KINDS}")
-        allowed = _params(env_fns[kind]) - {"seed"} | {"kind", "label", "holdout"}
-        if kind == "digits":
-            allowed |= {"d"}
-        _no_unknown(env, allowed, "env")
+        env_config(env)
         if env.get("holdout") is not None:
             from .splits import n_heldout
 
             n_heldout(_env_n(env, i), env["holdout"])
-        small = {k: v for k, v in env.items() if k not in ("kind", "label", "holdout")}
-        small["N"] = min(_env_n(env, i), 64)
-        try:
-            make_env(kind, seed=0, **small)
-        except ValueError:
-            raise
-        except Exception as exc:  # e.g. a fit that fails only at this tiny N: recorded, loud
-            msg = (f"env[{i}] ({label(env, 'kind')}): not verified, building it at the check "
-                   f"size N = {small['N']} failed with {type(exc).__name__}: {exc}")
-            warnings.warn(msg, ConfigCheckWarning, stacklevel=2)
-            notes.append(msg)
-    probe = gaussian_env(32, 2, seed=0)  # selector options are checked independently of env
     for i, m in enumerate(sweep.methods):
-        name = m["name"]
-        if name not in METHODS:
-            raise ValueError(f"methods[{i}].name: unknown method {name!r}; choose one of "
-                             f"{', '.join(METHODS.names())}")
-        opts = {k: v for k, v in m.items() if k not in ("name", "label")}
-        _no_unknown(opts, METHODS.get(name).option_names(), f"methods[{i}] ({name})")
-        make_selector(name, probe, seed=0, **opts)
-    return notes
+        method_config(m, f"methods[{i}]")
+    return []
 
 
-def _params(fn) -> set:
-    return set(inspect.signature(fn).parameters)
+def env_config(env: dict, where: str = "env") -> Any:
+    """The validated config dataclass of an ``[env]`` table (keys ``kind``, ``label`` and the
+    kind's options); ``ValueError`` names ``where.key``."""
+    from .registry import ENVS
+
+    entry = _entry(ENVS, env.get("kind"), f"{where}.kind")
+    options = {k: v for k, v in env.items() if k not in ("kind", "label", "holdout")}
+    try:
+        return entry.make_config(options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}.{exc}") from None
 
 
-def _expand(base: dict, grid, where: str) -> list[dict]:
+def method_config(method: dict, where: str = "method") -> Any:
+    """The validated config dataclass of a ``[[methods]]`` table (``name``, ``label`` and the
+    method's options); ``ValueError`` names ``where.key``."""
+    from .registry import METHODS
+
+    entry = _entry(METHODS, method.get("name"), f"{where}.name")
+    options = {k: v for k, v in method.items() if k not in ("name", "label")}
+    try:
+        return entry.make_config(options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} ({entry.name}).{exc}") from None
+
+
+def _entry(registry: Any, name: Any, where: str) -> Any:
+    if name is None:
+        raise ValueError(f"{where}: missing; choose one of {', '.join(registry.names())}")
+    try:
+        return registry.get(str(name))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+
+
+def _expand(base: dict, grid: Any, where: str) -> list[dict]:
     """The cartesian product of ``grid`` (key -> list of values) over ``base``."""
     if not isinstance(grid, dict):
         raise ValueError(f"{where}: expected a table of key = [values]")
@@ -377,23 +391,27 @@ def _expand(base: dict, grid, where: str) -> list[dict]:
 
 
 def _env_n(env: dict, i: int) -> int:
-    if "N" not in env:
-        raise ValueError("env.N: missing; the number of pairs N is required")
-    return _pos_int(env["N"], "env.N")
+    """The number of pairs N of an env table: its config's ``N`` (a field, or a property such
+    as the ``file`` kind's row count)."""
+    n = getattr(env_config(env), "N", None)
+    if n is None:
+        raise ValueError(f"env.kind: environment {env.get('kind')!r} does not state its N (its "
+                         "config has no N field or property); budgets need it")
+    return _pos_int(n, "env.N")
 
 
-def _no_unknown(cfg: dict, allowed, where: str) -> None:
+def _no_unknown(cfg: dict, allowed: Iterable[str], where: str) -> None:
     bad = sorted(set(cfg) - set(allowed))
     if bad:
         raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, bad))}; allowed: "
                          f"{', '.join(sorted(allowed))}")
 
 
-def _is_int(x) -> bool:
+def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _pos_int(x, name: str) -> int:
+def _pos_int(x: Any, name: str) -> int:
     if not _is_int(x) or x < 1:
         raise ValueError(f"{name}: expected an integer >= 1, got {x!r}")
     return int(x)
@@ -403,7 +421,7 @@ def _pos_int(x, name: str) -> int:
 class CellStore:
     """Finished cells under ``root/cells/<key>.json``, written atomically."""
 
-    def __init__(self, root):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = pathlib.Path(root)
         self.dir = self.root / "cells"
 
@@ -425,7 +443,7 @@ class CellStore:
                              "this key; delete it and rerun")
         return rec
 
-    def save(self, key: str, cell: Cell, cell_fn, rows: list, seconds: float,
+    def save(self, key: str, cell: Cell, cell_fn: CellFn, rows: list, seconds: float,
              code: str | None = None) -> None:
         rec = {"format": CELL_FORMAT, "key": key, "cell_fn": fn_id(cell_fn), "code": code,
                **cell.config(),
@@ -455,8 +473,8 @@ class SweepResult:
     seconds: float
 
 
-def run_sweep(sweep: Sweep, out, *, jobs: int = 1, scheduler: str | None = None,
-              cell_fn: Callable | None = None, progress: bool | None = None) -> SweepResult:
+def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, jobs: int = 1,
+              scheduler: str | None = None, cell_fn: Callable | None = None, progress: bool | None = None) -> SweepResult:
     """Run every unfinished cell of ``sweep``, store each as it finishes, assemble the table.
 
     Args:
@@ -506,14 +524,14 @@ def run_sweep(sweep: Sweep, out, *, jobs: int = 1, scheduler: str | None = None,
                        time.perf_counter() - t0)
 
 
-def assemble(store: CellStore, keys) -> pd.DataFrame:
+def assemble(store: CellStore, keys: Any) -> pd.DataFrame:
     """The tidy table of the given cells, in the given order (all must be finished)."""
     rows = [r for k in keys for r in store.load(k)["rows"]]
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     return df.astype({"seed": "int64", "n": "int64", "value": "float64"})
 
 
-def write_table(table: pd.DataFrame, root) -> list[pathlib.Path]:
+def write_table(table: pd.DataFrame, root: str | os.PathLike[str]) -> list[pathlib.Path]:
     """``root/results.csv`` (and ``results.parquet`` when pyarrow is importable), atomically."""
     root = pathlib.Path(root)
     paths = [root / "results.csv"]
@@ -531,7 +549,7 @@ def write_table(table: pd.DataFrame, root) -> list[pathlib.Path]:
     return paths
 
 
-def read_table(root) -> pd.DataFrame:
+def read_table(root: str | os.PathLike[str]) -> pd.DataFrame:
     """Read ``root/results.csv`` back with the table's dtypes."""
     return pd.read_csv(pathlib.Path(root) / "results.csv",
                        dtype={"env": str, "method": str, "seed": "int64", "n": "int64",
@@ -539,7 +557,7 @@ def read_table(root) -> pd.DataFrame:
                        na_values=["NaN", "nan"])
 
 
-def _check_rows(rows, cell: Cell) -> list:
+def _check_rows(rows: list[dict], cell: Cell) -> list:
     if not isinstance(rows, list) or not all(isinstance(r, dict) and set(COLUMNS) <= set(r)
                                              for r in rows):
         raise ValueError(f"cell_fn: must return a list of dicts with keys {COLUMNS}; got "
@@ -547,7 +565,8 @@ def _check_rows(rows, cell: Cell) -> list:
     return [{k: r[k] for k in COLUMNS} for r in rows]
 
 
-def _timed(cell_fn, env, method, seed, budgets):
+def _timed(cell_fn: CellFn, env: Any, method: dict, seed: Any,
+           budgets: Iterable[int]) -> tuple[list[dict], float]:
     t0 = time.perf_counter()
     try:  # copies: the configs are shared between cells, and a cell may mutate its arguments
         rows = cell_fn(copy.deepcopy(env), copy.deepcopy(method), seed, list(budgets))
@@ -557,7 +576,8 @@ def _timed(cell_fn, env, method, seed, budgets):
     return rows, time.perf_counter() - t0
 
 
-def _pinned(i, cell_fn, env, method, seed, budgets):
+def _pinned(i: int, cell_fn: CellFn, env: Any, method: dict, seed: Any,
+            budgets: Iterable[int]) -> tuple:
     """Run in a worker: BLAS on one thread, so that workers do not oversubscribe the cores."""
     from threadpoolctl import threadpool_limits
 
@@ -565,13 +585,13 @@ def _pinned(i, cell_fn, env, method, seed, budgets):
         return (i, *_timed(cell_fn, env, method, seed, budgets))
 
 
-def _run_here(cell_fn, cells, todo):
+def _run_here(cell_fn: CellFn, cells: list, todo: list[int]):
     for i in todo:
         c = cells[i]
         yield (i, *_timed(cell_fn, c.env, c.method, c.seed, c.budgets))
 
 
-def _run_pool(jobs, cell_fn, cells, todo):
+def _run_pool(jobs: int, cell_fn: CellFn, cells: list, todo: list[int]):
     from joblib import Parallel, delayed, parallel_config
 
     with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
@@ -581,7 +601,7 @@ def _run_pool(jobs, cell_fn, cells, todo):
         yield from gen
 
 
-def _run_dask(address, cell_fn, cells, todo):
+def _run_dask(address: str, cell_fn: CellFn, cells: list, todo: list[int]):
     from distributed import Client, as_completed
 
     try:
@@ -605,14 +625,14 @@ def _run_dask(address, cell_fn, cells, todo):
 
 
 class _NoBar:
-    def update(self, n):
+    def update(self, n: int):
         pass
 
     def close(self):
         pass
 
 
-def _bar(total, done, progress, name):
+def _bar(total: int, done: int, progress: bool | None, name: str):
     if progress is None:
         progress = sys.stderr.isatty()
     if not progress:

@@ -142,6 +142,7 @@ def read_pairs(path) -> tuple[list[PairRow], str]:
         raise DataError(f"data {path!r}: {len(errors)} malformed row(s): {shown}{more}")
     if not rows:
         raise DataError(f"data {path!r}: no rows; write one JSON object per line")
+    assert fmt is not None  # set by the first row
     return rows, fmt
 
 
@@ -297,7 +298,8 @@ def load_conversations(n_messages: int = 4, max_chars: int = 300) -> list[Conver
         prompt = conv.get("prompt")
         if not prompt or not conv.get("messages"):
             continue
-        speakers, lines = {}, []
+        speakers: dict = {}
+        lines: list = []
         for msg in conv["messages"][:n_messages]:
             who = speakers.setdefault(msg[0]["sender"], "AB"[min(len(speakers), 1)])
             lines.append(f"{who}: " + " ".join(u["text"].strip() for u in msg))
@@ -335,7 +337,7 @@ def chitchat_pairs(n_pairs: int = 2000, *, min_gap: float = 3.0, middle: float =
     for c in load_conversations(n_messages, max_chars):
         if c.rating is not None and c.rating != middle:
             by_prompt.setdefault(c.prompt, []).append(c)
-    eligible = []
+    eligible: list = []
     for prompt in sorted(by_prompt):
         convs = by_prompt[prompt]
         r = np.array([c.rating for c in convs])
@@ -396,7 +398,8 @@ def simulated_pairs(n_pairs: int = 2000, *, scale: float = 4.0, n_messages: int 
     sizes = np.array([len(by_prompt[p]) for p in prompts], dtype=float)
     n_possible = int((sizes * (sizes - 1) / 2).sum())
     n_pairs = min(n_pairs, n_possible)
-    seen, rows = set(), []
+    seen: set = set()
+    rows: list = []
     while len(rows) < n_pairs:
         # a prompt with probability proportional to its number of pairs = uniform over pairs
         p = prompts[rng.choice(len(prompts), p=sizes * (sizes - 1) / (sizes * (sizes - 1)).sum())]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 
+from .io import OutputGroup
 from .splits import group_split
-from .textdata import file_sha256, read_pairs
+from .textdata import file_sha256, read_pairs, split_lines
 
 
 def split_pairs_file(data_path, pool_path, heldout_path, *, holdout=0.2, seed=0) -> dict:
@@ -30,13 +31,12 @@ def split_pairs_file(data_path, pool_path, heldout_path, *, holdout=0.2, seed=0)
     rows, fmt = read_pairs(data_path)
     split = group_split([r.prompt for r in rows], holdout, seed)
     with open(src, encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    for path, part in ((pool_path, split.train), (heldout_path, split.test)):
-        tmp = os.fspath(path) + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            for i in part:
-                f.write(lines[rows[i].line - 1] + "\n")
-        os.replace(tmp, path)
+        lines = split_lines(f.read())
+    with OutputGroup() as group:  # both files or neither
+        for path, part in ((pool_path, split.train), (heldout_path, split.test)):
+            with group.open(path) as f:
+                for i in part:
+                    f.write(lines[rows[i].line - 1] + "\n")
     prompts = [{rows[i].prompt for i in part} for part in (split.train, split.test)]
     return {"data": src, "data_sha256": file_sha256(src), "format": fmt, "seed": seed,
             "holdout": holdout, "n_pool": int(split.train.size),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def _gib(nbytes: float) -> str:
     return f"{nbytes / 2 ** 30:.3g} GiB"
 
 
-def check_beta(beta, name: str = "beta") -> float:
+def check_beta(beta: Any, name: str = "beta") -> float:
     """A DPO scale beta in (0, MAX_LOGIT_SCALE]: larger ones overflow beta^2 (Lemma 1's weights)."""
     beta = positive_scalar(beta, name)
     if beta > MAX_LOGIT_SCALE:
@@ -80,13 +81,13 @@ def check_logit_scale(phi: np.ndarray, b: np.ndarray, beta: float, name: str = "
     bscale = float(beta) * float(np.max(np.abs(b))) if b.size else 0.0
     worst, field = max((scale, name), (bscale, "b"))
     if not worst <= MAX_LOGIT_SCALE:
-        raise DataError(f"{field}: beta * max |{field}| (times sqrt(d) for phi) is {worst:.3g}, over "
-                        f"{MAX_LOGIT_SCALE:.0e}: the logits beta (phi^T theta - b) would overflow or "
-                        f"lose all precision in float64; rescale the features (e.g. to unit norm) "
-                        f"or lower beta")
+        raise DataError(f"{field}: beta * max |{field}| (times sqrt(d) for phi) is {worst:.3g}, "
+                        f"over {MAX_LOGIT_SCALE:.0e}: the logits beta (phi^T theta - b) would "
+                        f"overflow or lose all precision in float64; rescale the features (e.g. "
+                        f"to unit norm) or lower beta")
 
 
-def _refuse_nonreal(x, name: str) -> None:
+def _refuse_nonreal(x: Any, name: str) -> None:
     """Complex input would be cast to its real part silently (a ComplexWarning): refuse it."""
     dtype = x.dtype if isinstance(x, np.ndarray) else np.asarray(x).dtype
     if dtype.kind == "c":
@@ -94,8 +95,8 @@ def _refuse_nonreal(x, name: str) -> None:
                         f"real numbers; store the real part explicitly if that is what you mean")
 
 
-def as_matrix(x, name: str, *, n_rows: int | None = None, n_cols: int | None = None,
-              dtype=np.float64) -> np.ndarray:
+def as_matrix(x: Any, name: str, *, n_rows: int | None = None, n_cols: int | None = None,
+              dtype: Any = np.float64) -> np.ndarray:
     """Return ``x`` as a finite 2-D float array, or raise ``ValueError`` naming ``name``."""
     _refuse_nonreal(x, name)
     try:
@@ -115,7 +116,8 @@ def as_matrix(x, name: str, *, n_rows: int | None = None, n_cols: int | None = N
     return a
 
 
-def as_vector(x, name: str, *, length: int | None = None, dtype=np.float64) -> np.ndarray:
+def as_vector(x: Any, name: str, *, length: int | None = None,
+              dtype: Any = np.float64) -> np.ndarray:
     """Return ``x`` as a finite 1-D float array, or raise ``ValueError`` naming ``name``."""
     _refuse_nonreal(x, name)
     try:
@@ -130,7 +132,7 @@ def as_vector(x, name: str, *, length: int | None = None, dtype=np.float64) -> n
     return a
 
 
-def as_labels(x, name: str = "s", *, length: int | None = None) -> np.ndarray:
+def as_labels(x: Any, name: str = "s", *, length: int | None = None) -> np.ndarray:
     """Return binary labels in {0, 1} as an int8 vector, or raise ``ValueError``."""
     a = np.asarray(x)
     if a.ndim != 1:
@@ -149,7 +151,7 @@ def as_labels(x, name: str = "s", *, length: int | None = None) -> np.ndarray:
     return a.astype(np.int8)
 
 
-def positive_scalar(x, name: str, *, allow_zero: bool = False) -> float:
+def positive_scalar(x: Any, name: str, *, allow_zero: bool = False) -> float:
     """Return a finite positive (or non-negative) float, or raise ``ValueError``."""
     if isinstance(x, bool) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
         try:
@@ -166,7 +168,7 @@ def positive_scalar(x, name: str, *, allow_zero: bool = False) -> float:
     return x
 
 
-def positive_int(x, name: str, *, minimum: int = 1) -> int:
+def positive_int(x: Any, name: str, *, minimum: int = 1) -> int:
     """Return an int >= ``minimum``, or raise ``ValueError``."""
     if isinstance(x, bool) or not isinstance(x, (numbers.Integral, np.integer)):
         if isinstance(x, (float, np.floating)) and float(x).is_integer():
@@ -179,7 +181,7 @@ def positive_int(x, name: str, *, minimum: int = 1) -> int:
     return x
 
 
-def as_rng(seed) -> np.random.Generator:
+def as_rng(seed: Any) -> np.random.Generator:
     """A ``numpy.random.Generator`` from a seed, a ``SeedSequence`` or a ``Generator``.
 
     ``None`` is refused: every random component of the testbed must be reproducible.
@@ -193,6 +195,7 @@ def as_rng(seed) -> np.random.Generator:
         return np.random.default_rng(seed)
     if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)):
         raise ValueError(f"seed: expected a non-negative int or a numpy.random.Generator, got {seed!r}")
+    seed = int(seed)
     if seed < 0:
         raise ValueError(f"seed: must be non-negative, got {seed}")
     if seed > MAX_SEED:
@@ -201,7 +204,7 @@ def as_rng(seed) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
-def rng_for(seed, *keys) -> np.random.Generator:
+def rng_for(seed: Any, *keys) -> np.random.Generator:
     """An independent stream for (seed, *keys) (SeedSequence), e.g. per trial of a study."""
     if isinstance(seed, np.random.Generator):
         return as_rng(seed)

@@ -88,9 +88,10 @@ def snapshot(folder: pathlib.Path) -> dict:
 
 # --------------------------------------------------------------------------- the table
 # (id, argv with {d} = the case's folder, exit code, text the one line must contain)
+MISSING = "nodir' does not exist"  # the reason, not just the path
 CASES = [
     # env
-    ("env-out-missing-folder", "env --N 32 --d 2 --seed 0 --out {d}/nodir/x.npz", 2, "nodir"),
+    ("env-out-missing-folder", "env --N 32 --d 2 --seed 0 --out {d}/nodir/x.npz", 2, MISSING),
     ("env-out-under-file", "env --N 32 --d 2 --seed 0 --out {d}/file/x.npz", 2, "is a file"),
     ("env-out-folder", "env --N 32 --d 2 --seed 0 --out {d}", 2, "is a folder"),
     ("env-out-suffix", "env --N 32 --d 2 --seed 0 --out {d}/x.json", 2, ".npz"),
@@ -102,17 +103,17 @@ CASES = [
     ("env-beta-1e300", "env --N 32 --d 2 --seed 0 --beta 1e300 --out {d}/x.npz", 2, "beta"),
     ("env-beta-nan", "env --N 32 --d 2 --seed 0 --beta nan --out {d}/x.npz", 2, "beta"),
     ("env-no-d", "env --N 32 --seed 0 --out {d}/x.npz", 2, "d:"),
-    ("env-fit-gamma-neg", "env --N 32 --d 2 --seed 0 --fit-gamma -1 --out {d}/x.npz", 2,
-     "fit-gamma"),
+    ("env-fit-gamma-neg", "env --N 32 --d 2 --seed 0 --fit-ridge -1 --out {d}/x.npz", 2,
+     "fit-ridge"),
     # fit
     ("fit-out-is-data", "fit --data {d}/g.npz --out {d}/g.npz", 2, "out"),
     ("fit-out-is-subset", "fit --data {d}/g.npz --subset {d}/sel.json --out {d}/sel.json", 2,
      "same file"),
-    ("fit-out-missing-folder", "fit --data {d}/g.npz --out {d}/nodir/f.json", 2, "nodir"),
+    ("fit-out-missing-folder", "fit --data {d}/g.npz --out {d}/nodir/f.json", 2, MISSING),
     ("fit-out-under-file", "fit --data {d}/g.npz --out {d}/file/f.json", 2, "is a file"),
     ("fit-out-folder", "fit --data {d}/g.npz --out {d}", 2, "is a folder"),
-    ("fit-gamma-0-separable", "fit --data {d}/sep.npz --gamma 0", 2, "gamma"),
-    ("fit-gamma-negative", "fit --data {d}/g.npz --gamma -1", 2, "gamma"),
+    ("fit-gamma-0-separable", "fit --data {d}/sep.npz --fit-ridge 0", 2, "fit-ridge"),
+    ("fit-gamma-negative", "fit --data {d}/g.npz --fit-ridge -1", 2, "fit-ridge"),
     ("fit-subset-fw-design", "fit --data {d}/g.npz --subset {d}/fw.json", 3, "--n"),
     ("fit-subset-no-indices", "fit --data {d}/g.npz --subset {d}/noindex.json", 3, "indices"),
     ("fit-subset-range", "fit --data {d}/g.npz --subset {d}/range.json", 3, "subset"),
@@ -129,19 +130,19 @@ CASES = [
     ("select-out-is-data", "select --data {d}/g.npz --method uniform --n 4 --out {d}/g.npz", 2,
      "out"),
     ("select-out-missing-folder", "select --data {d}/g.npz --method uniform --n 4 "
-     "--out {d}/nodir/s.json", 2, "nodir"),
+     "--out {d}/nodir/s.json", 2, MISSING),
     ("select-refit-foo", "select --data {d}/g.npz --method adpo --n 4 --refit foo", 2,
-     "'pow2', 'every' or an integer"),
-    ("select-fit-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --fit-gamma 0", 2,
-     "fit-gamma"),
-    ("select-gamma-0", "select --data {d}/g.npz --method uniform --n 4 --gamma 0", 2, "gamma"),
+     "'pow2', 'every' or a positive integer"),
+    ("select-fit-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --fit-ridge 0", 2,
+     "fit-ridge"),
+    ("select-gamma-0", "select --data {d}/g.npz --method adpo --n 4 --design-ridge 0", 2, "design-ridge"),
     ("select-n-over-N", "select --data {d}/g.npz --method uniform --n 65", 2, "N = 64"),
     ("select-n-zero", "select --data {d}/g.npz --method uniform --n 0", 2, "n:"),
     ("select-candidates-foo", "select --data {d}/g.npz --method adpo --n 4 --candidates foo", 2,
      "candidates"),
     ("select-seed-2^64", "select --data {d}/g.npz --method uniform --n 4 "
      "--seed 18446744073709551616", 2, "seed"),
-    ("select-unknown-method", "select --data {d}/g.npz --method nope --n 4", 2, "--method"),
+    ("select-unknown-method", "select --data {d}/g.npz --method nope --n 4", 2, "unknown method"),
     ("select-emit-no-sidecar", "select --data {d}/g.npz --method uniform --n 4 "
      "--out {d}/s.json --emit-jsonl {d}/s.jsonl", 3, "sidecar"),
     ("select-emit-source-changed", "select --data {d}/feat.npz --method uniform --n 2 "
@@ -157,7 +158,7 @@ CASES = [
     ("design-no-n", "design --data {d}/g.npz --solver greedy", 2, "--n"),
     ("design-theta-star-missing", "design --data {d}/nolabels.npz --solver fw "
      "--weights theta_star", 3, "adpo env"),
-    ("design-gamma-0", "design --data {d}/g.npz --solver greedy --n 3 --gamma 0", 2, "gamma"),
+    ("design-gamma-0", "design --data {d}/g.npz --solver greedy --n 3 --design-ridge 0", 2, "design-ridge"),
     ("design-efficiency-1", "design --data {d}/g.npz --solver fw --efficiency 1", 2,
      "efficiency"),
     ("design-phi-1e200", "design --data {d}/huge.npz --solver greedy --n 3", 3, "phi"),
@@ -165,7 +166,7 @@ CASES = [
     ("design-n-over-N", "design --data {d}/g.npz --solver greedy --n 100", 2, "N = 64"),
     # sweep
     ("sweep-out-under-file", "sweep {d}/sweep.toml --out {d}/file/r", 2, "is a file"),
-    ("sweep-out-missing-parent", "sweep {d}/sweep.toml --out {d}/nodir/r", 2, "nodir"),
+    ("sweep-out-missing-parent", "sweep {d}/sweep.toml --out {d}/nodir/r", 2, MISSING),
     ("sweep-out-is-config", "sweep {d}/sweep.toml --out {d}/sweep.toml", 2, "not a folder"),
     ("sweep-1e8-seeds-dry-run", "sweep {d}/seeds.toml --out {d}/r --dry-run", 2, "seeds"),
     ("sweep-seed-2^63", "sweep {d}/bigseed.toml --out {d}/r --dry-run", 2, "2^63"),
@@ -175,10 +176,10 @@ CASES = [
     # bound
     ("bound-beta-1000", "bound --d 4 --n 10 --beta 1000", 2, "beta: 1000"),
     ("bound-beta-1e300", "bound --d 4 --n 10 --beta 1e300", 2, "beta"),
-    ("bound-out-missing-folder", "bound --d 4 --n 10 --out {d}/nodir/b.json", 2, "nodir"),
+    ("bound-out-missing-folder", "bound --d 4 --n 10 --out {d}/nodir/b.json", 2, MISSING),
     # pairs
     ("pairs-out-suffix", "pairs --source handwritten --out {d}/p.json", 2, ".jsonl"),
-    ("pairs-out-missing-folder", "pairs --source handwritten --out {d}/nodir/p.jsonl", 2, "nodir"),
+    ("pairs-out-missing-folder", "pairs --source handwritten --out {d}/nodir/p.jsonl", 2, MISSING),
     ("pairs-n-zero", "pairs --source simulated --n 0 --out {d}/p.jsonl", 2, "n:"),
     # features: every option and the output before the model loads (load_model is a trap here)
     ("features-beta-0", "features --data {d}/pairs.jsonl --out {d}/f.npz --beta 0", 2, "beta"),
@@ -192,12 +193,61 @@ CASES = [
      2, "max-length"),
     ("features-out-suffix", "features --data {d}/pairs.jsonl --out {d}/f.json", 2, ".npz"),
     ("features-out-missing-folder", "features --data {d}/pairs.jsonl --out {d}/nodir/f.npz", 2,
-     "nodir"),
+     MISSING),
     ("features-bad-rows", "features --data {d}/sweep.toml --out {d}/f.npz", 3, "malformed"),
+    # split
+    ("split-pool-is-data", "split --data {d}/pairs.jsonl --pool {d}/pairs.jsonl "
+     "--heldout {d}/h.jsonl", 2, "same file"),
+    ("split-same-outputs", "split --data {d}/pairs.jsonl --pool {d}/p.jsonl --heldout {d}/p.jsonl",
+     2, "also the pool"),
+    ("split-heldout-missing-folder", "split --data {d}/pairs.jsonl --pool {d}/p.jsonl "
+     "--heldout {d}/nodir/h.jsonl", 2, MISSING),
+    ("split-record-suffix", "split --data {d}/pairs.jsonl --pool {d}/p.jsonl "
+     "--heldout {d}/h.jsonl --record {d}/r.txt", 2, ".json"),
+    # train / evaluate: checked before the model loads (load_model is a trap here)
+    ("train-out-under-file", "train --data {d}/pairs.jsonl --out {d}/file/run", 2, "is a file"),
+    ("train-out-missing-parent", "train --data {d}/pairs.jsonl --out {d}/nodir/run", 2, MISSING),
+    ("train-out-is-data", "train --data {d}/pairs.jsonl --out {d}/pairs.jsonl", 2,
+     "not a folder"),
+    ("evaluate-out-is-data", "evaluate --model smollm2 --data {d}/pairs.jsonl "
+     "--out {d}/pairs.jsonl", 2, ".json"),
+    ("evaluate-out-missing-folder", "evaluate --model smollm2 --data {d}/pairs.jsonl "
+     "--out {d}/nodir/e.json", 2, MISSING),
+    ("evaluate-beta-1e300", "evaluate --model smollm2 --data {d}/pairs.jsonl --beta 1e300", 2,
+     "beta"),
+    ("evaluate-batch-size-0", "evaluate --model smollm2 --data {d}/pairs.jsonl --batch-size 0",
+     2, "batch-size"),
     # the parser itself
     ("unknown-command", "nope", 2, "nope"),
     ("unknown-option", "fit --data {d}/g.npz --bogus 1", 2, "--bogus"),
     ("bad-int", "env --N many --d 2 --seed 0 --out {d}/x.npz", 2, "--N"),
+    # registry listings and flags derived from the registries
+    ("methods-unknown-option", "methods --bogus 1", 2, "--bogus"),
+    ("methods-extra-argument", "methods --json extra", 2, "extra"),
+    ("methods-bad-flag-value", "methods --json=1", 2, "--json"),
+    ("envs-unknown-option", "envs --bogus 1", 2, "--bogus"),
+    ("envs-extra-argument", "envs extra", 2, "extra"),
+    ("envs-bad-flag-value", "envs --json=1", 2, "--json"),
+    ("env-flag-of-another-kind", "env --kind digits --N 32 --d 2 --seed 0 --out {d}/x.npz", 2,
+     "--d: not an option of environment 'digits'"),
+    ("env-file-missing", "env --kind file --path {d}/none.npz --seed 0 --out {d}/x.npz", 2,
+     "none.npz"),
+    ("select-option-the-method-ignores", "select --data {d}/g.npz --method uniform --n 4 "
+     "--alpha 1", 2, "--alpha: not an option of method 'uniform'"),
+    ("split-unknown-option", "split --data {d}/g.npz --pool {d}/p.npz --heldout {d}/h.npz "
+     "--bogus 1", 2, "--bogus"),
+    ("split-missing-data", "split --data {d}/none.npz --pool {d}/p.npz --heldout {d}/h.npz", 3,
+     "none.npz"),
+    ("split-output-is-input", "split --data {d}/g.npz --pool {d}/g.npz --heldout {d}/h.npz", 2,
+     "overwrite the input"),
+    ("train-missing-data", "train --data {d}/none.jsonl --out {d}/run", 3, "none.jsonl"),
+    ("train-unknown-option", "train --data {d}/g.npz --out {d}/run --bogus 1", 2, "--bogus"),
+    ("train-npz-as-jsonl", "train --data {d}/g.npz --out {d}/run", 3, "UTF-8"),
+    ("evaluate-no-model", "evaluate --data {d}/none.jsonl", 2, "--run --model"),
+    ("evaluate-unknown-option", "evaluate --data {d}/g.npz --model x --bogus 1", 2, "--bogus"),
+    ("evaluate-missing-required", "evaluate", 2, "--data"),
+    ("select-old-gamma", "select --data {d}/g.npz --method adpo --n 4 --gamma 1", 2,
+     "--design-ridge"),
 ]
 
 
@@ -230,8 +280,7 @@ def test_bad_input_gives_one_line(case_dir, capsys, case_id, argv, code, needle)
     assert got == code, f"exit {got} ({EXIT_CODES.get(got)}), expected {code}: {err}"
     assert len(lines) == 1, err
     assert needle in lines[0] and "Traceback" not in err
-    if _command(case_id) in ("env", "fit", "select", "design", "sweep", "bound", "pairs",
-                             "features"):
+    if _command(case_id) not in ("unknown", "bad"):
         assert lines[0].startswith(f"adpo {_command(case_id)}: ")
     assert snapshot(case_dir) == before  # inputs unchanged, nothing created (temp files too)
 
@@ -263,6 +312,24 @@ def test_errors_during_the_write_are_mapped_and_leave_nothing(inputs, tmp_path, 
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and needle in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_features_quiet_silences_model_loading_bars(inputs, tmp_path, monkeypatch, capsys, quiet):
+    import sim.llm
+
+    def loading(*args, **kwargs):
+        from tqdm import tqdm
+        for _ in tqdm(range(3), desc="Converting and de-quantizing GGUF tensors"):
+            pass
+        raise ValueError("model: stop here")
+
+    monkeypatch.setattr(sim.llm, "load_model", loading)
+    argv = ["features", "--data", str(inputs / "pairs.jsonl"), "--out", str(tmp_path / "f.npz")]
+    assert main(argv + ["--quiet"] * quiet) == 2
+    err = capsys.readouterr().err
+    assert ("GGUF" in err) != quiet
+    assert err.strip().splitlines()[-1] == "adpo features: model: stop here"
 
 
 def test_debug_shows_the_traceback(inputs, capsys):
@@ -338,12 +405,13 @@ def test_logdet_means_the_same_for_every_method(inputs, tmp_path):
     runs["design-fw"] = ["design", "--solver", "fw", "--n", "8", "--weights", "theta_star"]
     for name, argv in runs.items():
         out = tmp_path / f"{name}.json"
-        assert main(argv + ["--data", str(inputs / "g.npz"), "--gamma", "0.5",
-                            "--out", str(out)]) == 0
+        ridge = [] if argv[2:3] == ["uniform"] else ["--design-ridge", "0.5"]
+        assert main(argv + ["--data", str(inputs / "g.npz"), *ridge, "--out", str(out)]) == 0
         res = json.loads(out.read_text())
         X = data.phi[res["indices"]]
+        gamma = 1.0 if argv[2:3] == ["uniform"] else 0.5  # uniform takes no design ridge
         assert res["logdet"] == pytest.approx(
-            np.linalg.slogdet(0.5 * np.eye(data.d) + X.T @ X)[1], abs=1e-9), name
+            np.linalg.slogdet(gamma * np.eye(data.d) + X.T @ X)[1], abs=1e-9), name
         if name in ("adpo+", "oracle", "design-greedy"):  # weighted methods name theirs
             assert res["weighted_logdet"] != pytest.approx(res["logdet"]), name
 

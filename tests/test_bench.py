@@ -71,3 +71,9 @@ def test_blocks_are_found_once():
         get_block("no block", "t")
     with pytest.raises(ValueError, match="found 2 times"):
         get_block(text + text, "t")
+
+
+def test_save_goes_through_the_one_writer(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    data = common.load(common.save("legacy", {"N": 4, "rows": [{"s": 1.0}]}))
+    assert data["tables"] == {"rows": [{"s": 1.0}]} and data["params"] == {"N": 4}

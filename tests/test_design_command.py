@@ -24,11 +24,11 @@ def data_file(tmp_path_factory):
     return path, data
 
 
-@pytest.mark.parametrize("solver", ["greedy", "fw", "multiplicative", "cvxpy", "exchange"])
+@pytest.mark.parametrize("solver", ["greedy", "fw", "rex", "multiplicative", "cvxpy", "exchange"])
 def test_each_solver_writes_its_json(data_file, tmp_path, solver):
     path, data = data_file
     out = tmp_path / "design.json"
-    args = ["design", "--data", str(path), "--solver", solver, "--n", "6", "--gamma", "0.5",
+    args = ["design", "--data", str(path), "--solver", solver, "--n", "6", "--design-ridge", "0.5",
             "--weights", "theta_star", "--out", str(out)]
     if solver == "multiplicative":
         args += ["--efficiency", "0.999"]
@@ -42,7 +42,7 @@ def test_each_solver_writes_its_json(data_file, tmp_path, solver):
         assert res["indices"] == ref.indices.tolist()
         assert res["efficiency"] is None and res["logdet_relaxed"] is None
         assert abs(res["weighted_logdet"] - ref.logdet) < 1e-9
-    elif solver in ("fw", "multiplicative", "cvxpy"):
+    elif solver in ("fw", "rex", "multiplicative", "cvxpy"):
         assert len(res["pi"]) == data.N and abs(sum(res["pi"]) - 1) < 1e-9
         assert 0.99 < res["efficiency"] <= 1
         opt = fw_design(data.phi, weights=w, efficiency=1 - 1e-10).logdet

@@ -71,3 +71,42 @@ def test_make_env_errors():
         gaussian_env(10, 2, seed=0, beta=0)
     with pytest.raises(ValueError, match="feature_scale"):
         digits_env(10, seed=0, feature_scale="zscore")
+
+
+# ---------------------------------------------------------------------------- the file kind
+def test_file_env_is_the_file_or_a_seeded_subset(tmp_path):
+    src = gaussian_env(200, 4, seed=9)
+    path = str(tmp_path / "g.npz")
+    src.save(path)
+    whole = make_env("file", seed=0, path=path)
+    np.testing.assert_array_equal(whole.phi, src.phi)
+    np.testing.assert_array_equal(whole.theta_star, src.theta_star)   # the file's own target
+    np.testing.assert_array_equal(whole.theta_true, src.theta_true)
+    a = make_env("file", seed=1, path=path, rows=50)
+    b = make_env("file", seed=1, path=path, rows=50)
+    c = make_env("file", seed=2, path=path, rows=50)
+    np.testing.assert_array_equal(a.phi, b.phi)
+    assert a.N == 50 and not np.array_equal(a.phi, c.phi)
+    rows = [int(np.flatnonzero((src.phi == r).all(axis=1))[0]) for r in a.phi]
+    assert rows == sorted(rows) and len(set(rows)) == 50              # a subset, file order
+    ref = __import__("sim.dpo", fromlist=["fit_dpo"]).fit_dpo(a.phi, a.b, a.beta, a.s,
+                                                             gamma=1e-3).theta
+    np.testing.assert_allclose(a.theta_star, ref, atol=1e-10)         # eq. 5 on the subset
+    assert a.theta_true is None                                       # not the subset's target
+    scaled = make_env("file", seed=0, path=path, scale="rms")
+    assert np.isclose(np.sqrt(np.mean(np.sum(scaled.phi ** 2, axis=1))), 1.0)
+    unit = make_env("file", seed=0, path=path, scale="unit")
+    assert np.isclose(np.linalg.norm(unit.phi, axis=1).max(), 1.0)
+
+
+def test_file_env_errors_name_the_option(tmp_path):
+    path = str(tmp_path / "g.npz")
+    gaussian_env(20, 2, seed=0).save(path)
+    for opts, key in [({"path": str(tmp_path / "missing.npz")}, "path"),
+                      ({"path": str(tmp_path / "g.txt")}, "path"),
+                      ({"path": path, "rows": 21}, "rows"),
+                      ({"path": path, "scale": "zscore"}, "scale"),
+                      ({"path": path, "N": 5}, "N"),
+                      ({}, "path")]:
+        with pytest.raises(ValueError, match=f"^{key}"):
+            make_env("file", seed=0, **opts)

@@ -52,3 +52,77 @@ def test_cached_computes_once(tmp_path, monkeypatch):
     c = common.cached("design_quality", {"n": 4}, compute)
     assert len(calls) == 2 and np.array_equal(a["x"], b["x"]) and np.array_equal(a["x"], c["x"])
     assert not list(tmp_path.rglob("*.tmp.npz"))
+
+
+SELECTION_FIGURES = ("paper_fig3_beta", "paper_fig4_alpha")
+
+
+@pytest.mark.parametrize("name", SELECTION_FIGURES)
+def test_selection_figures_declare_valid_runner_sweeps(name):
+    """Every scale of every selection figure parses and validates in the runner's schema, with
+    one shared budget grid per figure."""
+    from figures import common
+    for scale in common.SCALES:
+        sweep, opts = common.load_sweep_config(name, scale, common.SELECTION_OPTIONS)
+        assert sweep.cells() and set(opts) == set(common.SELECTION_OPTIONS)
+        budgets = common.sweep_budgets(sweep)
+        assert budgets == [b for b in budgets if b & (b - 1) == 0] and len(budgets) >= 4
+
+
+def _fake_figure(tmp_path, monkeypatch, text):
+    from figures import common
+
+    (tmp_path / "fig_fake.toml").write_text(text)
+    monkeypatch.setattr(common, "HERE", tmp_path)
+    return common
+
+
+FAKE = """[figure]
+metrics = ["error_rate"]
+[[methods]]
+name = "uniform"
+[tiny]
+seeds = 2
+budgets = [4, 8]
+[[tiny.env]]
+kind = "gaussian"
+N = 32
+d = 2
+"""
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (("", ""), None),
+    (('metrics = ["error_rate"]', 'metric = ["error_rate"]'), r"\[figure\]: unknown key.*metric"),
+    (("seeds = 2", "seed = 2"), r"fig_fake.toml \[tiny\].*unknown key.*'seed'"),
+    (('name = "uniform"', 'name = "uniform"\nalfa = 1.0'), r"methods\[0\].*unknown key.*alfa"),
+    (("budgets = [4, 8]", "budgets = [4, 64]"), "exceeds the environment's N = 32"),
+])
+def test_figure_config_refuses_unknown_keys(tmp_path, monkeypatch, edit, msg):
+    common = _fake_figure(tmp_path, monkeypatch, FAKE.replace(*edit))
+    if msg is None:
+        sweep, opts = common.load_sweep_config("fake", "tiny", {"metrics": []})
+        assert opts == {"metrics": ["error_rate"]} and len(sweep.cells()) == 2
+    else:
+        with pytest.raises(ValueError, match=msg):
+            common.load_sweep_config("fake", "tiny", {"metrics": []})
+
+
+def test_load_config_with_keys(tmp_path, monkeypatch):
+    common = _fake_figure(tmp_path, monkeypatch, "a = 1\n[tiny]\nb = 2\n")
+    assert common.load_config("fake", "tiny", keys=("a", "b")) == {"a": 1, "b": 2,
+                                                                   "scale": "tiny"}
+    with pytest.raises(ValueError, match="unknown key.*'b'"):
+        common.load_config("fake", "tiny", keys=("a",))
+    with pytest.raises(ValueError, match="missing key.*'c'"):
+        common.load_config("fake", "tiny", keys=("a", "b", "c"))
+
+
+def test_every_method_has_a_style():
+    from figures import common
+    from sim.registry import METHODS
+
+    styles = {m: common.method_style(m) for m in METHODS.names()}
+    assert all(s != ("black", ".") for s in styles.values()), styles
+    assert len(set(styles.values())) == len(styles)  # distinct per method
+    assert common.method_style("adpo(n_candidates=256)") == styles["adpo"]

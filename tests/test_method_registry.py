@@ -110,3 +110,40 @@ def test_observation_hooks(env):
     seen = []
     make_selector("uniform", env, seed=0).observe(on_pick=lambda i, v: seen.append(v)).select(3)
     assert len(seen) == 3
+
+
+def test_a_new_greedy_rule_writes_only_its_weights(env):
+    from sim.design import greedy_select
+    from sim.registry import register_method
+    from sim.selectors.greedy import GreedyOptions, GreedySelector
+
+    @register_method("test-half-weights", config=GreedyOptions, tags=("offline",),
+                     style={"color": "k", "marker": ".", "label": "half"})
+    class Half(GreedySelector):
+        name = "test-half-weights"
+
+        def weights(self):
+            return np.linspace(0.1, 1.0, self.data.N)
+
+    try:
+        got = make_selector("test-half-weights", env, seed=0, n_candidates=8).select(15)
+        ref = greedy_select(env.phi, 15, weights=np.linspace(0.1, 1.0, env.N), candidates=8,
+                            seed=0)
+        assert got.tolist() == ref.indices.tolist()
+        with pytest.raises(ValueError, match="alpha: not an option of method 'test-half-weights'"):
+            make_selector("test-half-weights", env, alpha=1.0)
+    finally:
+        METHODS.unregister("test-half-weights")
+    assert "test-half-weights" not in METHODS
+
+
+def test_every_module_of_the_package_registers_itself():
+    # a new built-in method is one file: sim/selectors/__init__.py imports every module
+    import pkgutil
+
+    import sim.selectors as pkg
+
+    modules = {m.name for m in pkgutil.iter_modules(pkg.__path__)} - {"base"}
+    registered = {METHODS.get(n).factory.__module__.rsplit(".", 1)[1] for n in METHODS.names()
+                  if METHODS.get(n).factory.__module__.startswith("sim.selectors.")}
+    assert modules == registered

@@ -93,6 +93,30 @@ def test_assumption3_weights_bracketed_at_theta_star(env):
 
 
 def test_selector_trace_refuses_non_greedy_methods(env):
-    for name in ("uniform", "pmc", "nonsense"):
+    for name in ("uniform", "pmc"):
         with pytest.raises(ValueError, match="name"):
             checks.selector_trace(name, env, 5)
+    with pytest.raises(ValueError, match="unknown method"):
+        checks.selector_trace("nonsense", env, 5)
+
+
+def test_kappa_check_catches_a_subsampled_run(env):
+    """Mutant for the brute-force kappa comparison: a run with m = 16 candidates is not the
+    exact greedy, and the comparison says so (indices differ)."""
+    sub = checks.selector_trace("adpo+", env, 60, alpha=0.0, gamma=0.5, seed=0, n_candidates=16)
+    theta = fit_dpo(env.phi, env.b, env.beta, env.s, gamma=1e-3).theta
+    w = env.beta**2 * logistic_weight(env.beta * (env.phi @ theta - env.b))
+    idx, _ = checks.reference_greedy(env.phi, w, 0.5, 60)
+    assert not np.array_equal(sub.indices, idx)
+
+
+def test_assumption3_check_catches_the_printed_c_min_below_its_threshold():
+    """At beta = 0.1 < 0.3047 the printed c_min exceeds the smallest weight an Assumption 2
+    instance reaches (phi = theta = e_1, b = -1: logit 2 beta)."""
+    beta = 0.1
+    data = gaussian_env(50, 2, beta=beta, seed=0, theta_norm=1.0, ref_norm=1.0, assumption2=True)
+    extreme = data.with_(phi=np.vstack([data.phi, [1.0, 0.0]]), b=np.append(data.b, -1.0),
+                         s=np.append(data.s, 1))
+    lo, _ = checks.assumption3_weights(extreme, np.array([1.0, 0.0]))
+    assert lo >= C.c_min_tight(beta) * (1 - 1e-12)
+    assert lo < C.c_min_printed(beta)

@@ -1,15 +1,19 @@
 """``adpo design``: a D-optimal design over a data file's features; writes JSON."""
 
+import argparse
+
 import time
 
 import numpy as np
 
 from sim.data import PreferenceData
+from sim.design.solvers import SOLVERS, SolveOptions, solver_names
 from sim.dpo import logistic_weight
 from sim.io import check_output, write_json
+from sim.store import Pool, is_pool, open_pool
 from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
 
-SOLVERS = ("greedy", "fw", "multiplicative", "cvxpy", "exchange", "brute")
+from ..options import add_renamed
 
 
 def memory_estimate(solver: str, N: int, d: int) -> float:
@@ -20,7 +24,7 @@ def memory_estimate(solver: str, N: int, d: int) -> float:
     return 4 * 8.0 * N * d
 
 
-def register(sub):
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "design", help="D-optimal design over the feature differences phi (sim.design)",
         description="Choose n rows maximizing log det(gamma I + sum v v^T) (greedy, exchange, "
@@ -32,11 +36,13 @@ def register(sub):
         "chosen rows (as in `adpo select`; null without rows), 'weighted_logdet' the same with "
         "v_i = sqrt(w_i) phi_i (--weights theta_star), 'logdet_relaxed' log det M(pi) of a "
         "relaxed design.")
-    p.add_argument("--data", required=True, help=".npz (see adpo --help)")
-    p.add_argument("--solver", required=True, choices=SOLVERS)
+    p.add_argument("--data", required=True, help=".npz (see adpo --help) or a pool folder "
+                   "(sim.store)")
+    p.add_argument("--solver", required=True, choices=solver_names(),
+                   help="; ".join(f"{e.name}: {e.help}" for e in SOLVERS))
     p.add_argument("--n", type=int, default=None,
                    help="number of rows (required for greedy, exchange, brute)")
-    p.add_argument("--gamma", type=float, default=1.0,
+    p.add_argument("--design-ridge", type=float, default=1.0, dest="gamma",
                    help="ridge of H_0 = gamma I (exact designs; 'logdet' in the output)")
     p.add_argument("--weights", choices=("none", "theta_star"), default="none",
                    help="theta_star: w_i = beta^2 mu_i(theta_star)(1 - mu_i(theta_star)) (Lemma 1)")
@@ -45,13 +51,23 @@ def register(sub):
     p.add_argument("--efficiency", type=float, default=1 - 1e-6,
                    help="relaxed solvers stop once the certificate reaches this (default 1-1e-6)")
     p.add_argument("--float32", action="store_true", help="greedy: single-precision bulk refresh")
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                   help="greedy: the numpy engine or the torch one (same picks; needs torch)")
+    p.add_argument("--device", default="cpu", help="greedy with --backend torch: cpu or cuda")
+    p.add_argument("--rows-per-block", type=int, default=65536,
+                   help="greedy with --backend torch on a pool folder: rows read per block "
+                   "(bounds the memory: ~rows x d x 8 bytes)")
+    p.add_argument("--scheduler", default=None,
+                   help="greedi: local:K (K in-process Dask workers) or a scheduler address; "
+                   "default: 2 blocks in this process")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="-", help="JSON output (default: stdout)")
     p.add_argument("--force", action="store_true", help="skip the memory guard")
+    add_renamed(p, "--gamma", gamma="--design-ridge")
     p.set_defaults(func=run)
 
 
-def design_weights(data: PreferenceData, kind: str):
+def design_weights(data: PreferenceData | Pool, kind: str) -> np.ndarray | None:
     """None, or the Lemma 1 weights beta^2 mu_i (1 - mu_i) at theta_star, (N,)."""
     if kind == "none":
         return None
@@ -62,54 +78,59 @@ def design_weights(data: PreferenceData, kind: str):
     return data.beta ** 2 * logistic_weight(data.beta * (data.phi @ data.theta_star - data.b))
 
 
-def check_args(args) -> None:
+def check_args(args: argparse.Namespace) -> None:
     """Every option and the output path, before any work."""
     if args.n is not None:
         positive_int(args.n, "n")
-    if args.solver in ("greedy", "exchange", "brute") and args.n is None:
+    if "exact" in SOLVERS.get(args.solver).tags and args.n is None:
         raise ValueError(f"n: --n is required for --solver {args.solver}")
-    positive_scalar(args.gamma, "gamma")
+    positive_scalar(args.gamma, "design-ridge")
     if args.candidates != "all":
         positive_int(_int(args.candidates, "candidates"), "candidates")
     if not 0 < args.efficiency < 1:
         raise ValueError(f"efficiency: must lie in (0, 1), got {args.efficiency}")
     as_rng(args.seed)
+    positive_int(args.rows_per_block, "rows_per_block")
+    if args.scheduler is not None and args.solver != "greedi":
+        raise ValueError("scheduler: --scheduler applies to --solver greedi only")
+    if args.scheduler is not None and args.scheduler.startswith("local:"):
+        from sim.design.greedi import local_workers
+        local_workers(args.scheduler)
+    if args.backend != "numpy" and args.solver != "greedy":
+        raise ValueError(f"backend: --backend {args.backend} applies to --solver greedy only")
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
 
 
-def run(args) -> int:
-    from sim import design as D
+def run(args: argparse.Namespace) -> int:
+    from sim.design import round_design
     from sim.design.common import subset_logdet
 
     check_args(args)
-    data = PreferenceData.load(args.data)
+    stream = is_pool(args.data) and args.backend == "torch" and args.solver == "greedy"
+    # A pool folder streamed by the torch engine stays memory-mapped (phi is never loaded).
+    data = open_pool(args.data) if stream else PreferenceData.load(args.data)
     n = args.n
     if n is not None and not 1 <= n <= data.N:
         raise ValueError(f"n: must lie in [1, N = {data.N}], got {n}")
-    check_resources(memory_estimate(args.solver, data.N, data.d),
-                    f"design --solver {args.solver}: N = {data.N}, d = {data.d}", force=args.force)
+    need = (4 * 8.0 * min(args.rows_per_block, data.N) * data.d + 32.0 * data.N if stream
+            else memory_estimate(args.solver, data.N, data.d))
+    check_resources(need, f"design --solver {args.solver}: N = {data.N}, d = {data.d}",
+                    force=args.force)
     w = design_weights(data, args.weights)
+    entry = SOLVERS.get(args.solver)
+    cand = "all" if args.candidates == "all" else _int(args.candidates, "candidates")
+    opts = SolveOptions(n=n, gamma=args.gamma, candidates=cand, seed=args.seed,
+                        efficiency=args.efficiency,
+                        dtype=np.float32 if args.float32 else np.float64,
+                        backend=args.backend, device=args.device,
+                        rows_per_block=args.rows_per_block, scheduler=args.scheduler)
     t0 = time.perf_counter()
+    res = entry.factory(data.phi, w, opts)
     relaxed = None
-    if args.solver == "greedy":
-        cand = "all" if args.candidates == "all" else int(args.candidates)
-        res = D.greedy_select(data.phi, n, gamma=args.gamma, weights=w, candidates=cand,
-                              seed=args.seed, dtype=np.float32 if args.float32 else np.float64)
-    elif args.solver == "exchange":
-        start = D.greedy_select(data.phi, n, gamma=args.gamma, weights=w)
-        res = D.exchange(data.phi, start.indices, gamma=args.gamma, weights=w)
-        res.info["greedy_weighted_logdet"] = start.logdet
-    elif args.solver == "brute":
-        res = D.brute_force_design(data.phi, n, gamma=args.gamma, weights=w)
-    else:
-        solve = {"fw": D.fw_design, "multiplicative": D.multiplicative_design}.get(args.solver)
-        if solve is None:
-            res = D.cvxpy_design(data.phi, weights=w)
-        else:
-            res = solve(data.phi, weights=w, efficiency=args.efficiency)
+    if "relaxed" in entry.tags:
         relaxed = float(res.logdet)
         if n is not None:
-            res.indices = D.round_design(data.phi, res.pi, n, gamma=args.gamma, weights=w).indices
+            res.indices = round_design(data.phi, res.pi, n, gamma=args.gamma, weights=w).indices
     seconds = time.perf_counter() - t0
     out = res.to_json()
     out.pop("gains", None)
@@ -117,19 +138,25 @@ def run(args) -> int:
     out.pop("seconds", None)
     idx = None if res.indices is None else np.asarray(res.indices, dtype=np.int64)
     # One meaning per field: 'logdet' is the same unweighted quantity `adpo select` reports.
-    out["logdet"] = None if idx is None else subset_logdet(data.phi, idx, args.gamma)
-    out["weighted_logdet"] = (None if idx is None or w is None else
-                              subset_logdet(np.sqrt(w)[:, None] * data.phi, idx, args.gamma))
+    out["logdet"] = out["weighted_logdet"] = None
+    if idx is not None:
+        rows = np.asarray(data.phi[idx], dtype=np.float64)  # the chosen rows only
+        every = np.arange(idx.size)
+        out["logdet"] = subset_logdet(rows, every, args.gamma)
+        if w is not None:
+            out["weighted_logdet"] = subset_logdet(np.sqrt(w[idx])[:, None] * rows, every,
+                                                   args.gamma)
     out["logdet_relaxed"] = relaxed
     out["seconds"] = seconds
-    out["options"] = {"solver": args.solver, "n": n, "gamma": args.gamma,
+    out["options"] = {"solver": args.solver, "n": n, "design_ridge": args.gamma,
                       "weights": args.weights, "candidates": args.candidates,
-                      "efficiency": args.efficiency, "seed": args.seed}
+                      "efficiency": args.efficiency, "seed": args.seed,
+                      "backend": args.backend, "device": args.device}
     write_json(out, args.out)
     return 0
 
 
-def _int(text, field):
+def _int(text: str, field: str):
     try:
         return int(text)
     except ValueError:

@@ -4,7 +4,7 @@ import argparse
 
 from sim.registry import ENVS
 
-from sim.options import register_listing
+from ..options import register_listing
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,7 +1,9 @@
 """``adpo evaluate``: a DPO run (or the untrained model) scored on held-out JSONL pairs."""
 
+import argparse
 
-def register(sub):
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", help="score a trained run (or the untrained model) on held-out pairs",
         description="Implicit-reward accuracy (beta log pi/pi_0 of the chosen > of the "
@@ -24,10 +26,16 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from sim.io import write_json
+def run(args: argparse.Namespace) -> int:
+    from sim.io import check_output, write_json
     from sim.llm_train import evaluate_pairs, oriented_rows, read_run
     from sim.textdata import read_pairs
+    from sim.validation import check_beta, positive_int
+
+    check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
+    if args.beta is not None:
+        check_beta(args.beta)
+    positive_int(args.batch_size, "batch-size")
 
     oriented_rows(read_pairs(args.data)[0])  # unlabeled or malformed rows fail first
     if args.run is not None:

@@ -1,7 +1,12 @@
 """``adpo features``: a JSONL file of preference pairs -> .npz features + sidecar (sim.llm)."""
 
+import argparse
+import contextlib
+import io
 
-def register(sub):
+
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "features", help="LLM last-layer features and reference log-ratios of JSONL pairs",
         description="Turn a JSONL file of preference pairs (prompt/chosen/rejected, or "
@@ -33,7 +38,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from sim.io import check_output, check_outputs
     from sim.textdata import meta_path, read_pairs
     from sim.validation import as_rng, check_beta, positive_int
@@ -52,17 +57,13 @@ def run(args) -> int:
     check_output(meta_path(args.out), suffix=".json", inputs=(args.data,), field="out (sidecar)")
     check_outputs({"out": args.out, "out (sidecar)": meta_path(args.out)}, inputs=(args.data,))
     read_pairs(args.data)
-    if args.quiet:  # also the model-loading bars of transformers / huggingface_hub
-        import os
-
-        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
     if args.threads is not None:
         import torch
         torch.set_num_threads(max(1, args.threads))
-    lm = llm.load_model(args.model, args.device)
+    # --quiet: the model-loading bars too (transformers' GGUF loader uses plain tqdm, which reads
+    # sys.stderr when a bar is created); an error still propagates and is reported.
+    with contextlib.redirect_stderr(io.StringIO()) if args.quiet else contextlib.nullcontext():
+        lm = llm.load_model(args.model, args.device)
     meta = llm.extract_file(lm, args.data, args.out, pooling=args.pooling,
                             batch_size=args.batch_size, max_length=args.max_length,
                             chunk_rows=args.chunk_rows, beta=args.beta, orient=args.orient,

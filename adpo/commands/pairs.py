@@ -1,7 +1,9 @@
 """``adpo pairs``: write preference pairs as JSONL from an offline source (sim.textdata)."""
 
+import argparse
 
-def register(sub):
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pairs", help="write text preference pairs (chitchat, simulated, handwritten) as JSONL",
         description="chitchat: same-prompt Chit Chat conversations whose human 1-10 ratings "
@@ -20,7 +22,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from sim import textdata as td
     from sim.io import check_output
     from sim.validation import as_rng, positive_int, positive_scalar

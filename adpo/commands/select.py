@@ -1,68 +1,76 @@
-"""``adpo select``: choose n pairs from a data file with any selector; write JSON (and JSONL)."""
+"""``adpo select``: choose n pairs from a data file with any registered method; write JSON
+(and JSONL).
 
+The method's flags derive from :data:`sim.registry.METHODS` (each method's config dataclass):
+a flag the chosen method does not take is refused, and method-specific options (e.g. Dope's
+``--weights``) are reachable.
+"""
+
+import argparse
+import dataclasses
 import time
 
 from sim.data import PreferenceData
 from sim.design.common import subset_logdet
 from sim.io import STDOUT, OutputGroup, check_output, check_outputs, write_json
-from sim.registry import METHODS
-from sim.selectors import make_selector, method_options
-from sim.validation import as_rng, check_resources, positive_int, positive_scalar
+from sim.registry import METHODS, Entry
+from sim.selectors import make_selector
+from sim.validation import as_rng, check_resources, positive_int
+
+from ..options import add_entry_options, add_renamed, entry_options, make_config
 
 #: float64 copies of phi a selector holds (phi, weighted rows, maintained scores, candidates).
 SELECT_COPIES = 6
 
 
-def register(sub):
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "select", help="choose the n pairs worth labelling or training on",
         description="Run a selection method on a .npz data file and write JSON with the chosen "
         "'indices' in selection order, 'logdet' = log det(gamma I + sum phi_i phi_i^T) over the "
-        "chosen rows (the same unweighted quantity for every method) and, for the weighted "
-        "greedy methods, 'weighted_logdet' (their own design matrix). Online "
-        "methods (adpo, pmc, uncertainty, apo-logistic) on a file with labels see each label "
-        "only after selecting its row.")
+        "chosen rows (the same unweighted quantity for every method; gamma = --design-ridge, "
+        "default 1) and, for the weighted greedy methods, 'weighted_logdet' (their own design "
+        "matrix), and the method's validated 'options'. Online methods (adpo, pmc, "
+        "uncertainty, apo-logistic) on a file with labels see each label only after selecting "
+        "its row. Methods and their options: `adpo methods`.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help)")
-    p.add_argument("--method", required=True, choices=METHODS.names())
+    p.add_argument("--method", required=True, metavar="NAME",
+                   help=f"a registered method: {', '.join(METHODS.names())}")
     p.add_argument("--n", type=int, required=True, help="budget: number of pairs to select")
-    p.add_argument("--candidates", default="all",
-                   help="'all' (exact argmax) or m, a random candidate subset per pick (paper: 256)")
-    p.add_argument("--alpha", type=float, default=3.0, help="UCB width of eq. 13 (0 disables)")
-    p.add_argument("--refit", default="pow2", help="'pow2', 'every' or K (refit every K rounds)")
-    p.add_argument("--gamma", type=float, default=1.0, help="ridge of the design matrix H_0")
-    p.add_argument("--fit-gamma", type=float, default=1e-3, help="ridge of the DPO fits")
-    p.add_argument("--batch-size", type=int, default=1, help="picks per round before labels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="-", help="JSON output (default: stdout)")
     p.add_argument("--emit-jsonl", default=None, metavar="PATH",
                    help="also write the chosen rows, in order, as JSONL in the input's format "
                    "(needs the features file's sidecar from `adpo features`)")
     p.add_argument("--force", action="store_true", help="skip the memory guard")
-    p.set_defaults(func=run)
+    takers = add_entry_options(p, METHODS, title="method options ([methods] that take them)")
+    add_renamed(p, "--gamma", "--fit-gamma", "--n-candidates")
+    p.set_defaults(func=run, takers=takers)
 
 
-def check_args(args) -> None:
-    """Every option and output path, before any work (ValueError naming the option)."""
-    positive_int(args.n, "n")
-    if args.candidates != "all":
-        positive_int(_int(args.candidates, "candidates", "'all' or an integer m >= 1"), "candidates")
-    positive_scalar(args.alpha, "alpha", allow_zero=True)
-    if args.refit not in ("pow2", "every"):
-        positive_int(_int(args.refit, "refit", "'pow2', 'every' or an integer K >= 1"), "refit")
-    positive_scalar(args.gamma, "gamma")
+def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
+    """The method, its given options and its validated option values, and every output path,
+    before any work (ValueError naming the flag)."""
+    entry = METHODS.get(args.method)
+    options = entry_options(args, entry, args.takers)
+    cfg = make_config(entry, options)
+    values = {} if cfg is None else dataclasses.asdict(cfg)
     # With fewer labelled rows than dimensions the unregularized MLE never exists, and every
     # online method refits on 2, 4, ... rows: a zero fit ridge cannot work.
-    positive_scalar(args.fit_gamma, "fit-gamma")
-    positive_int(args.batch_size, "batch-size")
+    if values.get("fit_gamma") == 0:
+        raise ValueError("--fit-ridge (fit_gamma): must be > 0 for selection (the first refits "
+                         "see fewer labels than dimensions), got 0")
+    positive_int(args.n, "n")
     as_rng(args.seed)
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
     if args.emit_jsonl is not None:
         check_output(args.emit_jsonl, suffix=".jsonl", inputs=(args.data,), field="emit-jsonl")
         check_outputs({"out": args.out, "emit-jsonl": args.emit_jsonl}, inputs=(args.data,))
+    return entry, options, values
 
 
-def run(args) -> int:
-    check_args(args)
+def run(args: argparse.Namespace) -> int:
+    entry, options, values = check_args(args)
     data = PreferenceData.load(args.data)
     if args.n > data.N:
         raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N")
@@ -71,21 +79,14 @@ def run(args) -> int:
         selected_lines(args.data, [])
     check_resources(SELECT_COPIES * 8.0 * data.N * data.d, f"select: N = {data.N}, d = {data.d}",
                     force=args.force)
-    cand = None if args.candidates == "all" else int(args.candidates)
-    refit = args.refit if args.refit in ("pow2", "every") else int(args.refit)
-    opts = dict(n_candidates=cand, alpha=args.alpha, refit=refit, gamma=args.gamma,
-                fit_gamma=args.fit_gamma, batch_size=args.batch_size)
-    sel = make_selector(args.method, data, seed=args.seed, **method_options(args.method, opts))
+    sel = make_selector(entry.name, data, seed=args.seed, **options)
     t0 = time.perf_counter()
     idx = sel.select(args.n)
     seconds = time.perf_counter() - t0
-    out = {"method": args.method, "n": int(args.n), "indices": idx.tolist(),
-           "logdet": subset_logdet(data.phi, idx, args.gamma),
+    out = {"method": entry.name, "n": int(args.n), "indices": idx.tolist(),
+           "logdet": subset_logdet(data.phi, idx, values.get("gamma", 1.0)),
            "weighted_logdet": float(sel.logdet_) if hasattr(sel, "logdet_") else None,
-           "seconds": seconds,
-           "options": {"candidates": args.candidates, "alpha": args.alpha, "refit": args.refit,
-                       "gamma": args.gamma, "fit_gamma": args.fit_gamma,
-                       "batch_size": args.batch_size, "seed": args.seed}}
+           "seconds": seconds, "options": {**values, "seed": args.seed}}
     if args.emit_jsonl is None:
         write_json(out, args.out)
         return 0
@@ -99,10 +100,3 @@ def run(args) -> int:
     if args.out == STDOUT:  # only once the JSONL is in place
         write_json(out, None)
     return 0
-
-
-def _int(text, field, expected):
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{field}: expected {expected}, got {text!r}") from None

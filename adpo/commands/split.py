@@ -1,7 +1,9 @@
 """``adpo split``: a JSONL pairs file -> a pool file and a held-out file, disjoint by prompt."""
 
+import argparse
 
-def register(sub):
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "split", help="split JSONL pairs into a pool and a held-out file, disjoint by prompt",
         description="Hold out whole prompts (sim.splits.group_split): every pair whose prompt is "
@@ -18,9 +20,16 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from sim.io import write_json
+def run(args: argparse.Namespace) -> int:
+    from sim.io import check_output, check_outputs, write_json
     from sim.textsplit import split_pairs_file
+
+    for field in ("pool", "heldout"):
+        check_output(getattr(args, field), suffix=".jsonl", inputs=(args.data,), field=field)
+    if args.record is not None:
+        check_output(args.record, suffix=".json", inputs=(args.data,), field="record")
+    check_outputs({"pool": args.pool, "heldout": args.heldout, "record": args.record},
+                  inputs=(args.data,))
 
     rec = split_pairs_file(args.data, args.pool, args.heldout, holdout=args.holdout,
                            seed=args.seed)

@@ -3,20 +3,21 @@
 import argparse
 import os
 
-SCHEMA = """\
+SCHEMA_TEMPLATE = """\
 sweep file (TOML):
   name = "digits-paper"        optional
   seeds = [0, 1, 2]            or {start = 0, count = 10}, or 10 (= seeds 0..9)
   budgets = "pow2:4:14"        2^4..2^14, or a list [16, 32, 100]; omitted: powers of two
                                from n_min (16) to n_max (largest 2^k <= N/2)
-  [env]                        sim.envs.make_env: kind = "gaussian" | "digits", N, d, beta,
-  kind = "digits"              fit_gamma, radius, feature_scale, theta_bar_ridge, ...
+  [env]                        an environment kind of sim.registry.ENVS and its options
+  kind = "digits"              (<ENVS>; `adpo envs` lists the options)
   N = 16384                    label = "..." (optional name in the table)
   [grid]                       optional: env parameters to sweep (cartesian product)
   beta = [1.0, 2.0, 5.0]
-  [[methods]]                  one table per method (sim.selectors): name plus options
-  name = "adpo"                n_candidates, alpha, refit, gamma, fit_gamma, batch_size, label
-  n_candidates = 256           grid = {alpha = [0.0, 3.0]} sweeps an option
+  [[methods]]                  one table per method of sim.registry.METHODS plus its options
+  name = "adpo"                (<METHODS>;
+  n_candidates = 256           `adpo methods` lists the options), label; options are the API
+  grid = {alpha = [0.0, 3.0]}  names (gamma, fit_gamma, n_candidates); grid sweeps an option
   [[methods]]
   name = "uniform"
 
@@ -34,12 +35,20 @@ examples:
 """
 
 
-def register(sub):
+def schema() -> str:
+    """The epilog of ``adpo sweep --help``, with the registered kinds and methods."""
+    from sim.registry import ENVS, METHODS
+
+    return (SCHEMA_TEMPLATE.replace("<ENVS>", " | ".join(ENVS.names()))
+            .replace("<METHODS>", " | ".join(METHODS.names())))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep", help="run a grid of (environment, method, seed) cells; resumable",
         description="Run every cell of a TOML sweep up to its largest budget, store each "
         "finished cell atomically under DIR, skip cells already finished, and write the tidy "
-        "table DIR/results.csv.", epilog=SCHEMA, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "table DIR/results.csv.", epilog=schema(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", metavar="CONFIG.toml", help="sweep file (schema below)")
     p.add_argument("--out", required=True, metavar="DIR", help="results directory")
     p.add_argument("--jobs", type=int, default=1,
@@ -54,7 +63,7 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from sim.io import check_output_dir
     from sim.runner import CellStore, load_sweep, run_sweep
 

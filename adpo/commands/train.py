@@ -1,9 +1,11 @@
 """``adpo train``: DPO fine-tuning of a causal LM on selected JSONL pairs (sim.llm_train)."""
 
+import argparse
+
 import dataclasses
 
 
-def register(sub):
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="DPO-train an LLM on the pairs a selection chose (top-k blocks, cached)",
         description="DPO fine-tuning (loss -log sigmoid(beta [(log pi - log pi_0)(chosen) - "
@@ -45,9 +47,12 @@ def _cfg():
     return TrainConfig
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
+    from sim.io import check_output_dir
     from sim.llm_train import read_subset, train
     from sim.textdata import read_pairs
+
+    check_output_dir(args.out, inputs=(args.data, args.subset))
 
     cfg = _cfg()(model=args.model, top_k_blocks=args.top_k_blocks, beta=args.beta, lr=args.lr,
                  epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,

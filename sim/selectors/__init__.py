@@ -21,23 +21,31 @@ adpo_fair.py    adpo+fair        ADPO+ with theta_hat on an independent label dr
                                  disjoint logged split), not on the labels defining theta_star
 ==============  ===============  =====================================================
 
-A new method is one new file here (or in a plug-in package, through the ``adpo.methods``
-entry-point group): a :class:`Selector` subclass with a frozen options dataclass, decorated by
+A new method is one new file here (imported automatically) or in a plug-in package (through
+the ``adpo.methods`` entry-point group): a :class:`Selector` subclass with a frozen options dataclass, decorated by
 :func:`sim.registry.register_method`. A new greedy rule subclasses
 :class:`~sim.selectors.greedy.GreedySelector` and writes only ``weights()``.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Mapping
 from typing import Any
 
 from ..data import PreferenceData
 from ..registry import METHODS
-# Registration order is listing order (adpo methods, CLI choices): keep it.
-from . import greedy, apo_logistic, scores, dope, uniform, adpo_fair  # noqa: F401, I001
 from .base import LabelOracle, Options, Seed, Selector, refit_schedule
 from .greedy import ADPO, APO, ADPOPlus, GreedySelector, Oracle
+
+# Every module of this package is imported, so its @register_method decorators run: a new
+# built-in method is one new file here. Registration order is listing order (``adpo methods``,
+# CLI choices): the paper's families first, then any other file alphabetically.
+_FIRST = ("greedy", "apo_logistic", "scores", "dope", "uniform")
+for _mod in _FIRST + tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
+                                  if m.name not in _FIRST + ("base",))):
+    importlib.import_module(f"{__name__}.{_mod}")
 
 __all__ = ["ADPO", "APO", "ADPOPlus", "GreedySelector", "LabelOracle", "Options", "Oracle",
            "Selector", "make_selector", "method_names", "method_options", "refit_schedule"]

@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -67,6 +67,14 @@ class LabelOracle:
 
 
 # ====================================================================== refit schedules
+class RefitSchedule(Protocol):
+    """When a selector recomputes what depends on theta_hat. ``due(t, last)``: whether a refit
+    falls in (last, t], t being the round about to be played (1-based: t - 1 labels told) and
+    ``last`` the round of the previous refit (the first round always refits)."""
+
+    def due(self, t: int, last: int) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Pow2:
     """Refit at rounds t = 2, 4, 8, ... (the paper's "t = 2^i, i > 0"; Algorithm 1 line 4)."""
@@ -99,9 +107,6 @@ class Once:
 
     def due(self, t: int, last: int) -> bool:
         return False
-
-
-RefitSchedule = Pow2 | Every | EveryK | Once
 
 
 def refit_schedule(spec: str | int) -> RefitSchedule:
@@ -164,14 +169,16 @@ class CandidateOptions(Options):
     """``n_candidates``: None (the exact argmax over all unselected rows) or m (the best of a
     fresh random subset of m per pick, paper sec. 3.1)."""
 
-    n_candidates: int | None = None
+    n_candidates: int | None = field(default=None, metadata={
+        "help": "None/'all': exact argmax over all unselected rows; m: a fresh random subset of "
+                "m per pick (paper sec. 3.1: 256)"})
 
 
 @dataclass(frozen=True)
 class DesignOptions(CandidateOptions):
     """Options of a greedy design: ``gamma``, the ridge of H_0 = gamma I, and the candidates."""
 
-    gamma: float = 1.0
+    gamma: float = field(default=1.0, metadata={"help": "design ridge: H_0 = gamma I"})
 
 
 @dataclass(frozen=True)
@@ -180,10 +187,12 @@ class FitOptions(Options):
     ``radius`` (Assumption 2), ``refit`` schedule ("pow2" | "every" | K) and ``batch_size``
     (picks per round before their labels are told)."""
 
-    fit_gamma: float = 1e-3
-    radius: float | None = None
-    refit: str | int = "pow2"
-    batch_size: int = 1
+    fit_gamma: float = field(default=1e-3, metadata={"help": "ridge of the theta_hat fits"})
+    radius: float | None = field(default=None, metadata={
+        "help": "ball constraint ||theta_hat|| <= radius of the fits (Assumption 2)"})
+    refit: Literal["pow2", "every"] | int = field(default="pow2", metadata={
+        "help": "refit theta_hat at t = 2, 4, 8, ... ('pow2'), every round, or every K rounds"})
+    batch_size: int = field(default=1, metadata={"help": "picks per round before labels"})
 
 
 # ====================================================================== the protocol
@@ -249,7 +258,7 @@ class Selector:
         if k > left:
             raise ValueError(f"k: asked for {k} rows but only {left} unselected rows remain "
                              f"(N = {self.data.N})")
-        t = len(self.labels_) + 1
+        t = self._round()
         if self._last_refit is None or self.schedule.due(t, self._last_refit):
             self._refit(t)
             self._last_refit = t
@@ -274,6 +283,10 @@ class Selector:
             i = int(idx[self._available[idx]][0])
             raise ValueError(f"indices: row {i} was told before it was asked; ask() first")
         self._record(idx, lab)
+
+    def _round(self) -> int:
+        """The round t of the next ask: 1 + the number of labels told (Algorithm 1's t)."""
+        return len(self.labels_) + 1
 
     def _record(self, idx: np.ndarray, lab: np.ndarray) -> None:
         self.labels_.update(zip(idx.tolist(), lab.tolist()))

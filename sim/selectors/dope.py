@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,9 +32,13 @@ class DopeConfig(Options):
         "error" raises ``ValueError``.
     """
 
-    weights: str = "none"
-    design_tol: float = 1e-4
-    on_exhausted: str = "uniform"
+    weights: Literal["none", "theta_star"] = field(default="none", metadata={
+        "help": "design over phi ('none') or over sqrt(w) phi at theta_star ('theta_star')"})
+    design_tol: float = field(default=1e-4, metadata={
+        "help": "stop the relaxed design at efficiency >= 1 - design_tol"})
+    on_exhausted: Literal["uniform", "error"] = field(default="uniform", metadata={
+        "help": "once the design's support is used up: continue uniformly (warns, records "
+                "exhausted_at_) or raise"})
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -23,7 +23,7 @@ Fixed-weight rules hand the engine v_i = sqrt(w_i) phi_i with unit weights, exac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,28 +37,33 @@ from ..registry import register_method
 from .base import DesignOptions, FitOptions, Once, Seed, Selector
 
 
+_ALPHA = "UCB width of eq. 13's optimistic weights (0 disables)"
+
+
 @dataclass(frozen=True)
 class GreedyOptions(DesignOptions):
     """Design options plus ``record_kappa``: measure Assumption 4's kappa at every pick over all
     N rows (O(N d) per pick; :attr:`GreedySelector.kappa_`)."""
 
-    record_kappa: bool = False
+    record_kappa: bool = field(default=False, metadata={
+        "help": "measure Assumption 4's kappa at every pick over all N rows (O(N d) per pick)"})
 
 
 @dataclass(frozen=True)
 class ADPOConfig(FitOptions, GreedyOptions):
     """ADPO: design, fit and refit options, and ``alpha``, the UCB width of eq. 13 (0 disables)."""
 
-    alpha: float = 3.0
+    alpha: float = field(default=3.0, metadata={"help": _ALPHA})
 
 
 @dataclass(frozen=True)
 class ADPOPlusConfig(GreedyOptions):
     """ADPO+: design options, the fit's ``fit_gamma`` / ``radius``, and ``alpha`` (eq. 13)."""
 
-    fit_gamma: float = 1e-3
-    radius: float | None = None
-    alpha: float = 3.0
+    fit_gamma: float = field(default=1e-3, metadata={"help": "ridge of the theta_hat fit"})
+    radius: float | None = field(default=None, metadata={
+        "help": "ball constraint ||theta_hat|| <= radius of the fit (Assumption 2)"})
+    alpha: float = field(default=3.0, metadata={"help": _ALPHA})
 
 
 class GreedySelector(Selector):

@@ -1,0 +1,151 @@
+"""REX: randomized exchange for the relaxed D-optimal design (Harman, Filova and Richtarik,
+"A randomized exchange algorithm for computing optimal approximate designs of experiments",
+JASA 115, 2020; the reference implementation is ``od_REX`` / ``od_D_REX`` of R's OptimalDesign).
+
+Problem (as in :mod:`sim.design.relaxed`): pi on the simplex maximizing log det M(pi),
+M(pi) = sum_i pi_i v_i v_i^T, with variances g_i = v_i^T M(pi)^{-1} v_i and the
+Kiefer-Wolfowitz certificate d / max_i g_i as the stopping rule.
+
+Every iteration of REX
+
+1. computes all N variances g from a fresh Cholesky factor of M(pi) (O(N d^2)) and stops once
+   d / max g >= ``efficiency``;
+2. forms the *leading batch* B: the ``L = min(N, ceil(batch * d))`` rows with the largest g
+   (the paper's gamma = 4), and takes the support S = {i : pi_i > 0};
+3. makes the *leading boundary exchange* (LBE): moves the optimal mass from k = argmin_{S} g to
+   l = argmax g (Boehning's vertex exchange);
+4. visits all pairs (k, l) in S x B, both in a random order, and makes the optimal exchange of
+   mass between them. For an exchange of mass alpha from k to l the determinant changes by
+
+       det M' / det M = (1 + alpha g_l)(1 - alpha g_k) + alpha^2 g_kl^2,
+       alpha* = (g_l - g_k) / (2 (g_k g_l - g_kl^2)),  clipped to [-pi_l, pi_k],
+
+   with g_kl = v_k^T M^{-1} v_l at the current M. If the LBE emptied a support point (the
+   paper's version 1, R's default), only the exchanges that empty a point are made in this pass;
+   otherwise all of them.
+
+M^{-1} is maintained through the exchanges by the rank-2 Woodbury formula (O(d^2) each, never
+an explicit inverse of M beyond the one Cholesky solve per iteration) and refactorized from pi at
+the next iteration, so rounding cannot accumulate across iterations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import scipy.linalg
+from threadpoolctl import threadpool_limits
+
+from ..validation import as_rng, positive_int, positive_scalar
+from .common import DesignResult, chol, design_vectors, information_matrix, require_full_rank, variances
+from .relaxed import _check_efficiency, _finish, _start
+
+NULL = 1e-14   # mass below this counts as removed (R's `del`)
+_EPS = 1e-24   # keeps alpha's denominator away from 0 for parallel v_k, v_l (R's `eps`)
+
+
+def exchange_step(gk: float, gl: float, gkl: float) -> float:
+    """Unclipped optimal mass alpha* moved from k to l (module docstring), given the variances
+    g_k, g_l and the cross term g_kl at the current M."""
+    return 0.5 * (gl - gk) / (gk * gl - gkl * gkl + _EPS)
+
+
+def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 10_000,
+               batch: float = 4.0, nullify: bool = True, seed=0, start: str = "greedy",
+               pi0=None) -> DesignResult:
+    """Relaxed D-optimal design by randomized exchange (REX; module docstring).
+
+    Args:
+        V: (N, d) candidate vectors spanning R^d. weights: None or (N,) >= 0 (the design uses
+            sqrt(w_i) v_i).
+        efficiency: stop once the Kiefer-Wolfowitz bound d / max_i g_i over all N rows reaches
+            it, in (0, 1).
+        max_iter: cap on REX iterations (converged=False if hit).
+        batch: leading-batch factor: L = min(N, ceil(batch * d)) rows (the paper's gamma = 4).
+        nullify: the paper's version 1 (after a nullifying LBE, only nullifying exchanges).
+        seed: int or numpy Generator for the random visiting orders.
+        start: "greedy" (uniform on the greedy design of d rows) or "uniform"; pi0: (N,)
+            explicit start (overrides ``start``).
+
+    Returns:
+        DesignResult(solver="rex") with ``pi`` (N,), ``logdet`` = log det M(pi),
+        ``efficiency`` (certificate over all N rows), ``support``, ``iterations``; ``info``
+        counts the exchanges made and the leading-batch size.
+    """
+    t0 = time.perf_counter()
+    V = design_vectors(V, weights)
+    N, d = V.shape
+    require_full_rank(V)
+    target = _check_efficiency(efficiency)
+    max_iter = positive_int(max_iter, "max_iter")
+    batch = positive_scalar(batch, "batch")
+    rng = as_rng(seed)
+    pi = _start(V, start, pi0)
+    L = min(N, int(math.ceil(batch * d)))
+    info = {"batch": L, "exchanges": 0, "refused": 0, "nullify": bool(nullify)}
+    it, ok = 0, False
+    while True:
+        Lc = chol(information_matrix(V, pi), "M(pi)")
+        g = variances(V, Lc)
+        if d / float(g.max()) >= target:
+            ok = True
+            break
+        if it >= max_iter:
+            break
+        it += 1
+        Minv = scipy.linalg.cho_solve((Lc, True), np.eye(d), check_finite=False)
+        supp = np.flatnonzero(pi > 0)
+        lead = np.argpartition(-g, L - 1)[:L] if L < N else np.arange(N)
+        k0 = int(supp[np.argmin(g[supp])])
+        l0 = int(np.argmax(g))
+        Minv, nulled = _exchange(V, pi, Minv, k0, l0, only_nullifying=False, info=info)
+        only_null = nullify and nulled
+        # Each exchange is a few O(d^2) products: BLAS threads cost more to wake than they save.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for lx in rng.permutation(lead).tolist():
+                for kx in rng.permutation(supp).tolist():
+                    if kx == lx or (pi[kx] <= 0 and pi[lx] <= 0):
+                        continue
+                    Minv, _ = _exchange(V, pi, Minv, kx, lx, only_nullifying=only_null,
+                                        info=info)
+        pi[pi < NULL] = 0.0
+        pi /= pi.sum()
+    return _finish("rex", V, pi, it, t0, ok, info)
+
+
+def _exchange(V, pi, Minv, k, l, *, only_nullifying, info):
+    """Optimal exchange of mass from row k to row l, in place on ``pi``; returns (M'^{-1},
+    whether k or l was emptied). The optimal clipped step never lowers det M (the ratio is a
+    concave quadratic in alpha equal to 1 at alpha = 0), so an exchange whose ratio is <= 1e-10
+    (possible only through rounding) is refused and counted in ``info['refused']``."""
+    vk, vl = V[k], V[l]
+    uk, ul = Minv @ vk, Minv @ vl                # M^{-1} v_k, M^{-1} v_l
+    gk, gl, gkl = float(vk @ uk), float(vl @ ul), float(vk @ ul)
+    a = exchange_step(gk, gl, gkl)
+    a = min(pi[k], max(-pi[l], a))
+    if a == 0.0:
+        return Minv, False
+    pk, pl = pi[k] - a, pi[l] + a
+    emptied = pk < NULL or pl < NULL
+    if only_nullifying and not emptied:
+        return Minv, False
+    # M' = M + a (v_l v_l^T - v_k v_k^T) = M + B D B^T, B = [v_k, v_l], D = diag(-a, a).
+    # Woodbury: M'^{-1} = M^{-1} - U (I + D C)^{-1} D U^T with C = B^T M^{-1} B.
+    t11, t12 = 1.0 - a * gk, -a * gkl
+    t21, t22 = a * gkl, 1.0 + a * gl
+    det = t11 * t22 - t12 * t21                  # = det M' / det M
+    if not det > 1e-10:
+        info["refused"] += 1
+        return Minv, False
+    pi[k], pi[l] = pk, pl
+    info["exchanges"] += 1
+    # With U = [uk, ul] and T^{-1} D = [[-a t22, -a t12], [a t21, a t11]] / det, the update
+    # U (T^{-1} D) U^T is x uk^T + y ul^T with x, y the columns of U (T^{-1} D).
+    c = a / det
+    x = (-c * t22) * uk + (c * t21) * ul
+    y = (-c * t12) * uk + (c * t11) * ul
+    Minv -= np.outer(x, uk)
+    Minv -= np.outer(y, ul)
+    return Minv, emptied

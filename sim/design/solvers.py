@@ -1,0 +1,120 @@
+"""The one table of design solvers: ``adpo design --solver NAME`` and the benchmarks read it.
+
+Each entry is a function ``solve(V, weights, options) -> DesignResult`` registered in
+:data:`SOLVERS` (a :class:`sim.registry.Registry`, so third-party solvers can join through the
+entry-point group ``adpo.design_solvers``) with one of two tags:
+
+* ``exact``: chooses n distinct rows (``options.n`` required);
+* ``relaxed``: returns pi on the simplex with the Kiefer-Wolfowitz certificate (the CLI rounds
+  it to n rows when ``options.n`` is given).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..registry import Registry
+
+SOLVERS = Registry("design solver", "adpo.design_solvers")
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Options shared by the solvers (each reads the ones it needs).
+
+    n: rows to choose (exact solvers). gamma: ridge of H_0 = gamma I (exact solvers).
+    candidates: greedy's "all" or a random subset size m. seed: random visiting orders and
+    subsets. efficiency: the relaxed solvers' certificate target. dtype: float64 or float32
+    (greedy's bulk refresh). backend / device: "numpy" or "torch"; "cpu" or "cuda" (greedy).
+    rows_per_block: rows per streamed block when V is a memory-mapped pool (torch greedy).
+    scheduler: GreeDi's Dask scheduler, "local:K" or an address (None: 2 blocks, in process).
+    """
+
+    n: int | None = None
+    gamma: float = 1.0
+    candidates: str | int = "all"
+    seed: int = 0
+    efficiency: float = 1 - 1e-6
+    dtype: type = np.float64
+    backend: str = "numpy"
+    device: str = "cpu"
+    rows_per_block: int = 65536
+    scheduler: str | None = None
+
+
+def solver_names(tag: str | None = None) -> tuple[str, ...]:
+    """Registered solver names (those carrying ``tag`` if given), in registration order."""
+    return tuple(e.name for e in SOLVERS if tag is None or tag in e.tags)
+
+
+@SOLVERS.register("greedy", tags=("exact",),
+                  help="greedy log det with rank-one updates (paper eq. 10)")
+def _greedy(V, weights, o: SolveOptions):
+    from .greedy import greedy_select
+    if o.backend != "numpy":
+        from .torch_greedy import greedy_select_torch
+        if o.candidates != "all":
+            raise ValueError("backend: the torch engine runs the exact argmax only; use "
+                             "--candidates all or --backend numpy")
+        return greedy_select_torch(V, o.n, gamma=o.gamma, weights=weights, dtype=o.dtype,
+                                   device=o.device, rows_per_block=o.rows_per_block)
+    return greedy_select(V, o.n, gamma=o.gamma, weights=weights, candidates=o.candidates,
+                         seed=o.seed, dtype=o.dtype)
+
+
+@SOLVERS.register("greedi", tags=("exact",),
+                  help="GreeDi: greedy per block on Dask workers, then greedy on the union")
+def _greedi(V, weights, o: SolveOptions):
+    from .greedi import connect, greedi_select
+    if o.scheduler is None:
+        return greedi_select(V, o.n, parts=2, gamma=o.gamma, weights=weights, seed=o.seed,
+                             dtype=o.dtype)
+    client = connect(o.scheduler)
+    try:
+        parts = max(1, len(client.scheduler_info()["workers"]))
+        return greedi_select(V, o.n, parts=parts, gamma=o.gamma, weights=weights, seed=o.seed,
+                             dtype=o.dtype, client=client)
+    finally:
+        client.close()
+
+
+@SOLVERS.register("exchange", tags=("exact",), help="greedy, then Fedorov exchange")
+def _exchange(V, weights, o: SolveOptions):
+    from .greedy import greedy_select
+    from .rounding import exchange
+    start = greedy_select(V, o.n, gamma=o.gamma, weights=weights)
+    res = exchange(V, start.indices, gamma=o.gamma, weights=weights)
+    res.info["greedy_weighted_logdet"] = start.logdet
+    return res
+
+
+@SOLVERS.register("brute", tags=("exact",), help="exhaustive search (tiny instances)")
+def _brute(V, weights, o: SolveOptions):
+    from .brute import brute_force_design
+    return brute_force_design(V, o.n, gamma=o.gamma, weights=weights)
+
+
+@SOLVERS.register("fw", tags=("relaxed",), help="Frank-Wolfe, pairwise steps, working set")
+def _fw(V, weights, o: SolveOptions):
+    from .relaxed import fw_design
+    return fw_design(V, weights=weights, efficiency=o.efficiency)
+
+
+@SOLVERS.register("rex", tags=("relaxed",), help="randomized exchange (Harman et al. 2020)")
+def _rex(V, weights, o: SolveOptions):
+    from .rex import rex_design
+    return rex_design(V, weights=weights, efficiency=o.efficiency, seed=o.seed)
+
+
+@SOLVERS.register("multiplicative", tags=("relaxed",), help="pi_i <- pi_i g_i / d")
+def _multiplicative(V, weights, o: SolveOptions):
+    from .relaxed import multiplicative_design
+    return multiplicative_design(V, weights=weights, efficiency=o.efficiency)
+
+
+@SOLVERS.register("cvxpy", tags=("relaxed",), help="cvxpy/Clarabel (small instances)")
+def _cvxpy(V, weights, o: SolveOptions):
+    from .relaxed import cvxpy_design
+    return cvxpy_design(V, weights=weights)
