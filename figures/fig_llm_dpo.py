@@ -146,8 +146,10 @@ def compute(cfg: dict) -> dict:
         pool_data = data.subset(pool)
         test_seq = [int(j) for i in test for j in (2 * i, 2 * i + 1)]
         for method in cfg["methods"]:
+            # adpo+fair on real data: theta_hat from an independent half of the logged labels
             shared = dict(n_candidates=cfg["n_candidates"] or None, gamma=cfg["gamma"],
-                          alpha=cfg["alpha"], refit=cfg["refit"], fit_gamma=cfg["fit_gamma"])
+                          alpha=cfg["alpha"], refit=cfg["refit"], fit_gamma=cfg["fit_gamma"],
+                          theta_source="split")
             sel = make_selector(method, pool_data, seed=seed,
                                 **method_options(method, shared))
             picks_all = pool[sel.select(n_max)]
