@@ -78,7 +78,7 @@ def rows_and_cache(cfg: dict, lm):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, lengths=np.array([h.shape[0] for h in cache.hidden]),
-             hidden=torch.cat(cache.hidden).float().numpy(), ref_logp=cache.ref_logp.numpy(),
+             hidden=torch.cat(cache.hidden).float().cpu().numpy(), ref_logp=cache.ref_logp.cpu().numpy(),
              phi=cache.phi, n_truncated=np.array(cache.n_truncated))
     tmp.replace(path)
     return raw, rows, cache
@@ -91,7 +91,7 @@ def loglinear_data(cache, cfg):
     sign = np.where(np.random.default_rng([cfg["data_seed"], 1]).random(cache.n_pairs) < 0.5,
                     -1.0, 1.0)
     phi = sign[:, None] * (cache.phi[0::2] - cache.phi[1::2])
-    ref = cache.ref_logp.numpy()
+    ref = cache.ref_logp.cpu().numpy()
     b = sign * (ref[0::2] - ref[1::2])
     scale = float(np.sqrt(np.mean(np.sum(phi ** 2, axis=1))))
     s = (sign > 0).astype(np.int64)
