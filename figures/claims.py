@@ -35,7 +35,7 @@ from sim.docblocks import get_block, replace_block
 HERE = pathlib.Path(__file__).parent
 README = HERE.parent / "README.md"
 #: Modules whose import registers claims (this one first; others append theirs).
-PROVIDERS = ("figures.claims", "figures.claims_theory")
+PROVIDERS = ("figures.claims", "figures.claims_theory", "figures.claims_beyond")
 CLAIMS: dict[str, Callable[["Sidecars"], str]] = {}
 MARKER = re.compile(r"^<!-- claims:([A-Za-z0-9_.-]+) -->$", re.M)
 #: Methods of the paper's comparison (the fair variant is reported separately).

@@ -23,9 +23,10 @@ def test_readme_agrees_with_the_committed_sidecars():
 def copy(tmp_path):
     """README and sidecars copied to tmp_path (the checkout is never modified)."""
     shutil.copy(ROOT / "README.md", tmp_path / "README.md")
-    (tmp_path / "figures").mkdir()
-    for p in (ROOT / "figures").glob("*.json"):
-        shutil.copy(p, tmp_path / "figures" / p.name)
+    for p in (ROOT / "figures").rglob("*.json"):  # figures/*.json and figures/gpu/*.json
+        dest = tmp_path / "figures" / p.relative_to(ROOT / "figures")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, dest)
     return tmp_path
 
 

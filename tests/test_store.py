@@ -64,7 +64,7 @@ def test_cli_streams_a_pool_with_the_torch_engine(pool, tmp_path):
                        (root / "pool", []), (root / "data.npz", ["--backend", "torch"])):
         out = tmp_path / "o.json"
         assert main(["design", "--data", str(src), "--solver", "greedy", "--n", "30",
-                     "--gamma", "0.5", "--out", str(out), *extra]) == 0
+                     "--design-ridge", "0.5", "--out", str(out), *extra]) == 0
         assert json.loads(out.read_text())["indices"] == ref.indices.tolist(), (src, extra)
     assert main(["design", "--data", str(root / "pool"), "--solver", "fw", "--backend",
                  "torch"]) == 2
