@@ -390,7 +390,7 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
         done = sum(len(rows[k * chunk_rows:(k + 1) * chunk_rows]) for k in range(n_chunks)
                    if (parts / f"chunk_{k:05d}.npz").is_file())  # pairs finished by a past run
         bar = tqdm(total=2 * len(rows), initial=2 * done, unit="seq", desc="features",
-                   file=sys.stderr, leave=False, mininterval=0, miniters=1)  # redraw each batch
+                   file=sys.stderr, leave=False)
     t0, n_tok, n_trunc, n_done = time.perf_counter(), 0, 0, 0
     for k in range(n_chunks):
         f = parts / f"chunk_{k:05d}.npz"

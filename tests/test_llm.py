@@ -277,9 +277,16 @@ def test_figure_llm_tiny_scale_writes_files_and_reuses_its_cache(tmp_path, monke
     assert feats[0].stat().st_mtime_ns == stamp
 
 
-def test_progress_bar_has_a_total_and_resumes_from_finished_chunks(tiny, tmp_path, capsys):
+def test_progress_bar_has_a_total_and_resumes_from_finished_chunks(tiny, tmp_path, capsys,
+                                                                     monkeypatch):
     """The features bar counts sequences (2 per pair) against a known total, so tqdm shows an
-    ETA; a resumed run starts at the sequences of the chunks already on disk."""
+    ETA; a resumed run starts at the sequences of the chunks already on disk. (tqdm redraws at
+    most every 0.1 s by default; the bar is made to redraw at every update so that a fast machine
+    still prints the final count.)"""
+    import functools
+
+    import tqdm
+    monkeypatch.setattr(tqdm, "tqdm", functools.partial(tqdm.tqdm, mininterval=0, miniters=1))
     src = _trl_file(tmp_path / "p.jsonl", PAIRS)
     llm.extract_file(tiny, src, tmp_path / "f.npz", chunk_rows=4, progress=True, keep_parts=True)
     err = capsys.readouterr().err
