@@ -148,7 +148,7 @@ def compute(cfg: dict) -> dict:
         for method in cfg["methods"]:
             # adpo+fair on real data: theta_hat from an independent half of the logged labels
             shared = dict(n_candidates=cfg["n_candidates"] or None, gamma=cfg["gamma"],
-                          alpha=cfg["alpha"], refit=cfg["refit"], fit_gamma=cfg["fit_gamma"],
+                          alpha=cfg["alpha"], refit=cfg["refit"], fit_ridge=cfg["fit_gamma"],
                           theta_source="split")
             sel = make_selector(method, pool_data, seed=seed,
                                 **method_options(method, shared))
@@ -156,7 +156,7 @@ def compute(cfg: dict) -> dict:
             for n in cfg["budgets"]:
                 picks = picks_all[:n]
                 theta = fit_dpo(data.phi[picks], data.b[picks], data.beta, data.s[picks],
-                                gamma=cfg["fit_gamma"]).theta
+                                fit_ridge=cfg["fit_gamma"]).theta
                 # log-linear logit of (chosen - rejected) on held-out pairs
                 z = sign[test] * data.beta * (data.phi[test] @ theta - data.b[test])
                 # network: fresh top block, DPO on the same pairs, held-out margins
