@@ -36,6 +36,7 @@ with the list of valid ones.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
@@ -205,7 +206,8 @@ class Selector:
     implement ``_refit(t)`` and ``_pick_one() -> (i, v)``.
 
     Attributes after use: ``selected_`` (ordered indices asked so far), ``labels_`` (dict of
-    told labels), ``n_refits_``, ``theta_`` (the current theta_hat where there is one).
+    told labels), ``n_refits_``, ``refit_seconds_`` (wall time spent in refits: theta_hat fits
+    and weights), ``theta_`` (the current theta_hat where there is one).
     """
 
     name: ClassVar[str] = "base"
@@ -228,6 +230,7 @@ class Selector:
         self.selected_: list[int] = []
         self.labels_: dict[int, int] = {}
         self.n_refits_ = 0
+        self.refit_seconds_ = 0.0
         self.theta_: np.ndarray | None = None
         self._available = np.ones(data.N, dtype=bool)
         self._last_refit: int | None = None
@@ -260,7 +263,9 @@ class Selector:
                              f"(N = {self.data.N})")
         t = self._round()
         if self._last_refit is None or self.schedule.due(t, self._last_refit):
+            t0 = time.perf_counter()
             self._refit(t)
+            self.refit_seconds_ += time.perf_counter() - t0
             self._last_refit = t
             for cb in self._on_refit:
                 cb(t, self.theta_)
