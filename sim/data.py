@@ -36,8 +36,22 @@ NPZ_KEYS = ("phi", "b", "beta", "s", "theta_star", "theta_true")
 REQUIRED_KEYS = ("phi", "b", "beta")
 
 
+class PhiShape:
+    """``N`` and ``d``, the shape of ``phi`` (N, d), for every container of preference rows."""
+
+    phi: np.ndarray
+
+    @property
+    def N(self) -> int:  # noqa: N802 (the paper's symbol)
+        return self.phi.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.phi.shape[1]
+
+
 @dataclass(frozen=True, eq=False)
-class PreferenceData:
+class PreferenceData(PhiShape):
     """Validated preference data; see the module docstring for the fields and shapes."""
 
     phi: np.ndarray
@@ -65,13 +79,6 @@ class PreferenceData:
             if a is not None:
                 a.setflags(write=False)
 
-    @property
-    def N(self) -> int:  # noqa: N802 (the paper's symbol)
-        return self.phi.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.phi.shape[1]
 
     @property
     def has_labels(self) -> bool:

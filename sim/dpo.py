@@ -92,6 +92,17 @@ def dpo_hessian(theta, phi, b, beta, ridge: float = 0.0) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- the MLE
+def check_fit_inputs(phi, b, beta, s, fit_ridge
+                     ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, float]:
+    """The validated inputs of an MLE solver: phi (N, d), b (N,), beta > 0, s (N,) as float64
+    labels in {0, 1}, fit_ridge >= 0; a one-line ``ValueError`` naming the field otherwise."""
+    phi = as_matrix(phi, "phi")
+    n = phi.shape[0]
+    return (phi, as_vector(b, "b", length=n), positive_scalar(beta, "beta"),
+            as_labels(s, "s", length=n).astype(np.float64),
+            positive_scalar(fit_ridge, "fit_ridge", allow_zero=True))
+
+
 @dataclass(frozen=True)
 class FitResult:
     """Outcome of :func:`fit_dpo`.
@@ -136,12 +147,8 @@ def fit_dpo(phi, b, beta, s, *, fit_ridge: float = 1e-3, radius: float | None = 
         ValueError: bad inputs (named). ConvergenceError: no convergence, e.g. separable labels
         with fit_ridge = 0 (the MLE does not exist; set fit_ridge > 0 or a radius).
     """
-    phi = as_matrix(phi, "phi")
+    phi, b, beta, s, ridge = check_fit_inputs(phi, b, beta, s, fit_ridge)
     n, d = phi.shape
-    b = as_vector(b, "b", length=n)
-    s = as_labels(s, "s", length=n).astype(np.float64)
-    beta = positive_scalar(beta, "beta")
-    ridge = positive_scalar(fit_ridge, "fit_ridge", allow_zero=True)
     theta = np.zeros(d) if theta0 is None else as_vector(theta0, "theta0", length=d).copy()
     if radius is not None:
         radius = positive_scalar(radius, "radius")

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dpo import ConvergenceError, FitResult
-from .validation import (as_labels, as_matrix, as_vector, positive_int, positive_scalar,
-                         renamed_keywords)
+from .dpo import ConvergenceError, FitResult, check_fit_inputs
+from .validation import (as_vector, positive_int, renamed_keywords)
 
 
 @renamed_keywords(gamma="fit_ridge")
@@ -36,12 +35,8 @@ def fit_dpo_torch(phi, b, beta, s, *, fit_ridge: float = 1e-3, theta0=None, tol:
     from .design.torch_greedy import _torch, resolve_device
     torch = _torch()
     dev = resolve_device(device)
-    phi = as_matrix(phi, "phi")
+    phi, b, beta, s, fit_ridge = check_fit_inputs(phi, b, beta, s, fit_ridge)
     n, d = phi.shape
-    b = as_vector(b, "b", length=n)
-    s = as_labels(s, "s", length=n).astype(np.float64)
-    beta = positive_scalar(beta, "beta")
-    fit_ridge = positive_scalar(fit_ridge, "fit_ridge", allow_zero=True)
     max_iter = positive_int(max_iter, "max_iter")
     f64 = torch.float64
     X = torch.as_tensor(phi, dtype=f64, device=dev)

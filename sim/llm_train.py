@@ -100,24 +100,6 @@ def oriented_rows(rows) -> list:
     return out
 
 
-def read_subset(path, n_rows: int) -> np.ndarray:
-    """Row indices from a selection JSON (``{"indices": [...]}`` as ``adpo select`` writes, or a
-    plain list); ``ValueError`` when empty, repeated or outside the ``n_rows`` rows of the data."""
-    from .io import read_json
-    from .data import check_indices
-    obj = read_json(path, "subset")
-    idx = obj.get("indices") if isinstance(obj, dict) else obj
-    if not isinstance(idx, list):
-        raise ValueError(f"subset {os.fspath(path)!r}: expected {{'indices': [...]}} or a list")
-    if not idx:
-        raise ValueError(f"subset {os.fspath(path)!r}: no indices; select at least one pair")
-    try:
-        return check_indices(idx, n_rows, "subset")
-    except ValueError as exc:
-        raise ValueError(f"{exc} (the data file has {n_rows} rows; the selection must come "
-                         f"from features of this same file)") from None
-
-
 # --------------------------------------------------------------------------- model split
 def blocks(model):
     """The decoder blocks of a Llama-like causal LM (``model.model.layers``)."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import NPZ_KEYS, REQUIRED_KEYS, PreferenceData
+from .data import NPZ_KEYS, REQUIRED_KEYS, PhiShape, PreferenceData
 from .io import read_json
 from .validation import DataError, as_vector
 
@@ -41,7 +41,7 @@ def is_pool(path) -> bool:
 
 
 @dataclass(frozen=True)
-class Pool:
+class Pool(PhiShape):
     """An opened pool: ``phi`` is a read-only ``numpy.memmap`` (N, d); the small arrays are in
     memory (``s``, ``theta_star``, ``theta_true`` may be None)."""
 
@@ -54,13 +54,6 @@ class Pool:
     theta_true: np.ndarray | None
     header: dict
 
-    @property
-    def N(self) -> int:  # noqa: N802 (the paper's symbol)
-        return self.phi.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.phi.shape[1]
 
     def to_data(self) -> PreferenceData:
         """Everything in memory as a validated :class:`PreferenceData` (float64 phi)."""

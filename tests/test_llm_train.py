@@ -18,6 +18,7 @@ import pytest
 from sim import llm
 from sim import llm_train as lt
 from sim import textdata as td
+from sim.data import read_subset
 
 torch = pytest.importorskip("torch")  # torch is a declared dependency: this never skips here
 
@@ -273,8 +274,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="top_k_blocks: the model has 2 blocks"):
         lt.train(src, tmp_path / "r", lt.TrainConfig(top_k_blocks=3), lm=lm, progress=False)
     (tmp_path / "sel.json").write_text('{"indices": []}')
-    with pytest.raises(ValueError, match="no indices"):
-        lt.read_subset(tmp_path / "sel.json", 6)
+    with pytest.raises(ValueError, match="empty; select at least one row"):
+        read_subset(tmp_path / "sel.json", 6)  # the one subset reader (adpo train uses it)
     td.write_jsonl([{"prompt": "p", "response_1": "a", "response_2": "b"}], tmp_path / "u.jsonl")
     with pytest.raises(ValueError, match="line 1: the pair has no label"):
         lt.train(tmp_path / "u.jsonl", tmp_path / "r2", cfg, lm=lm, progress=False)
@@ -340,8 +341,8 @@ def test_cli_pairs_split_features_select_train_evaluate(tmp_path, capsys):
     # one-line errors, before any model loads
     (tmp_path / "empty.json").write_text('{"indices": []}')
     assert main(["train", "--data", f["pool"], "--subset", str(tmp_path / "empty.json"),
-                 "--out", str(tmp_path / "r2"), "--model", "nowhere"]) == 2
-    assert "no indices" in capsys.readouterr().err
+                 "--out", str(tmp_path / "r2"), "--model", "nowhere"]) == 3  # bad input file
+    assert "empty; select at least one row" in capsys.readouterr().err
     assert main(["split", "--data", f["pairs"], "--pool", f["pairs"], "--heldout",
                  f["held"]]) == 2
     err = capsys.readouterr().err

@@ -49,7 +49,8 @@ def _cfg():
 
 def run(args: argparse.Namespace) -> int:
     from sim.io import check_output_dir
-    from sim.llm_train import read_subset, train
+    from sim.data import read_subset
+    from sim.llm_train import train
     from sim.textdata import read_pairs
 
     check_output_dir(args.out, inputs=(args.data, args.subset))

@@ -49,6 +49,14 @@ from .common import (DesignResult, check_pi, chol, design_vectors, information_m
                      logdet_chol, require_full_rank, variances)
 
 
+def _check_relaxed(V, weights, efficiency, max_iter) -> tuple[np.ndarray, float, int]:
+    """The common opening of the relaxed solvers: the design vectors sqrt(w_i) V_i (N, d) of
+    full rank, the target efficiency in (0, 1) and max_iter >= 1."""
+    V = design_vectors(V, weights)
+    require_full_rank(V)
+    return V, _check_efficiency(efficiency), positive_int(max_iter, "max_iter")
+
+
 def _check_efficiency(efficiency) -> float:
     e = positive_scalar(efficiency, "efficiency")
     if not e < 1:
@@ -93,11 +101,8 @@ def fw_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 
         ``iterations``; ``info`` counts toward/away/drop steps and working-set rounds.
     """
     t0 = time.perf_counter()
-    V = design_vectors(V, weights)
+    V, eff_target, max_iter = _check_relaxed(V, weights, efficiency, max_iter)
     N, d = V.shape
-    require_full_rank(V)
-    eff_target = _check_efficiency(efficiency)
-    max_iter = positive_int(max_iter, "max_iter")
     pi = _start(V, start, pi0)
     if working_set is None:
         working_set = N > 2000
@@ -248,11 +253,8 @@ def multiplicative_design(V, *, weights=None, efficiency: float = 1 - 1e-6,
     tight efficiencies may need ``max_iter`` (converged=False if hit).
     """
     t0 = time.perf_counter()
-    V = design_vectors(V, weights)
+    V, eff_target, max_iter = _check_relaxed(V, weights, efficiency, max_iter)
     N, d = V.shape
-    require_full_rank(V)
-    eff_target = _check_efficiency(efficiency)
-    max_iter = positive_int(max_iter, "max_iter")
     pi = np.full(N, 1.0 / N) if pi0 is None else check_pi(pi0, N)
     ok = False
     for it in range(max_iter + 1):

@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from ..validation import as_rng, positive_int, positive_scalar
 from .common import DesignResult, chol, design_vectors, information_matrix, require_full_rank, variances
-from .relaxed import _check_efficiency, _finish, _start
+from .relaxed import _check_relaxed, _finish, _start
 
 NULL = 1e-14   # mass below this counts as removed (R's `del`)
 _EPS = 1e-24   # keeps alpha's denominator away from 0 for parallel v_k, v_l (R's `eps`)
@@ -75,11 +75,8 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
         counts the exchanges made and the leading-batch size.
     """
     t0 = time.perf_counter()
-    V = design_vectors(V, weights)
+    V, target, max_iter = _check_relaxed(V, weights, efficiency, max_iter)
     N, d = V.shape
-    require_full_rank(V)
-    target = _check_efficiency(efficiency)
-    max_iter = positive_int(max_iter, "max_iter")
     batch = positive_scalar(batch, "batch")
     rng = as_rng(seed)
     pi = _start(V, start, pi0)
