@@ -444,7 +444,10 @@ class BlockedGreedy:
                     self.alive[i_loc] = False
                     self.n_alive -= 1
                     c = self._VA @ w
-                    sA -= c * c if self._wA is None else self._wA * (c * c)
+                    np.multiply(c, c, out=c)  # in place: the same products, no temporaries
+                    if self._wA is not None:
+                        c *= self._wA
+                    sA -= c
                     sA[j] = -np.inf
                     self._W[self._k] = w
                     self._k += 1

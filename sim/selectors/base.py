@@ -261,6 +261,10 @@ class Selector:
         if k > left:
             raise ValueError(f"k: asked for {k} rows but only {left} unselected rows remain "
                              f"(N = {self.data.N})")
+        return self._ask(k)
+
+    def _ask(self, k: int) -> np.ndarray:
+        """:meth:`ask` after its checks (``select`` has made them for the whole budget)."""
         t = self._round()
         if self._last_refit is None or self.schedule.due(t, self._last_refit):
             t0 = time.perf_counter()
@@ -305,18 +309,20 @@ class Selector:
         if n > remaining:
             raise ValueError(f"n: budget {n} exceeds the {remaining} unselected rows "
                              f"(N = {self.data.N}); choose n <= N")
-        if labels is None and self.uses_labels:
+        logged = labels is None  # the logged labels, validated once by LabelOracle
+        if logged and self.uses_labels:
             if self._logged_labels is None:
                 raise ValueError(f"s: method {self.name!r} needs labels; the data has none")
             labels = LabelOracle(self._logged_labels)
         out: list[int] = []
         while len(out) < n:
-            idx = self.ask(min(self.batch_size, n - len(out)))
+            idx = self._ask(min(self.batch_size, n - len(out)))
             if self.uses_labels:  # idx came from ask(): only the labels need checking
                 lab = np.asarray(labels(idx))
-                if lab.shape != idx.shape or not ((lab == 0) | (lab == 1)).all():
+                if not logged and (lab.shape != idx.shape
+                                   or not ((lab == 0) | (lab == 1)).all()):
                     lab = as_labels(lab, "labels", length=idx.size)  # raises, naming the entry
-                self._record(idx, lab.astype(np.int8))
+                self._record(idx, lab if logged else lab.astype(np.int8))
             out.extend(idx.tolist())
         return np.asarray(out, dtype=np.int64)
 
