@@ -27,10 +27,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .io import atomic_savez
-from .validation import (DataError, as_labels, as_matrix, as_vector, check_beta,
-                         check_logit_scale)
+from .validation import (
+    DataError,
+    as_labels,
+    as_matrix,
+    as_vector,
+    check_beta,
+    check_logit_scale,
+)
 
 NPZ_KEYS = ("phi", "b", "beta", "s", "theta_star", "theta_true")
 REQUIRED_KEYS = ("phi", "b", "beta")
@@ -84,7 +91,7 @@ class PreferenceData(PhiShape):
     def has_labels(self) -> bool:
         return self.s is not None
 
-    def subset(self, indices) -> "PreferenceData":
+    def subset(self, indices: ArrayLike) -> "PreferenceData":
         """The rows ``indices`` (targets are kept: they refer to the full data)."""
         idx = check_indices(indices, self.N)
         return replace(self, phi=self.phi[idx], b=self.b[idx],
@@ -95,7 +102,7 @@ class PreferenceData(PhiShape):
         return replace(self, **changes)
 
     # ------------------------------------------------------------------ .npz I/O
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the documented keys (absent optional fields are omitted) atomically."""
         arrays: dict[str, Any] = {"phi": self.phi, "b": self.b, "beta": np.float64(self.beta)}
         for key in ("s", "theta_star", "theta_true"):
@@ -107,7 +114,7 @@ class PreferenceData(PhiShape):
         atomic_savez(path, **arrays)
 
     @classmethod
-    def load(cls, path) -> "PreferenceData":
+    def load(cls, path: str | os.PathLike[str]) -> "PreferenceData":
         """Read a ``.npz`` written by :meth:`save` (or by hand with the documented keys), or an
         out-of-core pool folder (:mod:`sim.store`), into memory."""
         path = os.fspath(path)
@@ -155,7 +162,7 @@ class PreferenceData(PhiShape):
             raise DataError(f"data file {path!r}: {exc}") from None
 
 
-def check_indices(indices, n_total: int, name: str = "indices") -> np.ndarray:
+def check_indices(indices: ArrayLike, n_total: int, name: str = "indices") -> np.ndarray:
     """Distinct in-range integer indices as an int64 array, or ``ValueError``."""
     idx = np.asarray(indices)
     if idx.ndim != 1:
@@ -174,7 +181,7 @@ def check_indices(indices, n_total: int, name: str = "indices") -> np.ndarray:
     return idx
 
 
-def read_subset(path, n_total: int, *, field: str = "subset") -> np.ndarray:
+def read_subset(path: str | os.PathLike[str], n_total: int, *, field: str = "subset") -> np.ndarray:
     """Row indices from a subset JSON file: a list of indices, or an object with ``indices``
     (what ``adpo select``, ``adpo design`` with ``--n`` and ``adpo sweep`` cells write).
 

@@ -19,11 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike, DTypeLike
 from scipy.optimize import brentq
 from scipy.special import expit
 
 from .linalg import weighted_gram  # noqa: F401  (re-exported: sim.dpo.weighted_gram)
-from .validation import as_labels, as_matrix, as_vector, positive_scalar, renamed_keywords
+from .validation import (
+    as_labels,
+    as_matrix,
+    as_vector,
+    positive_scalar,
+    renamed_keywords,
+)
 
 
 class ConvergenceError(RuntimeError):
@@ -31,23 +38,23 @@ class ConvergenceError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- stable primitives
-def sigmoid(z):
+def sigmoid(z: np.ndarray) -> np.ndarray:
     """mu(z) = 1 / (1 + exp(-z)), exact to float precision for any finite z."""
     return expit(z)
 
 
-def log_sigmoid(z):
+def log_sigmoid(z: np.ndarray) -> np.ndarray:
     """log mu(z) = -log(1 + exp(-z)), stable for |z| up to 1e308 (no overflow, no -inf)."""
     z = np.asarray(z, dtype=np.float64)
     return -np.logaddexp(0.0, -z)
 
 
-def logistic_weight(z):
+def logistic_weight(z: np.ndarray) -> np.ndarray:
     """mu(z) (1 - mu(z)) = mu'(z), computed as mu(z) mu(-z) so it never cancels to 0 early."""
     return expit(z) * expit(-z)
 
 
-def dpo_logits(phi, b, beta, theta):
+def dpo_logits(phi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray) -> np.ndarray:
     """Bradley-Terry logits beta (phi_i^T theta - b_i) of eq. 9. Shape (N,)."""
     return beta * (phi @ theta - b)
 
@@ -63,7 +70,8 @@ def dpo_weights(phi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray) 
 
 # --------------------------------------------------------------------------- loss and derivatives
 @renamed_keywords(gamma="fit_ridge")
-def dpo_loss(theta, phi, b, beta, s, fit_ridge: float = 0.0) -> float:
+def dpo_loss(theta: np.ndarray, phi: np.ndarray, b: np.ndarray, beta: float, s: np.ndarray,
+             fit_ridge: float = 0.0) -> float:
     """L_DPO(theta; S) + (fit_ridge/2) ||theta||^2, eq. 6 (a sum over the rows given).
 
     -[s log mu(z) + (1-s) log(1-mu(z))] = softplus(z) - s z, evaluated with logaddexp so logits of
@@ -74,7 +82,8 @@ def dpo_loss(theta, phi, b, beta, s, fit_ridge: float = 0.0) -> float:
 
 
 @renamed_keywords(gamma="fit_ridge")
-def dpo_gradient(theta, phi, b, beta, s, fit_ridge: float = 0.0) -> np.ndarray:
+def dpo_gradient(theta: np.ndarray, phi: np.ndarray, b: np.ndarray, beta: float, s: np.ndarray,
+                 fit_ridge: float = 0.0) -> np.ndarray:
     """Gradient beta sum_i (mu_i(theta) - s_i) phi_i + fit_ridge theta (Lemma 1's proof).
     Shape (d,)."""
     z = dpo_logits(phi, b, beta, theta)
@@ -82,7 +91,8 @@ def dpo_gradient(theta, phi, b, beta, s, fit_ridge: float = 0.0) -> np.ndarray:
 
 
 @renamed_keywords(gamma="ridge")
-def dpo_hessian(theta, phi, b, beta, ridge: float = 0.0) -> np.ndarray:
+def dpo_hessian(theta: np.ndarray, phi: np.ndarray, b: np.ndarray, beta: float,
+                ridge: float = 0.0) -> np.ndarray:
     """Hessian beta^2 sum_i mu_i (1 - mu_i) phi_i phi_i^T + ridge I (Lemma 1). Shape (d, d).
 
     ``ridge`` is the multiple of I added: the fit ridge for the Hessian of
@@ -92,7 +102,7 @@ def dpo_hessian(theta, phi, b, beta, ridge: float = 0.0) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- the MLE
-def check_fit_inputs(phi, b, beta, s, fit_ridge
+def check_fit_inputs(phi: ArrayLike, b: ArrayLike, beta: float, s: ArrayLike, fit_ridge: float
                      ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, float]:
     """The validated inputs of an MLE solver: phi (N, d), b (N,), beta > 0, s (N,) as float64
     labels in {0, 1}, fit_ridge >= 0; a one-line ``ValueError`` naming the field otherwise."""
@@ -121,9 +131,10 @@ class FitResult:
 
 
 @renamed_keywords(gamma="fit_ridge")
-def fit_dpo(phi, b, beta, s, *, fit_ridge: float = 1e-3, radius: float | None = None,
-            theta0=None, tol: float = 1e-20, max_iter: int = 200,
-            hessian_dtype=None) -> FitResult:
+def fit_dpo(phi: ArrayLike, b: ArrayLike, beta: float, s: ArrayLike, *, fit_ridge: float = 1e-3,
+            radius: float | None = None,
+            theta0: ArrayLike | None = None, tol: float = 1e-20, max_iter: int = 200,
+            hessian_dtype: DTypeLike | None = None) -> FitResult:
     """The DPO MLE  argmin_theta L_DPO(theta; S) + (fit_ridge/2)||theta||^2  [||theta|| <= radius].
 
     Damped Newton (IRLS) with an Armijo backtracking line search; the Newton system is solved by
@@ -191,7 +202,8 @@ def fit_dpo(phi, b, beta, s, *, fit_ridge: float = 1e-3, radius: float | None = 
     return FitResult(theta, r.converged, total_iter, r.grad_norm, loss, float(np.exp(log_lam)))
 
 
-def _newton(phi, phi_h, b, beta, s, ridge, theta, tol, max_iter) -> FitResult:
+def _newton(phi: np.ndarray, phi_h: tuple[np.ndarray, np.dtype], b: np.ndarray, beta: float,
+            s: np.ndarray, ridge: float, theta: np.ndarray, tol: float, max_iter: int) -> FitResult:
     """Damped Newton with exact gradients and a cheap Hessian schedule.
 
     Far from the optimum the curvature need not be exact: the Hessian is formed on a strided
@@ -251,11 +263,12 @@ def _newton(phi, phi_h, b, beta, s, ridge, theta, tol, max_iter) -> FitResult:
                            f"(|grad| = {gnorm:.3g}); raise max_iter or fit_ridge")
 
 
-def _loss_from_logits(z, s) -> float:
+def _loss_from_logits(z: np.ndarray, s: np.ndarray) -> float:
     return float(np.sum(np.logaddexp(0.0, z) - s * z))
 
 
-def _hessian_factor(phi_h, z, beta, ridge, m):
+def _hessian_factor(phi_h: tuple[np.ndarray, np.dtype], z: np.ndarray, beta: float, ridge: float,
+                    m: int):
     """Cholesky factor of beta^2 sum w_i phi_i phi_i^T + ridge I, on m strided rows if m < N."""
     phi, dtype = phi_h
     n, d = phi.shape

@@ -12,14 +12,18 @@ constraint (``radius``) stays with the numpy solver. torch is imported lazily.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .dpo import ConvergenceError, FitResult, check_fit_inputs
-from .validation import (as_vector, positive_int, renamed_keywords)
+from .validation import as_vector, positive_int, renamed_keywords
 
 
 @renamed_keywords(gamma="fit_ridge")
-def fit_dpo_torch(phi, b, beta, s, *, fit_ridge: float = 1e-3, theta0=None, tol: float = 1e-20,
+def fit_dpo_torch(phi: ArrayLike, b: ArrayLike, beta: float, s: ArrayLike, *,
+                  fit_ridge: float = 1e-3, theta0: ArrayLike | None = None, tol: float = 1e-20,
                   max_iter: int = 200, device: str = "cpu") -> FitResult:
     """The ridge DPO MLE by Newton's method on torch (module docstring).
 
@@ -46,7 +50,7 @@ def fit_dpo_torch(phi, b, beta, s, *, fit_ridge: float = 1e-3, theta0=None, tol:
         as_vector(theta0, "theta0", length=d), dtype=f64, device=dev).clone()
     eye = torch.eye(d, dtype=f64, device=dev)
 
-    def loss_of(z, th):
+    def loss_of(z: np.ndarray, th: Any):
         return float((torch.nn.functional.softplus(z) - st * z).sum() + 0.5 * fit_ridge * th @ th)
 
     prev_dec, gnorm = np.inf, np.inf

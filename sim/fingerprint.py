@@ -22,6 +22,7 @@ import json
 import os
 import pathlib
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 SIM_DIR = pathlib.Path(__file__).resolve().parent
@@ -65,7 +66,7 @@ def module_file(obj: Any) -> pathlib.Path | None:
     return pathlib.Path(f).resolve() if f else None
 
 
-def code_fingerprint(*extra: Any, packages=None) -> str:
+def code_fingerprint(*extra: Any, packages: Iterable[str] | None = None) -> str:
     """Fingerprint of ``packages`` (default: ``sim/``) plus the module files of ``extra``
     objects (functions, modules or paths) that live outside them."""
     roots = [pathlib.Path(p) for p in (packages if packages is not None else (SIM_DIR,))]

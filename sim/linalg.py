@@ -18,8 +18,11 @@ This module is at the bottom of the layers: it imports numpy and scipy only.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike, DTypeLike
 
 BLOCK_ROWS = 8192  # rows per chunk of a pass over N rows: bounds the temporary to (8192, d)
 
@@ -41,7 +44,7 @@ def logdet_chol(L: np.ndarray) -> float:
     return 2.0 * float(np.log(np.diag(L)).sum())
 
 
-def chol_quad_forms(X: np.ndarray, L: np.ndarray, rows=None) -> np.ndarray:
+def chol_quad_forms(X: np.ndarray, L: np.ndarray, rows: Any = None) -> np.ndarray:
     """x_i^T (L L^T)^{-1} x_i = ||L^{-1} x_i||^2 for each row of X (of ``rows`` if given).
 
     X: (m, d) (or (d,), read as one row); returns (m,). Blocked triangular solves: never an
@@ -82,7 +85,7 @@ def rank_one_update(H_inv: np.ndarray, v: np.ndarray, sign: float = 1.0
     return H_inv - sign * np.outer(u, u) / r, u, r
 
 
-def subset_logdet(V: np.ndarray, idx, gamma: float) -> float:
+def subset_logdet(V: np.ndarray, idx: ArrayLike, gamma: float) -> float:
     """log det(gamma I + sum_{i in idx} v_i v_i^T) (-inf if singular); V (N, d), idx (n,).
 
     The Gram matrix is formed by a symmetric rank-k BLAS update, then one Cholesky factor.
@@ -96,7 +99,8 @@ def subset_logdet(V: np.ndarray, idx, gamma: float) -> float:
     return float(ld) if sign > 0 else float("-inf")
 
 
-def weighted_gram(phi: np.ndarray, w: np.ndarray, dtype=None, block: int = 4096) -> np.ndarray:
+def weighted_gram(phi: np.ndarray, w: np.ndarray, dtype: DTypeLike | None = None,
+                  block: int = 4096) -> np.ndarray:
     """sum_i w_i phi_i phi_i^T for phi (n, d), w (n,) >= 0, as a symmetric rank-k BLAS update.
 
     Rows are processed in blocks through one reused buffer (in ``dtype``, default phi's): an

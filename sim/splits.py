@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class Split:
         return {"train": self.train.tolist(), "test": self.test.tolist()}
 
 
-def n_heldout(n_rows: int, holdout) -> int:
+def n_heldout(n_rows: int, holdout: Any) -> int:
     """The number of held-out rows for ``holdout`` (fraction in (0, 1) or count in [1, N-1])."""
     n_rows = int(n_rows)
     if n_rows < 2:
@@ -67,14 +68,14 @@ def n_heldout(n_rows: int, holdout) -> int:
     return min(max(int(round(h * n_rows)), 1), n_rows - 1)
 
 
-def random_split(n_rows: int, holdout, seed) -> Split:
+def random_split(n_rows: int, holdout: Any, seed: Any) -> Split:
     """Hold out ``n_heldout(n_rows, holdout)`` rows drawn uniformly without replacement."""
     k = n_heldout(n_rows, holdout)
     perm = as_rng(seed).permutation(int(n_rows))
     return Split(train=np.sort(perm[k:]).astype(np.int64), test=np.sort(perm[:k]).astype(np.int64))
 
 
-def group_split(groups, holdout, seed) -> Split:
+def group_split(groups: Any, holdout: Any, seed: Any) -> Split:
     """Hold out whole groups (e.g. prompts): no group has rows in both parts.
 
     ``groups`` is a sequence of N hashable keys (``groups[i]`` = row i's prompt). The distinct

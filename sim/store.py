@@ -24,8 +24,10 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .data import NPZ_KEYS, REQUIRED_KEYS, PhiShape, PreferenceData
 from .io import read_json
@@ -35,7 +37,7 @@ FORMAT, VERSION = "adpo-pool", 1
 HEADER = "header.json"
 
 
-def is_pool(path) -> bool:
+def is_pool(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a pool folder (a directory holding ``header.json``)."""
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, HEADER))
 
@@ -62,7 +64,8 @@ class Pool(PhiShape):
                               theta_true=self.theta_true, info={"pool": self.path})
 
 
-def save_pool(path, data: PreferenceData, *, dtype=np.float32, overwrite: bool = False) -> None:
+def save_pool(path: str | os.PathLike[str], data: PreferenceData, *, dtype: DTypeLike = np.float32,
+              overwrite: bool = False) -> None:
     """Write ``data`` as a pool folder (``phi`` in ``dtype``), atomically: the folder appears
     complete or not at all. Refuses to replace an existing path unless ``overwrite``."""
     path = os.fspath(path)
@@ -92,7 +95,7 @@ def save_pool(path, data: PreferenceData, *, dtype=np.float32, overwrite: bool =
     os.replace(tmp, path)
 
 
-def open_pool(path) -> Pool:
+def open_pool(path: str | os.PathLike[str]) -> Pool:
     """Open a pool folder: ``phi`` memory-mapped read-only, the rest read and validated.
 
     Raises ``DataError`` (a ValueError; one line, naming the file and the fix) for a missing or malformed
@@ -113,7 +116,7 @@ def open_pool(path) -> Pool:
         raise DataError(f"data folder {path!r}: keys {keys} lack {missing} or hold unknown "
                          f"{unknown}; allowed: {list(NPZ_KEYS)}")
 
-    def read(key, mmap=None):
+    def read(key: str, mmap: Literal["r"] | None = None) -> Any:
         try:
             return np.load(os.path.join(path, f"{key}.npy"), mmap_mode=mmap, allow_pickle=False)
         except FileNotFoundError:

@@ -8,13 +8,16 @@ output line is the input line verbatim (the input's format and extra keys kept),
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from .io import OutputGroup
 from .splits import group_split
 from .textdata import file_sha256, read_pairs, split_lines
 
 
-def split_pairs_file(data_path, pool_path, heldout_path, *, holdout=0.2, seed=0) -> dict:
+def split_pairs_file(data_path: str | os.PathLike[str], pool_path: str | os.PathLike[str],
+                     heldout_path: str | os.PathLike[str], *, holdout: Any = 0.2,
+                     seed: Any = 0) -> dict:
     """Write the pool and held-out JSONL files; return a JSON-ready record of the split.
 
     ``holdout`` as in :func:`sim.splits.n_heldout` (fraction or count of pairs; whole prompts are

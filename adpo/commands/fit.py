@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
                          f"are separable, so the unregularized MLE does not exist; use --fit-ridge > 0 "
                          f"(e.g. 1e-3) or a --radius")
     sub = data.subset(idx)
+    assert sub.s is not None  # data.s was checked above
     res = fit_dpo(sub.phi, sub.b, data.beta, sub.s, fit_ridge=args.fit_ridge, radius=args.radius)
     out = {"n": int(idx.size), "fit_ridge": args.fit_ridge, "radius": args.radius,
            "converged": res.converged, "newton_steps": res.n_iter,

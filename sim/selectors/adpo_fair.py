@@ -22,9 +22,11 @@ The label draw / log split comes from the selector's seed (independent of the en
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from ..data import PreferenceData
 from ..dpo import sigmoid
 from ..registry import register_method
 from ..splits import random_split
@@ -48,7 +50,7 @@ class ADPOPlusFairConfig(ADPOPlusConfig):
                                                                self.log_fraction))
 
 
-def _check_source(theta_source, log_fraction) -> float:
+def _check_source(theta_source: str, log_fraction: float) -> float:
     if theta_source not in THETA_SOURCES:
         raise ValueError(f"theta_source: one of {', '.join(THETA_SOURCES)}, got {theta_source!r}")
     log_fraction = positive_scalar(log_fraction, "log_fraction")
@@ -73,7 +75,7 @@ class ADPOPlusFair(ADPOPlus):
     name = "adpo+fair"
     Config = ADPOPlusFairConfig
 
-    def __init__(self, data, *, seed=0, **options) -> None:
+    def __init__(self, data: PreferenceData, *, seed: Any = 0, **options) -> None:
         super().__init__(data, seed=seed, **options)
         self.log_rows_ = None
         if self.cfg.theta_source == "fresh" and self.data.theta_true is None:
@@ -87,14 +89,15 @@ class ADPOPlusFair(ADPOPlus):
         d = self.data
         self.n_refits_ += 1
         if self.cfg.theta_source == "fresh":
-            rows = np.arange(d.N)
+            rows: np.ndarray = np.arange(d.N)
             p = sigmoid(d.beta * (d.phi @ d.theta_true - d.b))
-            s = (self.rng.random(d.N) < p).astype(np.int8)
+            s: np.ndarray = (self.rng.random(d.N) < p).astype(np.int8)
             self.fresh_labels_ = s
         else:
             if self._logged_labels is None:
                 raise ValueError("s: theta_source='split' fits theta_hat on logged labels; the "
                                  "data has none")
+            assert self.log_rows_ is not None  # drawn in __init__ for theta_source="split"
             rows = self.log_rows_
             s = self._logged_labels[rows]
         return self._fit(rows, s), rows

@@ -280,8 +280,8 @@ class Selector:
             self._available[i] = False
             self.selected_.append(i)
             picks.append(i)
-            for cb in self._on_pick:
-                cb(i, v)
+            for pick_cb in self._on_pick:
+                pick_cb(i, v)
         return np.asarray(picks, dtype=np.int64)
 
     def tell(self, indices: ArrayLike, labels: ArrayLike) -> None:
@@ -318,6 +318,7 @@ class Selector:
         while len(out) < n:
             idx = self._ask(min(self.batch_size, n - len(out)))
             if self.uses_labels:  # idx came from ask(): only the labels need checking
+                assert labels is not None
                 lab = np.asarray(labels(idx))
                 if not logged and (lab.shape != idx.shape
                                    or not ((lab == 0) | (lab == 1)).all()):
