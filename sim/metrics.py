@@ -11,13 +11,15 @@ from .data import PreferenceData
 from .dpo import log_sigmoid
 
 
-def logit_errors(phi, theta_hat, theta_star, beta: float | None = None) -> np.ndarray:
+def logit_errors(phi: np.ndarray, theta_hat: np.ndarray, theta_star: np.ndarray,
+                 beta: float | None = None) -> np.ndarray:
     """|phi_i^T (theta_hat - theta_star)| per point, times beta if given (eq. 7). Shape (N,)."""
     e = np.abs(phi @ (np.asarray(theta_hat) - np.asarray(theta_star)))
     return e if beta is None else beta * e
 
 
-def max_logit_error(phi, theta_hat, theta_star, beta: float | None = None) -> float:
+def max_logit_error(phi: np.ndarray, theta_hat: np.ndarray, theta_star: np.ndarray,
+                    beta: float | None = None) -> float:
     """max_i |phi_i^T(theta_hat - theta_star)|: the quantity Theorem 2 bounds (eq. 7 / sec. 6.1).
 
     With ``beta`` the error carries eq. 7's factor beta; the paper's plots omit it.
@@ -25,12 +27,14 @@ def max_logit_error(phi, theta_hat, theta_star, beta: float | None = None) -> fl
     return float(logit_errors(phi, theta_hat, theta_star, beta).max())
 
 
-def mean_logit_error(phi, theta_hat, theta_star, beta: float | None = None) -> float:
+def mean_logit_error(phi: np.ndarray, theta_hat: np.ndarray, theta_star: np.ndarray,
+                     beta: float | None = None) -> float:
     """(1/N) sum_i |phi_i^T(theta_hat - theta_star)| (sec. 6.1), optionally times beta."""
     return float(logit_errors(phi, theta_hat, theta_star, beta).mean())
 
 
-def error_rate(phi, b, theta_hat, theta_star) -> float:
+def error_rate(phi: np.ndarray, b: np.ndarray, theta_hat: np.ndarray,
+               theta_star: np.ndarray) -> float:
     """(1/N) sum_i 1{sgn(phi_i^T theta_hat - b_i) != sgn(phi_i^T theta_star - b_i)} (sec. 6.1).
 
     The fraction of pairs ordered differently from theta_star. Invariant to beta > 0.
@@ -38,13 +42,15 @@ def error_rate(phi, b, theta_hat, theta_star) -> float:
     return float(np.mean(np.sign(phi @ theta_hat - b) != np.sign(phi @ theta_star - b)))
 
 
-def _signed_logits(phi, b, beta, theta, s):
+def _signed_logits(phi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray,
+                   s: np.ndarray | None) -> np.ndarray:
     """beta (phi^T theta - b) oriented so that positive means 'the preferred response wins'."""
     z = beta * (phi @ theta - b)
     return z if s is None else np.where(np.asarray(s) == 1, z, -z)
 
 
-def accuracy(phi, b, beta, theta, s=None) -> float:
+def accuracy(phi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray,
+             s: np.ndarray | None = None) -> float:
     """(1/N) sum_i 1{log pi(y_w)/pi_0(y_w) > log pi(y_l)/pi_0(y_l)} (sec. 6.2).
 
     y_w is y_i1 when s_i = 1 (or when s is None, i.e. rows are already (chosen, rejected)).
@@ -52,17 +58,19 @@ def accuracy(phi, b, beta, theta, s=None) -> float:
     return float(np.mean(_signed_logits(phi, b, beta, theta, s) > 0))
 
 
-def margin(phi, b, beta, theta, s=None) -> float:
+def margin(phi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray,
+           s: np.ndarray | None = None) -> float:
     """(1/N) sum_i beta [log pi(y_w)/pi_0(y_w) - log pi(y_l)/pi_0(y_l)] (sec. 6.2)."""
     return float(np.mean(_signed_logits(phi, b, beta, theta, s)))
 
 
-def neg_log_likelihood(phi, b, beta, theta, s=None) -> float:
+def neg_log_likelihood(phi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray,
+                       s: np.ndarray | None = None) -> float:
     """-(1/N) sum_i log mu(beta [log-ratio of y_w - log-ratio of y_l]) (sec. 6.2)."""
     return float(-np.mean(log_sigmoid(_signed_logits(phi, b, beta, theta, s))))
 
 
-def evaluate(data: PreferenceData, theta_hat) -> dict[str, float]:
+def evaluate(data: PreferenceData, theta_hat: np.ndarray) -> dict[str, float]:
     """Every metric the data allow for an estimate ``theta_hat`` (d,).
 
     Logit errors (with and without beta) and the error rate need ``data.theta_star``; accuracy,

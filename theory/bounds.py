@@ -31,6 +31,8 @@ Choices the paper leaves open (documented, and parameters here):
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 
 import numpy as np
@@ -44,27 +46,27 @@ FORMS = ("printed", "corrected")
 
 
 # --------------------------------------------------------------------------- validation
-def _prob(delta) -> float:
+def _prob(delta: float) -> float:
     delta = positive_scalar(delta, "delta")
     if not delta < 1:
         raise ValueError(f"delta: failure probability must be in (0, 1), got {delta}")
     return delta
 
 
-def _kappa(kappa) -> float:
+def _kappa(kappa: float) -> float:
     kappa = positive_scalar(kappa, "kappa")
     if kappa < 1:
         raise ValueError(f"kappa: Assumption 4's constant is >= 1 by definition, got {kappa}")
     return kappa
 
 
-def _form(form) -> str:
+def _form(form: Any) -> str:
     if form not in FORMS:
         raise ValueError(f"form: must be one of {FORMS}, got {form!r}")
     return form
 
 
-def _c_min_for(beta: float, form: str, c_min) -> float:
+def _c_min_for(beta: float, form: str, c_min: float) -> float:
     if c_min is not None:
         return positive_scalar(c_min, "c_min")
     return constants.c_min_printed(beta) if form == "printed" else constants.c_min_tight(beta)
@@ -86,7 +88,7 @@ def theorem3_radius(d: int, n: int, beta: float, gamma: float, delta: float, *,
 
 
 def self_normalized_radius(d: int, n: int, beta: float, gamma: float, delta: float, *,
-                           c_min: float | None = None, phi_selected=None) -> float:
+                           c_min: float | None = None, phi_selected: np.ndarray = None) -> float:
     """Theorem 3's radius with Abbasi-Yadkori et al. (2011, Thm. 1) kept exact.
 
     (beta / sqrt(c_min)) sqrt(log det(V_n) / det(lambda I) + 2 log(1 / delta)) + 2 sqrt(gamma),
@@ -234,7 +236,7 @@ def theorem4_ceiling(gamma: float, phi_norm: float = 1.0) -> float:
     return positive_scalar(phi_norm, "phi_norm") ** 2 / positive_scalar(gamma, "gamma")
 
 
-def informative_n(bound, ceiling: float, *, n_max: float = 1e15) -> float:
+def informative_n(bound: Any, ceiling: float, *, n_max: float = 1e15) -> float:
     """The smallest n with ``bound(n) < ceiling``, for a bound that decreases in n.
 
     ``bound``: callable n (int) -> float. Bisection on integers in [1, n_max]; returns

@@ -16,6 +16,10 @@ line 8).
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
+from typing import Any
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,8 +48,9 @@ def design_matrix(v: np.ndarray, gamma: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- Lemma 1
-def lemma1_check(phi, b, beta, s, theta, *, eps: float = 1e-5, gradient=dpo_gradient,
-                 hessian=dpo_hessian, loss=dpo_loss) -> dict:
+def lemma1_check(phi: ArrayLike, b: ArrayLike, beta: float, s: ArrayLike, theta: ArrayLike, *,
+                 eps: float = 1e-5, gradient: Any = dpo_gradient,
+                 hessian: Any = dpo_hessian, loss: Any = dpo_loss) -> dict:
     """Lemma 1 against central finite differences.
 
     ``gradient``, ``hessian`` and ``loss`` default to the project's :mod:`sim.dpo` functions
@@ -74,7 +79,7 @@ def lemma1_check(phi, b, beta, s, theta, *, eps: float = 1e-5, gradient=dpo_grad
 
 
 # --------------------------------------------------------------------------- the greedy engine (eq. 10)
-def brute_force_gains(v_all, gamma: float, indices) -> np.ndarray:
+def brute_force_gains(v_all: np.ndarray, gamma: float, indices: ArrayLike) -> np.ndarray:
     """log det H_t - log det H_{t-1} for the picks ``indices`` (n,) of rows of v_all (N, d).
 
     Each H_t = gamma I + sum_{s <= t} v_{I_s} v_{I_s}^T is formed explicitly and its log det
@@ -93,7 +98,7 @@ def brute_force_gains(v_all, gamma: float, indices) -> np.ndarray:
     return out
 
 
-def greedy_optimality_gaps(v_all, gamma: float, indices) -> np.ndarray:
+def greedy_optimality_gaps(v_all: np.ndarray, gamma: float, indices: ArrayLike) -> np.ndarray:
     """Per pick t: (best log-det gain over the rows not yet picked) - (gain of the pick).
 
     The gain of every row is log det(H_{t-1} + v v^T) - log det H_{t-1} by a batched
@@ -117,7 +122,7 @@ def greedy_optimality_gaps(v_all, gamma: float, indices) -> np.ndarray:
     return gaps
 
 
-def engine_max_scores(gains, kappa) -> np.ndarray:
+def engine_max_scores(gains: np.ndarray, kappa: float) -> np.ndarray:
     """max_i v_i^T H_{t-1}^{-1} v_i per round, as the engine reports it: kappa_t (e^{g_t} - 1).
 
     gains (n,) = log(1 + score of the pick) and kappa (n,) = max score / pick score are the
@@ -126,7 +131,7 @@ def engine_max_scores(gains, kappa) -> np.ndarray:
     return np.asarray(kappa, dtype=np.float64) * np.expm1(np.asarray(gains, dtype=np.float64))
 
 
-def reference_max_scores(v_all, gamma: float, indices) -> np.ndarray:
+def reference_max_scores(v_all: np.ndarray, gamma: float, indices: ArrayLike) -> np.ndarray:
     """max over ALL rows of v_i^T H_{t-1}^{-1} v_i, t = 1..n, with H_{t-1} formed explicitly
     from the picks ``indices`` and solved by ``numpy.linalg.solve`` (independent of the
     project's Cholesky helpers). Reference for :func:`engine_max_scores`. (n,)."""
@@ -149,7 +154,7 @@ def lemma5_max_increase(q_path: np.ndarray) -> float:
     return float(np.max((q[1:] - q[:-1]) / q[:-1]))
 
 
-def picked_scores(v_picked, gamma: float) -> np.ndarray:
+def picked_scores(v_picked: np.ndarray, gamma: float) -> np.ndarray:
     """y_t = v_t^T H_{t-1}^{-1} v_t, t = 1..n, each from a fresh Cholesky of H_{t-1}. (n,).
 
     By the greedy identity, log(1 + y_t) is the log-det gain of pick t (eq. 10).
@@ -163,7 +168,8 @@ def picked_scores(v_picked, gamma: float) -> np.ndarray:
     return y
 
 
-def lemma6_ratios(v_picked, gamma: float, beta: float, *, constant=None) -> np.ndarray:
+def lemma6_ratios(v_picked: np.ndarray, gamma: float, beta: float, *,
+                  constant: Any = None) -> np.ndarray:
     """Lemma 6 along a run: y_t / (c log(1 + y_t)) with y_t from :func:`picked_scores`. (n,).
 
     c = c_max / (gamma log(1 + c_max / gamma)). Lemma 6 says every ratio is <= 1 when
@@ -210,7 +216,8 @@ def selector_trace(name: str, data: PreferenceData, n: int, **kwargs) -> Trace:
                  selector=sel)
 
 
-def reference_greedy(phi, weights, gamma: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+def reference_greedy(phi: ArrayLike, weights: ArrayLike | None, gamma: float,
+                     n: int) -> tuple[np.ndarray, np.ndarray]:
     """Brute-force greedy with fixed weights (ADPO+ with alpha = 0): indices (n,), kappa (n,).
 
     Round t: scores w_i phi_i^T H_{t-1}^{-1} phi_i for all N from a fresh Cholesky of H_{t-1};
@@ -234,7 +241,7 @@ def reference_greedy(phi, weights, gamma: float, n: int) -> tuple[np.ndarray, np
     return idx, kappa
 
 
-def kappa_along_run(name: str, data: PreferenceData, n: int, *, n_candidates=None,
+def kappa_along_run(name: str, data: PreferenceData, n: int, *, n_candidates: int | None = None,
                     **kwargs) -> np.ndarray:
     """Assumption 4's kappa_t, t = 1..n, along a run of selector ``name`` (adpo / adpo+).
 
@@ -248,8 +255,9 @@ def kappa_along_run(name: str, data: PreferenceData, n: int, *, n_candidates=Non
 
 
 # --------------------------------------------------------------------------- Theorem 4
-def theorem4_along_run(data: PreferenceData, indices, gamma: float, kappa, n_grid, *,
-                       bound=bounds.theorem4_bound) -> dict:
+def theorem4_along_run(data: PreferenceData, indices: ArrayLike, gamma: float, kappa: float,
+                       n_grid: Any, *,
+                       bound: Any = bounds.theorem4_bound) -> dict:
     """Theorem 4 at each n in n_grid for the first n picks of ``indices``.
 
     Measured: max_i phi_i^T Sigma_n^{-1} phi_i over all N rows, Sigma_n = gamma I +
@@ -283,7 +291,7 @@ def theorem4_along_run(data: PreferenceData, indices, gamma: float, kappa, n_gri
     return {k: np.asarray(v) for k, v in rows.items()}
 
 
-def assumption3_weights(data: PreferenceData, theta) -> tuple[float, float]:
+def assumption3_weights(data: PreferenceData, theta: ArrayLike) -> tuple[float, float]:
     """(min_i, max_i) of beta^2 mu_i(theta)(1 - mu_i(theta)): what Assumption 3 brackets."""
     w = dpo_weights(data.phi, data.b, data.beta, np.asarray(theta))
     return float(w.min()), float(w.max())
@@ -298,7 +306,7 @@ def assumption2_holds(data: PreferenceData, *, tol: float = 1e-12) -> bool:
     return ok
 
 
-def c_min_holds(data: PreferenceData, theta) -> bool:
+def c_min_holds(data: PreferenceData, theta: ArrayLike) -> bool:
     """Whether the tight c_min and c_max bracket the weights at theta (Assumption 3)."""
     lo, hi = assumption3_weights(data, theta)
     return constants.c_min_tight(data.beta) <= lo * (1 + 1e-12) and hi <= constants.c_max(data.beta)

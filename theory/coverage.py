@@ -22,6 +22,10 @@ could have been exceeded. Checks assert ``radius < ceiling.min()`` before their 
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
+from typing import Any
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +74,8 @@ class CoverageResult:
 FALLBACK_RIDGE, FALLBACK_MAX_SHIFT = 1e-10, 1e-9
 
 
-def fit_unit_ball(phi, b, beta, s) -> tuple[np.ndarray, bool]:
+def fit_unit_ball(phi: ArrayLike, b: ArrayLike, beta: float, s: ArrayLike) -> tuple[np.ndarray,
+                  bool]:
     """argmin over ||theta|| <= 1 of the unregularized L_DPO: (theta (d,), used_fallback).
 
     If the unregularized Newton path cannot start (ConvergenceError), the fit is redone with
@@ -92,7 +97,7 @@ def fit_unit_ball(phi, b, beta, s) -> tuple[np.ndarray, bool]:
     return theta, True
 
 
-def attained_ceiling(sigma, theta_star, radius: float = 1.0) -> float:
+def attained_ceiling(sigma: np.ndarray, theta_star: np.ndarray, radius: float = 1.0) -> float:
     """A value of ||theta - theta_*||_Sigma that some theta with ||theta|| <= radius attains.
 
     The max over the candidates theta = +-radius u_max (top eigenvector of Sigma (d, d)) and
@@ -108,10 +113,10 @@ def attained_ceiling(sigma, theta_star, radius: float = 1.0) -> float:
     return float(max(np.sqrt((c - th) @ sigma @ (c - th)) for c in cands))
 
 
-def coverage_study(data: PreferenceData, n: int, *, deltas=(0.05,), trials: int = 200,
-                   gamma: float = 1.0, method: str = "uniform", seed=0,
-                   selector_kwargs: dict | None = None, fit=fit_unit_ball,
-                   radius_fn=bounds.theorem3_radius) -> CoverageResult:
+def coverage_study(data: PreferenceData, n: int, *, deltas: Any = (0.05,), trials: int = 200,
+                   gamma: float = 1.0, method: str = "uniform", seed: Any = 0,
+                   selector_kwargs: dict | None = None, fit: Any = fit_unit_ball,
+                   radius_fn: Any = bounds.theorem3_radius) -> CoverageResult:
     """Run ``trials`` independent label draws and measure Theorem 3's coverage.
 
     Args:
@@ -164,7 +169,7 @@ def coverage_study(data: PreferenceData, n: int, *, deltas=(0.05,), trials: int 
                           gamma=gamma, ridge_fallbacks=fallbacks)
 
 
-def coverage_verdict(norms, radius: float, delta: float, ceiling, *,
+def coverage_verdict(norms: np.ndarray, radius: float, delta: float, ceiling: float, *,
                      false_alarm: float = 1e-6) -> dict:
     """Theorem 3's coverage check on measured ``norms`` (R,) at one ``delta``.
 

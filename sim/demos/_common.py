@@ -1,5 +1,6 @@
 """Shared plumbing for the demos: argument parsing and figure saving."""
 
+from typing import Any
 import argparse
 import pathlib
 
@@ -12,7 +13,7 @@ def parse(doc: str):
     return ap.parse_args()
 
 
-def save(fig, args, name: str) -> None:
+def save(fig: Any, args: Any, name: str) -> None:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

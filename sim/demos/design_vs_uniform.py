@@ -14,13 +14,13 @@ from sim.selectors import make_selector
 from ._common import parse, save
 
 
-def widths(phi, idx, gamma=1.0):
+def widths(phi: np.ndarray, idx: np.ndarray, gamma: float = 1.0) -> tuple[float, float]:
     v = gamma * np.eye(phi.shape[1]) + phi[idx].T @ phi[idx]
     x = np.linalg.solve(np.linalg.cholesky(v), phi.T)
-    return np.linalg.slogdet(v)[1], np.sqrt((x**2).sum(0)).max()
+    return float(np.linalg.slogdet(v)[1]), float(np.sqrt((x**2).sum(0)).max())
 
 
-def main():
+def main() -> None:
     args = parse(__doc__)
     rng = np.random.default_rng(args.seed)
     n_total, d = 5000, 10

@@ -12,7 +12,7 @@ import numpy as np
 from ._common import parse, save
 
 
-def main():
+def main() -> None:
     args = parse(__doc__)
     rng = np.random.default_rng(args.seed)
     d = 6

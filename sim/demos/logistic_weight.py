@@ -27,7 +27,7 @@ from sim.selectors import make_selector
 from ._common import parse, save
 
 
-def main():
+def main() -> None:
     args = parse(__doc__)
     budgets, seeds = (64, 128, 256, 512), range(args.seed, args.seed + 5)
     res = {name: np.zeros(len(budgets)) for name in ("apo", "adpo+", "uniform")}

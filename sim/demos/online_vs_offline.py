@@ -13,7 +13,7 @@ from sim.experiment import run_cell
 from ._common import parse, save
 
 
-def main():
+def main() -> None:
     args = parse(__doc__)
     env = {"kind": "gaussian", "N": 8000, "d": 8, "theta_norm": 6.0}
     budgets = [16, 32, 64, 128, 256, 512, 1024]

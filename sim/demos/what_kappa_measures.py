@@ -17,6 +17,8 @@ factor 2.4 at beta = 1, no row is scarce, and kappa stays ~1: that is the settin
 README's kappa numbers (figures/theory_kappa.png). The last line prints it for comparison.
 """
 
+from ..data import PreferenceData
+from typing import Any
 import numpy as np
 
 from sim.envs import gaussian_env
@@ -25,18 +27,18 @@ from sim.selectors import make_selector
 from ._common import parse, save
 
 
-def _kappa(data, m, seed):
+def _kappa(data: PreferenceData, m: int | None, seed: Any) -> np.ndarray:
     sel = make_selector("adpo", data, n_candidates=m, record_kappa=True, seed=seed)
     sel.select(1000)
-    return sel.kappa_
+    return sel.kappa_  # type: ignore[attr-defined]
 
 
-def _line(label, k):
+def _line(label: str, k: np.ndarray) -> None:
     print(f"{label:34s} kappa: median {np.median(k):.2f}, 99% {np.quantile(k, .99):.2f}, "
           f"max {k.max():.2f}")
 
 
-def main():
+def main() -> None:
     args = parse(__doc__)
     data = gaussian_env(4000, 8, seed=args.seed)  # ||theta_true|| = 3: informative rows scarce
     out = {}

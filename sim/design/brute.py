@@ -8,6 +8,8 @@ tiny by contract: at most ``max_subsets`` subsets).
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 import itertools
 import math
 import time
@@ -20,7 +22,8 @@ from .common import DesignResult, check_gamma, design_vectors, require_full_rank
 _CHUNK = 4096
 
 
-def brute_force_design(V, n: int, *, gamma: float = 1.0, weights=None,
+def brute_force_design(V: ArrayLike, n: int, *, gamma: float = 1.0,
+                       weights: ArrayLike | None = None,
                        max_subsets: int = 200_000) -> DesignResult:
     """The best n-subset by exhaustive search (ties: the lexicographically first subset).
 

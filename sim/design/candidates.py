@@ -23,7 +23,7 @@ class CandidateSampler:
             i.e. when more than m rows are eligible); may be None when m is None.
     """
 
-    def __init__(self, m: int | None, rng) -> None:
+    def __init__(self, m: int | None, rng: np.random.Generator) -> None:
         self.m = None if m is None else positive_int(m, "candidates (m)")
         self.rng = None if (m is None and rng is None) else as_rng(rng)
 

@@ -17,6 +17,8 @@ weights w_i >= 0 the design uses sqrt(w_i) v_i, so that v v^T carries the Lemma 
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 import math
 from dataclasses import dataclass, field
 
@@ -66,7 +68,7 @@ class DesignResult:
 
     def to_json(self) -> dict:
         """A JSON-ready dict (arrays as lists, nan as None)."""
-        def clean(x):
+        def clean(x: np.ndarray):
             if x is None:
                 return None
             if isinstance(x, np.ndarray):
@@ -91,7 +93,8 @@ class DesignResult:
 
 
 # --------------------------------------------------------------------------- input checks
-def design_vectors(V, weights=None, *, name: str = "V") -> np.ndarray:
+def design_vectors(V: ArrayLike, weights: ArrayLike | None = None, *,
+                   name: str = "V") -> np.ndarray:
     """Validated (N, d) float64 design vectors sqrt(w_i) v_i.
 
     ``weights``: None (all ones) or (N,) finite and >= 0. A zero weight makes its row the zero
@@ -109,7 +112,7 @@ def design_vectors(V, weights=None, *, name: str = "V") -> np.ndarray:
     return V * np.sqrt(w)[:, None]
 
 
-def check_gamma(gamma, *, allow_zero: bool) -> float:
+def check_gamma(gamma: float, *, allow_zero: bool) -> float:
     """The ridge gamma of H_0 = gamma I (> 0, or >= 0 where a full-rank design makes 0 valid)."""
     return positive_scalar(gamma, "gamma", allow_zero=allow_zero)
 
@@ -144,7 +147,7 @@ chol = cholesky                # lower Cholesky factor or a one-line ValueError 
 variances = chol_quad_forms    # v_i^T (L L^T)^{-1} v_i for the rows of V (sim.linalg)
 
 
-def efficiency_certificate(V, pi) -> float:
+def efficiency_certificate(V: ArrayLike, pi: np.ndarray) -> float:
     """Kiefer-Wolfowitz bound d / max_i v_i^T M(pi)^{-1} v_i <= (det M(pi)/det M*)^{1/d}.
 
     V: (N, d) design vectors; pi: (N,) non-negative weights (normalised here). Returns a number
@@ -156,7 +159,7 @@ def efficiency_certificate(V, pi) -> float:
     return V.shape[1] / float(variances(V, L).max())
 
 
-def check_pi(pi, N: int) -> np.ndarray:
+def check_pi(pi: np.ndarray, N: int) -> np.ndarray:
     """A relaxed design: (N,) finite, >= 0, positive sum; returned normalised to sum 1."""
     p = as_vector(pi, "pi", length=N)
     if (p < 0).any():

@@ -52,6 +52,8 @@ scores differed by 1.9e-5 relative.)
 
 from __future__ import annotations
 
+from typing import Any
+
 import time
 
 import numpy as np
@@ -59,7 +61,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from ..data import check_indices
 from ..linalg import chol_quad_forms, cholesky, inv_from_chol, logdet_chol
-from ..validation import as_matrix, as_rng, as_vector, positive_int
+from ..validation import as_matrix, as_vector, positive_int
 from .candidates import CandidateSampler
 from .common import DesignResult, check_gamma, design_vectors
 
@@ -69,7 +71,7 @@ REANCHOR = 8.0        # recompute all scores exactly whenever the top score shra
 _REFRESH_ROWS = 8192  # rows per GEMM chunk in a refresh (bounds the temporary to rows x block)
 
 
-def _float_dtype(dtype) -> np.dtype:
+def _float_dtype(dtype: DTypeLike) -> np.dtype:
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
         raise ValueError(f"dtype: float32 or float64, got {dt}")
@@ -278,7 +280,7 @@ def _argmax_masked(scores: np.ndarray, eligible: np.ndarray) -> int:
     return int(np.argmax(np.where(eligible, scores, -np.inf)))
 
 
-def _naive(V, eligible, n, H0, record_kappa):
+def _naive(V: ArrayLike, eligible: np.ndarray, n: int, H0: np.ndarray, record_kappa: bool):
     N, d = V.shape
     elig = eligible.copy()
     H = H0.copy()
@@ -295,7 +297,8 @@ def _naive(V, eligible, n, H0, record_kappa):
     return picks, gains, (kappa if record_kappa else None), n * N
 
 
-def _incremental(V, eligible, n, sampler, state, record_kappa, s0):
+def _incremental(V: ArrayLike, eligible: np.ndarray, n: int, sampler: Any, state: Any,
+                 record_kappa: bool, s0: np.ndarray):
     """The maintained-scores (``sampler`` exhaustive, ``record_kappa``) and random-subset modes:
     both are :class:`~sim.design.incremental.IncrementalGreedy` with unit weights."""
     from .incremental import IncrementalGreedy
@@ -351,7 +354,7 @@ class BlockedGreedy:
         self._anchor = None
         self.n_evals, self.n_blocks = self.rows.size, 0
 
-    def _key(self, idx=None) -> np.ndarray:
+    def _key(self, idx: ArrayLike = None) -> np.ndarray:
         q = self.q if idx is None else self.q[idx]
         if self.w is None:
             return q.copy() if idx is not None else q

@@ -39,6 +39,10 @@ Every solver here stops on the Kiefer-Wolfowitz certificate d / max_i g_i >= ``e
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
+from typing import Any
+
 import time
 
 import numpy as np
@@ -49,7 +53,8 @@ from .common import (DesignResult, check_pi, chol, design_vectors, information_m
                      logdet_chol, require_full_rank, variances)
 
 
-def _check_relaxed(V, weights, efficiency, max_iter) -> tuple[np.ndarray, float, int]:
+def _check_relaxed(V: ArrayLike, weights: ArrayLike | None, efficiency: float,
+                   max_iter: int) -> tuple[np.ndarray, float, int]:
     """The common opening of the relaxed solvers: the design vectors sqrt(w_i) V_i (N, d) of
     full rank, the target efficiency in (0, 1) and max_iter >= 1."""
     V = design_vectors(V, weights)
@@ -57,7 +62,7 @@ def _check_relaxed(V, weights, efficiency, max_iter) -> tuple[np.ndarray, float,
     return V, _check_efficiency(efficiency), positive_int(max_iter, "max_iter")
 
 
-def _check_efficiency(efficiency) -> float:
+def _check_efficiency(efficiency: float) -> float:
     e = positive_scalar(efficiency, "efficiency")
     if not e < 1:
         raise ValueError(f"efficiency: must lie in (0, 1) (1 is reached only in the limit), "
@@ -65,7 +70,8 @@ def _check_efficiency(efficiency) -> float:
     return e
 
 
-def _finish(solver, V, pi, it, t0, converged, info) -> DesignResult:
+def _finish(solver: str, V: ArrayLike, pi: np.ndarray, it: int, t0: float, converged: bool,
+            info: dict) -> DesignResult:
     """Result with log det M(pi) and the certificate over all N rows, from one Cholesky."""
     pi = np.where(pi > 0, pi, 0.0)
     pi = pi / pi.sum()
@@ -78,9 +84,10 @@ def _finish(solver, V, pi, it, t0, converged, info) -> DesignResult:
 
 
 # --------------------------------------------------------------------------- Frank-Wolfe
-def fw_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 1_000_000,
+def fw_design(V: ArrayLike, *, weights: ArrayLike | None = None, efficiency: float = 1 - 1e-6,
+              max_iter: int = 1_000_000,
               step: str = "pairwise", working_set: bool | None = None, start: str = "greedy",
-              pi0=None) -> DesignResult:
+              pi0: ArrayLike | None = None) -> DesignResult:
     """Frank-Wolfe with away steps for the relaxed D-optimal design (module docstring).
 
     Args:
@@ -145,7 +152,7 @@ def fw_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 
     return _finish("fw", V, pi, it_total, t0, ok, info)
 
 
-def _start(V, start, pi0) -> np.ndarray:
+def _start(V: ArrayLike, start: Any, pi0: ArrayLike | None) -> np.ndarray:
     N, d = V.shape
     if pi0 is not None:
         return check_pi(pi0, N)
@@ -167,7 +174,7 @@ def _start(V, start, pi0) -> np.ndarray:
     return pi
 
 
-def _fw_core(X, p, target, max_iter, step, info):
+def _fw_core(X: np.ndarray, p: Any, target: Any, max_iter: int, step: Any, info: dict):
     """Steps on the rows X (m, d) from p (m,); returns (p, iterations, converged).
 
     Each step is a few O(m d) matrix-vector products: for m d below ~4e6 BLAS threads cost more
@@ -181,7 +188,7 @@ def _fw_core(X, p, target, max_iter, step, info):
     return _fw_steps(X, p, target, max_iter, step, info)
 
 
-def _fw_steps(X, p, target, max_iter, step, info):
+def _fw_steps(X: np.ndarray, p: Any, target: Any, max_iter: int, step: Any, info: dict):
     m, d = X.shape
     p = p.copy()
     it, recompute_every = 0, max(d, 50)
@@ -244,8 +251,9 @@ def _fw_steps(X, p, target, max_iter, step, info):
 
 
 # --------------------------------------------------------------------------- multiplicative
-def multiplicative_design(V, *, weights=None, efficiency: float = 1 - 1e-6,
-                          max_iter: int = 100_000, pi0=None) -> DesignResult:
+def multiplicative_design(V: ArrayLike, *, weights: ArrayLike | None = None,
+                          efficiency: float = 1 - 1e-6,
+                          max_iter: int = 100_000, pi0: ArrayLike | None = None) -> DesignResult:
     """The multiplicative algorithm pi_i <- pi_i g_i / d from the uniform design (or ``pi0``).
 
     Each iteration costs one Cholesky of M(pi) and all N variances, O(N d^2). It never leaves the
@@ -270,7 +278,8 @@ def multiplicative_design(V, *, weights=None, efficiency: float = 1 - 1e-6,
 
 
 # --------------------------------------------------------------------------- cvxpy
-def cvxpy_design(V, *, weights=None, solver: str = "CLARABEL", verbose: bool = False,
+def cvxpy_design(V: ArrayLike, *, weights: ArrayLike | None = None, solver: str = "CLARABEL",
+                 verbose: bool = False,
                  **solver_opts) -> DesignResult:
     """Solve max log det(V^T diag(pi) V) s.t. pi >= 0, sum pi = 1 with cvxpy (default Clarabel).
 
@@ -304,7 +313,7 @@ def cvxpy_design(V, *, weights=None, solver: str = "CLARABEL", verbose: bool = F
                     "solve_seconds": stats.solve_time})
 
 
-def random_design(N: int, seed) -> np.ndarray:
+def random_design(N: int, seed: Any) -> np.ndarray:
     """A random point of the simplex (flat Dirichlet), for tests and warm-start experiments."""
     rng = as_rng(seed)
     p = rng.exponential(size=positive_int(N, "N"))

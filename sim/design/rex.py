@@ -38,8 +38,8 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
-from ..validation import as_rng, positive_int, positive_scalar
-from .common import DesignResult, chol, design_vectors, information_matrix, require_full_rank, variances
+from ..validation import as_rng, positive_scalar
+from .common import DesignResult, chol, information_matrix, variances
 from .relaxed import _check_relaxed, _finish, _start
 
 NULL = 1e-14   # mass below this counts as removed (R's `del`)

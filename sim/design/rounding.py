@@ -15,6 +15,10 @@
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
+from typing import Any
+
 import math
 import time
 
@@ -27,7 +31,7 @@ from .common import (DesignResult, check_gamma, check_pi, chol, design_vectors, 
                      variances)
 
 
-def efficient_rounding(pi, n: int) -> np.ndarray:
+def efficient_rounding(pi: np.ndarray, n: int) -> np.ndarray:
     """Pukelsheim-Rieder efficient rounding: integer counts (N,) summing to n.
 
     With k = #support, start from ceil((n - k/2) pi_i) on the support, then repeatedly add a run
@@ -52,7 +56,8 @@ def efficient_rounding(pi, n: int) -> np.ndarray:
     return counts
 
 
-def round_design(V, pi, n: int, *, gamma: float = 1.0, weights=None,
+def round_design(V: ArrayLike, pi: np.ndarray, n: int, *, gamma: float = 1.0,
+                 weights: ArrayLike | None = None,
                  improve: bool = True) -> DesignResult:
     """n distinct rows from a relaxed design pi (module docstring), scored by
     log det(gamma I + sum_S v v^T). Returns indices ordered: rounded support by decreasing pi,
@@ -82,8 +87,9 @@ def round_design(V, pi, n: int, *, gamma: float = 1.0, weights=None,
                         support=int(idx.size), seconds=time.perf_counter() - t0, info=info)
 
 
-def sample_design(pi, n: int, seed, *, replace: bool = True, V=None, gamma: float = 1.0,
-                  weights=None) -> DesignResult:
+def sample_design(pi: np.ndarray, n: int, seed: Any, *, replace: bool = True, V: ArrayLike = None,
+                  gamma: float = 1.0,
+                  weights: ArrayLike | None = None) -> DesignResult:
     """n draws from pi: i.i.d. with replacement (Dope) or successive sampling without replacement
     (needs n <= #support). If V is given, logdet = log det(gamma I + sum over draws, repeats
     counted)."""
@@ -108,7 +114,8 @@ def sample_design(pi, n: int, seed, *, replace: bool = True, V=None, gamma: floa
                         info={"replace": bool(replace)})
 
 
-def exchange(V, indices, *, gamma: float = 1.0, weights=None, max_passes: int = 50,
+def exchange(V: ArrayLike, indices: ArrayLike, *, gamma: float = 1.0,
+             weights: ArrayLike | None = None, max_passes: int = 50,
              tol: float = 1e-10) -> DesignResult:
     """Fedorov exchange on an n-subset S: improve log det(gamma I + sum_S v v^T) by swaps.
 

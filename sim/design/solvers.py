@@ -11,6 +11,8 @@ entry-point group ``adpo.design_solvers``) with one of two tags:
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +53,7 @@ def solver_names(tag: str | None = None) -> tuple[str, ...]:
 
 @SOLVERS.register("greedy", tags=("exact",),
                   help="greedy log det with rank-one updates (paper eq. 10)")
-def _greedy(V, weights, o: SolveOptions):
+def _greedy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
     from .greedy import greedy_select
     if o.backend != "numpy":
         from .torch_greedy import greedy_select_torch
@@ -66,7 +68,7 @@ def _greedy(V, weights, o: SolveOptions):
 
 @SOLVERS.register("greedi", tags=("exact",),
                   help="GreeDi: greedy per block on Dask workers, then greedy on the union")
-def _greedi(V, weights, o: SolveOptions):
+def _greedi(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
     from .greedi import connect, greedi_select
     if o.scheduler is None:
         return greedi_select(V, o.n, parts=2, gamma=o.gamma, weights=weights, seed=o.seed,
@@ -81,7 +83,7 @@ def _greedi(V, weights, o: SolveOptions):
 
 
 @SOLVERS.register("exchange", tags=("exact",), help="greedy, then Fedorov exchange")
-def _exchange(V, weights, o: SolveOptions):
+def _exchange(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
     from .greedy import greedy_select
     from .rounding import exchange
     start = greedy_select(V, o.n, gamma=o.gamma, weights=weights)
@@ -91,30 +93,30 @@ def _exchange(V, weights, o: SolveOptions):
 
 
 @SOLVERS.register("brute", tags=("exact",), help="exhaustive search (tiny instances)")
-def _brute(V, weights, o: SolveOptions):
+def _brute(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
     from .brute import brute_force_design
     return brute_force_design(V, o.n, gamma=o.gamma, weights=weights)
 
 
 @SOLVERS.register("fw", tags=("relaxed",), help="Frank-Wolfe, pairwise steps, working set")
-def _fw(V, weights, o: SolveOptions):
+def _fw(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
     from .relaxed import fw_design
     return fw_design(V, weights=weights, efficiency=o.efficiency)
 
 
 @SOLVERS.register("rex", tags=("relaxed",), help="randomized exchange (Harman et al. 2020)")
-def _rex(V, weights, o: SolveOptions):
+def _rex(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
     from .rex import rex_design
     return rex_design(V, weights=weights, efficiency=o.efficiency, seed=o.seed)
 
 
 @SOLVERS.register("multiplicative", tags=("relaxed",), help="pi_i <- pi_i g_i / d")
-def _multiplicative(V, weights, o: SolveOptions):
+def _multiplicative(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
     from .relaxed import multiplicative_design
     return multiplicative_design(V, weights=weights, efficiency=o.efficiency)
 
 
 @SOLVERS.register("cvxpy", tags=("relaxed",), help="cvxpy/Clarabel (small instances)")
-def _cvxpy(V, weights, o: SolveOptions):
+def _cvxpy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
     from .relaxed import cvxpy_design
     return cvxpy_design(V, weights=weights)
