@@ -48,6 +48,11 @@ def _check_common(cfg: Any) -> None:
     """Validate (in place, on a frozen config) the options every synthetic kind shares."""
     object.__setattr__(cfg, "N", positive_int(cfg.N, "N"))
     object.__setattr__(cfg, "beta", check_beta(cfg.beta))
+    _check_fit(cfg)
+
+
+def _check_fit(cfg: Any) -> None:
+    """Validate (in place) the fit options ``fit_gamma`` (>= 0) and ``radius`` (None or > 0)."""
     object.__setattr__(cfg, "fit_gamma", positive_scalar(cfg.fit_gamma, "fit_gamma",
                                                          allow_zero=True))
     if cfg.radius is not None:
@@ -242,10 +247,7 @@ class PromptsConfig:
         for key in ("theta_norm", "ref_norm"):
             object.__setattr__(self, key, positive_scalar(getattr(self, key), key,
                                                           allow_zero=True))
-        object.__setattr__(self, "fit_gamma", positive_scalar(self.fit_gamma, "fit_gamma",
-                                                              allow_zero=True))
-        if self.radius is not None:
-            object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
+        _check_fit(self)
 
     @property
     def N(self) -> int:  # noqa: N802 (the paper's symbol)
@@ -336,10 +338,7 @@ class FileConfig:
                 raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
         if self.scale not in ("none", "rms", "unit"):
             raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
-        object.__setattr__(self, "fit_gamma", positive_scalar(self.fit_gamma, "fit_gamma",
-                                                              allow_zero=True))
-        if self.radius is not None:
-            object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
+        _check_fit(self)
 
     @property
     def N_file(self) -> int:  # noqa: N802 (the paper's symbol)

@@ -62,11 +62,14 @@ def test_labels_follow_bradley_terry_at_theta_true() -> None:
     assert abs(np.sum((flipped - p) * np.sign(z))) > 5 * t  # the mutant is rejected
 
 
-def test_group_key_round_trips_through_npz(tmp_path) -> None:
+def test_group_key_round_trips_through_npz_and_pool_folders(tmp_path) -> None:
+    from sim.store import save_pool
+
     data = make_env("prompts", seed=0, M=5, K=3, d=2)
     data.save(tmp_path / "p.npz")
-    back = PreferenceData.load(tmp_path / "p.npz")
-    np.testing.assert_array_equal(back.group, data.group)
+    save_pool(tmp_path / "pool", data)
+    for back in (PreferenceData.load(tmp_path / "p.npz"), PreferenceData.load(tmp_path / "pool")):
+        np.testing.assert_array_equal(back.group, data.group)
     np.testing.assert_array_equal(back.subset([4, 0]).group, data.group[[4, 0]])
     with pytest.raises(ValueError, match="group: prompt ids must be >= 0"):
         data.with_(group=-data.group - 1)

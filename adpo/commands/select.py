@@ -67,6 +67,10 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
     as_rng(args.seed)
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
     if args.emit_jsonl is not None:
+        if values.get("replace"):
+            raise ValueError("--emit-jsonl: the JSONL holds each pair once, with its logged "
+                             "label; repeated picks (--replace) have no text of their own — "
+                             "drop one of the two flags")
         check_output(args.emit_jsonl, suffix=".jsonl", inputs=(args.data,), field="emit-jsonl")
         check_outputs({"out": args.out, "emit-jsonl": args.emit_jsonl}, inputs=(args.data,))
     return entry, options, values
