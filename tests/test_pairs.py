@@ -49,8 +49,9 @@ def test_rows_are_the_ranking_model_pair_differences() -> None:
 def test_labels_follow_bradley_terry_at_theta_true() -> None:
     """T = sum_r (s_r - p_r) sign(z_r): each term lies in an interval of width 1, so Hoeffding
     gives P(|T| >= t) <= 2 exp(-2 t^2 / N) = 1e-6 at the threshold below (false failure
-    <= 1e-6). A mutant drawing labels at -theta_true has E[T] = -sum |2 p_r - 1|, measured
-    here as about -0.36 N, 9x the threshold (checked below: power ~ 1)."""
+    <= 1e-6). A mutant drawing labels at -theta_true has E[T] = -sum |2 p_r - 1| = -2480
+    here (-0.41 N, 12x the threshold t = 209) with sd <= sqrt(N) / 2 = 39: power ~ 1 (the
+    mutant's draw is checked below)."""
     data = make_env("prompts", seed=0, M=1000, K=4, d=8)
     z = data.beta * (data.phi @ data.theta_true - data.b)
     p = sigmoid(z)
