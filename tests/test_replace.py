@@ -158,10 +158,10 @@ def test_a_selector_with_replacement_tells_fresh_labels_and_fits_on_all() -> Non
     np.testing.assert_array_equal(rows, idx)
     _independence(rows.tolist(), labels.tolist())
     # the MLE takes every repeated row with its own label (eq. 6's sum over labels)
-    th = fit_dpo(data.phi[rows], data.b[rows], 1.0, labels, gamma=sel.cfg.fit_gamma).theta
+    th = fit_dpo(data.phi[rows], data.b[rows], 1.0, labels, fit_ridge=sel.cfg.fit_ridge).theta
     np.testing.assert_allclose(sel._fit_told(), th, atol=1e-10)
     last = np.array([sel.labels_[r] for r in rows])  # the mutant: one label per pair
-    collapsed = fit_dpo(data.phi[rows], data.b[rows], 1.0, last, gamma=sel.cfg.fit_gamma).theta
+    collapsed = fit_dpo(data.phi[rows], data.b[rows], 1.0, last, fit_ridge=sel.cfg.fit_ridge).theta
     assert np.abs(collapsed - th).max() > 1e-3
 
 
