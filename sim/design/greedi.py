@@ -20,6 +20,15 @@ from ..validation import as_rng, positive_int
 from .common import DesignResult, check_gamma, design_vectors
 
 
+def _checked(V, n, parts, gamma, weights):
+    """(v_i = sqrt(w_i) V_i (N, d), n, parts, gamma) validated, or a one-line ValueError."""
+    Vd = design_vectors(V, weights)
+    n, parts = positive_int(n, "n"), positive_int(parts, "parts")
+    if n > Vd.shape[0]:
+        raise ValueError(f"n: cannot pick {n} distinct rows from N = {Vd.shape[0]}; lower n")
+    return Vd, n, parts, check_gamma(gamma, allow_zero=False)
+
+
 def _block_greedy(V, n, gamma, dtype):
     from .greedy import greedy_select
     return greedy_select(V, min(n, V.shape[0]), gamma=gamma, dtype=dtype).indices
@@ -41,13 +50,8 @@ def greedi_select(V, n, *, parts: int = 2, gamma: float = 1.0, weights=None, see
     """
     from .greedy import greedy_select
     t0 = time.perf_counter()
-    Vd = design_vectors(V, weights)
-    N, d = Vd.shape
-    gamma = check_gamma(gamma, allow_zero=False)
-    n = positive_int(n, "n")
-    parts = positive_int(parts, "parts")
-    if n > N:
-        raise ValueError(f"n: cannot pick {n} distinct rows from N = {N}; lower n")
+    Vd, n, parts, gamma = _checked(V, n, parts, gamma, weights)
+    N = Vd.shape[0]
     perm = as_rng(seed).permutation(N)
     blocks = [np.sort(b) for b in np.array_split(perm, parts) if b.size]
     if client is None:
@@ -192,14 +196,9 @@ def greedi_exact_select(V, n, *, parts: int = 2, gamma: float = 1.0, weights=Non
     """
     from .greedy import REANCHOR, GreedyState
     t0 = time.perf_counter()
-    Vd = design_vectors(V, weights)
+    Vd, n, parts, gamma = _checked(V, n, parts, gamma, weights)
     N, d = Vd.shape
-    gamma = check_gamma(gamma, allow_zero=False)
-    n = positive_int(n, "n")
-    parts = positive_int(parts, "parts")
     top = positive_int(top, "top")
-    if n > N:
-        raise ValueError(f"n: cannot pick {n} distinct rows from N = {N}; lower n")
     bounds = np.linspace(0, N, min(parts, N) + 1).astype(int)
     if client is None:
         blocks = [BlockScorer(Vd[a:b], a, gamma) for a, b in zip(bounds[:-1], bounds[1:])]
