@@ -13,7 +13,8 @@ refits, Algorithm 1); its reference is greedy_select at the weights of theta_hat
 labels (not the same picks: its weights change along the run).
 Target (issue 11): ratio <= 1.2 for every selector.
 
-Scales (``--scale``): ``default`` N, d, n = 2^13, 128, 2^12 (about a minute on 2 quiet cores),
+Scales (``--scale``): ``default`` N, d, n = 2^13, 64, 2^11 (sized for about two minutes on 2 quiet
+cores: at 2^13, 128, 2^12 the m = 256 rows alone took 45 s per run under load 6),
 ``paper`` 2^16, 384, 2^15 (also ``--paper``), ``quick`` 2^12, 32, 2^10 (also ``--quick``);
 ``--size N d n`` for any other.
 """
@@ -37,7 +38,7 @@ CASES = (("adpo+", {"alpha": 0.0}), ("adpo+", {}), ("oracle", {}), ("apo", {}),
          ("adpo+", {"n_candidates": 256}), ("adpo", {}))
 
 
-SCALES = {"quick": (2**12, 32, 2**10), "default": (2**13, 128, 2**12),
+SCALES = {"quick": (2**12, 32, 2**10), "default": (2**13, 64, 2**11),
           "paper": (2**16, 384, 2**15)}
 
 
