@@ -55,7 +55,7 @@ def test_unknown_options_are_refused_with_the_valid_list(env):
                                          r"options are: none$"):
         make_selector("uniform", env, alpha=3.0)
     with pytest.raises(ValueError, match="refit: not an option of method 'adpo\\+'.*"
-                                         "n_candidates, gamma, record_kappa, fit_gamma, radius, "
+                                         "n_candidates, gamma, criterion, record_kappa, fit_gamma, radius, "
                                          "alpha$"):
         make_selector("adpo+", env, refit="pow2")
     with pytest.raises(ValueError, match="gamma: not an option of method 'pmc'"):

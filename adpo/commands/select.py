@@ -14,8 +14,9 @@ from sim.data import PreferenceData
 from sim.design.common import subset_logdet
 from sim.io import STDOUT, OutputGroup, check_output, check_outputs, write_json
 from sim.registry import METHODS, Entry
-from sim.selectors import make_selector
-from sim.validation import as_rng, check_resources, positive_int
+from sim.selectors import LabelOracle, make_selector
+from sim.stopping import select_until
+from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
 
 from ..options import add_entry_options, add_renamed, entry_options, make_config
 
@@ -43,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also write the chosen rows, in order, as JSONL in the input's format "
                    "(needs the features file's sidecar from `adpo features`)")
     p.add_argument("--force", action="store_true", help="skip the memory guard")
+    p.add_argument("--stop-below", type=float, default=None, metavar="SD",
+                   help="stop asking for labels once the largest predicted logit sd "
+                   "beta sqrt(phi_i^T H^-1 phi_i) over all rows is < SD (sim.stopping; needs "
+                   "labels; --n is the cap); the output's 'stop' records why and at which n")
+    p.add_argument("--check-every", type=int, default=1, metavar="K",
+                   help="with --stop-below: test the rule every K labels (each test fits theta)")
     takers = add_entry_options(p, METHODS, title="method options ([methods] that take them)")
     add_renamed(p, "--gamma", "--fit-gamma", "--n-candidates")
     p.set_defaults(func=run, takers=takers)
@@ -61,6 +68,9 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
         raise ValueError("--fit-ridge (fit_gamma): must be > 0 for selection (the first refits "
                          "see fewer labels than dimensions), got 0")
     positive_int(args.n, "n")
+    positive_int(args.check_every, "check-every")
+    if args.stop_below is not None:
+        positive_scalar(args.stop_below, "stop-below")
     as_rng(args.seed)
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
     if args.emit_jsonl is not None:
@@ -81,12 +91,24 @@ def run(args: argparse.Namespace) -> int:
                     force=args.force)
     sel = make_selector(entry.name, data, seed=args.seed, **options)
     t0 = time.perf_counter()
-    idx = sel.select(args.n)
+    stop = None
+    if args.stop_below is None:
+        idx = sel.select(args.n)
+    else:
+        if data.s is None:
+            raise DataError(f"stop-below: {args.data} has no labels s; the rule fits theta_hat "
+                            "on the labels it reveals")
+        stop = select_until(sel, LabelOracle(data.s), args.stop_below, args.n,
+                            check_every=args.check_every, gamma=values.get("gamma", 1.0),
+                            fit_gamma=values.get("fit_gamma", 1e-3))
+        idx = stop.indices
     seconds = time.perf_counter() - t0
-    out = {"method": entry.name, "n": int(args.n), "indices": idx.tolist(),
+    out = {"method": entry.name, "n": int(idx.size), "indices": idx.tolist(),
            "logdet": subset_logdet(data.phi, idx, values.get("gamma", 1.0)),
            "weighted_logdet": float(sel.logdet_) if hasattr(sel, "logdet_") else None,
            "seconds": seconds, "options": {**values, "seed": args.seed}}
+    if stop is not None:
+        out["stop"] = stop.to_json(args.n, args.check_every)
     if args.emit_jsonl is None:
         write_json(out, args.out)
         return 0

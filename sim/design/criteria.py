@@ -270,6 +270,14 @@ def a_design(V: np.ndarray, *, weights: np.ndarray | None = None,
                         info={"criterion": "a", "trace": criterion_value(L @ L.T, "a")})
 
 
+def _g_step(p: np.ndarray, rho: np.ndarray, u: np.ndarray, g: np.ndarray,
+            lin: float) -> tuple[np.ndarray, np.ndarray]:
+    """One multiplicative step of :func:`g_design` on (pi (N,), rho (T,)); see its doc."""
+    p = p * np.sqrt(g / lin)
+    rho = rho * (u / lin)
+    return p / p.sum(), rho / rho.sum()
+
+
 def g_design(V: np.ndarray, *, weights: np.ndarray | None = None,
              targets: np.ndarray | None = None, efficiency: float = 1 - 1e-6,
              max_iter: int = 100_000) -> DesignResult:
@@ -316,10 +324,7 @@ def g_design(V: np.ndarray, *, weights: np.ndarray | None = None,
         eff = lower / upper
         if eff >= efficiency:
             break
-        p = p * np.sqrt(g / lin)
-        p /= p.sum()
-        rho = rho * (u / lin)
-        rho /= rho.sum()
+        p, rho = _g_step(p, rho, u, g, lin)
     L = chol(information_matrix(X, p), "M(pi)")
     return DesignResult(solver="multiplicative-g", pi=p,
                         logdet=2.0 * float(np.log(np.diag(L)).sum()), efficiency=eff,
