@@ -8,6 +8,8 @@ of ``adpo env``, the sweep TOML schema and ``adpo envs`` all derive from these e
   parameter; labels follow eq. 12, s_i ~ Bernoulli(mu(beta (phi_i^T theta_true - b_i))).
 * ``digits`` — :func:`digits_env`, the paper's section 6.1 recipe on scikit-learn's handwritten
   digits (1797 images, 10 classes, 64 features), the offline stand-in for CIFAR + ResNet-50.
+* ``ranking`` — :func:`ranking_kind`, a ranking pool (K responses per prompt, one
+  Plackett–Luce ranking each; a :class:`sim.ranking.RankingData`, not pairs).
 * ``file`` — :func:`file_env`, any ``.npz`` data file (``adpo env``, ``adpo features``, or
   written by hand with the keys of :mod:`sim.data`), optionally a random subset of its rows.
 
@@ -33,6 +35,7 @@ import scipy.linalg
 
 from .data import PreferenceData
 from .dpo import dpo_hessian, fit_dpo, sigmoid
+from .ranking import RankingData, ranking_env
 from .registry import ENVS, register_env
 from .validation import as_rng, check_beta, positive_int, positive_scalar
 
@@ -323,6 +326,43 @@ def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["n
                 radius=cfg.radius)
     return data.with_(theta_star=theta_star, theta_true=None if changed else data.theta_true,
                       info=info)
+
+
+# ---------------------------------------------------------------------------- rankings
+@dataclass(frozen=True)
+class RankingEnvConfig:
+    """Options of the ``ranking`` environment (see :func:`ranking_env`)."""
+
+    N: int = field(metadata={"help": "number of prompts M (ranking pool)"})
+    K: int = field(default=4, metadata={"help": "responses per prompt, ranked (K >= 2)"})
+    d: int = field(default=8, metadata={"help": "feature dimension"})
+    beta: float = field(default=1.0, metadata={"help": "DPO scale beta > 0"})
+    theta_norm: float = field(default=3.0, metadata={"help": "||theta_true||"})
+    ref_norm: float = field(default=1.0, metadata={"help": "||theta_0|| of the reference"})
+    fit_gamma: float = field(default=1e-3, metadata={"help": "ridge of the PL MLE theta_star"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "N", positive_int(self.N, "N"))
+        object.__setattr__(self, "K", positive_int(self.K, "K", minimum=2))
+        object.__setattr__(self, "d", positive_int(self.d, "d"))
+        object.__setattr__(self, "beta", check_beta(self.beta))
+        for key in ("theta_norm", "ref_norm", "fit_gamma"):
+            object.__setattr__(self, key, positive_scalar(getattr(self, key), key,
+                                                          allow_zero=True))
+
+
+@register_env("ranking", config=RankingEnvConfig, tags=("synthetic", "theta_true", "ranking"),
+              help="a ranking pool: N prompts with K responses each, one Plackett-Luce ranking "
+                   "per prompt from a known theta_true (writes psi, rankings; sim.ranking)")
+def ranking_kind(N: int, K: int = 4, d: int = 8, *, seed: Any, beta: float = 1.0,
+                 theta_norm: float = 3.0, ref_norm: float = 1.0,
+                 fit_gamma: float = 1e-3) -> RankingData:
+    """:func:`sim.ranking.ranking_env` under the registry's option names (N prompts)."""
+    cfg = RankingEnvConfig(N=N, K=K, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
+                           fit_gamma=fit_gamma)
+    return ranking_env(cfg.N, cfg.K, cfg.d, beta=cfg.beta, seed=seed,
+                       theta_norm=cfg.theta_norm, ref_norm=cfg.ref_norm,
+                       fit_gamma=cfg.fit_gamma)
 
 
 # ---------------------------------------------------------------------------- by name

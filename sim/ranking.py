@@ -30,6 +30,22 @@ Carlo average.
 
 Shapes: ``psi`` (M, K, d), ``b`` (M, K), ``rankings`` (M, K) (each row a permutation of 0..K-1,
 best first), ``theta`` (d,).
+
+A *ranking pool* file (``adpo env --kind ranking``, :meth:`RankingData.save`) is a ``.npz`` with
+
+============  ===========  ==========================================================
+key           shape        meaning
+============  ===========  ==========================================================
+psi           (M, K, d)    per-prompt response features psi_ik = psi(x_i, y_ik)
+b             (M, K)       reference log-probabilities b_ik = log pi_0(y_ik | x_i)
+beta          ()           DPO scale beta > 0
+rankings      (M, K)       optional observed rankings, row i a permutation of 0..K-1, best first
+theta_star    (d,)         optional target: the PL MLE on all M rankings
+theta_true    (d,)         optional generating parameter of the rankings
+============  ===========  ==========================================================
+
+Its key ``psi`` tells it apart from a pairwise file (``phi``, :mod:`sim.data`):
+:func:`load_pool` reads either.
 """
 
 from __future__ import annotations
@@ -42,8 +58,12 @@ import numpy as np
 import scipy.linalg
 from scipy.special import softmax
 
+from .data import PreferenceData
 from .dpo import ConvergenceError
-from .validation import as_rng, as_vector, positive_int, positive_scalar
+from .io import atomic_savez
+from .validation import DataError, as_rng, as_vector, check_beta, positive_int, positive_scalar
+
+RANKING_NPZ_KEYS = ("psi", "b", "beta", "rankings", "theta_star", "theta_true")
 
 EXACT_MAX_K = 6  # K! = 720 rankings per prompt: exact expectation; above, Monte Carlo
 
@@ -97,8 +117,59 @@ class RankingData:
     def d(self) -> int:
         return int(self.psi.shape[2])
 
+    @property
+    def N(self) -> int:  # noqa: N802 (the selectable units, as PreferenceData.N)
+        """The number of prompts M (what a selector chooses among)."""
+        return self.M
+
     def with_(self, **changes: Any) -> RankingData:
         return replace(self, **changes)
+
+    def save(self, path: str) -> None:
+        """Write the keys of the module table (absent optional fields omitted) atomically."""
+        path = str(path)
+        if not path.endswith(".npz"):
+            raise ValueError(f"path: data files must end in .npz, got {path!r}")
+        arrays: dict[str, Any] = {"psi": self.psi, "b": self.b, "beta": np.float64(self.beta)}
+        for key in RANKING_NPZ_KEYS[3:]:
+            if getattr(self, key) is not None:
+                arrays[key] = getattr(self, key)
+        atomic_savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str) -> RankingData:
+        """Read a ranking pool written by :meth:`save` (no pickle); DataError names the file."""
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(f"data file {path!r}: not a readable .npz file ({exc})") from None
+        unknown = sorted(set(arrays) - set(RANKING_NPZ_KEYS))
+        missing = [k for k in RANKING_NPZ_KEYS[:3] if k not in arrays]
+        if unknown or missing:
+            raise DataError(f"data file {path!r}: a ranking pool has keys "
+                            f"{list(RANKING_NPZ_KEYS)} (psi, b, beta required); "
+                            f"unknown {unknown}, missing {missing}")
+        try:
+            return cls(beta=check_beta(float(np.asarray(arrays.pop("beta")).reshape(()))),
+                       **arrays)
+        except ValueError as exc:
+            raise DataError(f"data file {path!r}: {exc}") from None
+
+
+def is_ranking_file(path: str) -> bool:
+    """Whether ``path`` is a ranking pool (a .npz holding ``psi``), without loading it."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "psi.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False  # PreferenceData.load names the problem
+
+
+def load_pool(path: str) -> PreferenceData | RankingData:
+    """A pairwise data file (:class:`sim.data.PreferenceData`) or a ranking pool, by its keys."""
+    return RankingData.load(path) if is_ranking_file(path) else PreferenceData.load(path)
 
 
 def check_rankings(rankings: object, M: int, K: int) -> np.ndarray:

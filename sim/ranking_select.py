@@ -34,7 +34,9 @@ class RankingSelector:
     def __init__(self, data: RankingData, method: str, *, seed: object = 0, gamma: float = 1.0,
                  fit_gamma: float = 1e-3, n_mc: int = 256):
         if not isinstance(data, RankingData):
-            raise ValueError("data: expected a RankingData (see sim.ranking)")
+            raise ValueError(f"data: ranking method {method!r} selects prompts of a ranking pool "
+                             "(sim.ranking.RankingData, `adpo env --kind ranking`); this is "
+                             "pairwise data: use a pairwise method")
         if method not in RANKING_METHODS:
             raise ValueError(f"method: {method!r} is not a ranking method; choose one of "
                              f"{', '.join(RANKING_METHODS)}")
@@ -44,6 +46,7 @@ class RankingSelector:
         self.n_mc = positive_int(n_mc, "n_mc")
         self.rng = as_rng(seed)
         self._logged = data.rankings if method == "adpo+" else None
+        self._reveal = data.rankings if method == "adpo" else None  # told one at a time
         self.data = data.with_(rankings=None)
         self._theta_star = data.theta_star
         self.selected_: list[int] = []
@@ -57,6 +60,11 @@ class RankingSelector:
     @property
     def uses_labels(self) -> bool:
         return self.method == "adpo"
+
+    @property
+    def logdet_(self) -> float:
+        """log det H, H = gamma I + sum of the picks' information (as of their rounds)."""
+        return float(np.linalg.slogdet(self._H)[1])
 
     def _theta(self) -> np.ndarray:
         d = self.data
@@ -127,8 +135,10 @@ class RankingSelector:
 
     def select(self, n: int, rankings: np.ndarray | None = None,
                batch_size: int = 1) -> np.ndarray:
-        """Select n prompts; online methods are told ``rankings[i]`` as each i is selected."""
+        """Select n prompts; online methods are told ``rankings[i]`` as each i is selected
+        (default: the data's logged rankings, revealed one prompt at a time)."""
         n = positive_int(n, "n")
+        rankings = self._reveal if rankings is None else rankings
         out: list[int] = []
         while len(out) < n:
             idx = self.ask(min(batch_size, n - len(out)))

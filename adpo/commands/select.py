@@ -10,11 +10,12 @@ import argparse
 import dataclasses
 import time
 
-from sim.data import PreferenceData
+from sim.ranking import RankingData, load_pool
 from sim.design.common import subset_logdet
 from sim.io import STDOUT, OutputGroup, check_output, check_outputs, write_json
 from sim.registry import METHODS, Entry
 from sim.selectors import LabelOracle, make_selector
+from sim.selectors.ranking import check_method_data
 from sim.stopping import select_until
 from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
 
@@ -33,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default 1) and, for the weighted greedy methods, 'weighted_logdet' (their own design "
         "matrix), and the method's validated 'options'. Online methods (adpo, pmc, "
         "uncertainty, apo-logistic) on a file with labels see each label only after selecting "
-        "its row. Methods and their options: `adpo methods`.")
+        "its row. On a ranking pool (`adpo env --kind ranking`) the ranking methods (rank-*) choose "
+        "prompts to have ranked ('logdet' null, 'weighted_logdet' their own design); a method "
+        "of the other data kind is refused. Methods and their options: `adpo methods`.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help)")
     p.add_argument("--method", required=True, metavar="NAME",
                    help=f"a registered method: {', '.join(METHODS.names())}")
@@ -81,7 +84,12 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
 
 def run(args: argparse.Namespace) -> int:
     entry, options, values = check_args(args)
-    data = PreferenceData.load(args.data)
+    data = load_pool(args.data)  # pairs (phi) or a ranking pool (psi, rankings)
+    check_method_data(entry, data)
+    ranking = isinstance(data, RankingData)
+    if ranking and (args.stop_below is not None or args.emit_jsonl is not None):
+        raise ValueError("stop-below/emit-jsonl: defined for pairwise pools only, not for a "
+                         "ranking pool")
     if args.n > data.N:
         raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N")
     if args.emit_jsonl is not None:  # the sidecar and the unchanged source, before any work
@@ -104,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         idx = stop.indices
     seconds = time.perf_counter() - t0
     out = {"method": entry.name, "n": int(idx.size), "indices": idx.tolist(),
-           "logdet": subset_logdet(data.phi, idx, values.get("gamma", 1.0)),
+           "logdet": None if ranking else subset_logdet(data.phi, idx, values.get("gamma", 1.0)),
            "weighted_logdet": float(sel.logdet_) if hasattr(sel, "logdet_") else None,
            "seconds": seconds, "options": {**values, "seed": args.seed}}
     if stop is not None:
