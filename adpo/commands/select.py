@@ -10,11 +10,12 @@ import argparse
 import dataclasses
 import time
 
+from sim.data import PreferenceData
 from sim.ranking import RankingData, load_pool
 from sim.design.common import subset_logdet
 from sim.io import STDOUT, OutputGroup, check_output, check_outputs, write_json
 from sim.registry import METHODS, Entry
-from sim.selectors import LabelOracle, make_selector
+from sim.selectors import LabelOracle
 from sim.selectors.ranking import check_method_data
 from sim.stopping import select_until
 from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
@@ -97,12 +98,13 @@ def run(args: argparse.Namespace) -> int:
         selected_lines(args.data, [])
     check_resources(SELECT_COPIES * 8.0 * data.N * data.d, f"select: N = {data.N}, d = {data.d}",
                     force=args.force)
-    sel = make_selector(entry.name, data, seed=args.seed, **options)
+    sel = entry.factory(data, seed=args.seed, **options)  # a Selector or a RankingSelector
     t0 = time.perf_counter()
     stop = None
     if args.stop_below is None:
         idx = sel.select(args.n)
     else:
+        assert isinstance(data, PreferenceData)  # ranking pools were refused above
         if data.s is None:
             raise DataError(f"stop-below: {args.data} has no labels s; the rule fits theta_hat "
                             "on the labels it reveals")
@@ -112,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         idx = stop.indices
     seconds = time.perf_counter() - t0
     out = {"method": entry.name, "n": int(idx.size), "indices": idx.tolist(),
-           "logdet": None if ranking else subset_logdet(data.phi, idx, values.get("gamma", 1.0)),
+           "logdet": None if isinstance(data, RankingData)
+           else subset_logdet(data.phi, idx, values.get("gamma", 1.0)),
            "weighted_logdet": float(sel.logdet_) if hasattr(sel, "logdet_") else None,
            "seconds": seconds, "options": {**values, "seed": args.seed}}
     if stop is not None:
