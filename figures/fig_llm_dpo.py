@@ -34,6 +34,8 @@ import platform
 
 import numpy as np
 
+from sim.io import atomic_savez, atomic_write_text
+
 from figures.common import cache_dir, figure_code, load_config, mean_band, method_style, save, style
 
 NAME = "llm_dpo"
@@ -76,11 +78,10 @@ def rows_and_cache(cfg: dict, lm):
         return raw, rows, cache
     cache = lt.build_cache(lm, rows, start, max_length=cfg["max_length"], progress=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, lengths=np.array([h.shape[0] for h in cache.hidden]),
-             hidden=torch.cat(cache.hidden).float().cpu().numpy(), ref_logp=cache.ref_logp.cpu().numpy(),
-             phi=cache.phi, n_truncated=np.array(cache.n_truncated))
-    tmp.replace(path)
+    atomic_savez(path, lengths=np.array([h.shape[0] for h in cache.hidden]),
+                 hidden=torch.cat(cache.hidden).float().cpu().numpy(),
+                 ref_logp=cache.ref_logp.cpu().numpy(), phi=cache.phi,
+                 n_truncated=np.array(cache.n_truncated))
     return raw, rows, cache
 
 
@@ -185,9 +186,7 @@ def compute(cfg: dict) -> dict:
     result = {"cells": cells, "N": cache.n_pairs, "d": int(data.d), "model": lm.name,
               "n_truncated": cache.n_truncated}
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(out_path)
+    atomic_write_text(out_path, json.dumps(result))
     return result
 
 
