@@ -8,11 +8,15 @@ and shown to reject a wrong formula.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from adpo.cli import main
 from sim.design import greedy_select
 from sim.design import criteria as C
+from sim.envs import gaussian_env
 
 
 def _value(H, c, T):
@@ -169,7 +173,6 @@ def test_selector_criterion_changes_the_gain_not_the_weights(method, c):
     the method's own weighted rows (targets: the unweighted phi); the mutant reference with
     weighted targets picks differently, so the check can fail."""
     from sim.dpo import dpo_weights
-    from sim.envs import gaussian_env
     from sim.selectors import make_selector
     data = gaussian_env(30, 3, seed=2, beta=2.0)
     w = (dpo_weights(data.phi, data.b, data.beta, data.theta_star) if method == "oracle"
@@ -183,7 +186,6 @@ def test_selector_criterion_changes_the_gain_not_the_weights(method, c):
 
 
 def test_online_selector_criterion_keeps_logdet_and_refuses_kappa():
-    from sim.envs import gaussian_env
     from sim.selectors import make_selector
     data = gaussian_env(80, 3, seed=5)
     vs = []
@@ -199,12 +201,7 @@ def test_online_selector_criterion_keeps_logdet_and_refuses_kappa():
 
 
 def test_design_command_criterion(tmp_path):
-    import json
-
-    from adpo.cli import main
-    from sim.envs import gaussian_env
-    path = tmp_path / "g.npz"
-    data = gaussian_env(50, 3, seed=0)
+    path, data = tmp_path / "g.npz", gaussian_env(50, 3, seed=0)
     data.save(str(path))
     out = tmp_path / "o.json"
     assert main(["design", "--data", str(path), "--solver", "greedy", "--n", "5",

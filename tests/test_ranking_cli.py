@@ -86,3 +86,12 @@ def test_fit_is_the_plackett_luce_mle_on_the_selected_prompts(pool, tmp_path):
     mx, mean = ranking_logit_errors(data, theta, data.theta_star)
     assert res["metrics"]["max_logit_error_theta_star"] == pytest.approx(mx, rel=1e-10)
     assert main(["fit", "--data", str(pool), "--radius", "1"]) != 0
+
+
+def test_sweeps_refuse_ranking_entries_in_one_line():
+    from sim.runner import env_config, method_config
+    with pytest.raises(ValueError, match=r"^methods\[0\].name: 'rank-adpo' is for ranking pools"):
+        method_config({"name": "rank-adpo"}, "methods[0]")
+    with pytest.raises(ValueError, match=r"^env.kind: 'ranking' is for ranking pools"):
+        env_config({"kind": "ranking", "N": 10})
+    assert method_config({"name": "adpo"}) is not None  # pairwise entries pass

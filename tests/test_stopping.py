@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from adpo.cli import main
 from sim.dpo import fit_dpo, logistic_weight
 from sim.envs import gaussian_env
 from sim.selectors import LabelOracle, make_selector
@@ -92,11 +95,7 @@ def test_stopping_keeps_the_selectors_picks_and_batches():
 
 
 def test_select_command_stop_below(tmp_path):
-    import json
-
-    from adpo.cli import main
-    path = tmp_path / "g.npz"
-    data = gaussian_env(300, 3, seed=1)
+    path, data = tmp_path / "g.npz", gaussian_env(300, 3, seed=1)
     data.save(str(path))
     out = tmp_path / "s.json"
     assert main(["select", "--data", str(path), "--method", "apo", "--n", "250",

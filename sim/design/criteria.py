@@ -12,8 +12,10 @@ Criteria (all on H^{-1}, the covariance of theta_hat up to the Lemma 1 scaling):
   default the unweighted rows phi_j): the largest predicted variance of a logit phi_j^T theta_hat,
   which is what the paper's metric, the maximum logit error of eq. 7, measures.
 
-Greedy steps use the Sherman–Morrison identities for H + v v^T, computed through a Cholesky
-factor of H (never an explicit inverse): with z = L^{-1} v and q = ||z||^2 = v^T H^{-1} v,
+Greedy steps (:func:`greedy_criterion`; :class:`CriterionGreedy`, the engine of the selectors'
+``criterion`` option; both score with :func:`criterion_scores`) use the Sherman–Morrison
+identities for H + v v^T, computed through a Cholesky factor of H (never an explicit inverse):
+with z = L^{-1} v and q = ||z||^2 = v^T H^{-1} v,
 
     d: log(1 + q)      a: ||L^{-T} z||^2 / (1 + q)      g: t_j^T H^{-1} t_j - (t_j^T H^{-1} v)^2/(1 + q).
 
