@@ -32,6 +32,10 @@ _HELP = {"adpo": "K-wise ADPO: greedy log det over ranked K-tuples, PL theta_hat
          "oracle": "greedy log det over K-tuples with the PL information at theta_star",
          "d-opt": "greedy log det over K-tuples at theta = 0 (label-free)",
          "uniform": "uniformly random prompts of a ranking pool"}
+#: Plot styles: the pairwise counterpart's colour, a diamond ("d") marker for a ranking pool.
+_STYLE = {"adpo": ("#ff7f0e", "ADPO"), "adpo+": ("#d62728", "ADPO+"),
+          "oracle": ("#9467bd", "Oracle"), "d-opt": ("#8c564b", "D-optimal (label-free)"),
+          "uniform": ("#7f7f7f", "Uniform")}
 _TAGS = {"adpo": ("online",), "adpo+": ("offline", "reads-logged-labels"),
          "oracle": ("offline", "needs-theta-star"), "d-opt": ("offline",), "uniform": ("offline",)}
 
@@ -58,8 +62,10 @@ def _register(rule: str) -> None:
                                n_mc=cfg.n_mc)
 
     factory.__qualname__ = factory.__name__ = f"rank_{rule.replace('+', '_plus')}"
+    color, label = _STYLE[rule]
     register_method(f"rank-{rule}", config=RankingOptions, help=_HELP[rule],
-                    tags=("ranking",) + _TAGS[rule])(factory)
+                    tags=("ranking",) + _TAGS[rule],
+                    style={"color": color, "marker": "d", "label": f"{label} (rankings)"})(factory)
 
 
 for _rule in RANKING_METHODS:
