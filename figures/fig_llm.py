@@ -119,14 +119,14 @@ def run_method(data, cfg, method, seed, groups) -> dict:
     pool, test = data.subset(split.train), data.subset(split.test)
     m = cfg["n_candidates"] or None
     shared = dict(n_candidates=m, gamma=cfg["gamma"], alpha=cfg["alpha"], refit=cfg["refit"],
-                  fit_gamma=cfg["fit_gamma"])
+                  fit_ridge=cfg["fit_gamma"])
     sel = make_selector(method, pool, seed=seed, **method_options(method, shared))
     idx = sel.select(cfg["n_max"])
     out = {}
     for n in n_grid(cfg):
         pick = idx[:n]
         theta = fit_dpo(pool.phi[pick], pool.b[pick], pool.beta, pool.s[pick],
-                        gamma=cfg["fit_gamma"]).theta
+                        fit_ridge=cfg["fit_gamma"]).theta
         for where, part in (("", pool), ("heldout_", test)):
             for k, v in _metrics(part, theta).items():
                 out.setdefault(where + k, []).append(v)
@@ -156,7 +156,7 @@ def compute(cfg: dict, jobs: int = 1) -> dict:
         split_of(groups, cfg, s)  # refuse a holdout that leaves too few pairs, before any work
     cells = [(meth, s) for meth in cfg["methods"] for s in range(cfg["seeds"])]
     res = Parallel(n_jobs=jobs)(delayed(run_method)(data, cfg, *c, groups) for c in cells)
-    full = fit_dpo(data.phi, data.b, data.beta, data.s, gamma=cfg["fit_gamma"]).theta
+    full = fit_dpo(data.phi, data.b, data.beta, data.s, fit_ridge=cfg["fit_gamma"]).theta
     result = {
         "cells": [{"method": c[0], "seed": c[1], **r} for c, r in zip(cells, res)],
         "n": n_grid(cfg), "N": data.N, "d": data.d, "feature_scale_divisor": scale,

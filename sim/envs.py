@@ -15,7 +15,7 @@ of ``adpo env``, the sweep TOML schema and ``adpo envs`` all derive from these e
 
 The synthetic kinds draw labels once and store them with the data, and return theta_star = the
 DPO MLE on all N labelled pairs (paper eq. 5 and sec. 6.1 step 5), fitted with the same ridge
-``fit_gamma`` (and ball ``radius``) that the methods later use on their subsets.
+``fit_ridge`` (and ball ``radius``) that the methods later use on their subsets.
 
 A factory is called as ``factory(seed=..., **options)`` with the validated options of its
 config (:func:`make_env`); :func:`sim.testing.check_env` checks that contract for any kind.
@@ -37,7 +37,8 @@ from .data import PreferenceData
 from .dpo import dpo_hessian, fit_dpo, sigmoid
 from .ranking import RankingData, ranking_env
 from .registry import ENVS, register_env
-from .validation import as_rng, check_beta, positive_int, positive_scalar
+from .validation import (RenamedOptionsMeta, as_rng, check_beta, positive_int, positive_scalar,
+                         renamed_keywords)
 
 
 def _opt(default: Any = dataclasses.MISSING, help: str = "") -> Any:
@@ -49,14 +50,14 @@ def _check_common(cfg: Any) -> None:
     """Validate (in place, on a frozen config) the options every synthetic kind shares."""
     object.__setattr__(cfg, "N", positive_int(cfg.N, "N"))
     object.__setattr__(cfg, "beta", check_beta(cfg.beta))
-    object.__setattr__(cfg, "fit_gamma", positive_scalar(cfg.fit_gamma, "fit_gamma",
+    object.__setattr__(cfg, "fit_ridge", positive_scalar(cfg.fit_ridge, "fit_ridge",
                                                          allow_zero=True))
     if cfg.radius is not None:
         object.__setattr__(cfg, "radius", positive_scalar(cfg.radius, "radius"))
 
 
 @dataclass(frozen=True)
-class GaussianConfig:
+class GaussianConfig(metaclass=RenamedOptionsMeta):
     """Options of the ``gaussian`` environment (see :func:`gaussian_env`)."""
 
     N: int = _opt(help="number of candidate pairs")
@@ -66,7 +67,7 @@ class GaussianConfig:
     ref_norm: float = _opt(1.0, "||theta_0|| of the log-linear reference (b_i = phi_i^T theta_0)")
     assumption2: bool = _opt(False, "enforce Assumption 2 (||phi|| <= 1, |b| <= 1, unit-ball "
                              "theta_star)")
-    fit_gamma: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
+    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
     radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
 
     def __post_init__(self) -> None:
@@ -85,7 +86,7 @@ class GaussianConfig:
 
 
 @dataclass(frozen=True)
-class DigitsConfig:
+class DigitsConfig(metaclass=RenamedOptionsMeta):
     """Options of the ``digits`` environment (see :func:`digits_env`); d = 64 is fixed."""
 
     N: int = _opt(help="number of candidate pairs")
@@ -94,7 +95,7 @@ class DigitsConfig:
         "unit", "unit: phi / max ||phi_i|| (Assumption 2's scale); pixel: raw differences")
     theta_bar_ridge: float = _opt(1.0, "ridge of the all-ones logistic fit theta_bar (sets the "
                                   "label noise)")
-    fit_gamma: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
+    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
     radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
     positive_class: int | None = _opt(None, "the positive digit 0..9 (default: drawn from the "
                                       "seed)")
@@ -119,15 +120,16 @@ def _unit(rng: np.random.Generator, d: int):
 
 @register_env("gaussian", config=GaussianConfig, tags=("synthetic", "theta_true"),
               help="Gaussian log-linear features, labels from a known theta_true (eq. 12)")
+@renamed_keywords(fit_gamma="fit_ridge")
 def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed: Any, theta_norm: float = 3.0,
-                 ref_norm: float = 1.0, assumption2: bool = False, fit_gamma: float = 1e-3,
+                 ref_norm: float = 1.0, assumption2: bool = False, fit_ridge: float = 1e-3,
                  radius: float | None = None) -> PreferenceData:
     """A Gaussian log-linear environment with known theta_true.
 
     phi_i ~ N(0, I_d / d) (so ||phi_i|| is about 1); theta_true = theta_norm * u, theta_0 =
     ref_norm * u' for independent uniform directions u, u'; the reference bias is that of a
     log-linear reference policy, b_i = phi_i^T theta_0; labels s_i ~ Ber(mu(beta(phi_i^T
-    theta_true - b_i))) (eq. 12). theta_star is the DPO MLE on all N (ridge ``fit_gamma``).
+    theta_true - b_i))) (eq. 12). theta_star is the DPO MLE on all N (ridge ``fit_ridge``).
 
     ``assumption2=True`` enforces Assumption 2: rows are shrunk to ||phi_i|| <= 1, theta_norm
     and ref_norm must be <= 1 (so |b_i| <= 1), and theta_star is fitted in the unit ball
@@ -136,9 +138,9 @@ def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed: Any, theta_norm: fl
     Returns PreferenceData with phi (N, d), b (N,), s (N,), theta_true (d,), theta_star (d,).
     """
     cfg = GaussianConfig(N=N, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
-                         assumption2=assumption2, fit_gamma=fit_gamma, radius=radius)
+                         assumption2=assumption2, fit_ridge=fit_ridge, radius=radius)
     N, d, beta, theta_norm, ref_norm = cfg.N, cfg.d, cfg.beta, cfg.theta_norm, cfg.ref_norm
-    fit_gamma, radius = cfg.fit_gamma, cfg.radius
+    fit_ridge, radius = cfg.fit_ridge, cfg.radius
     rng = as_rng(seed)
     if assumption2:
         radius = 1.0 if radius is None else radius
@@ -149,17 +151,18 @@ def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed: Any, theta_norm: fl
     theta_0 = ref_norm * _unit(rng, d)
     b = phi @ theta_0
     s = (rng.random(N) < sigmoid(beta * (phi @ theta_true - b))).astype(np.int8)
-    theta_star = fit_dpo(phi, b, beta, s, gamma=fit_gamma, radius=radius).theta
+    theta_star = fit_dpo(phi, b, beta, s, fit_ridge=fit_ridge, radius=radius).theta
     info = dict(kind="gaussian", N=N, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
-                assumption2=assumption2, fit_gamma=fit_gamma, radius=radius)
+                assumption2=assumption2, fit_ridge=fit_ridge, radius=radius)
     return PreferenceData(phi=phi, b=b, beta=beta, s=s, theta_star=theta_star,
                           theta_true=theta_true, info=info)
 
 
 @register_env("digits", config=DigitsConfig, tags=("real-features", "theta_true"),
               help="the paper's sec. 6.1 recipe on scikit-learn's digits (d = 64)")
+@renamed_keywords(fit_gamma="fit_ridge")
 def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["unit", "pixel"] = "unit",
-               theta_bar_ridge: float = 1.0, fit_gamma: float = 1e-3,
+               theta_bar_ridge: float = 1.0, fit_ridge: float = 1e-3,
                radius: float | None = None, positive_class: int | None = None) -> PreferenceData:
     """The paper's sec. 6.1 recipe on scikit-learn's digits (d = 64).
 
@@ -169,7 +172,7 @@ def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["
        this fit is unbounded); Sigma_bar = its inverse Hessian (Laplace approximation).
     3. s_i ~ Ber(mu(phi_i^T theta_bar)) — no beta and no b, as in the paper.
     4. theta_0 ~ N(theta_bar, Sigma_bar); b_i = phi_i^T theta_0.
-    5. theta_star = the DPO MLE on all N (ridge ``fit_gamma``, ball ``radius``).
+    5. theta_star = the DPO MLE on all N (ridge ``fit_ridge``, ball ``radius``).
     The labels then follow the DPO model exactly with theta_true = theta_0 + theta_bar / beta,
     which is stored as ``theta_true``.
 
@@ -178,13 +181,13 @@ def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["
         all phi by max_i ||phi_i|| so that ||phi_i|| <= 1 (Assumption 2's scale for phi).
       theta_bar_ridge: the ridge of step 2 (a sum-loss ridge, as in scikit-learn with C = 1/ridge);
         it sets ||theta_bar|| and hence how noisy the labels are.
-      fit_gamma, radius: the ridge / ball of the DPO fits (theta_star and every method's fit).
+      fit_ridge, radius: the ridge / ball of the DPO fits (theta_star and every method's fit).
     """
     cfg = DigitsConfig(N=N, beta=beta, feature_scale=feature_scale,
-                       theta_bar_ridge=theta_bar_ridge, fit_gamma=fit_gamma, radius=radius,
+                       theta_bar_ridge=theta_bar_ridge, fit_ridge=fit_ridge, radius=radius,
                        positive_class=positive_class)
     N, beta, theta_bar_ridge = cfg.N, cfg.beta, cfg.theta_bar_ridge
-    fit_gamma, radius = cfg.fit_gamma, cfg.radius
+    fit_ridge, radius = cfg.fit_ridge, cfg.radius
     rng = as_rng(seed)
     x, y = _digits()
     c = int(rng.integers(10)) if cfg.positive_class is None else cfg.positive_class
@@ -194,16 +197,16 @@ def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["
         phi = phi / np.linalg.norm(phi, axis=1).max()
     d = phi.shape[1]
     ones = np.ones(N, dtype=np.int8)
-    theta_bar = fit_dpo(phi, np.zeros(N), 1.0, ones, gamma=theta_bar_ridge).theta
+    theta_bar = fit_dpo(phi, np.zeros(N), 1.0, ones, fit_ridge=theta_bar_ridge).theta
     # Laplace: Sigma_bar = H^{-1} with H = LL^T, so theta_bar + L^{-T} z has covariance H^{-1}.
-    h = dpo_hessian(theta_bar, phi, np.zeros(N), 1.0, gamma=theta_bar_ridge)
+    h = dpo_hessian(theta_bar, phi, np.zeros(N), 1.0, ridge=theta_bar_ridge)
     chol = scipy.linalg.cholesky(h, lower=True)
     s = (rng.random(N) < sigmoid(phi @ theta_bar)).astype(np.int8)
     theta_0 = theta_bar + scipy.linalg.solve_triangular(chol.T, rng.standard_normal(d), lower=False)
     b = phi @ theta_0
-    theta_star = fit_dpo(phi, b, beta, s, gamma=fit_gamma, radius=radius).theta
+    theta_star = fit_dpo(phi, b, beta, s, fit_ridge=fit_ridge, radius=radius).theta
     info = dict(kind="digits", N=N, d=d, beta=beta, positive_class=c, feature_scale=feature_scale,
-                theta_bar_ridge=theta_bar_ridge, fit_gamma=fit_gamma, radius=radius,
+                theta_bar_ridge=theta_bar_ridge, fit_ridge=fit_ridge, radius=radius,
                 positive_label_rate=float(s.mean()), theta_bar_norm=float(np.linalg.norm(theta_bar)))
     return PreferenceData(phi=phi, b=b, beta=beta, s=s, theta_star=theta_star,
                           theta_true=theta_0 + theta_bar / beta, info=info)
@@ -221,7 +224,7 @@ def _digits():
 
 # ---------------------------------------------------------------------------- file
 @dataclass(frozen=True)
-class FileConfig:
+class FileConfig(metaclass=RenamedOptionsMeta):
     """Options of the ``file`` environment (see :func:`file_env`)."""
 
     path: str = _opt(help=".npz data file (adpo env, adpo features, or the keys of sim.data); "
@@ -230,7 +233,7 @@ class FileConfig:
                             "(default: every row, in file order)")
     scale: Literal["none", "rms", "unit"] = _opt(
         "none", "divide phi by one scalar: its RMS row norm (rms) or its largest row norm (unit)")
-    fit_gamma: float = _opt(1e-3, "ridge of theta_star when it is fitted here (and of later fits)")
+    fit_ridge: float = _opt(1e-3, "ridge of theta_star when it is fitted here (and of later fits)")
     radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
 
     def __post_init__(self) -> None:
@@ -248,7 +251,7 @@ class FileConfig:
                 raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
         if self.scale not in ("none", "rms", "unit"):
             raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
-        object.__setattr__(self, "fit_gamma", positive_scalar(self.fit_gamma, "fit_gamma",
+        object.__setattr__(self, "fit_ridge", positive_scalar(self.fit_ridge, "fit_ridge",
                                                               allow_zero=True))
         if self.radius is not None:
             object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
@@ -289,21 +292,22 @@ def _load_file(path: str, mtime_ns: int, size: int) -> PreferenceData:
 
 @register_env("file", config=FileConfig, tags=("data-file",),
               help="a .npz data file (adpo env / adpo features), optionally a random row subset")
+@renamed_keywords(fit_gamma="fit_ridge")
 def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["none", "rms", "unit"] = "none",
-             fit_gamma: float = 1e-3, radius: float | None = None) -> PreferenceData:
+             fit_ridge: float = 1e-3, radius: float | None = None) -> PreferenceData:
     """The preference data stored in ``path``, as an environment.
 
     ``rows``: a random subset of that many rows (drawn from ``seed``, kept in increasing file
     order); without it every row, and ``seed`` is unused. ``scale``: phi divided by one scalar,
     its RMS row norm ("rms") or largest row norm ("unit"); b is unchanged. ``theta_star`` is the
     file's when it has one and the rows and scale are the file's; otherwise, when the file has
-    labels, the DPO MLE on the environment's rows (eq. 5; ridge ``fit_gamma``, ball ``radius``),
+    labels, the DPO MLE on the environment's rows (eq. 5; ridge ``fit_ridge``, ball ``radius``),
     as for the synthetic kinds. ``theta_true`` is kept only for the file's own rows and scale.
 
     Returns PreferenceData with phi (N, d), b (N,) and whatever of s, theta_star, theta_true
     the file holds (see above); ``info`` records the options and the scale divisor.
     """
-    cfg = FileConfig(path=path, rows=rows, scale=scale, fit_gamma=fit_gamma, radius=radius)
+    cfg = FileConfig(path=path, rows=rows, scale=scale, fit_ridge=fit_ridge, radius=radius)
     st = os.stat(cfg.path)
     data = _load_file(os.path.abspath(cfg.path), st.st_mtime_ns, st.st_size)
     changed = False
@@ -320,9 +324,9 @@ def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["n
     theta_star = data.theta_star
     if changed or theta_star is None:
         theta_star = None if data.s is None else fit_dpo(
-            data.phi, data.b, data.beta, data.s, gamma=cfg.fit_gamma, radius=cfg.radius).theta
+            data.phi, data.b, data.beta, data.s, fit_ridge=cfg.fit_ridge, radius=cfg.radius).theta
     info = dict(kind="file", path=cfg.path, N=data.N, d=data.d, beta=data.beta, rows=cfg.rows,
-                scale=cfg.scale, scale_divisor=divisor, fit_gamma=cfg.fit_gamma,
+                scale=cfg.scale, scale_divisor=divisor, fit_ridge=cfg.fit_ridge,
                 radius=cfg.radius)
     return data.with_(theta_star=theta_star, theta_true=None if changed else data.theta_true,
                       info=info)
@@ -330,7 +334,7 @@ def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["n
 
 # ---------------------------------------------------------------------------- rankings
 @dataclass(frozen=True)
-class RankingEnvConfig:
+class RankingEnvConfig(metaclass=RenamedOptionsMeta):
     """Options of the ``ranking`` environment (see :func:`ranking_env`)."""
 
     N: int = field(metadata={"help": "number of prompts M (ranking pool)"})
@@ -339,14 +343,14 @@ class RankingEnvConfig:
     beta: float = field(default=1.0, metadata={"help": "DPO scale beta > 0"})
     theta_norm: float = field(default=3.0, metadata={"help": "||theta_true||"})
     ref_norm: float = field(default=1.0, metadata={"help": "||theta_0|| of the reference"})
-    fit_gamma: float = field(default=1e-3, metadata={"help": "ridge of the PL MLE theta_star"})
+    fit_ridge: float = field(default=1e-3, metadata={"help": "ridge of the PL MLE theta_star"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "N", positive_int(self.N, "N"))
         object.__setattr__(self, "K", positive_int(self.K, "K", minimum=2))
         object.__setattr__(self, "d", positive_int(self.d, "d"))
         object.__setattr__(self, "beta", check_beta(self.beta))
-        for key in ("theta_norm", "ref_norm", "fit_gamma"):
+        for key in ("theta_norm", "ref_norm", "fit_ridge"):
             object.__setattr__(self, key, positive_scalar(getattr(self, key), key,
                                                           allow_zero=True))
 
@@ -356,13 +360,13 @@ class RankingEnvConfig:
                    "per prompt from a known theta_true (writes psi, rankings; sim.ranking)")
 def ranking_kind(N: int, K: int = 4, d: int = 8, *, seed: Any, beta: float = 1.0,
                  theta_norm: float = 3.0, ref_norm: float = 1.0,
-                 fit_gamma: float = 1e-3) -> RankingData:
+                 fit_ridge: float = 1e-3) -> RankingData:
     """:func:`sim.ranking.ranking_env` under the registry's option names (N prompts)."""
     cfg = RankingEnvConfig(N=N, K=K, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
-                           fit_gamma=fit_gamma)
+                           fit_ridge=fit_ridge)
     return ranking_env(cfg.N, cfg.K, cfg.d, beta=cfg.beta, seed=seed,
                        theta_norm=cfg.theta_norm, ref_norm=cfg.ref_norm,
-                       fit_gamma=cfg.fit_gamma)
+                       fit_gamma=cfg.fit_ridge)
 
 
 # ---------------------------------------------------------------------------- by name

@@ -15,7 +15,7 @@ from sim.stopping import max_logit_sd, select_until
 
 
 def _reference_sd(data, idx, s, gamma, fit_gamma):
-    theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, gamma=fit_gamma).theta
+    theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_gamma).theta
     X = data.phi[idx]
     w = data.beta**2 * logistic_weight(data.beta * (X @ theta - data.b[idx]))
     Hinv = np.linalg.inv(gamma * np.eye(data.d) + (X * w[:, None]).T @ X)
@@ -39,7 +39,7 @@ def test_max_logit_sd_matches_an_explicit_inverse_and_scales_with_beta(monkeypat
     monkeypatch.setattr(S, "variances", lambda phi, L: real(phi, L) / data.beta**2)
     assert not _agrees(data, idx, 0.5)
     monkeypatch.setattr(S, "variances", real)
-    monkeypatch.setattr(S, "dpo_hessian", lambda theta, X, b, beta, gamma: gamma * np.eye(
+    monkeypatch.setattr(S, "dpo_hessian", lambda theta, X, b, beta, ridge: ridge * np.eye(
         X.shape[1]) + X.T @ X)
     assert not _agrees(data, idx, 0.5)
     monkeypatch.undo()

@@ -68,8 +68,8 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
     values = {} if cfg is None else dataclasses.asdict(cfg)
     # With fewer labelled rows than dimensions the unregularized MLE never exists, and every
     # online method refits on 2, 4, ... rows: a zero fit ridge cannot work.
-    if values.get("fit_gamma") == 0:
-        raise ValueError("--fit-ridge (fit_gamma): must be > 0 for selection (the first refits "
+    if values.get("fit_ridge") == 0:
+        raise ValueError("--fit-ridge: must be > 0 for selection (the first refits "
                          "see fewer labels than dimensions), got 0")
     positive_int(args.n, "n")
     positive_int(args.check_every, "check-every")
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                             "on the labels it reveals")
         stop = select_until(sel, LabelOracle(data.s), args.stop_below, args.n,
                             check_every=args.check_every, gamma=values.get("gamma", 1.0),
-                            fit_gamma=values.get("fit_gamma", 1e-3))
+                            fit_gamma=values.get("fit_ridge", 1e-3))
         idx = stop.indices
     seconds = time.perf_counter() - t0
     out = {"method": entry.name, "n": int(idx.size), "indices": idx.tolist(),

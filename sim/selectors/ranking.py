@@ -42,11 +42,11 @@ _TAGS = {"adpo": ("online",), "adpo+": ("offline", "reads-logged-labels"),
 
 @dataclass(frozen=True)
 class RankingOptions(Options):
-    """``gamma`` (H_0 = gamma I), ``fit_gamma`` (ridge of the PL fits), ``n_mc`` (Monte Carlo
+    """``gamma`` (H_0 = gamma I), ``fit_ridge`` (ridge of the PL fits), ``n_mc`` (Monte Carlo
     rankings per prompt for the expected information when K > 6)."""
 
     gamma: float = field(default=1.0, metadata={"help": "design ridge: H_0 = gamma I"})
-    fit_gamma: float = field(default=1e-3, metadata={"help": "ridge of the theta_hat fits"})
+    fit_ridge: float = field(default=1e-3, metadata={"help": "ridge of the theta_hat fits"})
     n_mc: int = field(default=256, metadata={
         "help": "ranking methods: Monte Carlo rankings per prompt for the information, K > 6"})
 
@@ -58,7 +58,7 @@ class RankingOptions(Options):
 def _register(rule: str) -> None:
     def factory(data: Any, *, seed: Seed = 0, **options: Any) -> RankingSelector:
         cfg = RankingOptions(**options)
-        return RankingSelector(data, rule, seed=seed, gamma=cfg.gamma, fit_gamma=cfg.fit_gamma,
+        return RankingSelector(data, rule, seed=seed, gamma=cfg.gamma, fit_gamma=cfg.fit_ridge,
                                n_mc=cfg.n_mc)
 
     factory.__qualname__ = factory.__name__ = f"rank_{rule.replace('+', '_plus')}"
