@@ -8,6 +8,8 @@ of ``adpo env``, the sweep TOML schema and ``adpo envs`` all derive from these e
   parameter; labels follow eq. 12, s_i ~ Bernoulli(mu(beta (phi_i^T theta_true - b_i))).
 * ``digits`` — :func:`digits_env`, the paper's section 6.1 recipe on scikit-learn's handwritten
   digits (1797 images, 10 classes, 64 features), the offline stand-in for CIFAR + ResNet-50.
+* ``prompts`` — :func:`prompts_env`, M prompts with K responses each and a pool of all
+  K(K-1)/2 pairs per prompt, with a ``group`` prompt id per row (which pair to compare).
 * ``ranking`` — :func:`ranking_kind`, a ranking pool (K responses per prompt, one
   Plackett–Luce ranking each; a :class:`sim.ranking.RankingData`, not pairs).
 * ``file`` — :func:`file_env`, any ``.npz`` data file (``adpo env``, ``adpo features``, or
@@ -50,6 +52,11 @@ def _check_common(cfg: Any) -> None:
     """Validate (in place, on a frozen config) the options every synthetic kind shares."""
     object.__setattr__(cfg, "N", positive_int(cfg.N, "N"))
     object.__setattr__(cfg, "beta", check_beta(cfg.beta))
+    _check_fit(cfg)
+
+
+def _check_fit(cfg: Any) -> None:
+    """Validate (in place) the fit options ``fit_ridge`` (>= 0) and ``radius`` (None or > 0)."""
     object.__setattr__(cfg, "fit_ridge", positive_scalar(cfg.fit_ridge, "fit_ridge",
                                                          allow_zero=True))
     if cfg.radius is not None:
@@ -222,6 +229,92 @@ def _digits():
     return x, y
 
 
+# ---------------------------------------------------------------------------- prompts
+@dataclass(frozen=True)
+class PromptsConfig:
+    """Options of the ``prompts`` environment (see :func:`prompts_env`)."""
+
+    M: int = _opt(help="number of prompts")
+    K: int = _opt(4, "responses per prompt (K >= 2); the pool holds all K(K-1)/2 pairs of each")
+    d: int = _opt(8, "feature dimension")
+    beta: float = _opt(1.0, "DPO scale beta > 0")
+    theta_norm: float = _opt(3.0, "||theta_true||")
+    ref_norm: float = _opt(1.0, "||theta_0|| of the log-linear reference policy")
+    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
+    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "M", positive_int(self.M, "M"))
+        object.__setattr__(self, "K", positive_int(self.K, "K"))
+        if self.K < 2:
+            raise ValueError(f"K: a pair needs K >= 2 responses per prompt, got K={self.K}")
+        object.__setattr__(self, "d", positive_int(self.d, "d"))
+        object.__setattr__(self, "beta", check_beta(self.beta))
+        for key in ("theta_norm", "ref_norm"):
+            object.__setattr__(self, key, positive_scalar(getattr(self, key), key,
+                                                          allow_zero=True))
+        _check_fit(self)
+
+    @property
+    def N(self) -> int:  # noqa: N802 (the paper's symbol)
+        """Rows of the pool: M K (K - 1) / 2."""
+        return self.M * self.K * (self.K - 1) // 2
+
+
+def prompt_pairs(M: int, K: int) -> np.ndarray:
+    """The (prompt, i, j) of every row of a ``prompts`` pool, (M K(K-1)/2, 3) int64: prompt g's
+    pairs i < j in lexicographic order, prompt after prompt."""
+    i, j = np.triu_indices(K, k=1)
+    g = np.repeat(np.arange(M), i.size)
+    return np.stack([g, np.tile(i, M), np.tile(j, M)], axis=1).astype(np.int64)
+
+
+@register_env("prompts", config=PromptsConfig, tags=("synthetic", "theta_true", "groups"),
+              help="M prompts x K responses (log-linear features), a pool of all K(K-1)/2 pairs "
+                   "per prompt with a 'group' prompt id (which pair to compare)")
+def prompts_env(M: int, K: int = 4, d: int = 8, *, beta: float = 1.0, seed: Any,
+                theta_norm: float = 3.0, ref_norm: float = 1.0, fit_ridge: float = 1e-3,
+                radius: float | None = None) -> PreferenceData:
+    """Which pair to compare: every pair of K responses of M prompts, as a pairwise pool.
+
+    The responses follow the ranking environment's feature model
+    (:func:`sim.ranking.ranking_env`, same seed stream): psi_gk ~ N(0, I_d / (2d)) for
+    response k of prompt g (so pair differences have the pairwise envs' scale), a log-linear
+    reference with b_gk = psi_gk^T theta_0, and theta_true with ||theta_true|| = theta_norm.
+    Row r = (g, i, j), i < j (:func:`prompt_pairs` gives the table), has
+
+        phi_r = psi_gi - psi_gj   (d,),      b_r = b_gi - b_gj,      group_r = g,
+
+    and one Bradley-Terry label s_r ~ Bernoulli(mu(beta (phi_r^T theta_true - b_r))) (eq. 12,
+    what DPO's log-linear model implies for the pair; labels of different pairs are independent
+    draws). theta_star = the DPO MLE on all N = M K(K-1)/2 labels (eq. 5; ridge ``fit_ridge``,
+    ball ``radius``). Every pairwise selector runs on it unchanged; ``max_per_prompt`` (a
+    selector option) limits the picks per prompt through ``group``. Peer rule and analysis:
+    NS-DPO; "Which Pairs to Compare for LLM Post-Training?" (arXiv 2606.19607).
+
+    Returns PreferenceData with phi (N, d), b (N,), s (N,), group (N,), theta_true (d,),
+    theta_star (d,).
+    """
+    from .ranking import ranking_env
+
+    cfg = PromptsConfig(M=M, K=K, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
+                        fit_ridge=fit_ridge, radius=radius)
+    rng = as_rng(seed)
+    rk = ranking_env(cfg.M, cfg.K, cfg.d, beta=cfg.beta, seed=rng, theta_norm=cfg.theta_norm,
+                     ref_norm=cfg.ref_norm, fit_gamma=max(cfg.fit_ridge, 1e-3))
+    rows = prompt_pairs(cfg.M, cfg.K)
+    g, i, j = rows.T
+    phi = rk.psi[g, i] - rk.psi[g, j]
+    b = rk.b[g, i] - rk.b[g, j]
+    s = (rng.random(phi.shape[0]) < sigmoid(cfg.beta * (phi @ rk.theta_true - b))).astype(np.int8)
+    theta_star = fit_dpo(phi, b, cfg.beta, s, fit_ridge=cfg.fit_ridge, radius=cfg.radius).theta
+    info = dict(kind="prompts", M=cfg.M, K=cfg.K, N=cfg.N, d=cfg.d, beta=cfg.beta,
+                theta_norm=cfg.theta_norm, ref_norm=cfg.ref_norm, fit_ridge=cfg.fit_ridge,
+                radius=cfg.radius)
+    return PreferenceData(phi=phi, b=b, beta=cfg.beta, s=s, theta_star=theta_star,
+                          theta_true=rk.theta_true, group=g, info=info)
+
+
 # ---------------------------------------------------------------------------- file
 @dataclass(frozen=True)
 class FileConfig(metaclass=RenamedOptionsMeta):
@@ -251,10 +344,7 @@ class FileConfig(metaclass=RenamedOptionsMeta):
                 raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
         if self.scale not in ("none", "rms", "unit"):
             raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
-        object.__setattr__(self, "fit_ridge", positive_scalar(self.fit_ridge, "fit_ridge",
-                                                              allow_zero=True))
-        if self.radius is not None:
-            object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
+        _check_fit(self)
 
     @property
     def N_file(self) -> int:  # noqa: N802 (the paper's symbol)
@@ -337,7 +427,7 @@ def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["n
 class RankingEnvConfig(metaclass=RenamedOptionsMeta):
     """Options of the ``ranking`` environment (see :func:`ranking_env`)."""
 
-    N: int = field(metadata={"help": "number of prompts M (ranking pool)"})
+    M: int = field(metadata={"help": "number of prompts (ranking pool)"})
     K: int = field(default=4, metadata={"help": "responses per prompt, ranked (K >= 2)"})
     d: int = field(default=8, metadata={"help": "feature dimension"})
     beta: float = field(default=1.0, metadata={"help": "DPO scale beta > 0"})
@@ -346,7 +436,7 @@ class RankingEnvConfig(metaclass=RenamedOptionsMeta):
     fit_ridge: float = field(default=1e-3, metadata={"help": "ridge of the PL MLE theta_star"})
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "N", positive_int(self.N, "N"))
+        object.__setattr__(self, "M", positive_int(self.M, "M"))
         object.__setattr__(self, "K", positive_int(self.K, "K", minimum=2))
         object.__setattr__(self, "d", positive_int(self.d, "d"))
         object.__setattr__(self, "beta", check_beta(self.beta))
@@ -358,13 +448,13 @@ class RankingEnvConfig(metaclass=RenamedOptionsMeta):
 @register_env("ranking", config=RankingEnvConfig, tags=("synthetic", "theta_true", "ranking"),
               help="a ranking pool: N prompts with K responses each, one Plackett-Luce ranking "
                    "per prompt from a known theta_true (writes psi, rankings; sim.ranking)")
-def ranking_kind(N: int, K: int = 4, d: int = 8, *, seed: Any, beta: float = 1.0,
+def ranking_kind(M: int, K: int = 4, d: int = 8, *, seed: Any, beta: float = 1.0,
                  theta_norm: float = 3.0, ref_norm: float = 1.0,
                  fit_ridge: float = 1e-3) -> RankingData:
-    """:func:`sim.ranking.ranking_env` under the registry's option names (N prompts)."""
-    cfg = RankingEnvConfig(N=N, K=K, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
+    """:func:`sim.ranking.ranking_env` under the registry's option names."""
+    cfg = RankingEnvConfig(M=M, K=K, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
                            fit_ridge=fit_ridge)
-    return ranking_env(cfg.N, cfg.K, cfg.d, beta=cfg.beta, seed=seed,
+    return ranking_env(cfg.M, cfg.K, cfg.d, beta=cfg.beta, seed=seed,
                        theta_norm=cfg.theta_norm, ref_norm=cfg.ref_norm,
                        fit_gamma=cfg.fit_ridge)
 

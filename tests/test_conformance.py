@@ -36,7 +36,8 @@ def npz(tmp_path_factory):
     return str(path)
 
 
-ENV_OPTIONS = {"gaussian": {"N": 40, "d": 3}, "digits": {"N": 40}, "file": {"rows": 30}}
+ENV_OPTIONS = {"gaussian": {"N": 40, "d": 3}, "digits": {"N": 40}, "file": {"rows": 30},
+               "prompts": {"M": 12, "K": 4, "d": 3}}
 
 
 PAIRWISE = [n for n in METHODS.names() if "ranking" not in METHODS.get(n).tags]

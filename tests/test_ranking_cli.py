@@ -18,7 +18,7 @@ from sim.registry import METHODS
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
     path = tmp_path_factory.mktemp("rank") / "r.npz"
-    assert main(["env", "--kind", "ranking", "--N", "60", "--K", "3", "--d", "3", "--seed", "4",
+    assert main(["env", "--kind", "ranking", "--M", "60", "--K", "3", "--d", "3", "--seed", "4",
                  "--out", str(path)]) == 0
     return path
 
@@ -33,12 +33,12 @@ def test_env_writes_the_documented_keys_and_equals_the_library_env(pool):
     for key in RANKING_NPZ_KEYS[:1] + RANKING_NPZ_KEYS[3:]:
         np.testing.assert_array_equal(getattr(data, key), getattr(ref, key))
     # determinism and refusals (the env contracts that apply to a ranking pool)
-    a, b = make_env("ranking", seed=1, N=20, K=2, d=2), make_env("ranking", seed=1, N=20, K=2, d=2)
+    a, b = make_env("ranking", seed=1, M=20, K=2, d=2), make_env("ranking", seed=1, M=20, K=2, d=2)
     np.testing.assert_array_equal(a.rankings, b.rankings)
     with pytest.raises(ValueError, match="K"):
-        make_env("ranking", seed=0, N=20, K=1, d=2)
+        make_env("ranking", seed=0, M=20, K=1, d=2)
     with pytest.raises(ValueError, match="nope"):
-        make_env("ranking", seed=0, N=20, nope=1)
+        make_env("ranking", seed=0, M=20, nope=1)
 
 
 @pytest.mark.parametrize("rule", ["adpo", "adpo+", "oracle", "d-opt"])
@@ -93,5 +93,14 @@ def test_sweeps_refuse_ranking_entries_in_one_line():
     with pytest.raises(ValueError, match=r"^methods\[0\].name: 'rank-adpo' is for ranking pools"):
         method_config({"name": "rank-adpo"}, "methods[0]")
     with pytest.raises(ValueError, match=r"^env.kind: 'ranking' is for ranking pools"):
-        env_config({"kind": "ranking", "N": 10})
+        env_config({"kind": "ranking", "M": 10})
     assert method_config({"name": "adpo"}) is not None  # pairwise entries pass
+
+
+def test_ranking_methods_refuse_unknown_options_and_pairs_in_one_line():
+    data = make_env("ranking", seed=0, M=20, K=3, d=2)
+    from sim.selectors import make_selector
+    with pytest.raises(ValueError, match=r"^replace: not an option of method 'rank-adpo'"):
+        make_selector("rank-adpo", data, replace=True)
+    with pytest.raises(ValueError, match=r"^data: ranking method 'adpo\+' selects prompts"):
+        make_selector("rank-adpo+", gaussian_env(20, 2, seed=0))

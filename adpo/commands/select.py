@@ -35,7 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default 1) and, for the weighted greedy methods, 'weighted_logdet' (their own design "
         "matrix), and the method's validated 'options'. Online methods (adpo, pmc, "
         "uncertainty, apo-logistic) on a file with labels see each label only after selecting "
-        "its row. On a ranking pool (`adpo env --kind ranking`) the ranking methods (rank-*) choose "
+        "its row. With --replace (designs with replacement) a pair may be chosen again, "
+        "each repeat a fresh label drawn from the file's theta_true; --max-per-prompt C keeps "
+        "at most C pairs per prompt (files with a 'group' key, `adpo env --kind prompts`). "
+        "On a ranking pool (`adpo env --kind ranking`) the ranking methods (rank-*) choose "
         "prompts to have ranked ('logdet' null, 'weighted_logdet' their own design); a method "
         "of the other data kind is refused. Methods and their options: `adpo methods`.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help)")
@@ -75,9 +78,16 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
     positive_int(args.check_every, "check-every")
     if args.stop_below is not None:
         positive_scalar(args.stop_below, "stop-below")
+        if values.get("replace"):
+            raise ValueError("stop-below: not available with --replace yet (the rule reveals "
+                             "the file's logged labels, one per pair); drop one of them")
     as_rng(args.seed)
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
     if args.emit_jsonl is not None:
+        if values.get("replace"):
+            raise ValueError("--emit-jsonl: the JSONL holds each pair once, with its logged "
+                             "label; repeated picks (--replace) have no text of their own — "
+                             "drop one of the two flags")
         check_output(args.emit_jsonl, suffix=".jsonl", inputs=(args.data,), field="emit-jsonl")
         check_outputs({"out": args.out, "emit-jsonl": args.emit_jsonl}, inputs=(args.data,))
     return entry, options, values
@@ -91,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
     if ranking and (args.stop_below is not None or args.emit_jsonl is not None):
         raise ValueError("stop-below/emit-jsonl: defined for pairwise pools only, not for a "
                          "ranking pool")
-    if args.n > data.N:
-        raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N")
+    if args.n > data.N and not values.get("replace"):
+        raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N (or pass "
+                         "--replace for a design with replacement)")
     if args.emit_jsonl is not None:  # the sidecar and the unchanged source, before any work
         from sim.textdata import selected_lines
         selected_lines(args.data, [])

@@ -57,7 +57,8 @@ class RankingOptions(Options):
 
 def _register(rule: str) -> None:
     def factory(data: Any, *, seed: Seed = 0, **options: Any) -> RankingSelector:
-        cfg = RankingOptions(**options)
+        from ..registry import METHODS
+        cfg = METHODS.get(f"rank-{rule}").make_config(options)  # unknown names: ValueError
         return RankingSelector(data, rule, seed=seed, gamma=cfg.gamma, fit_gamma=cfg.fit_ridge,
                                n_mc=cfg.n_mc)
 
