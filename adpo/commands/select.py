@@ -16,6 +16,7 @@ from sim.design.common import subset_logdet
 from sim.io import STDOUT, OutputGroup, check_output, check_outputs, write_json
 from sim.registry import METHODS, Entry
 from sim.selectors import LabelOracle
+from sim.selectors.base import Selector
 from sim.selectors.ranking import check_method_data
 from sim.stopping import select_until
 from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
@@ -57,6 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "labels; --n is the cap); the output's 'stop' records why and at which n")
     p.add_argument("--check-every", type=int, default=1, metavar="K",
                    help="with --stop-below: test the rule every K labels (each test fits theta)")
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                   help="greedy engine of the fixed-weight greedy methods (oracle, adpo+, apo; "
+                   "same picks); torch needs PyTorch")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:K")
     takers = add_entry_options(p, METHODS, title="method options ([methods] that take them)")
     add_renamed(p, "--gamma", "--fit-gamma", "--n-candidates")
     p.set_defaults(func=run, takers=takers)
@@ -93,6 +98,28 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
     return entry, options, values
 
 
+def use_backend(sel: Selector, args: argparse.Namespace) -> None:
+    """Route a fixed-weight greedy selector's engine to the torch engine (same picks), or refuse
+    in one line: refitted weights, a random candidate subset or ``record_kappa`` need the numpy
+    engines."""
+    if args.backend == "numpy":
+        if args.device != "cpu":
+            raise ValueError("device: --device applies to --backend torch only")
+        return
+    from functools import partial
+
+    from sim.design.torch_greedy import TorchEngine, resolve_device
+    from sim.selectors.greedy import GreedySelector
+    if not (isinstance(sel, GreedySelector) and sel.fixed_weights
+            and sel.candidates.exhaustive and not sel.cfg.record_kappa
+            and sel.cfg.criterion == "d"):
+        raise ValueError(f"backend: --backend torch runs the greedy methods with fixed weights "
+                         f"(oracle, adpo+, apo) over all rows; {args.method!r} with these "
+                         f"options needs --backend numpy")
+    resolve_device(args.device)
+    sel.engine_factory = partial(TorchEngine, n=args.n, device=args.device)
+
+
 def run(args: argparse.Namespace) -> int:
     entry, options, values = check_args(args)
     data = load_pool(args.data)  # pairs (phi) or a ranking pool (psi, rankings)
@@ -110,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     check_resources(SELECT_COPIES * 8.0 * data.N * data.d, f"select: N = {data.N}, d = {data.d}",
                     force=args.force)
     sel = entry.factory(data, seed=args.seed, **options)  # a Selector or a RankingSelector
+    use_backend(sel, args)
     t0 = time.perf_counter()
     stop = None
     if args.stop_below is None:
