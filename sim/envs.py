@@ -301,7 +301,7 @@ def prompts_env(M: int, K: int = 4, d: int = 8, *, beta: float = 1.0, seed: Any,
                         fit_ridge=fit_ridge, radius=radius)
     rng = as_rng(seed)
     rk = ranking_env(cfg.M, cfg.K, cfg.d, beta=cfg.beta, seed=rng, theta_norm=cfg.theta_norm,
-                     ref_norm=cfg.ref_norm, fit_gamma=max(cfg.fit_ridge, 1e-3))
+                     ref_norm=cfg.ref_norm, fit_ridge=max(cfg.fit_ridge, 1e-3))
     rows = prompt_pairs(cfg.M, cfg.K)
     g, i, j = rows.T
     phi = rk.psi[g, i] - rk.psi[g, j]
@@ -456,7 +456,7 @@ def ranking_kind(M: int, K: int = 4, d: int = 8, *, seed: Any, beta: float = 1.0
                            fit_ridge=fit_ridge)
     return ranking_env(cfg.M, cfg.K, cfg.d, beta=cfg.beta, seed=seed,
                        theta_norm=cfg.theta_norm, ref_norm=cfg.ref_norm,
-                       fit_gamma=cfg.fit_ridge)
+                       fit_ridge=cfg.fit_ridge)
 
 
 # ---------------------------------------------------------------------------- by name

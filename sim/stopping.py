@@ -2,7 +2,7 @@
 
 Instead of a fixed budget n, a labelling team asks for labels until the model is sure enough
 about every pair's DPO logit. After the labels S_t the MLE theta_hat_t (eq. 6 with ridge
-``fit_gamma``) has the asymptotic covariance H_t^{-1}, H_t = gamma I + grad^2 L(theta_hat_t; S_t)
+``fit_ridge``) has the asymptotic covariance H_t^{-1}, H_t = gamma I + grad^2 L(theta_hat_t; S_t)
 (Lemma 1), so the logit beta phi_i^T theta_hat_t of pair i has the predicted standard deviation
 
     sd_i(t) = beta sqrt(phi_i^T H_t^{-1} phi_i),
@@ -28,11 +28,11 @@ from .validation import positive_int, positive_scalar
 
 
 def max_logit_sd(data: PreferenceData, idx: np.ndarray, s: np.ndarray, *,
-                 gamma: float = 1.0, fit_gamma: float = 1e-3) -> float:
+                 gamma: float = 1.0, fit_ridge: float = 1e-3) -> float:
     """max_i beta sqrt(phi_i^T H^{-1} phi_i) after labels ``s`` on rows ``idx`` (see module)."""
     idx = np.asarray(idx, dtype=np.int64)
     if idx.size:
-        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_gamma).theta
+        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_ridge).theta
         H = dpo_hessian(theta, data.phi[idx], data.b[idx], data.beta, ridge=gamma)
     else:
         H = gamma * np.eye(data.d)
@@ -68,7 +68,7 @@ class StopResult:
 
 def select_until(selector: object, labels: object, target: float, max_n: int, *,
                  check_every: int = 1, gamma: float = 1.0,
-                 fit_gamma: float = 1e-3) -> StopResult:
+                 fit_ridge: float = 1e-3) -> StopResult:
     """Ask ``selector`` for rows and reveal ``labels(idx)`` until max_i sd_i < ``target``.
 
     ``selector`` has ``ask(k)``/``tell(idx, labels)``, ``data`` (a PreferenceData) and
@@ -97,7 +97,7 @@ def select_until(selector: object, labels: object, target: float, max_n: int, *,
             continue
         next_check = (len(got) // check_every + 1) * check_every
         sd = max_logit_sd(data, np.asarray(got), np.asarray(lab, dtype=np.int8), gamma=gamma,
-                          fit_gamma=fit_gamma)
+                          fit_ridge=fit_ridge)
         trace.append((len(got), sd))
         if sd < target:
             return StopResult(np.asarray(got, dtype=np.int64), True, trace, target)

@@ -77,10 +77,10 @@ def test_fit_is_the_plackett_luce_mle_on_the_selected_prompts(pool, tmp_path):
     res = json.loads(out.read_text())
     data = load_pool(str(pool))
     idx = np.arange(0, 60, 3)
-    theta = fit_pl(data.psi[idx], data.b[idx], data.beta, data.rankings[idx], gamma=1e-3).theta
+    theta = fit_pl(data.psi[idx], data.b[idx], data.beta, data.rankings[idx], fit_ridge=1e-3).theta
     np.testing.assert_allclose(res["theta_hat"], theta, rtol=1e-10, atol=1e-12)
     # the subset is honoured: the fit on all rows (a mutant ignoring --subset) differs
-    every = fit_pl(data.psi, data.b, data.beta, data.rankings, gamma=1e-3).theta
+    every = fit_pl(data.psi, data.b, data.beta, data.rankings, fit_ridge=1e-3).theta
     assert np.max(np.abs(every - theta)) > 1e-3
     assert res["n"] == 20 and res["model"] == "plackett-luce" and res["converged"]
     mx, mean = ranking_logit_errors(data, theta, data.theta_star)

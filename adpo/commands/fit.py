@@ -69,7 +69,7 @@ def _fit_ranking(args: argparse.Namespace) -> int:
     if args.fit_ridge == 0 and idx.size * (data.K - 1) <= data.d:
         raise ValueError(f"fit-ridge: 0 with {idx.size} ranked prompt(s) cannot identify d = "
                          f"{data.d} parameters; use --fit-ridge > 0 (e.g. 1e-3)")
-    res = fit_pl(data.psi[idx], data.b[idx], data.beta, data.rankings[idx], gamma=args.fit_ridge)
+    res = fit_pl(data.psi[idx], data.b[idx], data.beta, data.rankings[idx], fit_ridge=args.fit_ridge)
     metrics = {}
     for key in ("theta_star", "theta_true"):
         target = getattr(data, key)

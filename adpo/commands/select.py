@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
                             "on the labels it reveals")
         stop = select_until(sel, LabelOracle(data.s), args.stop_below, args.n,
                             check_every=args.check_every, gamma=values.get("gamma", 1.0),
-                            fit_gamma=values.get("fit_ridge", 1e-3))
+                            fit_ridge=values.get("fit_ridge", 1e-3))
         idx = stop.indices
     seconds = time.perf_counter() - t0
     out = {"method": entry.name, "n": int(idx.size), "indices": idx.tolist(),

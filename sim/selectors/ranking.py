@@ -59,7 +59,7 @@ def _register(rule: str) -> None:
     def factory(data: Any, *, seed: Seed = 0, **options: Any) -> RankingSelector:
         from ..registry import METHODS
         cfg = METHODS.get(f"rank-{rule}").make_config(options)  # unknown names: ValueError
-        return RankingSelector(data, rule, seed=seed, gamma=cfg.gamma, fit_gamma=cfg.fit_ridge,
+        return RankingSelector(data, rule, seed=seed, gamma=cfg.gamma, fit_ridge=cfg.fit_ridge,
                                n_mc=cfg.n_mc)
 
     factory.__qualname__ = factory.__name__ = f"rank_{rule.replace('+', '_plus')}"
