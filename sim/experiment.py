@@ -18,12 +18,14 @@ from .dpo import fit_dpo
 from .envs import make_env
 from .metrics import evaluate
 from .selectors import make_selector, method_options
-from .splits import SPLIT_STREAM, holdout_data, random_split
+from .splits import SPLIT_STREAM, group_split, holdout_data, random_split
 from .validation import positive_int, rng_for
 
 #: Metrics recorded per budget (see sim.metrics.evaluate), plus wall time.
 METRICS = ("max_logit_error", "mean_logit_error", "error_rate", "max_logit_error_beta",
            "mean_logit_error_beta", "theta_norm", "accuracy", "margin", "nll", "seconds")
+#: Recorded too when the environment knows its generating theta_true (sim.metrics.evaluate).
+TRUE_METRICS = ("max_logit_error_true", "mean_logit_error_true")
 #: Facts of the environment draw (the pool's), the same at every n: the share of labels s_i = 1
 #: and ||theta_star||.
 ENV_FACTS = ("label_mean", "theta_star_norm")
@@ -63,7 +65,9 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     Args:
         env: {"kind": a kind of sim.registry.ENVS, **its options, "label": optional,
             "holdout": optional fraction in (0, 1) or count}. With ``holdout``, that part of the
-            N rows, drawn afresh for each seed (:mod:`sim.splits`), is never available for
+            N rows, drawn afresh for each seed (:mod:`sim.splits`; whole groups when the
+            environment's ``info["groups"]`` gives each row's group, e.g. its prompt, so
+            held-out prompts are unseen prompts), is never available for
             selection; theta_star is refitted on the rest (the pool), the paper's metrics are
             over the pool and the same metrics over the held-out rows are recorded as
             ``heldout_<metric>`` (logit errors and error rate against the pool's theta_star;
@@ -85,7 +89,10 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         data = build_env(env, seed)
     test = None
     if env.get("holdout") is not None:
-        split = random_split(data.N, env["holdout"], np.random.SeedSequence([seed, SPLIT_STREAM]))
+        split_seed = np.random.SeedSequence([seed, SPLIT_STREAM])
+        groups = data.info.get("groups")  # e.g. the prompts of text pairs: disjoint by group
+        split = (random_split(data.N, env["holdout"], split_seed) if groups is None
+                 else group_split(groups, env["holdout"], split_seed))
         data, test = holdout_data(data, split)
     if budgets[-1] > data.N:
         raise ValueError(f"budgets: largest budget {budgets[-1]} exceeds the {data.N} rows "

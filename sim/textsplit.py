@@ -7,6 +7,7 @@ output line is the input line verbatim (the input's format and extra keys kept),
 
 from __future__ import annotations
 
+import functools
 import os
 
 from .io import OutputGroup
@@ -44,3 +45,42 @@ def split_pairs_file(data_path, pool_path, heldout_path, *, holdout=0.2, seed=0)
             "n_heldout_prompts": len(prompts[1]),
             "pool_lines": [rows[i].line for i in split.train],
             "heldout_lines": [rows[i].line for i in split.test]}
+
+
+def feature_groups(features_path) -> list[int] | None:
+    """The prompt of each row of a features file, as group ids (0, 1, ... by first appearance).
+
+    Read through the sidecar ``X.meta.json`` that ``adpo features`` writes next to ``X.npz``
+    (its ``row_lines`` into the source JSONL, whose SHA-256 must be unchanged), so that a
+    held-out split of the rows can be disjoint by prompt (:func:`sim.splits.group_split`).
+    ``None`` when the file has no sidecar (hand-written data: rows have no prompts);
+    ``ValueError`` when the sidecar names a source that is missing or changed.
+    """
+    from .textdata import meta_path
+
+    mp = meta_path(features_path)
+    if not mp.is_file():
+        return None
+    st = os.stat(mp)
+    return list(_feature_groups(os.path.abspath(os.fspath(features_path)), st.st_mtime_ns,
+                                st.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _feature_groups(path: str, mtime_ns: int, size: int) -> tuple[int, ...]:
+    """One read of the sidecar and source per process and sidecar version."""
+    from .textdata import _source_path, read_meta
+    from .validation import DataError
+
+    meta = read_meta(path)
+    src = _source_path(meta, path)
+    if file_sha256(src) != meta["source_sha256"]:
+        raise DataError(f"features {path!r}: its source {str(src)!r} changed since the features "
+                        "were extracted (SHA-256 differs); restore it or rerun `adpo features`")
+    prompt_of = {r.line: r.prompt for r in read_pairs(src)[0]}
+    ids: dict[str, int] = {}
+    try:
+        return tuple(ids.setdefault(prompt_of[line], len(ids)) for line in meta["row_lines"])
+    except KeyError as exc:
+        raise DataError(f"features {path!r}: sidecar row line {exc} is not a pair of "
+                        f"{str(src)!r}; rerun `adpo features`") from None

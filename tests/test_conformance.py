@@ -35,7 +35,10 @@ def npz(tmp_path_factory):
     return str(path)
 
 
-ENV_OPTIONS = {"gaussian": {"N": 40, "d": 3}, "digits": {"N": 40}, "file": {"rows": 30}}
+ENV_OPTIONS = {"gaussian": {"N": 40, "d": 3}, "digits": {"N": 40}, "file": {"rows": 30},
+               "llm-truth": {"rows": 30}}
+#: The option naming the data file of the kinds that read one.
+FILE_OPTION = {"file": "path", "llm-truth": "features"}
 
 
 @pytest.mark.parametrize("name", METHODS.names())
@@ -45,7 +48,8 @@ def test_every_registered_method_conforms(name):
 
 @pytest.mark.parametrize("kind", ENVS.names())
 def test_every_registered_env_conforms(kind, npz):
-    opts = dict(ENV_OPTIONS.get(kind, {}), **({"path": npz} if kind == "file" else {}))
+    opts = dict(ENV_OPTIONS.get(kind, {}), **({FILE_OPTION[kind]: npz} if kind in FILE_OPTION
+                                              else {}))
     assert len(check_env(kind, options=opts)) == 6
 
 
