@@ -27,7 +27,7 @@ METRICS = ("max_logit_error", "mean_logit_error", "error_rate", "max_logit_error
 #: Recorded too when the environment knows its generating theta_true (sim.metrics.evaluate).
 TRUE_METRICS = ("max_logit_error_true", "mean_logit_error_true")
 #: Facts of the environment draw (the pool's), the same at every n: the share of labels s_i = 1
-#: and ||theta_star||.
+#: and ||theta_star|| (and, with a holdout, the number of held-out rows ``heldout_N``).
 ENV_FACTS = ("label_mean", "theta_star_norm")
 #: With an environment's ``holdout``: the same metrics over the held-out rows, prefixed.
 HELDOUT_PREFIX = "heldout_"
@@ -117,6 +117,8 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     facts = {"label_mean": float(np.mean(data.s))}
     if data.theta_star is not None:
         facts["theta_star_norm"] = float(np.linalg.norm(data.theta_star))
+    if test is not None:
+        facts[HELDOUT_PREFIX + "N"] = test.N
     rows: list[dict] = []
     chosen: list[int] = []
     elapsed, theta = 0.0, None

@@ -12,7 +12,7 @@ import os
 
 from .io import OutputGroup
 from .splits import group_split
-from .textdata import file_sha256, read_pairs, split_lines
+from .textdata import file_sha256, meta_path, read_pairs, split_lines
 
 
 def split_pairs_file(data_path, pool_path, heldout_path, *, holdout=0.2, seed=0) -> dict:
@@ -56,31 +56,31 @@ def feature_groups(features_path) -> list[int] | None:
     ``None`` when the file has no sidecar (hand-written data: rows have no prompts);
     ``ValueError`` when the sidecar names a source that is missing or changed.
     """
-    from .textdata import meta_path
+    from .textdata import _source_path, read_meta
 
-    mp = meta_path(features_path)
-    if not mp.is_file():
+    if not meta_path(features_path).is_file():
         return None
-    st = os.stat(mp)
-    return list(_feature_groups(os.path.abspath(os.fspath(features_path)), st.st_mtime_ns,
-                                st.st_size))
+    path = os.path.abspath(os.fspath(features_path))
+    meta = read_meta(path)
+    src = _source_path(meta, path)
+    st = os.stat(src)
+    return list(_feature_groups(str(src), st.st_mtime_ns, st.st_size, meta["source_sha256"],
+                                tuple(meta["row_lines"]), path))
 
 
 @functools.lru_cache(maxsize=4)
-def _feature_groups(path: str, mtime_ns: int, size: int) -> tuple[int, ...]:
-    """One read of the sidecar and source per process and sidecar version."""
-    from .textdata import _source_path, read_meta
+def _feature_groups(src: str, mtime_ns: int, size: int, sha256: str, row_lines: tuple,
+                    path: str) -> tuple[int, ...]:
+    """One read of the source per process and source version."""
     from .validation import DataError
 
-    meta = read_meta(path)
-    src = _source_path(meta, path)
-    if file_sha256(src) != meta["source_sha256"]:
-        raise DataError(f"features {path!r}: its source {str(src)!r} changed since the features "
+    if file_sha256(src) != sha256:
+        raise DataError(f"features {path!r}: its source {src!r} changed since the features "
                         "were extracted (SHA-256 differs); restore it or rerun `adpo features`")
     prompt_of = {r.line: r.prompt for r in read_pairs(src)[0]}
     ids: dict[str, int] = {}
     try:
-        return tuple(ids.setdefault(prompt_of[line], len(ids)) for line in meta["row_lines"])
+        return tuple(ids.setdefault(prompt_of[line], len(ids)) for line in row_lines)
     except KeyError as exc:
         raise DataError(f"features {path!r}: sidecar row line {exc} is not a pair of "
-                        f"{str(src)!r}; rerun `adpo features`") from None
+                        f"{src!r}; rerun `adpo features`") from None
