@@ -5,10 +5,9 @@ turns those fields into ``argparse`` flags (name, type, default, help from the f
 ``metadata["help"]``) and back into the options of one chosen entry, refusing flags that the
 entry does not take. Nothing here lists a method's or an environment's options by hand.
 
-A field ``fit_gamma`` becomes ``--fit-gamma`` unless :data:`FLAG_NAMES` gives the one CLI
-spelling of a project-wide meaning (``gamma`` is the design ridge, ``--design-ridge``;
-``fit_gamma`` the ridge of the DPO fits, ``--fit-ridge``; ``n_candidates`` the per-pick random
-subset, ``--candidates``). Old spellings listed in :data:`RENAMED` fail with a message naming
+A field ``fit_ridge`` becomes ``--fit-ridge`` (underscores become dashes) unless
+:data:`FLAG_NAMES` gives the one CLI spelling of a project-wide meaning (``gamma`` is the design
+ridge, ``--design-ridge``; ``n_candidates`` the per-pick random subset, ``--candidates``). Old spellings listed in :data:`RENAMED` fail with a message naming
 the new flag.
 """
 
@@ -26,7 +25,7 @@ from sim.registry import Entry, Registry
 
 #: The CLI spelling of option names whose meaning is shared across commands (one meaning per
 #: flag: the design ridge and the fit ridge are never both called "gamma").
-FLAG_NAMES = {"gamma": "design-ridge", "fit_gamma": "fit-ridge", "n_candidates": "candidates"}
+FLAG_NAMES = {"gamma": "design-ridge", "n_candidates": "candidates"}
 
 #: Old flag -> new flag (refused with a one-line message).
 RENAMED = {"--gamma": "--design-ridge (design ridge) or --fit-ridge (ridge of the DPO fits)",

@@ -31,6 +31,7 @@ import sys
 from collections.abc import Callable
 
 from sim.docblocks import get_block, replace_block
+from sim.io import atomic_write_text
 
 HERE = pathlib.Path(__file__).parent
 README = HERE.parent / "README.md"
@@ -558,9 +559,7 @@ def main(argv=None) -> int:
         print(f"{path}: every claims block agrees with the sidecars")
         return 0
     if args.write:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(new)
-        tmp.replace(path)
+        atomic_write_text(path, new)
         print(f"{path}: re-rendered {len(stale_names(text, new))} claims block(s)")
         return 0
     sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), new.splitlines(True),

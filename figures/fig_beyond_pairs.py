@@ -56,7 +56,7 @@ def _criteria(cfg: dict) -> dict:
             errs = []
             for n in c["budgets"]:
                 th = fit_dpo(data.phi[idx[:n]], data.b[idx[:n]], data.beta, data.s[idx[:n]],
-                             gamma=1e-3).theta
+                             fit_ridge=1e-3).theta
                 errs.append(max_logit_error(data.phi, th, data.theta_star))
             out[k].append(errs)
     return np.asarray([out[k] for k in CRITERIA])  # (criteria, seeds, budgets)

@@ -23,7 +23,7 @@ def regime_envs(cfg):
             ridge = (cfg["N"] + cfg["holdout"]) / 10  # the ridge per row of theta_bar's fit
         envs.append({"kind": "digits", "N": cfg["N"] + cfg["holdout"], "holdout": cfg["holdout"],
                      "feature_scale": r["feature_scale"], "theta_bar_ridge": float(ridge),
-                     "fit_gamma": float(r["fit_gamma"]), "label": r["label"]})
+                     "fit_ridge": float(r["fit_ridge"]), "label": r["label"]})
     return envs
 
 

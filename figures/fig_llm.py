@@ -27,7 +27,7 @@ Pipeline (every step from an actual run; the expensive ones cached under
 
 Choices the paper leaves open (INFERRED, stated in the sidecar): beta = 0.1 (TRL's default),
 phi divided by its RMS row norm (one global scalar, so the design ridge gamma = 1 has a fixed
-meaning), fit ridge ``fit_gamma`` = 1e-3 (the project's default). Context lines: the fit on all N
+meaning), fit ridge ``fit_ridge`` = 1e-3 (the project's default). Context lines: the fit on all N
 (dashed). Note the paper's logit beta (phi^T theta - b) at theta = 0 is -beta b, the REVERSED
 reference preference, not pi_0's: the log-linear policy at theta = 0 is uniform, and the
 selected pairs must teach theta to undo b as well as to learn the labels.
@@ -120,7 +120,7 @@ def context(sweep, cfg) -> dict:
                 "nll": neg_log_likelihood(*args)}
 
     full = fit_dpo(real.phi, real.b, real.beta, real.s,
-                   gamma=real.info["fit_gamma"]).theta
+                   fit_ridge=real.info["fit_ridge"]).theta
     return {"N": real.N, "d": real.d, "n_prompts": real.info.get("n_groups"),
             "feature_scale_divisor": real.info["scale_divisor"],
             "all_N_fit": metrics(full), "theta_zero": metrics(np.zeros(real.d)),
@@ -193,7 +193,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
                   "the labels from theta_true (sim.envs.truth_env)",
         "inferred_choices": {"beta": "0.1 (TRL default; paper silent)",
                              "feature_scale": "phi / RMS row norm",
-                             "fit_gamma": "ridge of the last-layer DPO fit",
+                             "fit_ridge": "ridge of the last-layer DPO fit",
                              "orientation": "chosen first or second at random (data_seed)",
                              "known_theta": "sec. 6.1 steps 2-4 with the real labels in place "
                                             "of all-ones (theta_bar ridge 1)"},

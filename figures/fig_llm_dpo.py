@@ -12,7 +12,7 @@ Pipeline (every number from an actual run; the one LLM forward pass cached under
 3. per seed, a prompt-disjoint split (``sim.splits.group_split``, redrawn per seed) into a pool and
    held-out pairs; every method selects ``max(budgets)`` pairs from the pool with the log-linear
    features (labels revealed online; ADPO+ uses logged labels, as in the paper);
-4. per budget n: (i) the log-linear DPO fit (eq. 9, ridge ``fit_gamma``) on the first n picks and
+4. per budget n: (i) the log-linear DPO fit (eq. 9, ridge ``fit_ridge``) on the first n picks and
    (ii) DPO training of the top block of the network on the same n pairs (``steps`` AdamW
    steps of ``batch_size`` pairs, lr ``lr``); both judged on the held-out pairs: accuracy,
    margin, NLL (sec. 6.2), agreement with the generating reward, and the Pearson correlation
@@ -33,6 +33,8 @@ import pathlib
 import platform
 
 import numpy as np
+
+from sim.io import atomic_savez, atomic_write_text
 
 from figures.common import cache_dir, figure_code, load_config, mean_band, method_style, save, style
 
@@ -76,11 +78,10 @@ def rows_and_cache(cfg: dict, lm):
         return raw, rows, cache
     cache = lt.build_cache(lm, rows, start, max_length=cfg["max_length"], progress=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, lengths=np.array([h.shape[0] for h in cache.hidden]),
-             hidden=torch.cat(cache.hidden).float().cpu().numpy(), ref_logp=cache.ref_logp.cpu().numpy(),
-             phi=cache.phi, n_truncated=np.array(cache.n_truncated))
-    tmp.replace(path)
+    atomic_savez(path, lengths=np.array([h.shape[0] for h in cache.hidden]),
+                 hidden=torch.cat(cache.hidden).float().cpu().numpy(),
+                 ref_logp=cache.ref_logp.cpu().numpy(), phi=cache.phi,
+                 n_truncated=np.array(cache.n_truncated))
     return raw, rows, cache
 
 
@@ -148,7 +149,7 @@ def compute(cfg: dict) -> dict:
         for method in cfg["methods"]:
             # adpo+fair on real data: theta_hat from an independent half of the logged labels
             shared = dict(n_candidates=cfg["n_candidates"] or None, gamma=cfg["gamma"],
-                          alpha=cfg["alpha"], refit=cfg["refit"], fit_gamma=cfg["fit_gamma"],
+                          alpha=cfg["alpha"], refit=cfg["refit"], fit_ridge=cfg["fit_ridge"],
                           theta_source="split")
             sel = make_selector(method, pool_data, seed=seed,
                                 **method_options(method, shared))
@@ -156,7 +157,7 @@ def compute(cfg: dict) -> dict:
             for n in cfg["budgets"]:
                 picks = picks_all[:n]
                 theta = fit_dpo(data.phi[picks], data.b[picks], data.beta, data.s[picks],
-                                gamma=cfg["fit_gamma"]).theta
+                                fit_ridge=cfg["fit_ridge"]).theta
                 # log-linear logit of (chosen - rejected) on held-out pairs
                 z = sign[test] * data.beta * (data.phi[test] @ theta - data.b[test])
                 # network: fresh top block, DPO on the same pairs, held-out margins
@@ -185,9 +186,7 @@ def compute(cfg: dict) -> dict:
     result = {"cells": cells, "N": cache.n_pairs, "d": int(data.d), "model": lm.name,
               "n_truncated": cache.n_truncated}
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(out_path)
+    atomic_write_text(out_path, json.dumps(result))
     return result
 
 

@@ -39,8 +39,8 @@ def _run(cfg: dict, method: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     errs, theta = [], None
     for n in cfg["n_grid"]:
         s_n = idx[:n]
-        theta = fit_dpo(data.phi[s_n], data.b[s_n], data.beta, data.s[s_n], gamma=data.info["fit_gamma"],
-                        radius=1.0, theta0=theta).theta
+        theta = fit_dpo(data.phi[s_n], data.b[s_n], data.beta, data.s[s_n],
+                        fit_ridge=data.info["fit_ridge"], radius=1.0, theta0=theta).theta
         errs.append(max_logit_error(data.phi, theta, data.theta_star))
     kappa = np.asarray(sel.kappa_) if greedy else np.full(len(idx), np.nan)
     return np.asarray(errs), kappa

@@ -75,7 +75,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
                  f"gamma={cfg['gamma']}, {cfg['trials']} trials", fontsize=8)
     sidecar = {"figure": NAME, "scale": scale, "config": cfg,
                "environment": "gaussian_env(assumption2=True, theta_norm=1, ref_norm=1); theta_* = "
-                              "theta_true; fresh labels per trial; fit_dpo(gamma=0, radius=1)",
+                              "theta_true; fresh labels per trial; fit_dpo(fit_ridge=0, radius=1)",
                "deltas": deltas, "radius": res["radius"],
                "radius_self_normalized": res["radius_self_normalized"], "per_method": summary}
     return save(fig, out_dir, NAME, sidecar)

@@ -7,7 +7,7 @@ is eq. 9,
 
 with phi_i (d,) the feature difference of the two responses and b_i the reference log-ratio.
 The DPO loss on a subset S (eq. 6) is the *sum* of negative log-likelihoods; this module adds
-an optional ridge (gamma / 2) ||theta||^2 and an optional ball constraint ||theta|| <= radius
+an optional ridge (fit_ridge / 2) ||theta||^2 and an optional ball constraint ||theta|| <= radius
 (Assumption 2's Theta).
 
 Shapes: ``phi`` (N, d), ``b`` (N,), ``s`` (N,) in {0, 1}, ``theta`` (d,).
@@ -23,7 +23,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from .linalg import weighted_gram  # noqa: F401  (re-exported: sim.dpo.weighted_gram)
-from .validation import as_labels, as_matrix, as_vector, positive_scalar
+from .validation import as_labels, as_matrix, as_vector, positive_scalar, renamed_keywords
 
 
 class ConvergenceError(RuntimeError):
@@ -62,25 +62,33 @@ def dpo_weights(phi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray) 
 
 
 # --------------------------------------------------------------------------- loss and derivatives
-def dpo_loss(theta, phi, b, beta, s, gamma: float = 0.0) -> float:
-    """L_DPO(theta; S) + (gamma/2) ||theta||^2, eq. 6 (a sum over the rows given).
+@renamed_keywords(gamma="fit_ridge")
+def dpo_loss(theta, phi, b, beta, s, fit_ridge: float = 0.0) -> float:
+    """L_DPO(theta; S) + (fit_ridge/2) ||theta||^2, eq. 6 (a sum over the rows given).
 
     -[s log mu(z) + (1-s) log(1-mu(z))] = softplus(z) - s z, evaluated with logaddexp so logits of
     +-1e4 neither overflow nor lose the linear tail.
     """
     z = dpo_logits(phi, b, beta, theta)
-    return float(np.sum(np.logaddexp(0.0, z) - s * z) + 0.5 * gamma * theta @ theta)
+    return float(np.sum(np.logaddexp(0.0, z) - s * z) + 0.5 * fit_ridge * theta @ theta)
 
 
-def dpo_gradient(theta, phi, b, beta, s, gamma: float = 0.0) -> np.ndarray:
-    """Gradient beta sum_i (mu_i(theta) - s_i) phi_i + gamma theta (Lemma 1's proof). Shape (d,)."""
+@renamed_keywords(gamma="fit_ridge")
+def dpo_gradient(theta, phi, b, beta, s, fit_ridge: float = 0.0) -> np.ndarray:
+    """Gradient beta sum_i (mu_i(theta) - s_i) phi_i + fit_ridge theta (Lemma 1's proof).
+    Shape (d,)."""
     z = dpo_logits(phi, b, beta, theta)
-    return beta * (phi.T @ (sigmoid(z) - s)) + gamma * theta
+    return beta * (phi.T @ (sigmoid(z) - s)) + fit_ridge * theta
 
 
-def dpo_hessian(theta, phi, b, beta, gamma: float = 0.0) -> np.ndarray:
-    """Hessian beta^2 sum_i mu_i (1 - mu_i) phi_i phi_i^T + gamma I (Lemma 1). Shape (d, d)."""
-    return weighted_gram(phi, dpo_weights(phi, b, beta, theta)) + gamma * np.eye(phi.shape[1])
+@renamed_keywords(gamma="ridge")
+def dpo_hessian(theta, phi, b, beta, ridge: float = 0.0) -> np.ndarray:
+    """Hessian beta^2 sum_i mu_i (1 - mu_i) phi_i phi_i^T + ridge I (Lemma 1). Shape (d, d).
+
+    ``ridge`` is the multiple of I added: the fit ridge for the Hessian of
+    :func:`dpo_loss` (``fit_ridge``), or the design ridge gamma for eq. 13's
+    Sigma_t^{-1} = gamma I + grad^2 L(theta; S_t)."""
+    return weighted_gram(phi, dpo_weights(phi, b, beta, theta)) + ridge * np.eye(phi.shape[1])
 
 
 # --------------------------------------------------------------------------- the MLE
@@ -101,10 +109,11 @@ class FitResult:
     multiplier: float = 0.0
 
 
-def fit_dpo(phi, b, beta, s, *, gamma: float = 1e-3, radius: float | None = None,
+@renamed_keywords(gamma="fit_ridge")
+def fit_dpo(phi, b, beta, s, *, fit_ridge: float = 1e-3, radius: float | None = None,
             theta0=None, tol: float = 1e-20, max_iter: int = 200,
             hessian_dtype=None) -> FitResult:
-    """The DPO MLE  argmin_theta L_DPO(theta; S) + (gamma/2)||theta||^2  [s.t. ||theta|| <= radius].
+    """The DPO MLE  argmin_theta L_DPO(theta; S) + (fit_ridge/2)||theta||^2  [||theta|| <= radius].
 
     Damped Newton (IRLS) with an Armijo backtracking line search; the Newton system is solved by
     Cholesky, never by an explicit inverse. With ``radius`` set (Assumption 2's unit ball when
@@ -114,7 +123,8 @@ def fit_dpo(phi, b, beta, s, *, gamma: float = 1e-3, radius: float | None = None
 
     Args:
         phi: (N, d) feature differences. b: (N,) reference log-ratios. beta: DPO scale > 0.
-        s: (N,) labels in {0, 1}. gamma: ridge >= 0. radius: ball constraint or None.
+        s: (N,) labels in {0, 1}. fit_ridge: ridge >= 0 (eq. 6's regularizer).
+        radius: ball constraint or None.
         theta0: (d,) warm start. tol: stop when the Newton decrement^2 / 2 < tol * max(1, |loss|)
         (the default asks for float64 precision; when rounding stalls the loss first, the fit
         is accepted once the decrement is below 1e-10 * max(1, |loss|)).
@@ -124,14 +134,14 @@ def fit_dpo(phi, b, beta, s, *, gamma: float = 1e-3, radius: float | None = None
 
     Raises:
         ValueError: bad inputs (named). ConvergenceError: no convergence, e.g. separable labels
-        with gamma = 0 (the MLE does not exist; set gamma > 0 or a radius).
+        with fit_ridge = 0 (the MLE does not exist; set fit_ridge > 0 or a radius).
     """
     phi = as_matrix(phi, "phi")
     n, d = phi.shape
     b = as_vector(b, "b", length=n)
     s = as_labels(s, "s", length=n).astype(np.float64)
     beta = positive_scalar(beta, "beta")
-    gamma = positive_scalar(gamma, "gamma", allow_zero=True)
+    ridge = positive_scalar(fit_ridge, "fit_ridge", allow_zero=True)
     theta = np.zeros(d) if theta0 is None else as_vector(theta0, "theta0", length=d).copy()
     if radius is not None:
         radius = positive_scalar(radius, "radius")
@@ -141,24 +151,24 @@ def fit_dpo(phi, b, beta, s, *, gamma: float = 1e-3, radius: float | None = None
         hessian_dtype = np.float32 if n * d >= 1_000_000 else np.float64
     phi_h = (phi, np.dtype(hessian_dtype))
 
-    res = _newton(phi, phi_h, b, beta, s, gamma, theta, tol, max_iter)
+    res = _newton(phi, phi_h, b, beta, s, ridge, theta, tol, max_iter)
     if radius is None or np.linalg.norm(res.theta) <= radius * (1 + 1e-12):
         return res
 
-    # Active constraint: find lambda > 0 with ||theta(gamma + lambda)|| = radius.
+    # Active constraint: find lambda > 0 with ||theta(ridge + lambda)|| = radius.
     total_iter = res.n_iter
     cache: dict[float, FitResult] = {}
     warm = [res.theta]
 
     def excess(log_lam: float) -> float:
         nonlocal total_iter
-        r = _newton(phi, phi_h, b, beta, s, gamma + np.exp(log_lam), warm[0], tol, max_iter)
+        r = _newton(phi, phi_h, b, beta, s, ridge + np.exp(log_lam), warm[0], tol, max_iter)
         total_iter += r.n_iter
         cache[log_lam] = r
         warm[0] = r.theta
         return float(np.linalg.norm(r.theta) - radius)
 
-    hi = np.log(max(gamma, 1e-8)) + 1.0
+    hi = np.log(max(ridge, 1e-8)) + 1.0
     while excess(hi) > 0:
         hi += 3.0
         if hi > 100:
@@ -167,14 +177,14 @@ def fit_dpo(phi, b, beta, s, *, gamma: float = 1e-3, radius: float | None = None
     while lo > -60 and excess(lo) < 0:
         lo -= 3.0
     log_lam = brentq(excess, lo, hi, xtol=1e-13, rtol=1e-13, maxiter=200)
-    r = cache.get(log_lam) or _newton(phi, phi_h, b, beta, s, gamma + np.exp(log_lam), warm[0],
+    r = cache.get(log_lam) or _newton(phi, phi_h, b, beta, s, ridge + np.exp(log_lam), warm[0],
                                       tol, max_iter)
     theta = r.theta * min(1.0, radius / np.linalg.norm(r.theta))
-    loss = dpo_loss(theta, phi, b, beta, s, gamma)
+    loss = dpo_loss(theta, phi, b, beta, s, ridge)
     return FitResult(theta, r.converged, total_iter, r.grad_norm, loss, float(np.exp(log_lam)))
 
 
-def _newton(phi, phi_h, b, beta, s, gamma, theta, tol, max_iter) -> FitResult:
+def _newton(phi, phi_h, b, beta, s, ridge, theta, tol, max_iter) -> FitResult:
     """Damped Newton with exact gradients and a cheap Hessian schedule.
 
     Far from the optimum the curvature need not be exact: the Hessian is formed on a strided
@@ -190,39 +200,39 @@ def _newton(phi, phi_h, b, beta, s, gamma, theta, tol, max_iter) -> FitResult:
     for it in range(1, max_iter + 1):
         # Exact logits each step (line-search updates of z would accumulate rounding error).
         z = dpo_logits(phi, b, beta, theta)
-        f = _loss_from_logits(z, s) + 0.5 * gamma * theta @ theta
-        g = beta * (phi.T @ (sigmoid(z) - s)) + gamma * theta
+        f = _loss_from_logits(z, s) + 0.5 * ridge * theta @ theta
+        g = beta * (phi.T @ (sigmoid(z) - s)) + ridge * theta
         gnorm = float(np.max(np.abs(g)))
         if factor is None:
-            factor, fresh = _hessian_factor(phi_h, z, beta, gamma, m), m == n
+            factor, fresh = _hessian_factor(phi_h, z, beta, ridge, m), m == n
         p = -scipy.linalg.cho_solve(factor, g, check_finite=False)
         decrement = float(-g @ p)
         local = decrement / 2 <= 1e-8 * max(1.0, abs(f))
         # Converged: the decrement is negligible, or it stopped shrinking under exact full-data
         # Newton steps in the local region (the rounding floor of the gradient).
         if decrement / 2 <= tol * max(1.0, abs(f)) or (local and fresh and decrement >= prev_dec):
-            if gamma == 0 and np.max(logistic_weight(z)) < 1e-10:
+            if ridge == 0 and np.max(logistic_weight(z)) < 1e-10:
                 raise ConvergenceError(
                     "fit_dpo: every pair is fitted with |logit| > 23 — the labels are separable, "
-                    "so the unregularized MLE does not exist; set gamma > 0 or a radius")
+                    "so the unregularized MLE does not exist; set fit_ridge > 0 or a radius")
             return FitResult(theta, True, it - 1, gnorm, f)
         step = 1.0
         if not local:  # Armijo backtracking; in the local region full steps are safe and exact
             zp = beta * (phi @ p)
             while True:
                 th_new = theta + step * p
-                f_new = _loss_from_logits(z + step * zp, s) + 0.5 * gamma * th_new @ th_new
+                f_new = _loss_from_logits(z + step * zp, s) + 0.5 * ridge * th_new @ th_new
                 if f_new <= f - 1e-4 * step * decrement:
                     break
                 step *= 0.5
                 if step < 1e-12:
                     raise ConvergenceError("fit_dpo: line search failed; the problem is badly "
-                                           "scaled — rescale phi or set gamma > 0")
+                                           "scaled — rescale phi or set fit_ridge > 0")
         theta = theta + step * p
         if not np.all(np.isfinite(theta)) or np.linalg.norm(theta) > 1e10:
             raise ConvergenceError(
                 "fit_dpo: ||theta|| diverges — the labels are (nearly) separable, so the MLE does "
-                "not exist; set gamma > 0 or a radius")
+                "not exist; set fit_ridge > 0 or a radius")
         # Keep a full-data factor for chord steps only while they still converge fast.
         if m < n or step < 1.0 or decrement > 0.1 * prev_dec:
             factor = None
@@ -231,25 +241,25 @@ def _newton(phi, phi_h, b, beta, s, gamma, theta, tol, max_iter) -> FitResult:
         prev_dec = decrement
         m = n  # after one cheap subsampled step, exact curvature
     raise ConvergenceError(f"fit_dpo: no convergence in {max_iter} Newton steps "
-                           f"(|grad| = {gnorm:.3g}); raise max_iter or gamma")
+                           f"(|grad| = {gnorm:.3g}); raise max_iter or fit_ridge")
 
 
 def _loss_from_logits(z, s) -> float:
     return float(np.sum(np.logaddexp(0.0, z) - s * z))
 
 
-def _hessian_factor(phi_h, z, beta, gamma, m):
-    """Cholesky factor of beta^2 sum w_i phi_i phi_i^T + gamma I, on m strided rows if m < N."""
+def _hessian_factor(phi_h, z, beta, ridge, m):
+    """Cholesky factor of beta^2 sum w_i phi_i phi_i^T + ridge I, on m strided rows if m < N."""
     phi, dtype = phi_h
     n, d = phi.shape
     stride = max(1, n // m)
     rows = slice(None) if stride == 1 else slice(0, stride * (n // stride), stride)
     w = beta**2 * logistic_weight(z[rows])
     h = weighted_gram(phi[rows], w, dtype=dtype) * (n / len(w))
-    h[np.diag_indices(d)] += gamma + 1e-12 * max(1.0, float(np.trace(h)) / d)
+    h[np.diag_indices(d)] += ridge + 1e-12 * max(1.0, float(np.trace(h)) / d)
     try:
         return scipy.linalg.cho_factor(h, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
         raise ConvergenceError(
             "fit_dpo: the Hessian is singular (too few or collinear rows for d features); "
-            "set gamma > 0 to regularize") from None
+            "set fit_ridge > 0 to regularize") from None

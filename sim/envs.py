@@ -18,7 +18,7 @@ kinds then carry ``info["groups"]``, and a runner ``holdout`` keeps each prompt 
 
 The synthetic kinds draw labels once and store them with the data, and return theta_star = the
 DPO MLE on all N labelled pairs (paper eq. 5 and sec. 6.1 step 5), fitted with the same ridge
-``fit_gamma`` (and ball ``radius``) that the methods later use on their subsets.
+``fit_ridge`` (and ball ``radius``) that the methods later use on their subsets.
 
 A factory is called as ``factory(seed=..., **options)`` with the validated options of its
 config (:func:`make_env`); :func:`sim.testing.check_env` checks that contract for any kind.
@@ -39,7 +39,8 @@ import scipy.linalg
 from .data import PreferenceData
 from .dpo import dpo_hessian, fit_dpo, sigmoid
 from .registry import ENVS, register_env
-from .validation import as_rng, check_beta, positive_int, positive_scalar
+from .validation import (RenamedOptionsMeta, as_rng, check_beta, positive_int, positive_scalar,
+                         renamed_keywords)
 
 
 def _opt(default: Any = dataclasses.MISSING, help: str = "") -> Any:
@@ -51,14 +52,14 @@ def _check_common(cfg: Any) -> None:
     """Validate (in place, on a frozen config) the options every synthetic kind shares."""
     object.__setattr__(cfg, "N", positive_int(cfg.N, "N"))
     object.__setattr__(cfg, "beta", check_beta(cfg.beta))
-    object.__setattr__(cfg, "fit_gamma", positive_scalar(cfg.fit_gamma, "fit_gamma",
+    object.__setattr__(cfg, "fit_ridge", positive_scalar(cfg.fit_ridge, "fit_ridge",
                                                          allow_zero=True))
     if cfg.radius is not None:
         object.__setattr__(cfg, "radius", positive_scalar(cfg.radius, "radius"))
 
 
 @dataclass(frozen=True)
-class GaussianConfig:
+class GaussianConfig(metaclass=RenamedOptionsMeta):
     """Options of the ``gaussian`` environment (see :func:`gaussian_env`)."""
 
     N: int = _opt(help="number of candidate pairs")
@@ -68,7 +69,7 @@ class GaussianConfig:
     ref_norm: float = _opt(1.0, "||theta_0|| of the log-linear reference (b_i = phi_i^T theta_0)")
     assumption2: bool = _opt(False, "enforce Assumption 2 (||phi|| <= 1, |b| <= 1, unit-ball "
                              "theta_star)")
-    fit_gamma: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
+    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
     radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
 
     def __post_init__(self) -> None:
@@ -87,7 +88,7 @@ class GaussianConfig:
 
 
 @dataclass(frozen=True)
-class DigitsConfig:
+class DigitsConfig(metaclass=RenamedOptionsMeta):
     """Options of the ``digits`` environment (see :func:`digits_env`); d = 64 is fixed."""
 
     N: int = _opt(help="number of candidate pairs")
@@ -96,7 +97,7 @@ class DigitsConfig:
         "unit", "unit: phi / max ||phi_i|| (Assumption 2's scale); pixel: raw differences")
     theta_bar_ridge: float = _opt(1.0, "ridge of the all-ones logistic fit theta_bar (sets the "
                                   "label noise)")
-    fit_gamma: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
+    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
     radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
     positive_class: int | None = _opt(None, "the positive digit 0..9 (default: drawn from the "
                                       "seed)")
@@ -121,15 +122,16 @@ def _unit(rng: np.random.Generator, d: int):
 
 @register_env("gaussian", config=GaussianConfig, tags=("synthetic", "theta_true"),
               help="Gaussian log-linear features, labels from a known theta_true (eq. 12)")
+@renamed_keywords(fit_gamma="fit_ridge")
 def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed: Any, theta_norm: float = 3.0,
-                 ref_norm: float = 1.0, assumption2: bool = False, fit_gamma: float = 1e-3,
+                 ref_norm: float = 1.0, assumption2: bool = False, fit_ridge: float = 1e-3,
                  radius: float | None = None) -> PreferenceData:
     """A Gaussian log-linear environment with known theta_true.
 
     phi_i ~ N(0, I_d / d) (so ||phi_i|| is about 1); theta_true = theta_norm * u, theta_0 =
     ref_norm * u' for independent uniform directions u, u'; the reference bias is that of a
     log-linear reference policy, b_i = phi_i^T theta_0; labels s_i ~ Ber(mu(beta(phi_i^T
-    theta_true - b_i))) (eq. 12). theta_star is the DPO MLE on all N (ridge ``fit_gamma``).
+    theta_true - b_i))) (eq. 12). theta_star is the DPO MLE on all N (ridge ``fit_ridge``).
 
     ``assumption2=True`` enforces Assumption 2: rows are shrunk to ||phi_i|| <= 1, theta_norm
     and ref_norm must be <= 1 (so |b_i| <= 1), and theta_star is fitted in the unit ball
@@ -138,9 +140,9 @@ def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed: Any, theta_norm: fl
     Returns PreferenceData with phi (N, d), b (N,), s (N,), theta_true (d,), theta_star (d,).
     """
     cfg = GaussianConfig(N=N, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
-                         assumption2=assumption2, fit_gamma=fit_gamma, radius=radius)
+                         assumption2=assumption2, fit_ridge=fit_ridge, radius=radius)
     N, d, beta, theta_norm, ref_norm = cfg.N, cfg.d, cfg.beta, cfg.theta_norm, cfg.ref_norm
-    fit_gamma, radius = cfg.fit_gamma, cfg.radius
+    fit_ridge, radius = cfg.fit_ridge, cfg.radius
     rng = as_rng(seed)
     if assumption2:
         radius = 1.0 if radius is None else radius
@@ -151,17 +153,18 @@ def gaussian_env(N: int, d: int, *, beta: float = 1.0, seed: Any, theta_norm: fl
     theta_0 = ref_norm * _unit(rng, d)
     b = phi @ theta_0
     s = (rng.random(N) < sigmoid(beta * (phi @ theta_true - b))).astype(np.int8)
-    theta_star = fit_dpo(phi, b, beta, s, gamma=fit_gamma, radius=radius).theta
+    theta_star = fit_dpo(phi, b, beta, s, fit_ridge=fit_ridge, radius=radius).theta
     info = dict(kind="gaussian", N=N, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
-                assumption2=assumption2, fit_gamma=fit_gamma, radius=radius)
+                assumption2=assumption2, fit_ridge=fit_ridge, radius=radius)
     return PreferenceData(phi=phi, b=b, beta=beta, s=s, theta_star=theta_star,
                           theta_true=theta_true, info=info)
 
 
 @register_env("digits", config=DigitsConfig, tags=("real-features", "theta_true"),
               help="the paper's sec. 6.1 recipe on scikit-learn's digits (d = 64)")
+@renamed_keywords(fit_gamma="fit_ridge")
 def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["unit", "pixel"] = "unit",
-               theta_bar_ridge: float = 1.0, fit_gamma: float = 1e-3,
+               theta_bar_ridge: float = 1.0, fit_ridge: float = 1e-3,
                radius: float | None = None, positive_class: int | None = None) -> PreferenceData:
     """The paper's sec. 6.1 recipe on scikit-learn's digits (d = 64).
 
@@ -171,7 +174,7 @@ def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["
        this fit is unbounded); Sigma_bar = its inverse Hessian (Laplace approximation).
     3. s_i ~ Ber(mu(phi_i^T theta_bar)) — no beta and no b, as in the paper.
     4. theta_0 ~ N(theta_bar, Sigma_bar); b_i = phi_i^T theta_0.
-    5. theta_star = the DPO MLE on all N (ridge ``fit_gamma``, ball ``radius``).
+    5. theta_star = the DPO MLE on all N (ridge ``fit_ridge``, ball ``radius``).
     The labels then follow the DPO model exactly with theta_true = theta_0 + theta_bar / beta,
     which is stored as ``theta_true``.
 
@@ -180,13 +183,13 @@ def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["
         all phi by max_i ||phi_i|| so that ||phi_i|| <= 1 (Assumption 2's scale for phi).
       theta_bar_ridge: the ridge of step 2 (a sum-loss ridge, as in scikit-learn with C = 1/ridge);
         it sets ||theta_bar|| and hence how noisy the labels are.
-      fit_gamma, radius: the ridge / ball of the DPO fits (theta_star and every method's fit).
+      fit_ridge, radius: the ridge / ball of the DPO fits (theta_star and every method's fit).
     """
     cfg = DigitsConfig(N=N, beta=beta, feature_scale=feature_scale,
-                       theta_bar_ridge=theta_bar_ridge, fit_gamma=fit_gamma, radius=radius,
+                       theta_bar_ridge=theta_bar_ridge, fit_ridge=fit_ridge, radius=radius,
                        positive_class=positive_class)
     N, beta, theta_bar_ridge = cfg.N, cfg.beta, cfg.theta_bar_ridge
-    fit_gamma, radius = cfg.fit_gamma, cfg.radius
+    fit_ridge, radius = cfg.fit_ridge, cfg.radius
     rng = as_rng(seed)
     x, y = _digits()
     c = int(rng.integers(10)) if cfg.positive_class is None else cfg.positive_class
@@ -196,9 +199,9 @@ def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["
         phi = phi / np.linalg.norm(phi, axis=1).max()
     d = phi.shape[1]
     r = recipe_labels(phi, np.ones(N, dtype=np.int8), beta, rng, theta_bar_ridge=theta_bar_ridge)
-    theta_star = fit_dpo(phi, r.b, beta, r.s, gamma=fit_gamma, radius=radius).theta
+    theta_star = fit_dpo(phi, r.b, beta, r.s, fit_ridge=fit_ridge, radius=radius).theta
     info = dict(kind="digits", N=N, d=d, beta=beta, positive_class=c, feature_scale=feature_scale,
-                theta_bar_ridge=theta_bar_ridge, fit_gamma=fit_gamma, radius=radius,
+                theta_bar_ridge=theta_bar_ridge, fit_ridge=fit_ridge, radius=radius,
                 positive_label_rate=float(r.s.mean()),
                 theta_bar_norm=float(np.linalg.norm(r.theta_bar)))
     return PreferenceData(phi=phi, b=r.b, beta=beta, s=r.s, theta_star=theta_star,
@@ -231,9 +234,9 @@ def recipe_labels(phi: np.ndarray, y: np.ndarray, beta: float, rng: np.random.Ge
     """
     N, d = phi.shape
     zeros = np.zeros(N)
-    theta_bar = fit_dpo(phi, zeros, 1.0, y, gamma=theta_bar_ridge).theta
+    theta_bar = fit_dpo(phi, zeros, 1.0, y, fit_ridge=theta_bar_ridge).theta
     # Laplace: Sigma_bar = H^{-1} with H = LL^T, so theta_bar + L^{-T} z has covariance H^{-1}.
-    h = dpo_hessian(theta_bar, phi, zeros, 1.0, gamma=theta_bar_ridge)
+    h = dpo_hessian(theta_bar, phi, zeros, 1.0, ridge=theta_bar_ridge)
     chol = scipy.linalg.cholesky(h, lower=True)
     s = (rng.random(N) < sigmoid(phi @ theta_bar)).astype(np.int8)
     theta_0 = theta_bar + scipy.linalg.solve_triangular(chol.T, rng.standard_normal(d), lower=False)
@@ -253,7 +256,7 @@ def _digits():
 
 # ---------------------------------------------------------------------------- file
 @dataclass(frozen=True)
-class FileConfig:
+class FileConfig(metaclass=RenamedOptionsMeta):
     """Options of the ``file`` environment (see :func:`file_env`)."""
 
     path: str = _opt(help=".npz data file (adpo env, adpo features, or the keys of sim.data); "
@@ -262,7 +265,7 @@ class FileConfig:
                             "(default: every row, in file order)")
     scale: Literal["none", "rms", "unit"] = _opt(
         "none", "divide phi by one scalar: its RMS row norm (rms) or its largest row norm (unit)")
-    fit_gamma: float = _opt(1e-3, "ridge of theta_star when it is fitted here (and of later fits)")
+    fit_ridge: float = _opt(1e-3, "ridge of theta_star when it is fitted here (and of later fits)")
     radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
 
     def __post_init__(self) -> None:
@@ -280,7 +283,7 @@ class FileConfig:
                 raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
         if self.scale not in ("none", "rms", "unit"):
             raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
-        object.__setattr__(self, "fit_gamma", positive_scalar(self.fit_gamma, "fit_gamma",
+        object.__setattr__(self, "fit_ridge", positive_scalar(self.fit_ridge, "fit_ridge",
                                                               allow_zero=True))
         if self.radius is not None:
             object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
@@ -321,29 +324,30 @@ def _load_file(path: str, mtime_ns: int, size: int) -> PreferenceData:
 
 @register_env("file", config=FileConfig, tags=("data-file",),
               help="a .npz data file (adpo env / adpo features), optionally a random row subset")
+@renamed_keywords(fit_gamma="fit_ridge")
 def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["none", "rms", "unit"] = "none",
-             fit_gamma: float = 1e-3, radius: float | None = None) -> PreferenceData:
+             fit_ridge: float = 1e-3, radius: float | None = None) -> PreferenceData:
     """The preference data stored in ``path``, as an environment.
 
     ``rows``: a random subset of that many rows (drawn from ``seed``, kept in increasing file
     order); without it every row, and ``seed`` is unused. ``scale``: phi divided by one scalar,
     its RMS row norm ("rms") or largest row norm ("unit"); b is unchanged. ``theta_star`` is the
     file's when it has one and the rows and scale are the file's; otherwise, when the file has
-    labels, the DPO MLE on the environment's rows (eq. 5; ridge ``fit_gamma``, ball ``radius``),
+    labels, the DPO MLE on the environment's rows (eq. 5; ridge ``fit_ridge``, ball ``radius``),
     as for the synthetic kinds. ``theta_true`` is kept only for the file's own rows and scale.
 
     Returns PreferenceData with phi (N, d), b (N,) and whatever of s, theta_star, theta_true
     the file holds (see above); ``info`` records the options and the scale divisor.
     """
-    cfg = FileConfig(path=path, rows=rows, scale=scale, fit_gamma=fit_gamma, radius=radius)
+    cfg = FileConfig(path=path, rows=rows, scale=scale, fit_ridge=fit_ridge, radius=radius)
     data, divisor, groups = _read_rows(cfg.path, cfg.rows, cfg.scale, as_rng(seed))
     changed = (cfg.rows is not None and cfg.rows < cfg.N_file) or divisor != 1.0
     theta_star = data.theta_star
     if changed or theta_star is None:
         theta_star = None if data.s is None else fit_dpo(
-            data.phi, data.b, data.beta, data.s, gamma=cfg.fit_gamma, radius=cfg.radius).theta
+            data.phi, data.b, data.beta, data.s, fit_ridge=cfg.fit_ridge, radius=cfg.radius).theta
     info = dict(kind="file", path=cfg.path, N=data.N, d=data.d, beta=data.beta, rows=cfg.rows,
-                scale=cfg.scale, scale_divisor=divisor, fit_gamma=cfg.fit_gamma,
+                scale=cfg.scale, scale_divisor=divisor, fit_ridge=cfg.fit_ridge,
                 radius=cfg.radius, **_groups_info(groups))
     return data.with_(theta_star=theta_star, theta_true=None if changed else data.theta_true,
                       info=info)
@@ -382,7 +386,7 @@ def _groups_info(groups: list[int] | None) -> dict:
 
 # ---------------------------------------------------------------------------- llm-truth
 @dataclass(frozen=True)
-class TruthConfig:
+class TruthConfig(metaclass=RenamedOptionsMeta):
     """Options of the ``llm-truth`` environment (see :func:`truth_env`)."""
 
     features: str = _opt(help=".npz data file with real features (adpo features), or a pool "
@@ -400,7 +404,7 @@ class TruthConfig:
     beta: float | None = _opt(None, "DPO scale beta > 0 (default: the file's)")
     theta_bar_ridge: float = _opt(1.0, "ridge of the fit of theta to the file's labels (sets "
                                   "||theta|| and hence the label noise)")
-    fit_gamma: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
+    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
     radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
 
     def __post_init__(self) -> None:
@@ -433,7 +437,7 @@ class TruthConfig:
             object.__setattr__(self, "beta", check_beta(self.beta))
         object.__setattr__(self, "theta_bar_ridge", positive_scalar(
             self.theta_bar_ridge, "theta_bar_ridge"))
-        object.__setattr__(self, "fit_gamma", positive_scalar(self.fit_gamma, "fit_gamma",
+        object.__setattr__(self, "fit_ridge", positive_scalar(self.fit_ridge, "fit_ridge",
                                                               allow_zero=True))
         if self.radius is not None:
             object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
@@ -455,10 +459,11 @@ class TruthConfig:
 @register_env("llm-truth", config=TruthConfig, tags=("real-features", "theta_true"),
               help="real (LLM) features of a data file, labels redrawn from a known theta "
                    "(given, or fitted to the file's labels by the sec. 6.1 recipe)")
+@renamed_keywords(fit_gamma="fit_ridge")
 def truth_env(features: str, *, seed: Any, theta: str | None = None,
               reference: Literal["recipe", "file"] | None = None, rows: int | None = None,
               scale: Literal["none", "rms", "unit"] = "unit", beta: float | None = None,
-              theta_bar_ridge: float = 1.0, fit_gamma: float = 1e-3,
+              theta_bar_ridge: float = 1.0, fit_ridge: float = 1e-3,
               radius: float | None = None) -> PreferenceData:
     """Real feature geometry with a known generating theta: the logit errors of sec. 6.1 (max
     and mean |phi_i^T(theta_hat - theta)|) become measurable on real-LLM features.
@@ -480,7 +485,7 @@ def truth_env(features: str, *, seed: Any, theta: str | None = None,
       MLE (eq. 5) of the file's real labels with that b and beta (ridge ``theta_bar_ridge``);
       s_i ~ Ber(mu(beta (phi_i^T theta_true - b_i))).
 
-    theta_star is the DPO MLE on all N drawn labels (step 5; ridge ``fit_gamma``, ball
+    theta_star is the DPO MLE on all N drawn labels (step 5; ridge ``fit_ridge``, ball
     ``radius``). ``info`` records the options, ``real_label_agreement`` (share of drawn labels
     equal to the file's), and the rows' prompt ``groups`` when the file is an ``adpo features``
     output with its sidecar (held-out splits are then disjoint by prompt).
@@ -489,7 +494,7 @@ def truth_env(features: str, *, seed: Any, theta: str | None = None,
     """
     cfg = TruthConfig(features=features, theta=theta, reference=reference, rows=rows,
                       scale=scale, beta=beta, theta_bar_ridge=theta_bar_ridge,
-                      fit_gamma=fit_gamma, radius=radius)
+                      fit_ridge=fit_ridge, radius=radius)
     rng = as_rng(seed)
     data, divisor, groups = _read_rows(cfg.features, cfg.rows, cfg.scale, rng)
     beta = data.beta if cfg.beta is None else cfg.beta
@@ -503,13 +508,13 @@ def truth_env(features: str, *, seed: Any, theta: str | None = None,
         s, b, theta_true = r.s, r.b, r.theta_true
     else:
         theta_true = _read_theta(cfg.theta, data.d) if cfg.theta is not None else fit_dpo(
-            phi, b, beta, data.s, gamma=cfg.theta_bar_ridge).theta
+            phi, b, beta, data.s, fit_ridge=cfg.theta_bar_ridge).theta
         s = (rng.random(data.N) < sigmoid(beta * (phi @ theta_true - b))).astype(np.int8)
-    theta_star = fit_dpo(phi, b, beta, s, gamma=cfg.fit_gamma, radius=cfg.radius).theta
+    theta_star = fit_dpo(phi, b, beta, s, fit_ridge=cfg.fit_ridge, radius=cfg.radius).theta
     info = dict(kind="llm-truth", features=cfg.features, N=data.N, d=data.d, beta=beta,
                 theta=cfg.theta, reference=mode, rows=cfg.rows, scale=cfg.scale,
                 scale_divisor=divisor, theta_bar_ridge=cfg.theta_bar_ridge,
-                fit_gamma=cfg.fit_gamma, radius=cfg.radius, label_mean=float(s.mean()),
+                fit_ridge=cfg.fit_ridge, radius=cfg.radius, label_mean=float(s.mean()),
                 theta_true_norm=float(np.linalg.norm(theta_true)),
                 real_label_agreement=None if data.s is None else float(np.mean(s == data.s)),
                 **_groups_info(groups))

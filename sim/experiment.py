@@ -73,7 +73,7 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
             ``heldout_<metric>`` (logit errors and error rate against the pool's theta_star;
             accuracy, margin, NLL with the held-out labels).
         method: {"name": a sim.selectors method, **selector kwargs, "label": optional}. Its
-            ``fit_gamma``/``radius`` default to the environment's, so theta_hat_n and theta_star
+            ``fit_ridge``/``radius`` default to the environment's, so theta_hat_n and theta_star
             are fitted alike.
         seed: seeds the environment (and labels) and, independently, the selector.
         budgets: increasing sample sizes n at which theta_hat_n is fitted and evaluated.
@@ -105,14 +105,14 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     name = method.pop("name", None)
     if name is None:
         raise ValueError("method.name: missing; e.g. 'adpo+' or 'uniform'")
-    fit_gamma = method.setdefault("fit_gamma", data.info.get("fit_gamma", 1e-3))
+    fit_ridge = method.setdefault("fit_ridge", data.info.get("fit_ridge", 1e-3))
     radius = method.setdefault("radius", data.info.get("radius"))
     sel_rng = rng_for(seed, SELECTOR_STREAM)  # independent of the env's stream
-    # fit_gamma/radius also serve the evaluation fits below; the selector gets them only if
+    # fit_ridge/radius also serve the evaluation fits below; the selector gets them only if
     # it takes them (uniform, APO, ... fit nothing); other unknown options are still refused.
-    given = {k: v for k, v in method.items() if k not in ("fit_gamma", "radius")}
+    given = {k: v for k, v in method.items() if k not in ("fit_ridge", "radius")}
     selector = make_selector(name, data, seed=sel_rng, **given,
-                             **method_options(name, {"fit_gamma": fit_gamma, "radius": radius}))
+                             **method_options(name, {"fit_ridge": fit_ridge, "radius": radius}))
 
     facts = {"label_mean": float(np.mean(data.s))}
     if data.theta_star is not None:
@@ -127,7 +127,7 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         chosen.extend(selector.select(n - len(chosen)).tolist())
         elapsed += time.perf_counter() - t0
         idx = np.asarray(chosen)
-        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, data.s[idx], gamma=fit_gamma,
+        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, data.s[idx], fit_ridge=fit_ridge,
                         radius=radius, theta0=theta).theta
         metrics = evaluate(data, theta)
         if test is not None:

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from .validation import RENAMED_OPTIONS
+
 
 def normalize(name: str) -> str:
     """Canonical spelling of a registered name: lower case, ``_`` and spaces as ``-``."""
@@ -80,7 +82,9 @@ class Entry:
         unknown = [k for k in options if k not in valid]
         if unknown:
             listed = ", ".join(valid) if valid else "none"
-            raise ValueError(f"{unknown[0]}: not an option of {self.kind} {self.name!r}; "
+            new = RENAMED_OPTIONS.get(unknown[0])
+            hint = f" (renamed {new!r}: gamma is only the design ridge)" if new in valid else ""
+            raise ValueError(f"{unknown[0]}: not an option of {self.kind} {self.name!r}{hint}; "
                              f"its options are: {listed}")
         if self.config is None:
             return None

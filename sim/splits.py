@@ -105,7 +105,7 @@ def holdout_data(data: PreferenceData, split: Split) -> tuple[PreferenceData, Pr
     """(pool, test) PreferenceData of a split, sharing one target theta_star.
 
     The pool holds the train rows; when ``data`` has a target, theta_star is refitted as the DPO
-    MLE on the pool's labels (eq. 5; ridge ``fit_gamma`` and ball ``radius`` from ``data.info``,
+    MLE on the pool's labels (eq. 5; ridge ``fit_ridge`` and ball ``radius`` from ``data.info``,
     as the environments fit it), so a method's in-sample metrics over the pool are the paper's.
     The test rows (labels included, for accuracy / NLL) carry the same theta_star; theta_true is
     kept. ``info`` records the split sizes.
@@ -119,7 +119,7 @@ def holdout_data(data: PreferenceData, split: Split) -> tuple[PreferenceData, Pr
         if pool.s is None:
             raise ValueError("s: refitting theta_star on the pool needs labels")
         theta = fit_dpo(pool.phi, pool.b, pool.beta, pool.s,
-                        gamma=data.info.get("fit_gamma", 1e-3), radius=data.info.get("radius"),
+                        fit_ridge=data.info.get("fit_ridge", 1e-3), radius=data.info.get("radius"),
                         theta0=data.theta_star).theta
         pool, test = pool.with_(theta_star=theta), test.with_(theta_star=theta)
     info = dict(data.info, pool_N=int(split.train.size), heldout_N=int(split.test.size))

@@ -32,8 +32,8 @@ def max_logit_sd(data: PreferenceData, idx: np.ndarray, s: np.ndarray, *,
     """max_i beta sqrt(phi_i^T H^{-1} phi_i) after labels ``s`` on rows ``idx`` (see module)."""
     idx = np.asarray(idx, dtype=np.int64)
     if idx.size:
-        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, gamma=fit_gamma).theta
-        H = dpo_hessian(theta, data.phi[idx], data.b[idx], data.beta, gamma=gamma)
+        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_gamma).theta
+        H = dpo_hessian(theta, data.phi[idx], data.b[idx], data.beta, ridge=gamma)
     else:
         H = gamma * np.eye(data.d)
     return data.beta * float(np.sqrt(variances(data.phi, chol(H, "H")).max()))

@@ -355,7 +355,7 @@ def check_env(factory: Any, *, options: Mapping[str, Any] | None = None) -> list
         from .dpo import dpo_gradient
 
         data = build(0)
-        ridge = data.info.get("fit_gamma")
+        ridge = data.info.get("fit_ridge")
         if data.theta_star is None or data.s is None or ridge is None \
                 or data.info.get("radius") is not None or data.info.get("assumption2"):
             return

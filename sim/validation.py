@@ -6,9 +6,11 @@ Every public entry point validates through these helpers so that a bad input alw
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -20,6 +22,47 @@ MAX_SEED = 2 ** 63 - 1
 #: and past ~1e154 the squares overflow: fits and designs would return meaningless results
 #: (measured: phi * 1e200 gave theta_hat = 0 with "converged": true).
 MAX_LOGIT_SCALE = 1e12
+
+
+#: Keywords renamed across the API (old -> new). ``gamma`` has one meaning, the design ridge
+#: gamma of the paper (H_0 = gamma I, eq. 13's Sigma_t); the ridge of the DPO fits (eq. 6's
+#: regularizer) is ``fit_ridge`` everywhere.
+RENAMED_OPTIONS = {"fit_gamma": "fit_ridge"}
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def refuse_renamed(where: str, given: Iterable[str],
+                   renamed: Mapping[str, str] = RENAMED_OPTIONS) -> None:
+    """Raise a one-line ``TypeError`` if a keyword in ``given`` is an old name in ``renamed``."""
+    for old in given:
+        if old in renamed:
+            raise TypeError(f"{where}: keyword {old!r} was renamed {renamed[old]!r} "
+                            f"(gamma is only the design ridge); pass {renamed[old]}=...")
+
+
+def renamed_keywords(**old_to_new: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorator: calling the function with an old keyword raises a one-line ``TypeError``
+    naming the new one, e.g. ``@renamed_keywords(gamma="fit_ridge")``."""
+    def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(fn)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            if kwargs:
+                refuse_renamed(fn.__name__, kwargs, old_to_new)
+            return fn(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+class RenamedOptionsMeta(type):
+    """Metaclass of config dataclasses: a keyword of :data:`RENAMED_OPTIONS` given to the
+    constructor raises a one-line ``TypeError`` naming the new name."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            refuse_renamed(cls.__name__, kwargs)
+        return super().__call__(*args, **kwargs)
 
 
 class DataError(ValueError):

@@ -19,5 +19,5 @@ def small_data():
     theta = rng.standard_normal(d)
     b = 0.3 * rng.standard_normal(n)
     s = (rng.random(n) < sigmoid(beta * (phi @ theta - b))).astype(np.int8)
-    theta_star = fit_dpo(phi, b, beta, s, gamma=1e-3).theta
+    theta_star = fit_dpo(phi, b, beta, s, fit_ridge=1e-3).theta
     return PreferenceData(phi=phi, b=b, beta=beta, s=s, theta_star=theta_star, theta_true=theta)

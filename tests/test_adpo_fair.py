@@ -35,7 +35,7 @@ def test_fresh_labels_are_an_independent_draw_from_theta_true(env):
     seed, and the picks are greedy on the UCB weights at it (literal reference)."""
     rng = np.random.default_rng(4)
     fresh = (rng.random(env.N) < sigmoid(env.beta * (env.phi @ env.theta_true - env.b))).astype(int)
-    theta = fit_dpo(env.phi, env.b, env.beta, fresh, gamma=1e-3).theta
+    theta = fit_dpo(env.phi, env.b, env.beta, fresh, fit_ridge=1e-3).theta
     w = ucb_weights(env, theta, np.arange(env.N), gamma=1.0, alpha=3.0)
     sel = make_selector("adpo+fair", env, seed=4)
     assert sel.select(40).tolist() == naive_greedy(env.phi * np.sqrt(w)[:, None], 40, 1.0)
@@ -54,7 +54,7 @@ def test_split_log_is_disjoint_from_the_selection(env):
     assert log.size == 200
     picks = sel.select(env.N - log.size)  # everything selectable, and nothing of the log
     assert not set(picks.tolist()) & set(log.tolist())
-    ref = fit_dpo(env.phi[log], env.b[log], env.beta, env.s[log], gamma=1e-3).theta
+    ref = fit_dpo(env.phi[log], env.b[log], env.beta, env.s[log], fit_ridge=1e-3).theta
     np.testing.assert_allclose(sel.theta_, ref, atol=1e-9)
     with pytest.raises(ValueError, match="n"):
         make_selector("adpo+fair", env, theta_source="split", seed=2).select(env.N - 249)

@@ -56,7 +56,7 @@ def test_flags_reach_the_selector_config(data, tmp_path):
                  "--design-ridge", "2", "--fit-ridge", "0.5", "--candidates", "8",
                  "--refit", "every", "--no-record-kappa", "--out", str(out)]) == 0
     opts = json.loads(out.read_text())["options"]
-    assert (opts["gamma"], opts["fit_gamma"], opts["n_candidates"], opts["refit"],
+    assert (opts["gamma"], opts["fit_ridge"], opts["n_candidates"], opts["refit"],
             opts["record_kappa"]) == (2.0, 0.5, 8, "every", False)
     assert main(["select", "--data", str(data), "--method", "adpo", "--n", "4",
                  "--candidates", "all", "--out", str(out)]) == 0
@@ -94,7 +94,7 @@ def test_old_spellings_name_the_new_flag(capsys, argv, new):
 
 
 def test_ridge_flags_have_one_meaning():
-    assert flag("gamma") == "--design-ridge" and flag("fit_gamma") == "--fit-ridge"
+    assert flag("gamma") == "--design-ridge" and flag("fit_ridge") == "--fit-ridge"
     assert len(set(FLAG_NAMES.values())) == len(FLAG_NAMES)
 
 

@@ -6,6 +6,7 @@ import copy
 import importlib.util
 import json
 import pathlib
+import inspect
 import pickle
 import warnings
 from dataclasses import dataclass
@@ -232,8 +233,9 @@ def test_env_config_defaults_contract_rejects_drift(monkeypatch):
     from sim import envs
 
     entry = ENVS.get("gaussian")
-    drifted = dict(envs.gaussian_env.__kwdefaults__, theta_norm=2.5)
-    monkeypatch.setattr(entry.factory, "__kwdefaults__", drifted)
+    fn = inspect.unwrap(entry.factory)  # under sim.validation.renamed_keywords' wrapper
+    drifted = dict(inspect.unwrap(envs.gaussian_env).__kwdefaults__, theta_norm=2.5)
+    monkeypatch.setattr(fn, "__kwdefaults__", drifted)
     with pytest.raises(ContractError, match="^config-defaults: theta_norm"):
         check_env("gaussian", options={"N": 20, "d": 2})
 

@@ -21,10 +21,10 @@ def _central_diff(f, x, h=1e-6):
 def test_gradient_matches_finite_differences(small_data):
     d = small_data
     rng = np.random.default_rng(0)
-    for gamma in (0.0, 0.7):
+    for ridge in (0.0, 0.7):
         theta = rng.standard_normal(d.d)
-        fd = _central_diff(lambda t: dpo_loss(t, d.phi, d.b, d.beta, d.s, gamma), theta)
-        np.testing.assert_allclose(dpo_gradient(theta, d.phi, d.b, d.beta, d.s, gamma), fd,
+        fd = _central_diff(lambda t: dpo_loss(t, d.phi, d.b, d.beta, d.s, ridge), theta)
+        np.testing.assert_allclose(dpo_gradient(theta, d.phi, d.b, d.beta, d.s, ridge), fd,
                                    rtol=1e-6, atol=1e-6)
 
 
@@ -79,26 +79,26 @@ def test_stable_primitives_at_extreme_logits():
 
 
 def test_mle_matches_sklearn_logistic_regression():
-    """b = 0, beta = 1, ridge gamma  <=>  LogisticRegression(C = 1/gamma, no intercept)."""
+    """b = 0, beta = 1, fit ridge r  <=>  LogisticRegression(C = 1/r, no intercept)."""
     rng = np.random.default_rng(3)
-    n, d, gamma = 2000, 8, 0.5
+    n, d, ridge = 2000, 8, 0.5
     phi = rng.standard_normal((n, d))
     s = (rng.random(n) < sigmoid(phi @ rng.standard_normal(d))).astype(int)
-    ours = fit_dpo(phi, np.zeros(n), 1.0, s, gamma=gamma)
-    ref = LogisticRegression(C=1 / gamma, fit_intercept=False, tol=1e-12, max_iter=10_000)
+    ours = fit_dpo(phi, np.zeros(n), 1.0, s, fit_ridge=ridge)
+    ref = LogisticRegression(C=1 / ridge, fit_intercept=False, tol=1e-12, max_iter=10_000)
     ref.fit(phi, s)
     assert ours.converged
     np.testing.assert_allclose(ours.theta, ref.coef_[0], atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("beta,gamma", [(0.3, 0.0), (2.5, 1e-3), (5.0, 1.0)])
-def test_mle_matches_scipy_with_offsets_and_beta(small_data, beta, gamma):
+@pytest.mark.parametrize("beta,ridge", [(0.3, 0.0), (2.5, 1e-3), (5.0, 1.0)])
+def test_mle_matches_scipy_with_offsets_and_beta(small_data, beta, ridge):
     d = small_data
-    ours = fit_dpo(d.phi, d.b, beta, d.s, gamma=gamma)
-    ref = scipy.optimize.minimize(dpo_loss, np.zeros(d.d), args=(d.phi, d.b, beta, d.s, gamma),
+    ours = fit_dpo(d.phi, d.b, beta, d.s, fit_ridge=ridge)
+    ref = scipy.optimize.minimize(dpo_loss, np.zeros(d.d), args=(d.phi, d.b, beta, d.s, ridge),
                                   jac=dpo_gradient, method="BFGS", options={"gtol": 1e-11})
     np.testing.assert_allclose(ours.theta, ref.x, atol=1e-6, rtol=0)
-    assert np.max(np.abs(dpo_gradient(ours.theta, d.phi, d.b, beta, d.s, gamma))) < 1e-8
+    assert np.max(np.abs(dpo_gradient(ours.theta, d.phi, d.b, beta, d.s, ridge))) < 1e-8
 
 
 def test_mle_large_uses_float32_hessian_but_exact_fixed_point():
@@ -107,14 +107,14 @@ def test_mle_large_uses_float32_hessian_but_exact_fixed_point():
     phi = rng.standard_normal((n, d)) / np.sqrt(d)
     b = 0.5 * rng.standard_normal(n)
     s = (rng.random(n) < sigmoid(2 * (phi @ rng.standard_normal(d) - b))).astype(int)
-    fast = fit_dpo(phi, b, 2.0, s, gamma=1e-3)
-    exact = fit_dpo(phi, b, 2.0, s, gamma=1e-3, hessian_dtype=np.float64)
+    fast = fit_dpo(phi, b, 2.0, s, fit_ridge=1e-3)
+    exact = fit_dpo(phi, b, 2.0, s, fit_ridge=1e-3, hessian_dtype=np.float64)
     np.testing.assert_allclose(fast.theta, exact.theta, atol=1e-8)
 
 
 def test_ball_constrained_mle_matches_scipy_slsqp(small_data):
     d = small_data
-    ours = fit_dpo(d.phi, d.b, d.beta, d.s, gamma=0.0, radius=0.5)
+    ours = fit_dpo(d.phi, d.b, d.beta, d.s, fit_ridge=0.0, radius=0.5)
     assert np.linalg.norm(ours.theta) == pytest.approx(0.5, abs=1e-10)
     assert ours.multiplier > 0
     cons = {"type": "ineq", "fun": lambda t: 0.25 - t @ t, "jac": lambda t: -2 * t}
@@ -129,8 +129,8 @@ def test_ball_constrained_mle_matches_scipy_slsqp(small_data):
 
 def test_inactive_ball_returns_unconstrained(small_data):
     d = small_data
-    free = fit_dpo(d.phi, d.b, d.beta, d.s, gamma=1e-3)
-    boxed = fit_dpo(d.phi, d.b, d.beta, d.s, gamma=1e-3, radius=10 * np.linalg.norm(free.theta))
+    free = fit_dpo(d.phi, d.b, d.beta, d.s, fit_ridge=1e-3)
+    boxed = fit_dpo(d.phi, d.b, d.beta, d.s, fit_ridge=1e-3, radius=10 * np.linalg.norm(free.theta))
     np.testing.assert_allclose(boxed.theta, free.theta)
     assert boxed.multiplier == 0.0
 
@@ -138,28 +138,28 @@ def test_inactive_ball_returns_unconstrained(small_data):
 def test_separable_without_ridge_raises_clear_error():
     phi = np.array([[1.0, 0.0], [2.0, 1.0], [-1.0, 0.5], [-2.0, -1.0]])
     s = np.array([1, 1, 0, 0])
-    with pytest.raises(ConvergenceError, match="separable|gamma"):
-        fit_dpo(phi, np.zeros(4), 1.0, s, gamma=0.0)
-    res = fit_dpo(phi, np.zeros(4), 1.0, s, gamma=1e-2)  # a ridge makes it well posed
+    with pytest.raises(ConvergenceError, match="separable|fit_ridge"):
+        fit_dpo(phi, np.zeros(4), 1.0, s, fit_ridge=0.0)
+    res = fit_dpo(phi, np.zeros(4), 1.0, s, fit_ridge=1e-2)  # a ridge makes it well posed
     assert np.all(np.isfinite(res.theta))
 
 
 def test_fewer_rows_than_features_with_ridge():
     rng = np.random.default_rng(5)
     phi = rng.standard_normal((3, 20))
-    res = fit_dpo(phi, np.zeros(3), 1.0, [1, 0, 1], gamma=1e-3)
+    res = fit_dpo(phi, np.zeros(3), 1.0, [1, 0, 1], fit_ridge=1e-3)
     assert res.converged and np.all(np.isfinite(res.theta))
 
 
 @pytest.mark.parametrize("kwargs,field", [
     (dict(beta=0.0), "beta"), (dict(beta=-1.0), "beta"), (dict(beta=np.nan), "beta"),
-    (dict(gamma=-1.0), "gamma"), (dict(s=[0, 1, 2]), "s"), (dict(s=[0, 1]), "s"),
+    (dict(fit_ridge=-1.0), "fit_ridge"), (dict(s=[0, 1, 2]), "s"), (dict(s=[0, 1]), "s"),
     (dict(b=[0.0, np.nan, 0.0]), "b"), (dict(phi=np.ones(3)), "phi"),
     (dict(phi=[[1.0, np.inf]] * 3), "phi"), (dict(radius=0.0), "radius"),
 ])
 def test_bad_inputs_name_the_field(kwargs, field):
     args = dict(phi=np.ones((3, 2)), b=np.zeros(3), beta=1.0, s=[0, 1, 1])
     args.update(kwargs)
-    extra = {k: args.pop(k) for k in ("gamma", "radius") if k in args}
+    extra = {k: args.pop(k) for k in ("fit_ridge", "radius") if k in args}
     with pytest.raises(ValueError, match=field):
         fit_dpo(args["phi"], args["b"], args["beta"], args["s"], **extra)

@@ -28,7 +28,7 @@ def test_gaussian_assumption2_holds():
 
 
 def test_theta_star_is_the_mle_on_all_labels():
-    d = gaussian_env(1000, 5, seed=1, beta=1.7, fit_gamma=1e-3)
+    d = gaussian_env(1000, 5, seed=1, beta=1.7, fit_ridge=1e-3)
     g = dpo_gradient(d.theta_star, d.phi, d.b, d.beta, d.s, 1e-3)
     assert np.abs(g).max() < 1e-8
 
@@ -90,7 +90,7 @@ def test_file_env_is_the_file_or_a_seeded_subset(tmp_path):
     rows = [int(np.flatnonzero((src.phi == r).all(axis=1))[0]) for r in a.phi]
     assert rows == sorted(rows) and len(set(rows)) == 50              # a subset, file order
     ref = __import__("sim.dpo", fromlist=["fit_dpo"]).fit_dpo(a.phi, a.b, a.beta, a.s,
-                                                             gamma=1e-3).theta
+                                                             fit_ridge=1e-3).theta
     np.testing.assert_allclose(a.theta_star, ref, atol=1e-10)         # eq. 5 on the subset
     assert a.theta_true is None                                       # not the subset's target
     scaled = make_env("file", seed=0, path=path, scale="rms")

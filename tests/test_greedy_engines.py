@@ -74,7 +74,7 @@ def test_blocked_engine_reweighted_between_picks_is_the_literal_argmax():
     assert eng.state.logdet == pytest.approx(np.linalg.slogdet(H)[1], rel=1e-10)
 
 
-def _literal_adpo(data, n, *, gamma, fit_gamma, m=None, seed=0):
+def _literal_adpo(data, n, *, gamma, fit_ridge, m=None, seed=0):
     """Algorithm 1 with alpha = 0, written from the pseudocode: refit theta_hat at t = 1, 2, 4,
     ... on the told labels (theta_hat_0 = 0), w = Lemma 1's weights, argmax over the unselected
     rows (or a random subset of m, the shared stream) of w_i phi_i^T H^{-1} phi_i by a fresh
@@ -86,7 +86,7 @@ def _literal_adpo(data, n, *, gamma, fit_gamma, m=None, seed=0):
         if t == 1 or (t & (t - 1)) == 0:
             theta = (np.zeros(data.d) if not picks else
                      fit_dpo(data.phi[picks], data.b[picks], data.beta, data.s[picks],
-                             gamma=fit_gamma).theta)
+                             fit_ridge=fit_ridge).theta)
             w = dpo_weights(data.phi, data.b, data.beta, theta)
         free = np.setdiff1d(np.arange(data.N), picks)
         cand = free if m is None else np.sort(rng.choice(free, size=m, replace=False))
@@ -100,7 +100,7 @@ def _literal_adpo(data, n, *, gamma, fit_gamma, m=None, seed=0):
 def test_adpo_is_literal_algorithm_1(env, kw):
     # full argmax (blocked engine, reweighted at refits), record_kappa (incremental, all rows
     # exact) and the random subset (incremental, stale bounds across refits)
-    ref = _literal_adpo(env, 70, gamma=1.0, fit_gamma=1e-3, m=kw.get("n_candidates"), seed=5)
+    ref = _literal_adpo(env, 70, gamma=1.0, fit_ridge=1e-3, m=kw.get("n_candidates"), seed=5)
     got = make_selector("adpo", env, alpha=0.0, seed=5, **kw).select(70)
     assert got.tolist() == ref
 

@@ -54,7 +54,7 @@ def test_recipe_matches_the_papers_steps_with_an_independent_logistic_fit(tmp_pa
     rng = as_rng(7)
     s = (rng.random(g.N) < sigmoid(phi @ theta_bar)).astype(np.int8)
     assert np.array_equal(env.s, s)
-    h = dpo_hessian(theta_bar, phi, np.zeros(g.N), 1.0, gamma=1.0)
+    h = dpo_hessian(theta_bar, phi, np.zeros(g.N), 1.0, ridge=1.0)
     theta_0 = env.theta_true - theta_bar / env.beta
     np.testing.assert_allclose(env.b, phi @ theta_0, atol=1e-6)
     z = np.linalg.cholesky(h).T @ (theta_0 - theta_bar)
@@ -73,7 +73,7 @@ def test_given_theta_draws_labels_from_it_consistency_at_one_in_a_million(tmp_pa
     theta = np.array([1.0, -2.0, 0.5])
     np.save(tmp_path / "t.npy", theta)
     env = make_env("llm-truth", seed=2, features=path, theta=str(tmp_path / "t.npy"),
-                   scale="none", fit_gamma=0.0)
+                   scale="none", fit_ridge=0.0)
     assert env.info["reference"] == "file"
     np.testing.assert_array_equal(env.b, g.b)                     # the file's reference kept
     np.testing.assert_array_equal(env.theta_true, theta)

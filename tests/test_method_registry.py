@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sim.envs import gaussian_env
-from sim.registry import METHODS
+from sim.registry import ENVS, METHODS
 from sim.selectors import make_selector, method_names, method_options
 from sim.selectors.dope import DesignExhaustedWarning
 
@@ -55,7 +55,7 @@ def test_unknown_options_are_refused_with_the_valid_list(env):
                                          r"options are: none$"):
         make_selector("uniform", env, alpha=3.0)
     with pytest.raises(ValueError, match="refit: not an option of method 'adpo\\+'.*"
-                                         "n_candidates, gamma, record_kappa, fit_gamma, radius, "
+                                         "n_candidates, gamma, record_kappa, fit_ridge, radius, "
                                          "alpha$"):
         make_selector("adpo+", env, refit="pow2")
     with pytest.raises(ValueError, match="gamma: not an option of method 'pmc'"):
@@ -67,7 +67,7 @@ def test_unknown_options_are_refused_with_the_valid_list(env):
 
 
 @pytest.mark.parametrize("name,opts,field", [
-    ("adpo", dict(gamma=0.0), "gamma"), ("adpo", dict(fit_gamma=-1.0), "fit_gamma"),
+    ("adpo", dict(gamma=0.0), "gamma"), ("adpo", dict(fit_ridge=-1.0), "fit_ridge"),
     ("adpo", dict(radius=0.0), "radius"), ("adpo", dict(n_candidates=0), "n_candidates"),
     ("adpo", dict(alpha=-1.0), "alpha"), ("adpo", dict(refit="sometimes"), "refit"),
     ("adpo", dict(batch_size=0), "batch_size"), ("apo", dict(record_kappa="yes"), "record_kappa"),
@@ -147,3 +147,45 @@ def test_every_module_of_the_package_registers_itself():
     registered = {METHODS.get(n).factory.__module__.rsplit(".", 1)[1] for n in METHODS.names()
                   if METHODS.get(n).factory.__module__.startswith("sim.selectors.")}
     assert modules == registered
+
+
+def _old_keyword_calls():
+    """(call, new name): every public entry point that once took the fit ridge as ``gamma`` /
+    ``fit_gamma`` (API rename: ``gamma`` is only the design ridge)."""
+    from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, fit_dpo
+    from sim.dpo_torch import fit_dpo_torch
+    from sim.envs import DigitsConfig, FileConfig, GaussianConfig, digits_env, file_env
+    from sim.selectors.greedy import ADPOConfig, ADPOPlusConfig
+    phi, b, s, th = np.eye(3), np.zeros(3), np.array([0, 1, 1]), np.zeros(3)
+    return [
+        (lambda: fit_dpo(phi, b, 1.0, s, gamma=1.0), "fit_ridge"),
+        (lambda: fit_dpo_torch(phi, b, 1.0, s, gamma=1.0), "fit_ridge"),
+        (lambda: dpo_loss(th, phi, b, 1.0, s, gamma=1.0), "fit_ridge"),
+        (lambda: dpo_gradient(th, phi, b, 1.0, s, gamma=1.0), "fit_ridge"),
+        (lambda: dpo_hessian(th, phi, b, 1.0, gamma=1.0), "ridge"),
+        (lambda: gaussian_env(10, 2, seed=0, fit_gamma=1.0), "fit_ridge"),
+        (lambda: digits_env(10, seed=0, fit_gamma=1.0), "fit_ridge"),
+        (lambda: file_env("x.npz", seed=0, fit_gamma=1.0), "fit_ridge"),
+        (lambda: GaussianConfig(N=10, d=2, fit_gamma=1.0), "fit_ridge"),
+        (lambda: DigitsConfig(N=10, fit_gamma=1.0), "fit_ridge"),
+        (lambda: FileConfig(path="x.npz", fit_gamma=1.0), "fit_ridge"),
+        (lambda: ADPOConfig(fit_gamma=1.0), "fit_ridge"),
+        (lambda: ADPOPlusConfig(fit_gamma=1.0), "fit_ridge"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_old_keyword_calls())))
+def test_old_fit_ridge_keywords_fail_naming_the_new_one(case):
+    call, new = _old_keyword_calls()[case]
+    with pytest.raises(TypeError, match=f"was renamed '{new}'") as err:
+        call()
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("registry,name,opts", [
+    (METHODS, "adpo", {"fit_gamma": 1.0}), (METHODS, "adpo+", {"fit_gamma": 1.0}),
+    (ENVS, "gaussian", {"N": 10, "d": 2, "fit_gamma": 1.0}),
+])
+def test_registry_refuses_old_fit_gamma_naming_fit_ridge(registry, name, opts):
+    with pytest.raises(ValueError, match="^fit_gamma: .*renamed 'fit_ridge'"):
+        registry.get(name).make_config(opts)

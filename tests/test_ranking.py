@@ -64,9 +64,9 @@ def test_k2_is_the_pairwise_dpo_model():
                        atol=1e-12)
     fit = R.fit_pl(psi, b, beta, tau, gamma=0.1)
     assert fit.converged
-    assert np.allclose(fit.theta, fit_dpo(phi, bb, beta, s, gamma=0.1).theta, atol=1e-7)
+    assert np.allclose(fit.theta, fit_dpo(phi, bb, beta, s, fit_ridge=0.1).theta, atol=1e-7)
     # mutant: swapping the labels' orientation moves the pairwise MLE far away
-    assert not np.allclose(fit.theta, fit_dpo(phi, bb, beta, 1 - s, gamma=0.1).theta, atol=1e-3)
+    assert not np.allclose(fit.theta, fit_dpo(phi, bb, beta, 1 - s, fit_ridge=0.1).theta, atol=1e-3)
 
 
 def test_expected_information_by_enumeration_and_monte_carlo():

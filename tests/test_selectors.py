@@ -89,7 +89,7 @@ def test_different_seeds_can_differ(env, name):
 # ---------------------------------------------------------------------------- the rules
 def test_adpo_plus_full_argmax_equals_greedy_d_optimal(env):
     """ADPO+ = greedy D-optimal selection on beta sqrt(mu(1-mu)) phi at theta_hat on all N."""
-    theta = fit_dpo(env.phi, env.b, env.beta, env.s, gamma=1e-3).theta
+    theta = fit_dpo(env.phi, env.b, env.beta, env.s, fit_ridge=1e-3).theta
     w = env.beta**2 * logistic_weight(env.beta * (env.phi @ theta - env.b))
     ref = naive_greedy(env.phi * np.sqrt(w)[:, None], 60, gamma=1.0)
     got = make_selector("adpo+", env, alpha=0.0, seed=0).select(60)
@@ -97,7 +97,7 @@ def test_adpo_plus_full_argmax_equals_greedy_d_optimal(env):
 
 
 def test_adpo_plus_with_ucb_weights(env):
-    theta = fit_dpo(env.phi, env.b, env.beta, env.s, gamma=1e-3).theta
+    theta = fit_dpo(env.phi, env.b, env.beta, env.s, fit_ridge=1e-3).theta
     w = ucb_weights(env, theta, np.arange(env.N), gamma=2.0, alpha=3.0)
     ref = naive_greedy(env.phi * np.sqrt(w)[:, None], 40, gamma=2.0)
     assert make_selector("adpo+", env, alpha=3.0, gamma=2.0, seed=0).select(40).tolist() == ref
@@ -111,14 +111,14 @@ def test_oracle_and_apo_are_greedy_on_their_vectors(env):
         naive_greedy(env.phi, 50, 0.5)
 
 
-def naive_adpo(data, n, *, gamma, alpha, fit_gamma, refit_rounds):
+def naive_adpo(data, n, *, gamma, alpha, fit_ridge, refit_rounds):
     """Algorithm 1 literally: refit at the scheduled rounds, weights frozen when picked."""
     H, picks, theta = gamma * np.eye(data.d), [], np.zeros(data.d)
     w = ucb_weights(data, theta, np.array([], dtype=int), gamma, alpha)
     for t in range(1, n + 1):
         if t in refit_rounds:
             idx = np.array(picks)
-            theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, data.s[idx], gamma=fit_gamma).theta
+            theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, data.s[idx], fit_ridge=fit_ridge).theta
             w = ucb_weights(data, theta, idx, gamma, alpha)
         V = data.phi * np.sqrt(w)[:, None]
         sc = naive_scores(V, H)
@@ -135,7 +135,7 @@ def naive_adpo(data, n, *, gamma, alpha, fit_gamma, refit_rounds):
 @pytest.mark.parametrize("alpha", [0.0, 3.0])
 def test_adpo_matches_naive_algorithm_1(env, refit, rounds, alpha):
     got = make_selector("adpo", env, refit=refit, alpha=alpha, seed=0).select(50)
-    ref = naive_adpo(env, 50, gamma=1.0, alpha=alpha, fit_gamma=1e-3, refit_rounds=rounds)
+    ref = naive_adpo(env, 50, gamma=1.0, alpha=alpha, fit_ridge=1e-3, refit_rounds=rounds)
     assert got.tolist() == ref
 
 
@@ -184,7 +184,7 @@ def test_pmc_and_uncertainty_hand_checked():
     unc = make_selector("uncertainty", data, refit="every").select(1)
     assert pmc.tolist() == [1] and unc.tolist() == [0]
     # Second pick by hand: theta_hat_1 fitted on row 1 (label 1) with ridge 1e-3.
-    th = fit_dpo(phi[[1]], b[[1]], 2.0, [1], gamma=1e-3).theta
+    th = fit_dpo(phi[[1]], b[[1]], 2.0, [1], fit_ridge=1e-3).theta
     z = np.abs(2.0 * (phi @ th - b))
     z[1] = -np.inf
     assert make_selector("pmc", data, refit="every").select(2).tolist() == [1, int(np.argmax(z))]

@@ -74,7 +74,7 @@ def test_holdout_data_refits_target_on_the_pool():
     pool, test = holdout_data(data, sp)
     assert pool.N == 300 and test.N == 100
     assert np.array_equal(pool.phi, data.phi[sp.train]) and np.array_equal(test.s, data.s[sp.test])
-    ref = fit_dpo(pool.phi, pool.b, pool.beta, pool.s, gamma=1e-3).theta  # cold start
+    ref = fit_dpo(pool.phi, pool.b, pool.beta, pool.s, fit_ridge=1e-3).theta  # cold start
     np.testing.assert_allclose(pool.theta_star, ref, atol=1e-8)
     assert np.array_equal(test.theta_star, pool.theta_star)
     assert not np.allclose(pool.theta_star, data.theta_star)  # the held-out labels are not in it

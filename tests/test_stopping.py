@@ -12,7 +12,7 @@ from sim.stopping import max_logit_sd, select_until
 
 
 def _reference_sd(data, idx, s, gamma, fit_gamma):
-    theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, gamma=fit_gamma).theta
+    theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_gamma).theta
     X = data.phi[idx]
     w = data.beta**2 * logistic_weight(data.beta * (X @ theta - data.b[idx]))
     Hinv = np.linalg.inv(gamma * np.eye(data.d) + (X * w[:, None]).T @ X)

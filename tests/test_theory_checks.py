@@ -56,7 +56,7 @@ def test_gains_and_lemma6_along_real_runs(env, name, m):
 
 def test_selector_kappa_matches_brute_force_greedy(env):
     sel_tr = checks.selector_trace("adpo+", env, 60, alpha=0.0, gamma=0.5, seed=0)
-    theta = fit_dpo(env.phi, env.b, env.beta, env.s, gamma=1e-3).theta
+    theta = fit_dpo(env.phi, env.b, env.beta, env.s, fit_ridge=1e-3).theta
     w = env.beta**2 * logistic_weight(env.beta * (env.phi @ theta - env.b))
     idx, kappa = checks.reference_greedy(env.phi, w, 0.5, 60)
     np.testing.assert_array_equal(sel_tr.indices, idx)
@@ -104,7 +104,7 @@ def test_kappa_check_catches_a_subsampled_run(env):
     """Mutant for the brute-force kappa comparison: a run with m = 16 candidates is not the
     exact greedy, and the comparison says so (indices differ)."""
     sub = checks.selector_trace("adpo+", env, 60, alpha=0.0, gamma=0.5, seed=0, n_candidates=16)
-    theta = fit_dpo(env.phi, env.b, env.beta, env.s, gamma=1e-3).theta
+    theta = fit_dpo(env.phi, env.b, env.beta, env.s, fit_ridge=1e-3).theta
     w = env.beta**2 * logistic_weight(env.beta * (env.phi @ theta - env.b))
     idx, _ = checks.reference_greedy(env.phi, w, 0.5, 60)
     assert not np.array_equal(sub.indices, idx)

@@ -272,7 +272,7 @@ def theorem4_along_run(data: PreferenceData, indices, gamma: float, kappa, n_gri
         if n > idx.size:
             raise ValueError(f"n_grid: {n} exceeds the run's {idx.size} picks")
         s_n = idx[:n]
-        sig = dpo_hessian(data.theta_star, data.phi[s_n], data.b[s_n], data.beta, gamma=gamma)
+        sig = dpo_hessian(data.theta_star, data.phi[s_n], data.b[s_n], data.beta, ridge=gamma)
         k = float(max(1.0, np.max(kappa[:n])))
         rows["n"].append(n)
         rows["measured"].append(float(quad_forms(sig, data.phi).max()))

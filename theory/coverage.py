@@ -3,7 +3,7 @@
 Setting (PAPER.md sec. 7, note 5): theta_* := the generating parameter data.theta_true (in the
 unit ball), features and offsets fixed, and in each trial fresh labels
 s_i ~ Ber(mu(beta (phi_i^T theta_* - b_i))) (eq. 12). theta_hat_n = argmin over the unit ball
-of the unregularized L_DPO(theta; S_n) (Theorem 3's estimator, ``fit_dpo(gamma=0, radius=1)``),
+of the unregularized L_DPO(theta; S_n) (Theorem 3's estimator, ``fit_dpo(fit_ridge=0, radius=1)``),
 and Sigma_n = gamma I + grad^2 L_DPO(theta_*; S_n). The theorem says the miss rate is <= delta
 for every delta, whichever S_n is used; S_n here is a uniform subset drawn per trial, or the
 picks of a selector run on the trial's labels (ADPO picks depend on past labels only, which is
@@ -80,9 +80,9 @@ def fit_unit_ball(phi, b, beta, s) -> tuple[np.ndarray, bool]:
     the fit raises ValueError naming the sample. The caller records the fallback.
     """
     try:
-        return fit_dpo(phi, b, beta, s, gamma=0.0, radius=1.0).theta, False
+        return fit_dpo(phi, b, beta, s, fit_ridge=0.0, radius=1.0).theta, False
     except ConvergenceError:
-        theta = fit_dpo(phi, b, beta, s, gamma=FALLBACK_RIDGE, radius=1.0).theta
+        theta = fit_dpo(phi, b, beta, s, fit_ridge=FALLBACK_RIDGE, radius=1.0).theta
     lam_min = float(np.linalg.eigvalsh(dpo_hessian(theta, phi, b, beta)).min())
     shift = FALLBACK_RIDGE * float(np.linalg.norm(theta)) / lam_min if lam_min > 0 else np.inf
     if not shift <= FALLBACK_MAX_SHIFT:
@@ -150,7 +150,7 @@ def coverage_study(data: PreferenceData, n: int, *, deltas=(0.05,), trials: int 
         theta_hat, fell_back = fit(phi, b, data.beta, s[idx])
         fallbacks += int(fell_back)
         delta_theta = theta_hat - theta
-        sig = dpo_hessian(theta, phi, b, data.beta, gamma=gamma)
+        sig = dpo_hessian(theta, phi, b, data.beta, ridge=gamma)
         norms[r] = np.sqrt(delta_theta @ sig @ delta_theta)
         ceiling[r] = attained_ceiling(sig, theta)
         rig = gamma * delta_theta @ delta_theta + cm * np.sum((phi @ delta_theta) ** 2)

@@ -57,8 +57,8 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
     values = {} if cfg is None else dataclasses.asdict(cfg)
     # With fewer labelled rows than dimensions the unregularized MLE never exists, and every
     # online method refits on 2, 4, ... rows: a zero fit ridge cannot work.
-    if values.get("fit_gamma") == 0:
-        raise ValueError("--fit-ridge (fit_gamma): must be > 0 for selection (the first refits "
+    if values.get("fit_ridge") == 0:
+        raise ValueError("--fit-ridge: must be > 0 for selection (the first refits "
                          "see fewer labels than dimensions), got 0")
     positive_int(args.n, "n")
     as_rng(args.seed)

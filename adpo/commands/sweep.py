@@ -17,7 +17,7 @@ sweep file (TOML):
   [[methods]]                  one table per method of sim.registry.METHODS plus its options
   name = "adpo"                (<METHODS>;
   n_candidates = 256           `adpo methods` lists the options), label; options are the API
-  grid = {alpha = [0.0, 3.0]}  names (gamma, fit_gamma, n_candidates); grid sweeps an option
+  grid = {alpha = [0.0, 3.0]}  names (gamma, fit_ridge, n_candidates); grid sweeps an option
   [[methods]]
   name = "uniform"
 

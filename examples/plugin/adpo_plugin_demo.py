@@ -69,6 +69,6 @@ def ring_env(*, seed, N: int = 200, radius_theta: float = 2.0, beta: float = 1.0
     theta_true = np.array([radius_theta, 0.0])
     b = np.zeros(N)
     s = (rng.random(N) < sigmoid(beta * phi @ theta_true)).astype(np.int8)
-    theta_star = fit_dpo(phi, b, beta, s, gamma=1e-3).theta
+    theta_star = fit_dpo(phi, b, beta, s, fit_ridge=1e-3).theta
     return PreferenceData(phi=phi, b=b, beta=beta, s=s, theta_star=theta_star,
-                          theta_true=theta_true, info={"kind": "ring", "fit_gamma": 1e-3})
+                          theta_true=theta_true, info={"kind": "ring", "fit_ridge": 1e-3})

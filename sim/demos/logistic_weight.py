@@ -44,7 +44,7 @@ def main():
             pick_z[name] += np.median(z[idx]) / len(seeds)
             for k, n in enumerate(budgets):
                 th = fit_dpo(data.phi[idx[:n]], data.b[idx[:n]], data.beta, data.s[idx[:n]],
-                             gamma=1e-3).theta
+                             fit_ridge=1e-3).theta
                 res[name][k] += max_logit_error(data.phi, th, data.theta_star) / len(seeds)
             worst_z[name] += z[np.argmax(np.abs(data.phi @ (th - data.theta_star)))] / len(seeds)
     for name, errs in res.items():

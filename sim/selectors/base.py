@@ -47,7 +47,7 @@ from ..data import PreferenceData, check_indices
 from ..design.candidates import CandidateSampler
 from ..dpo import fit_dpo
 from ..registry import Entry
-from ..validation import as_labels, as_rng, positive_int, positive_scalar
+from ..validation import RenamedOptionsMeta, as_labels, as_rng, positive_int, positive_scalar
 
 
 Seed = int | np.random.Generator | np.random.SeedSequence
@@ -143,7 +143,7 @@ def _bool(name: str) -> Callable[[Any], bool]:
 
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "gamma": lambda v: positive_scalar(v, "gamma"),
-    "fit_gamma": lambda v: positive_scalar(v, "fit_gamma", allow_zero=True),
+    "fit_ridge": lambda v: positive_scalar(v, "fit_ridge", allow_zero=True),
     "radius": lambda v: None if v is None else positive_scalar(v, "radius"),
     "n_candidates": _n_candidates,
     "alpha": lambda v: positive_scalar(v, "alpha", allow_zero=True),
@@ -154,7 +154,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 
 
 @dataclass(frozen=True)
-class Options:
+class Options(metaclass=RenamedOptionsMeta):
     """Base of every method's config: validates (and normalises) each field it declares."""
 
     def __post_init__(self) -> None:
@@ -183,11 +183,11 @@ class DesignOptions(CandidateOptions):
 
 @dataclass(frozen=True)
 class FitOptions(Options):
-    """Options of the theta_hat fits on told labels: ridge ``fit_gamma``, optional ball
+    """Options of the theta_hat fits on told labels: ridge ``fit_ridge``, optional ball
     ``radius`` (Assumption 2), ``refit`` schedule ("pow2" | "every" | K) and ``batch_size``
     (picks per round before their labels are told)."""
 
-    fit_gamma: float = field(default=1e-3, metadata={"help": "ridge of the theta_hat fits"})
+    fit_ridge: float = field(default=1e-3, metadata={"help": "ridge of the theta_hat fits"})
     radius: float | None = field(default=None, metadata={
         "help": "ball constraint ||theta_hat|| <= radius of the fits (Assumption 2)"})
     refit: Literal["pow2", "every"] | int = field(default="pow2", metadata={
@@ -338,7 +338,7 @@ class Selector:
         return self._fit(idx, s)
 
     def _fit(self, idx: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """The DPO MLE (eq. 6, ridge ``fit_gamma``, optional ball ``radius``) on rows idx."""
+        """The DPO MLE (eq. 6, ridge ``fit_ridge``, optional ball ``radius``) on rows idx."""
         d = self.data
-        return fit_dpo(d.phi[idx], d.b[idx], d.beta, s, gamma=self.cfg.fit_gamma,
+        return fit_dpo(d.phi[idx], d.b[idx], d.beta, s, fit_ridge=self.cfg.fit_ridge,
                        radius=self.cfg.radius).theta

@@ -8,7 +8,7 @@ Choices the paper leaves open (PAPER.md marks them INFERRED), all options:
 
 * cold start: theta_hat_0 = 0 (weights beta^2 mu(-beta b_i) mu(beta b_i));
 * refits at t = 2, 4, 8, ... ("pow2", the paper's), "every" round, or every K rounds, on the
-  labels told so far, with ridge ``fit_gamma``; between refits the last theta_hat is reused;
+  labels told so far, with ridge ``fit_ridge``; between refits the last theta_hat is reused;
 * Sigma_hat of eq. 13 = (gamma I + grad^2 L(theta_hat; S_t))^{-1} (for ADPO+: on all N rows);
   the UCB is used by ADPO and ADPO+ (the paper's "our algorithms");
 * ties in an argmax go to the lowest index.
@@ -58,9 +58,9 @@ class ADPOConfig(FitOptions, GreedyOptions):
 
 @dataclass(frozen=True)
 class ADPOPlusConfig(GreedyOptions):
-    """ADPO+: design options, the fit's ``fit_gamma`` / ``radius``, and ``alpha`` (eq. 13)."""
+    """ADPO+: design options, the fit's ``fit_ridge`` / ``radius``, and ``alpha`` (eq. 13)."""
 
-    fit_gamma: float = field(default=1e-3, metadata={"help": "ridge of the theta_hat fit"})
+    fit_ridge: float = field(default=1e-3, metadata={"help": "ridge of the theta_hat fit"})
     radius: float | None = field(default=None, metadata={
         "help": "ball constraint ||theta_hat|| <= radius of the fit (Assumption 2)"})
     alpha: float = field(default=3.0, metadata={"help": _ALPHA})
@@ -155,7 +155,7 @@ class GreedySelector(Selector):
         if idx is None or len(idx) == 0:
             prec = self.cfg.gamma * np.eye(d.d)
         else:
-            prec = dpo_hessian(theta, d.phi[idx], d.b[idx], d.beta, gamma=self.cfg.gamma)
+            prec = dpo_hessian(theta, d.phi[idx], d.b[idx], d.beta, ridge=self.cfg.gamma)
         width = np.sqrt(chol_quad_forms(d.phi, cholesky(prec, "gamma I + grad^2 L")))
         z = np.maximum(np.abs(dpo_logits(d.phi, d.b, d.beta, theta)) - alpha * width, 0.0)
         return d.beta**2 * logistic_weight(z)
