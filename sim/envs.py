@@ -500,15 +500,18 @@ def truth_env(features: str, *, seed: Any, theta: str | None = None,
     beta = data.beta if cfg.beta is None else cfg.beta
     phi, b = data.phi, data.b
     mode = cfg.reference or ("recipe" if cfg.theta is None else "file")
-    if cfg.theta is None and data.s is None:
-        raise ValueError(f"features: {cfg.features!r} has no labels s to fit theta to; pass theta "
-                         "(a .npy of shape (d,))")
-    if mode == "recipe":
-        r = recipe_labels(phi, data.s, beta, rng, theta_bar_ridge=cfg.theta_bar_ridge)
+    real = np.empty(0, dtype=np.int8)  # the file's labels, which theta is fitted to
+    if cfg.theta is None:
+        if data.s is None:
+            raise ValueError(f"features: {cfg.features!r} has no labels s to fit theta to; pass "
+                             "theta (a .npy of shape (d,))")
+        real = data.s
+    if mode == "recipe":  # (a given theta with the recipe is refused by the config)
+        r = recipe_labels(phi, real, beta, rng, theta_bar_ridge=cfg.theta_bar_ridge)
         s, b, theta_true = r.s, r.b, r.theta_true
     else:
         theta_true = _read_theta(cfg.theta, data.d) if cfg.theta is not None else fit_dpo(
-            phi, b, beta, data.s, fit_ridge=cfg.theta_bar_ridge).theta
+            phi, b, beta, real, fit_ridge=cfg.theta_bar_ridge).theta
         s = (rng.random(data.N) < sigmoid(beta * (phi @ theta_true - b))).astype(np.int8)
     theta_star = fit_dpo(phi, b, beta, s, fit_ridge=cfg.fit_ridge, radius=cfg.radius).theta
     info = dict(kind="llm-truth", features=cfg.features, N=data.N, d=data.d, beta=beta,
