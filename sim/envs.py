@@ -255,8 +255,49 @@ def _digits():
 
 
 # ---------------------------------------------------------------------------- file
+class _FileOptions:
+    """What the kinds that read a data file share: ``rows``, ``scale``, ``fit_ridge`` and
+    ``radius`` checked alike, and ``N`` from the file's header."""
+
+    rows: int | None
+    scale: str
+    fit_ridge: float
+    radius: float | None
+
+    @property
+    def source(self) -> str:
+        """The data file (or pool folder) read."""
+        raise NotImplementedError
+
+    def _check_file_options(self) -> None:
+        if self.rows is not None:
+            object.__setattr__(self, "rows", positive_int(self.rows, "rows"))
+            if self.rows > self.N_file:
+                raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
+        if self.scale not in ("none", "rms", "unit"):
+            raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
+        object.__setattr__(self, "fit_ridge", positive_scalar(self.fit_ridge, "fit_ridge",
+                                                              allow_zero=True))
+        if self.radius is not None:
+            object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
+
+    @property
+    def N_file(self) -> int:  # noqa: N802 (the paper's symbol)
+        """Rows in the file (from the .npz header of ``phi`` or the pool folder's header,
+        without loading it)."""
+        if os.path.isdir(self.source):
+            from .store import open_pool
+            return open_pool(self.source).N
+        return npz_rows(self.source)
+
+    @property
+    def N(self) -> int:  # noqa: N802
+        """Rows of the environment: ``rows`` or every row of the file."""
+        return self.N_file if self.rows is None else self.rows
+
+
 @dataclass(frozen=True)
-class FileConfig(metaclass=RenamedOptionsMeta):
+class FileConfig(_FileOptions, metaclass=RenamedOptionsMeta):
     """Options of the ``file`` environment (see :func:`file_env`)."""
 
     path: str = _opt(help=".npz data file (adpo env, adpo features, or the keys of sim.data); "
@@ -277,26 +318,11 @@ class FileConfig(metaclass=RenamedOptionsMeta):
         if not os.path.isfile(self.path):
             raise ValueError(f"path: {self.path!r}: no such file; write one with `adpo env` or "
                              "`adpo features`")
-        if self.rows is not None:
-            object.__setattr__(self, "rows", positive_int(self.rows, "rows"))
-            if self.rows > self.N_file:
-                raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
-        if self.scale not in ("none", "rms", "unit"):
-            raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
-        object.__setattr__(self, "fit_ridge", positive_scalar(self.fit_ridge, "fit_ridge",
-                                                              allow_zero=True))
-        if self.radius is not None:
-            object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
+        self._check_file_options()
 
     @property
-    def N_file(self) -> int:  # noqa: N802 (the paper's symbol)
-        """Rows in the file (read from the .npz header of ``phi``, without loading it)."""
-        return npz_rows(self.path)
-
-    @property
-    def N(self) -> int:  # noqa: N802
-        """Rows of the environment: ``rows`` or every row of the file."""
-        return self.N_file if self.rows is None else self.rows
+    def source(self) -> str:
+        return self.path
 
 
 def npz_rows(path: str) -> int:
@@ -386,7 +412,7 @@ def _groups_info(groups: list[int] | None) -> dict:
 
 # ---------------------------------------------------------------------------- llm-truth
 @dataclass(frozen=True)
-class TruthConfig(metaclass=RenamedOptionsMeta):
+class TruthConfig(_FileOptions, metaclass=RenamedOptionsMeta):
     """Options of the ``llm-truth`` environment (see :func:`truth_env`)."""
 
     features: str = _opt(help=".npz data file with real features (adpo features), or a pool "
@@ -427,33 +453,15 @@ class TruthConfig(metaclass=RenamedOptionsMeta):
         if self.theta is not None and self.reference == "recipe":
             raise ValueError("reference: 'recipe' draws theta from the file's labels; with a "
                              "given theta the reference is the file's b (drop reference)")
-        if self.rows is not None:
-            object.__setattr__(self, "rows", positive_int(self.rows, "rows"))
-            if self.rows > self.N_file:
-                raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
-        if self.scale not in ("none", "rms", "unit"):
-            raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
+        self._check_file_options()
         if self.beta is not None:
             object.__setattr__(self, "beta", check_beta(self.beta))
         object.__setattr__(self, "theta_bar_ridge", positive_scalar(
             self.theta_bar_ridge, "theta_bar_ridge"))
-        object.__setattr__(self, "fit_ridge", positive_scalar(self.fit_ridge, "fit_ridge",
-                                                              allow_zero=True))
-        if self.radius is not None:
-            object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
 
     @property
-    def N_file(self) -> int:  # noqa: N802 (the paper's symbol)
-        """Rows in the file (from the array header or the pool folder's header)."""
-        if os.path.isdir(self.features):
-            from .store import open_pool
-            return open_pool(self.features).N
-        return npz_rows(self.features)
-
-    @property
-    def N(self) -> int:  # noqa: N802
-        """Rows of the environment: ``rows`` or every row of the file."""
-        return self.N_file if self.rows is None else self.rows
+    def source(self) -> str:
+        return self.features
 
 
 @register_env("llm-truth", config=TruthConfig, tags=("real-features", "theta_true"),
