@@ -40,6 +40,7 @@ data files (.npz, read with allow_pickle=False):
   s           (N,)   int     optional labels in {0, 1}; 1 = y_i1 preferred
   theta_star  (d,)   float   optional target: DPO MLE on all N labels (paper eq. 5)
   theta_true  (d,)   float   optional generating parameter of the labels (eq. 12)
+  group       (N,)   int     optional prompt id of each row (adpo env --kind prompts)
 
 exit codes:
 """ + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items())

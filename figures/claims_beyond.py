@@ -89,3 +89,28 @@ def llm_dpo_gpu(sc: Sidecars) -> str:
                if overlap else "some intervals do not overlap Uniform's")
             + f". Mean correlation of the log-linear logits with the network's implicit rewards "
               f"on held-out pairs at n = {top}: {num(corr, 2)}.")
+
+
+def _versus(a: float, sa: float, b: float, sb: float) -> str:
+    """'higher' / 'lower' when a and b differ by more than 2 standard errors, else 'within noise'."""
+    gap = 2.0 * float(np.hypot(sa, sb))
+    return "higher" if a - b > gap else "lower" if b - a > gap else "within noise of"
+
+
+@claim("beyond-pools")
+def beyond_pools(sc: Sidecars) -> str:
+    cfg = sc.get("beyond_pairs", "config")
+    means, sems = sc.get("beyond_pairs", "pools_max_logit_error"), sc.get("beyond_pairs", "pools_sem")
+    p = cfg["pools"]
+    top = p["budgets"][-1]
+    parts, verdicts = [], []
+    for m, by in means.items():
+        cells = ", ".join(f"{v} {num(by[v][-1])} ± {num(sems[m][v][-1], 2)}" for v in by)
+        parts.append(f"{m}: {cells}")
+        for v in by:
+            if v != "unlimited":
+                verdicts.append(f"{m} {v} is {_versus(by[v][-1], sems[m][v][-1], by['unlimited'][-1], sems[m]['unlimited'][-1])} unlimited")
+    return (f"Which pair to compare and repeated labels (prompts pool, M = {p['M']} prompts × "
+            f"K = {p['K']} responses = {p['M'] * p['K'] * (p['K'] - 1) // 2} pairs, d = {p['d']}, "
+            f"{cfg['seeds']} seeds): mean max logit error ± s.e. at n = {top}: "
+            + "; ".join(parts) + ". Differences beyond 2 s.e.: " + "; ".join(verdicts) + ".")

@@ -7,8 +7,12 @@ prompt (eq. 7's K-wise form) of the PL MLE on the chosen prompts.
 Middle: pairwise Gaussian environment, greedy designs for the D, A and G criteria with the
 Lemma 1 weights at theta_star (sim.design.criteria; G's targets are the unweighted phi, so it
 minimizes the largest predicted logit variance), against Uniform: max logit error of the MLE.
-Right (table in the sidecar): labels needed before the largest predicted logit sd falls below a
-target (sim.stopping), for APO, ADPO and Uniform.
+Right: which pair to compare and repeated labels — the ``prompts`` environment (every pair of K
+responses of M prompts, sim.envs.prompts_env), APO, ADPO+ and Uniform run by the runner's
+``run_cell`` with no constraint, at most one pair per prompt (``max_per_prompt = 1``), and with
+replacement (``replace``: a repeat is a fresh label from theta_true); max logit error of the MLE.
+Table in the sidecar: labels needed before the largest predicted logit sd falls below a target
+(sim.stopping), for APO, ADPO and Uniform.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from figures import common
 from sim.design.criteria import greedy_criterion
 from sim.dpo import dpo_weights, fit_dpo
 from sim.envs import gaussian_env
+from sim.experiment import run_cell
 from sim.metrics import max_logit_error
 from sim.ranking import ranking_env
 from sim.ranking_select import RANKING_METHODS, run_ranking_cell
@@ -28,6 +33,9 @@ from sim.stopping import select_until
 NAME = "beyond_pairs"
 CRITERIA = ("d", "a", "g", "uniform")
 STOP_METHODS = ("apo", "adpo", "uniform")
+POOL_METHODS = ("apo", "adpo+", "uniform")
+POOL_VARIANTS = {"unlimited": {}, "one per prompt": {"max_per_prompt": 1},
+                 "with replacement": {"replace": True}}
 
 
 def _ranking(cfg: dict) -> dict:
@@ -75,8 +83,24 @@ def _stop(cfg: dict) -> dict:
     return np.asarray([out[m] for m in STOP_METHODS])  # (methods, seeds, targets)
 
 
+def _pools(cfg: dict) -> np.ndarray:
+    p = cfg["pools"]
+    env = {"kind": "prompts", "M": p["M"], "K": p["K"], "d": p["d"]}
+    out = np.zeros((len(POOL_METHODS), len(POOL_VARIANTS), cfg["seeds"], len(p["budgets"])))
+    for seed in range(cfg["seeds"]):
+        for i, m in enumerate(POOL_METHODS):
+            for j, opts in enumerate(POOL_VARIANTS.values()):
+                method = {"name": m, **opts}
+                if m != "uniform":
+                    method["n_candidates"] = p["n_candidates"]
+                rows = run_cell(env, method, seed, p["budgets"])
+                out[i, j, seed] = [r["value"] for r in rows if r["metric"] == "max_logit_error"]
+    return out  # (methods, variants, seeds, budgets)
+
+
 def compute(cfg: dict) -> dict:
-    return {"ranking": _ranking(cfg), "criteria": _criteria(cfg), "stop": _stop(cfg)}
+    return {"ranking": _ranking(cfg), "criteria": _criteria(cfg), "stop": _stop(cfg),
+            "pools": _pools(cfg)}
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1):
@@ -85,7 +109,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
     common.style()
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), layout="constrained")
     for ax, key, sub, names in ((axes[0], "ranking", cfg["ranking"], RANKING_METHODS),
                                 (axes[1], "criteria", cfg["criteria"], CRITERIA)):
         for m in names:
@@ -102,6 +126,17 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
     r, c = cfg["ranking"], cfg["criteria"]
     axes[0].set_title(f"Rankings: M={r['M']} prompts, K={r['K']}, d={r['d']}", fontsize=9)
     axes[1].set_title(f"Criteria (weights at θ*): N={c['N']}, d={c['d']}", fontsize=9)
+    p = cfg["pools"]
+    for i, m in enumerate(POOL_METHODS):
+        for j, (variant, ls) in enumerate(zip(POOL_VARIANTS, ("-", "--", ":"))):
+            v = np.asarray(res["pools"][i][j])
+            mean, half = np.transpose([common.mean_band(col) for col in v.T])
+            axes[2].plot(p["budgets"], mean, ls=ls, marker="o", ms=3, color=f"C{i}",
+                         label=f"{m}, {variant}")
+    axes[2].set(xscale="log", yscale="log", xlabel="n (labels)", ylabel="max logit error")
+    axes[2].legend(fontsize=6, ncol=1)
+    axes[2].set_title(f"Which pair / repeats: M={p['M']} prompts, K={p['K']}, d={p['d']}",
+                      fontsize=9)
 
     def curves(key, names):
         return {m: np.asarray(res[key][j]).mean(axis=0).tolist() for j, m in enumerate(names)}
@@ -113,5 +148,14 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1):
     side = {"figure": NAME, "scale": scale, "config": cfg,
             "ranking_max_logit_error": curves("ranking", RANKING_METHODS),
             "criteria_max_logit_error": curves("criteria", CRITERIA),
-            "stop": stop}
+            "stop": stop,
+            "pools_max_logit_error": {
+                m: {variant: np.asarray(res["pools"][i][j]).mean(axis=0).tolist()
+                    for j, variant in enumerate(POOL_VARIANTS)}
+                for i, m in enumerate(POOL_METHODS)},
+            "pools_sem": {
+                m: {variant: (np.asarray(res["pools"][i][j]).std(axis=0, ddof=1)
+                              / np.sqrt(cfg["seeds"])).tolist()
+                    for j, variant in enumerate(POOL_VARIANTS)}
+                for i, m in enumerate(POOL_METHODS)}}
     return common.save(fig, out_dir, NAME, side)

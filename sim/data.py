@@ -11,7 +11,12 @@ beta          ()           DPO scale beta > 0
 s             (N,)         optional labels in {0, 1}; 1 means y_i1 is preferred
 theta_star    (d,)         optional target: the DPO MLE on all N labels (paper eq. 5)
 theta_true    (d,)         optional generating parameter of the labels (eq. 12)
+group         (N,)         optional prompt id of each row (int >= 0): rows sharing a prompt
+                           (the ``prompts`` environment's K(K-1)/2 pairs of one prompt)
 ============  ===========  ==========================================================
+
+With ``theta_true``, :meth:`PreferenceData.draw_labels` draws fresh labels for any rows (the
+repeated labels of designs with replacement), from a caller's generator.
 
 The same keys are the ``.npz`` file format (:meth:`save` / :meth:`load`); files are read with
 ``allow_pickle=False``. Labels are stored with the data so every method in a comparison sees
@@ -27,12 +32,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from .io import atomic_savez
 from .validation import (DataError, as_labels, as_matrix, as_vector, check_beta,
                          check_logit_scale)
 
-NPZ_KEYS = ("phi", "b", "beta", "s", "theta_star", "theta_true")
+NPZ_KEYS = ("phi", "b", "beta", "s", "theta_star", "theta_true", "group")
 REQUIRED_KEYS = ("phi", "b", "beta")
 
 
@@ -47,6 +53,7 @@ class PreferenceData:
     theta_star: np.ndarray | None = None
     theta_true: np.ndarray | None = None
     info: dict = field(default_factory=dict, compare=False)
+    group: np.ndarray | None = None
 
     def __post_init__(self):
         phi = as_matrix(self.phi, "phi")
@@ -61,7 +68,9 @@ class PreferenceData:
             val = getattr(self, key)
             if val is not None:
                 object.__setattr__(self, key, as_vector(val, key, length=d))
-        for a in (self.phi, self.b, self.s, self.theta_star, self.theta_true):
+        if self.group is not None:
+            object.__setattr__(self, "group", as_groups(self.group, n))
+        for a in (self.phi, self.b, self.s, self.theta_star, self.theta_true, self.group):
             if a is not None:
                 a.setflags(write=False)
 
@@ -81,7 +90,28 @@ class PreferenceData:
         """The rows ``indices`` (targets are kept: they refer to the full data)."""
         idx = check_indices(indices, self.N)
         return replace(self, phi=self.phi[idx], b=self.b[idx],
-                       s=None if self.s is None else self.s[idx])
+                       s=None if self.s is None else self.s[idx],
+                       group=None if self.group is None else self.group[idx])
+
+    def draw_labels(self, rows, rng: np.random.Generator) -> np.ndarray:
+        """Fresh labels for ``rows`` (k,), repeats allowed: s_r ~ Bernoulli(mu(beta (phi_r^T
+        theta_true - b_r))) (eq. 12), independent of every earlier draw, from ``rng`` (a
+        ``numpy.random.Generator``; never the global state). Returns (k,) int8.
+
+        Needs ``theta_true`` (the synthetic environments store it); real data cannot be
+        relabelled and raises ``ValueError``.
+        """
+        if self.theta_true is None:
+            raise ValueError("theta_true: fresh labels are drawn from the generating parameter, "
+                             "which this data lacks (real data cannot be relabelled); use an "
+                             "environment with theta_true or designs without replacement")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        idx = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.N):
+            raise ValueError(f"rows: indices must lie in [0, {self.N})")
+        z = self.beta * (self.phi[idx] @ self.theta_true - self.b[idx])
+        return (rng.random(idx.size) < expit(z)).astype(np.int8)
 
     def with_(self, **changes) -> "PreferenceData":
         """A validated copy with some fields replaced."""
@@ -91,7 +121,7 @@ class PreferenceData:
     def save(self, path) -> None:
         """Write the documented keys (absent optional fields are omitted) atomically."""
         arrays: dict[str, Any] = {"phi": self.phi, "b": self.b, "beta": np.float64(self.beta)}
-        for key in ("s", "theta_star", "theta_true"):
+        for key in ("s", "theta_star", "theta_true", "group"):
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
         path = os.fspath(path)
@@ -148,7 +178,21 @@ class PreferenceData:
             raise DataError(f"data file {path!r}: {exc}") from None
 
 
-def check_indices(indices, n_total: int, name: str = "indices") -> np.ndarray:
+def as_groups(group, n: int) -> np.ndarray:
+    """Validated prompt ids: an (n,) array of integers >= 0 (int64), or ``ValueError``."""
+    g = np.asarray(group)
+    if g.shape != (n,):
+        raise ValueError(f"group: expected one prompt id per row, shape ({n},), got {g.shape}")
+    if g.size and g.dtype.kind not in "iu":
+        raise ValueError(f"group: prompt ids must be integers, got dtype {g.dtype}")
+    g = g.astype(np.int64)
+    if g.size and g.min() < 0:
+        raise ValueError(f"group: prompt ids must be >= 0, got {int(g.min())}")
+    return g
+
+
+def check_indices(indices, n_total: int, name: str = "indices", *,
+                  repeats: bool = False) -> np.ndarray:
     """Distinct in-range integer indices as an int64 array, or ``ValueError``."""
     idx = np.asarray(indices)
     if idx.ndim != 1:
@@ -162,8 +206,9 @@ def check_indices(indices, n_total: int, name: str = "indices") -> np.ndarray:
     if idx.size and (idx.min() < 0 or idx.max() >= n_total):
         raise ValueError(f"{name}: indices must lie in [0, {n_total}); got range "
                          f"[{idx.min()}, {idx.max()}]")
-    if np.unique(idx).size != idx.size:
-        raise ValueError(f"{name}: duplicate indices; each pair can be selected at most once")
+    if not repeats and np.unique(idx).size != idx.size:
+        raise ValueError(f"{name}: duplicate indices; each pair can be selected at most once "
+                         "(designs with replacement: replace=True)")
     return idx
 
 

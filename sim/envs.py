@@ -8,13 +8,15 @@ of ``adpo env``, the sweep TOML schema and ``adpo envs`` all derive from these e
   parameter; labels follow eq. 12, s_i ~ Bernoulli(mu(beta (phi_i^T theta_true - b_i))).
 * ``digits`` — :func:`digits_env`, the paper's section 6.1 recipe on scikit-learn's handwritten
   digits (1797 images, 10 classes, 64 features), the offline stand-in for CIFAR + ResNet-50.
+* ``prompts`` — :func:`prompts_env`, M prompts with K responses each and a pool of all
+  K(K-1)/2 pairs per prompt, with a ``group`` prompt id per row (which pair to compare).
 * ``file`` — :func:`file_env`, any ``.npz`` data file (``adpo env``, ``adpo features``, or
   written by hand with the keys of :mod:`sim.data`), optionally a random subset of its rows.
 * ``llm-truth`` — :func:`truth_env`, the features of such a file (real LLM features) with labels
   redrawn from a known theta, given or fitted to the file's labels by the sec. 6.1 recipe.
 
 Features files written by ``adpo features`` know each row's prompt (their sidecar): the file
-kinds then carry ``info["groups"]``, and a runner ``holdout`` keeps each prompt on one side.
+kinds then set ``group`` (sim.data), and a runner ``holdout`` keeps each prompt on one side.
 
 The synthetic kinds draw labels once and store them with the data, and return theta_star = the
 DPO MLE on all N labelled pairs (paper eq. 5 and sec. 6.1 step 5), fitted with the same ridge
@@ -52,6 +54,11 @@ def _check_common(cfg: Any) -> None:
     """Validate (in place, on a frozen config) the options every synthetic kind shares."""
     object.__setattr__(cfg, "N", positive_int(cfg.N, "N"))
     object.__setattr__(cfg, "beta", check_beta(cfg.beta))
+    _check_fit(cfg)
+
+
+def _check_fit(cfg: Any) -> None:
+    """Validate (in place) the fit options ``fit_ridge`` (>= 0) and ``radius`` (None or > 0)."""
     object.__setattr__(cfg, "fit_ridge", positive_scalar(cfg.fit_ridge, "fit_ridge",
                                                          allow_zero=True))
     if cfg.radius is not None:
@@ -254,6 +261,92 @@ def _digits():
     return x, y
 
 
+# ---------------------------------------------------------------------------- prompts
+@dataclass(frozen=True)
+class PromptsConfig:
+    """Options of the ``prompts`` environment (see :func:`prompts_env`)."""
+
+    M: int = _opt(help="number of prompts")
+    K: int = _opt(4, "responses per prompt (K >= 2); the pool holds all K(K-1)/2 pairs of each")
+    d: int = _opt(8, "feature dimension")
+    beta: float = _opt(1.0, "DPO scale beta > 0")
+    theta_norm: float = _opt(3.0, "||theta_true||")
+    ref_norm: float = _opt(1.0, "||theta_0|| of the log-linear reference policy")
+    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
+    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "M", positive_int(self.M, "M"))
+        object.__setattr__(self, "K", positive_int(self.K, "K"))
+        if self.K < 2:
+            raise ValueError(f"K: a pair needs K >= 2 responses per prompt, got K={self.K}")
+        object.__setattr__(self, "d", positive_int(self.d, "d"))
+        object.__setattr__(self, "beta", check_beta(self.beta))
+        for key in ("theta_norm", "ref_norm"):
+            object.__setattr__(self, key, positive_scalar(getattr(self, key), key,
+                                                          allow_zero=True))
+        _check_fit(self)
+
+    @property
+    def N(self) -> int:  # noqa: N802 (the paper's symbol)
+        """Rows of the pool: M K (K - 1) / 2."""
+        return self.M * self.K * (self.K - 1) // 2
+
+
+def prompt_pairs(M: int, K: int) -> np.ndarray:
+    """The (prompt, i, j) of every row of a ``prompts`` pool, (M K(K-1)/2, 3) int64: prompt g's
+    pairs i < j in lexicographic order, prompt after prompt."""
+    i, j = np.triu_indices(K, k=1)
+    g = np.repeat(np.arange(M), i.size)
+    return np.stack([g, np.tile(i, M), np.tile(j, M)], axis=1).astype(np.int64)
+
+
+@register_env("prompts", config=PromptsConfig, tags=("synthetic", "theta_true", "groups"),
+              help="M prompts x K responses (log-linear features), a pool of all K(K-1)/2 pairs "
+                   "per prompt with a 'group' prompt id (which pair to compare)")
+def prompts_env(M: int, K: int = 4, d: int = 8, *, beta: float = 1.0, seed: Any,
+                theta_norm: float = 3.0, ref_norm: float = 1.0, fit_ridge: float = 1e-3,
+                radius: float | None = None) -> PreferenceData:
+    """Which pair to compare: every pair of K responses of M prompts, as a pairwise pool.
+
+    The responses follow the ranking environment's feature model
+    (:func:`sim.ranking.ranking_env`, same seed stream): psi_gk ~ N(0, I_d / (2d)) for
+    response k of prompt g (so pair differences have the pairwise envs' scale), a log-linear
+    reference with b_gk = psi_gk^T theta_0, and theta_true with ||theta_true|| = theta_norm.
+    Row r = (g, i, j), i < j (:func:`prompt_pairs` gives the table), has
+
+        phi_r = psi_gi - psi_gj   (d,),      b_r = b_gi - b_gj,      group_r = g,
+
+    and one Bradley-Terry label s_r ~ Bernoulli(mu(beta (phi_r^T theta_true - b_r))) (eq. 12,
+    what DPO's log-linear model implies for the pair; labels of different pairs are independent
+    draws). theta_star = the DPO MLE on all N = M K(K-1)/2 labels (eq. 5; ridge ``fit_ridge``,
+    ball ``radius``). Every pairwise selector runs on it unchanged; ``max_per_prompt`` (a
+    selector option) limits the picks per prompt through ``group``. Peer rule and analysis:
+    NS-DPO; "Which Pairs to Compare for LLM Post-Training?" (arXiv 2606.19607).
+
+    Returns PreferenceData with phi (N, d), b (N,), s (N,), group (N,), theta_true (d,),
+    theta_star (d,).
+    """
+    from .ranking import ranking_env
+
+    cfg = PromptsConfig(M=M, K=K, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
+                        fit_ridge=fit_ridge, radius=radius)
+    rng = as_rng(seed)
+    rk = ranking_env(cfg.M, cfg.K, cfg.d, beta=cfg.beta, seed=rng, theta_norm=cfg.theta_norm,
+                     ref_norm=cfg.ref_norm, fit_gamma=max(cfg.fit_ridge, 1e-3))
+    rows = prompt_pairs(cfg.M, cfg.K)
+    g, i, j = rows.T
+    phi = rk.psi[g, i] - rk.psi[g, j]
+    b = rk.b[g, i] - rk.b[g, j]
+    s = (rng.random(phi.shape[0]) < sigmoid(cfg.beta * (phi @ rk.theta_true - b))).astype(np.int8)
+    theta_star = fit_dpo(phi, b, cfg.beta, s, fit_ridge=cfg.fit_ridge, radius=cfg.radius).theta
+    info = dict(kind="prompts", M=cfg.M, K=cfg.K, N=cfg.N, d=cfg.d, beta=cfg.beta,
+                theta_norm=cfg.theta_norm, ref_norm=cfg.ref_norm, fit_ridge=cfg.fit_ridge,
+                radius=cfg.radius)
+    return PreferenceData(phi=phi, b=b, beta=cfg.beta, s=s, theta_star=theta_star,
+                          theta_true=rk.theta_true, group=g, info=info)
+
+
 # ---------------------------------------------------------------------------- file
 class _FileOptions:
     """What the kinds that read a data file share: ``rows``, ``scale``, ``fit_ridge`` and
@@ -276,10 +369,7 @@ class _FileOptions:
                 raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
         if self.scale not in ("none", "rms", "unit"):
             raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
-        object.__setattr__(self, "fit_ridge", positive_scalar(self.fit_ridge, "fit_ridge",
-                                                              allow_zero=True))
-        if self.radius is not None:
-            object.__setattr__(self, "radius", positive_scalar(self.radius, "radius"))
+        _check_fit(self)
 
     @property
     def N_file(self) -> int:  # noqa: N802 (the paper's symbol)
@@ -366,7 +456,7 @@ def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["n
     the file holds (see above); ``info`` records the options and the scale divisor.
     """
     cfg = FileConfig(path=path, rows=rows, scale=scale, fit_ridge=fit_ridge, radius=radius)
-    data, divisor, groups = _read_rows(cfg.path, cfg.rows, cfg.scale, as_rng(seed))
+    data, divisor = _read_rows(cfg.path, cfg.rows, cfg.scale, as_rng(seed))
     changed = (cfg.rows is not None and cfg.rows < cfg.N_file) or divisor != 1.0
     theta_star = data.theta_star
     if changed or theta_star is None:
@@ -374,26 +464,26 @@ def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["n
             data.phi, data.b, data.beta, data.s, fit_ridge=cfg.fit_ridge, radius=cfg.radius).theta
     info = dict(kind="file", path=cfg.path, N=data.N, d=data.d, beta=data.beta, rows=cfg.rows,
                 scale=cfg.scale, scale_divisor=divisor, fit_ridge=cfg.fit_ridge,
-                radius=cfg.radius, **_groups_info(groups))
+                radius=cfg.radius, **_groups_info(data))
     return data.with_(theta_star=theta_star, theta_true=None if changed else data.theta_true,
                       info=info)
 
 
 def _read_rows(path: str, rows: int | None, scale: str,
-               rng: np.random.Generator) -> tuple[PreferenceData, float, list[int] | None]:
-    """(data, scale divisor, prompt groups) of a data file: its ``rows`` drawn from ``rng`` (kept
-    in file order; every row without), phi divided by its RMS or largest row norm per ``scale``
-    ("none": divisor 1), and the prompt of each kept row (:func:`sim.textsplit.feature_groups`,
-    None without a features sidecar)."""
+               rng: np.random.Generator) -> tuple[PreferenceData, float]:
+    """(data, scale divisor) of a data file: its ``rows`` drawn from ``rng`` (kept in file order;
+    every row without), phi divided by its RMS or largest row norm per ``scale`` ("none": divisor
+    1), and each row's prompt ``group`` from the file, else from an ``adpo features`` sidecar
+    (:func:`sim.textsplit.feature_groups`; none for a hand-written file)."""
     from .textsplit import feature_groups
 
     st = os.stat(path)
     data = _load_file(os.path.abspath(path), st.st_mtime_ns, st.st_size)
-    groups = feature_groups(path)
+    if data.group is None and not os.path.isdir(path):
+        groups = feature_groups(path)
+        data = data if groups is None else data.with_(group=np.asarray(groups, dtype=np.int64))
     if rows is not None:
-        idx = np.sort(rng.choice(data.N, size=rows, replace=False))
-        data = data.subset(idx)
-        groups = None if groups is None else [groups[i] for i in idx]
+        data = data.subset(np.sort(rng.choice(data.N, size=rows, replace=False)))
     divisor = 1.0
     if scale != "none":
         norms = np.linalg.norm(data.phi, axis=1)
@@ -401,13 +491,12 @@ def _read_rows(path: str, rows: int | None, scale: str,
         if not divisor > 0:
             raise ValueError(f"scale: phi of {path!r} is all zeros; use scale = 'none'")
         data = data.with_(phi=data.phi / divisor)
-    return data, divisor, groups
+    return data, divisor
 
 
-def _groups_info(groups: list[int] | None) -> dict:
-    """``info`` entries of row groups: ``groups`` (one id per row) makes a ``holdout`` of the
-    runner (:func:`sim.experiment.run_cell`) disjoint by group, i.e. by prompt."""
-    return {} if groups is None else {"groups": groups, "n_groups": len(set(groups))}
+def _groups_info(data: PreferenceData) -> dict:
+    """``info`` entry ``n_groups``: the number of distinct prompts (when rows have them)."""
+    return {} if data.group is None else {"n_groups": int(np.unique(data.group).size)}
 
 
 # ---------------------------------------------------------------------------- llm-truth
@@ -495,16 +584,17 @@ def truth_env(features: str, *, seed: Any, theta: str | None = None,
 
     theta_star is the DPO MLE on all N drawn labels (step 5; ridge ``fit_ridge``, ball
     ``radius``). ``info`` records the options, ``real_label_agreement`` (share of drawn labels
-    equal to the file's), and the rows' prompt ``groups`` when the file is an ``adpo features``
+    equal to the file's); ``group`` holds the rows' prompts when the file is an ``adpo features``
     output with its sidecar (held-out splits are then disjoint by prompt).
 
-    Returns PreferenceData with phi (N, d), b (N,), s (N,), theta_star (d,), theta_true (d,).
+    Returns PreferenceData with phi (N, d), b (N,), s (N,), theta_star (d,), theta_true (d,)
+    and group (N,) or None.
     """
     cfg = TruthConfig(features=features, theta=theta, reference=reference, rows=rows,
                       scale=scale, beta=beta, theta_bar_ridge=theta_bar_ridge,
                       fit_ridge=fit_ridge, radius=radius)
     rng = as_rng(seed)
-    data, divisor, groups = _read_rows(cfg.features, cfg.rows, cfg.scale, rng)
+    data, divisor = _read_rows(cfg.features, cfg.rows, cfg.scale, rng)
     beta = data.beta if cfg.beta is None else cfg.beta
     phi, b = data.phi, data.b
     mode = cfg.reference or ("recipe" if cfg.theta is None else "file")
@@ -528,9 +618,9 @@ def truth_env(features: str, *, seed: Any, theta: str | None = None,
                 fit_ridge=cfg.fit_ridge, radius=cfg.radius, label_mean=float(s.mean()),
                 theta_true_norm=float(np.linalg.norm(theta_true)),
                 real_label_agreement=None if data.s is None else float(np.mean(s == data.s)),
-                **_groups_info(groups))
+                **_groups_info(data))
     return PreferenceData(phi=phi, b=b, beta=beta, s=s, theta_star=theta_star,
-                          theta_true=theta_true, info=info)
+                          theta_true=theta_true, group=data.group, info=info)
 
 
 def _read_theta(path: str, d: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from .data import PreferenceData
 from .dpo import fit_dpo
 from .envs import make_env
 from .metrics import evaluate
-from .selectors import make_selector, method_options
+from .selectors import LabelOracle, make_selector, method_options
 from .splits import SPLIT_STREAM, group_split, holdout_data, random_split
 from .validation import positive_int, rng_for
 
@@ -35,6 +35,8 @@ HELDOUT_PREFIX = "heldout_"
 
 #: Stream tag of a cell's selector: ``rng_for(seed, SELECTOR_STREAM)``.
 SELECTOR_STREAM = 0x5E1EC7
+#: Stream tag of the fresh labels of repeated picks (designs with replacement).
+LABEL_STREAM = 0x1ABE1
 
 
 def label(cfg: dict, key: str) -> str:
@@ -65,16 +67,19 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     Args:
         env: {"kind": a kind of sim.registry.ENVS, **its options, "label": optional,
             "holdout": optional fraction in (0, 1) or count}. With ``holdout``, that part of the
-            N rows, drawn afresh for each seed (:mod:`sim.splits`; whole groups when the
-            environment's ``info["groups"]`` gives each row's group, e.g. its prompt, so
-            held-out prompts are unseen prompts), is never available for
+            N rows, drawn afresh for each seed (:mod:`sim.splits`; whole prompts when the
+            rows have a prompt ``group``, so held-out prompts are unseen prompts), is never available for
             selection; theta_star is refitted on the rest (the pool), the paper's metrics are
             over the pool and the same metrics over the held-out rows are recorded as
             ``heldout_<metric>`` (logit errors and error rate against the pool's theta_star;
             accuracy, margin, NLL with the held-out labels).
         method: {"name": a sim.selectors method, **selector kwargs, "label": optional}. Its
             ``fit_ridge``/``radius`` default to the environment's, so theta_hat_n and theta_star
-            are fitted alike.
+            are fitted alike. ``replace = true`` (designs with replacement): a pair may be
+            picked again; its first label is the logged s_i, each repeat a fresh draw
+            (:meth:`sim.data.PreferenceData.draw_labels`, stream ``LABEL_STREAM`` of the seed),
+            the method sees exactly these labels and theta_hat_n is fitted on all n of them
+            (a pair picked r times counts r times); budgets may then exceed N.
         seed: seeds the environment (and labels) and, independently, the selector.
         budgets: increasing sample sizes n at which theta_hat_n is fitted and evaluated.
         data: a pre-built environment (skips ``build_env``; it must equal build_env(env, seed)).
@@ -90,11 +95,14 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     test = None
     if env.get("holdout") is not None:
         split_seed = np.random.SeedSequence([seed, SPLIT_STREAM])
-        groups = data.info.get("groups")  # e.g. the prompts of text pairs: disjoint by group
-        split = (random_split(data.N, env["holdout"], split_seed) if groups is None
-                 else group_split(groups, env["holdout"], split_seed))
+        split = (random_split(data.N, env["holdout"], split_seed) if data.group is None
+                 else group_split(data.group, env["holdout"], split_seed))  # whole prompts
         data, test = holdout_data(data, split)
-    if budgets[-1] > data.N:
+    replace = bool(method.get("replace", False))
+    if replace and data.theta_true is None:
+        raise ValueError("method.replace: repeated picks need fresh labels drawn from "
+                         "theta_true, which this environment lacks")
+    if budgets[-1] > data.N and not replace:
         raise ValueError(f"budgets: largest budget {budgets[-1]} exceeds the {data.N} rows "
                          "available for selection")
     if data.s is None:
@@ -119,15 +127,23 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         facts["theta_star_norm"] = float(np.linalg.norm(data.theta_star))
     if test is not None:
         facts[HELDOUT_PREFIX + "N"] = test.N
+    label_rng = rng_for(seed, LABEL_STREAM)
+    # One oracle labels every pick once: the method's own calls (online methods), then the
+    # picks it did not ask labels for; without replacement it reveals exactly data.s[idx].
+    oracle = LabelOracle(data.s, draw=(lambda r: data.draw_labels(r, label_rng)) if replace
+                         else None)
     rows: list[dict] = []
     chosen: list[int] = []
     elapsed, theta = 0.0, None
     for n in budgets:
         t0 = time.perf_counter()
-        chosen.extend(selector.select(n - len(chosen)).tolist())
+        chosen.extend(selector.select(n - len(chosen), labels=oracle).tolist())
         elapsed += time.perf_counter() - t0
         idx = np.asarray(chosen)
-        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, data.s[idx], fit_ridge=fit_ridge,
+        if len(oracle.revealed) < idx.size:
+            oracle(idx[len(oracle.revealed):])
+        s = np.asarray(oracle.labels, dtype=np.int8)
+        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_ridge,
                         radius=radius, theta0=theta).theta
         metrics = evaluate(data, theta)
         if test is not None:

@@ -36,6 +36,11 @@ Sweep files (TOML)
     grid = {alpha = [0.0, 3.0]}    # optional: method parameters to sweep
     [[methods]]
     name = "uniform"
+    [[methods]]                    # designs with replacement: a pair may be picked again,
+    name = "apo"                   # each repeat a fresh label (sim.experiment.run_cell);
+    replace = true                 # with only such methods, budgets may exceed N
+    max_per_prompt = 1             # at most one pick per prompt (data with a 'group' key,
+                                   # e.g. [env] kind = "prompts")
 
 Unknown keys, duplicate cells, budgets above an environment's N, and bad values (checked by
 each registry entry's config dataclass, before anything is built) raise ``ValueError`` naming
@@ -217,8 +222,11 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
         methods.extend(_expand(m, m.pop("grid", {}), f"methods[{i}].grid"))
     if "budgets" in cfg and ("n_min" in cfg or "n_max" in cfg):
         raise ValueError("n_min/n_max: only used without 'budgets'; drop one of them")
+    # Designs with replacement may ask for more labels than pairs: only then is N no limit.
+    over = bool(methods) and all(m.get("replace") is True for m in methods)
     budgets = tuple(parse_budgets(cfg.get("budgets"), _env_n(e, i), n_min=cfg.get("n_min"),
-                                  n_max=cfg.get("n_max")) for i, e in enumerate(envs))
+                                  n_max=cfg.get("n_max"), replace=over)
+                    for i, e in enumerate(envs))
     sweep = _check_unique(Sweep(name, tuple(envs), tuple(methods), tuple(seeds), budgets))
     if check:
         sweep = dataclasses.replace(sweep, check_warnings=tuple(check_configs(sweep)))
@@ -291,9 +299,10 @@ def _check_seed_range(start: int, count: int) -> None:
 
 
 def parse_budgets(spec: Any, N: int, *, n_min: int | None = None,
-                  n_max: int | None = None) -> tuple:
-    """Sorted distinct budgets <= N from a list, ``"pow2:LO:HI"`` (2^LO..2^HI) or None
-    (powers of two from n_min, default 16, to n_max, default the largest 2^k <= N/2)."""
+                  n_max: int | None = None, replace: bool = False) -> tuple:
+    """Sorted distinct budgets <= N (any size with ``replace``: designs with replacement) from
+    a list, ``"pow2:LO:HI"`` (2^LO..2^HI) or None (powers of two from n_min, default 16, to
+    n_max, default the largest 2^k <= N/2)."""
     if spec is None or spec == "pow2":
         hi = _pos_int(n_max, "n_max") if n_max is not None else 1 << (max(N // 2, 1).bit_length() - 1)
         out = pow2_budgets(n_min if n_min is not None else min(DEFAULT_N_MIN, hi), hi)
@@ -312,9 +321,9 @@ def parse_budgets(spec: Any, N: int, *, n_min: int | None = None,
     else:
         raise ValueError(f"budgets: expected 'pow2:LO:HI' or a non-empty list, got {spec!r}")
     out = sorted(out)
-    if out[-1] > N:
+    if out[-1] > N and not replace:
         raise ValueError(f"budgets: largest budget {out[-1]} exceeds the environment's N = {N}; "
-                         "lower the budgets or raise N")
+                         "lower the budgets, raise N, or give every method replace = true")
     return tuple(out)
 
 

@@ -10,6 +10,7 @@ Layout (format version 1)::
       s.npy           (N,)   int8                 optional labels in {0, 1}
       theta_star.npy  (d,)   float64              optional DPO MLE on all N labels (eq. 5)
       theta_true.npy  (d,)   float64              optional generating parameter (eq. 12)
+      group.npy       (N,)   int64                optional prompt id of each row (sim.data)
 
 The keys mean what they mean in the ``.npz`` format (:mod:`sim.data`). ``phi.npy`` is a plain
 ``.npy`` file, so ``numpy.load(..., mmap_mode="r")`` maps it without reading it; the greedy
@@ -53,6 +54,7 @@ class Pool:
     theta_star: np.ndarray | None
     theta_true: np.ndarray | None
     header: dict
+    group: np.ndarray | None = None
 
     @property
     def N(self) -> int:  # noqa: N802 (the paper's symbol)
@@ -66,7 +68,8 @@ class Pool:
         """Everything in memory as a validated :class:`PreferenceData` (float64 phi)."""
         return PreferenceData(phi=np.asarray(self.phi, dtype=np.float64), b=self.b,
                               beta=self.beta, s=self.s, theta_star=self.theta_star,
-                              theta_true=self.theta_true, info={"pool": self.path})
+                              theta_true=self.theta_true, group=self.group,
+                              info={"pool": self.path})
 
 
 def save_pool(path, data: PreferenceData, *, dtype=np.float32, overwrite: bool = False) -> None:
@@ -85,7 +88,7 @@ def save_pool(path, data: PreferenceData, *, dtype=np.float32, overwrite: bool =
     keys = ["phi", "b"]
     np.save(os.path.join(tmp, "phi.npy"), np.asarray(data.phi, dtype=dt))
     np.save(os.path.join(tmp, "b.npy"), data.b)
-    for key in ("s", "theta_star", "theta_true"):
+    for key in ("s", "theta_star", "theta_true", "group"):
         val = getattr(data, key)
         if val is not None:
             np.save(os.path.join(tmp, f"{key}.npy"), val)
@@ -138,11 +141,11 @@ def open_pool(path) -> Pool:
     if (header.get("N"), header.get("d")) != (N, d):
         raise DataError(f"data folder {path!r}: header says N = {header.get('N')}, d = "
                          f"{header.get('d')} but phi.npy is {phi.shape}")
-    small = {k: read(k) for k in ("b", "s", "theta_star", "theta_true") if k in keys}
+    small = {k: read(k) for k in ("b", "s", "theta_star", "theta_true", "group") if k in keys}
     # b, s and beta go through the same validation as an .npz (shapes, finiteness, labels), on
     # an (N, 1) stand-in for phi; the d-vectors are checked against d here.
     thetas = {k: small.pop(k, None) for k in ("theta_star", "theta_true")}
     probe = PreferenceData(phi=np.zeros((N, 1)), beta=header.get("beta", 1.0), **small)
     thetas = {k: None if v is None else as_vector(v, k, length=d) for k, v in thetas.items()}
     return Pool(path=path, phi=phi, b=probe.b, beta=probe.beta, s=probe.s, header=header,
-                **thetas)
+                group=probe.group, **thetas)

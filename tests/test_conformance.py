@@ -37,7 +37,7 @@ def npz(tmp_path_factory):
 
 
 ENV_OPTIONS = {"gaussian": {"N": 40, "d": 3}, "digits": {"N": 40}, "file": {"rows": 30},
-               "llm-truth": {"rows": 30}}
+               "llm-truth": {"rows": 30}, "prompts": {"M": 12, "K": 4, "d": 3}}
 #: The option naming the data file of the kinds that read one.
 FILE_OPTION = {"file": "path", "llm-truth": "features"}
 

@@ -113,7 +113,7 @@ def test_runner_holdout_is_prompt_disjoint_for_features_files(tmp_path, monkeypa
         env = {"kind": kind, opt: path, "rows": 100, "holdout": 0.25}
         rows = experiment.run_cell(env, {"name": "uniform"}, 4, [8, 16])
         data = experiment.build_env(env, 4)
-        prompts = np.asarray(data.info["groups"])
+        prompts = data.group
         split = seen[-1]
         # mutant seen red: random_split (a prompt on both sides)
         assert not set(prompts[split.train]) & set(prompts[split.test])
@@ -154,9 +154,10 @@ def test_cli_env_writes_the_known_theta(tmp_path, capsys):
     assert main(["env", "--kind", "llm-truth", "--features", path, "--seed", "3",
                  "--out", str(out)]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["kind"] == "llm-truth" and "groups" not in info and info["n_groups"] == 20
+    assert info["kind"] == "llm-truth" and info["n_groups"] == 20
     with np.load(out) as z:
         assert z["theta_true"].shape == (4,) and z["s"].shape == (40,)
+        assert np.array_equal(z["group"], np.arange(40) % 20)  # the prompts, from the sidecar
     assert main(["env", "--kind", "llm-truth", "--features", path, "--seed", "3", "--out",
                  str(tmp_path / "x.npz"), "--theta", str(tmp_path / "missing.npy")]) != 0
     assert "theta" in capsys.readouterr().err

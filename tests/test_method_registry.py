@@ -52,10 +52,11 @@ def test_tags_mark_what_reads_labels_or_theta_star():
 
 def test_unknown_options_are_refused_with_the_valid_list(env):
     with pytest.raises(ValueError, match=r"^alpha: not an option of method 'uniform'; its "
-                                         r"options are: none$"):
+                                         r"options are: replace, max_per_prompt$"):
         make_selector("uniform", env, alpha=3.0)
     with pytest.raises(ValueError, match="refit: not an option of method 'adpo\\+'.*"
-                                         "n_candidates, gamma, record_kappa, fit_ridge, radius, "
+                                         "replace, max_per_prompt, n_candidates, gamma, "
+                                         "record_kappa, fit_ridge, radius, "
                                          "alpha$"):
         make_selector("adpo+", env, refit="pow2")
     with pytest.raises(ValueError, match="gamma: not an option of method 'pmc'"):

@@ -44,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
     data = make_env(entry.name, seed=args.seed, **options)
     data.save(args.out)
     write_json({"out": args.out, "N": data.N, "d": data.d, **{k: v for k, v in data.info.items()
-                                                               if k not in ("N", "d", "groups")}}, None)
+                                                               if k not in ("N", "d")}}, None)
     return 0

@@ -32,7 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default 1) and, for the weighted greedy methods, 'weighted_logdet' (their own design "
         "matrix), and the method's validated 'options'. Online methods (adpo, pmc, "
         "uncertainty, apo-logistic) on a file with labels see each label only after selecting "
-        "its row. Methods and their options: `adpo methods`.")
+        "its row. With --replace (designs with replacement) a pair may be chosen again, "
+        "each repeat a fresh label drawn from the file's theta_true; --max-per-prompt C keeps "
+        "at most C pairs per prompt (files with a 'group' key, `adpo env --kind prompts`). "
+        "Methods and their options: `adpo methods`.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help)")
     p.add_argument("--method", required=True, metavar="NAME",
                    help=f"a registered method: {', '.join(METHODS.names())}")
@@ -64,6 +67,10 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
     as_rng(args.seed)
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
     if args.emit_jsonl is not None:
+        if values.get("replace"):
+            raise ValueError("--emit-jsonl: the JSONL holds each pair once, with its logged "
+                             "label; repeated picks (--replace) have no text of their own — "
+                             "drop one of the two flags")
         check_output(args.emit_jsonl, suffix=".jsonl", inputs=(args.data,), field="emit-jsonl")
         check_outputs({"out": args.out, "emit-jsonl": args.emit_jsonl}, inputs=(args.data,))
     return entry, options, values
@@ -72,8 +79,9 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
 def run(args: argparse.Namespace) -> int:
     entry, options, values = check_args(args)
     data = PreferenceData.load(args.data)
-    if args.n > data.N:
-        raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N")
+    if args.n > data.N and not values.get("replace"):
+        raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N (or pass "
+                         "--replace for a design with replacement)")
     if args.emit_jsonl is not None:  # the sidecar and the unchanged source, before any work
         from sim.textdata import selected_lines
         selected_lines(args.data, [])

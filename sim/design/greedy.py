@@ -57,11 +57,12 @@ import time
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ..data import check_indices
+from ..data import as_groups, check_indices
 from ..linalg import chol_quad_forms, cholesky, inv_from_chol, logdet_chol
 from ..validation import as_matrix, as_rng, as_vector, positive_int
 from .candidates import CandidateSampler
 from .common import DesignResult, check_gamma, design_vectors
+from .groups import GroupCap
 
 Seed = int | np.random.Generator
 F32_MARGIN = 1e-3     # relative slack on tau when the stale scores were refreshed in float32
@@ -173,8 +174,10 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
                   candidates: str | int = "all", seed: Seed | None = None,
                   exclude: ArrayLike | None = None, dtype: DTypeLike = np.float64,
                   record_kappa: bool = False, method: str = "auto", active: int = 512,
-                  block: int = 256, initial: ArrayLike | None = None) -> DesignResult:
-    """Greedy D-optimal selection of n distinct rows (paper eq. 10; Algorithm 2 with fixed weights).
+                  block: int = 256, initial: ArrayLike | None = None, replace: bool = False,
+                  group: ArrayLike | None = None,
+                  max_per_prompt: int | None = None) -> DesignResult:
+    """Greedy D-optimal selection of n rows (paper eq. 10; Algorithm 2 with fixed weights).
 
     Maximizes log det(gamma I + sum_{i in S} v_i v_i^T) one pick at a time, v_i = sqrt(w_i) V_i.
 
@@ -195,6 +198,13 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
             Uses the ``maintained`` engine (O(N d) per pick).
         method: "auto", "blocked", "maintained" or "naive" (full argmax only).
         active, block: active-set size K and maximum block length of the blocked engine.
+        replace: designs with replacement: a picked row stays eligible, and picking it again
+            (a repeated label, each a fresh Bernoulli draw) gains log(1 + v^T H^{-1} v) with the
+            current H, the same determinant lemma; ``indices`` may then repeat.
+        group, max_per_prompt: (N,) int prompt id per row and the largest number of picks per
+            prompt (e.g. 1: at most one query per prompt); after each pick that fills a prompt,
+            all its rows are excluded (:class:`sim.design.groups.GroupCap`). Ties, engines and
+            the gains are otherwise unchanged.
 
     Returns:
         DesignResult with ``indices`` (n,) in pick order, ``gains`` (n,), ``logdet`` of H_n,
@@ -208,13 +218,21 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
     n = positive_int(n, "n", minimum=0)
     excl = check_indices([] if exclude is None else exclude, N, "exclude")
     init = check_indices([] if initial is None else initial, N, "initial")
+    if not isinstance(replace, (bool, np.bool_)):
+        raise ValueError(f"replace: expected true or false, got {replace!r}")
+    cap = GroupCap(None if group is None else as_groups(group, N), max_per_prompt)
     eligible = np.ones(N, dtype=bool)
     eligible[excl] = False
-    eligible[init] = False
+    if not replace:
+        eligible[init] = False
     n_elig = int(eligible.sum())
-    if n > n_elig:
-        raise ValueError(f"n: cannot pick {n} distinct rows from {n_elig} eligible ones "
-                         f"(N = {N}, {excl.size} excluded); lower n")
+    room = cap.capacity(eligible, bool(replace))
+    if (n > n_elig and not replace) or (n_elig == 0 and n > 0) or (room is not None
+                                                                    and n > room):
+        raise ValueError(f"n: cannot pick {n} {'rows' if replace else 'distinct rows'} from "
+                         f"{n_elig} eligible ones (N = {N}, {excl.size} excluded"
+                         f"{'' if room is None else f', at most {room} within max_per_prompt'}"
+                         "); lower n")
     if isinstance(candidates, str):
         if candidates != "all":
             raise ValueError(f"candidates: 'all' or a positive int m, got {candidates!r}")
@@ -236,25 +254,27 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         state._add(Vd[i])
     # Scores at the start: ||v||^2 / gamma, or from H_0^{-1} when an initial design is given.
     s0 = state.scores(Vd) if init.size else np.einsum("ij,ij->i", Vd, Vd) / gamma
-    info = {"method": method, "candidates": "all" if m is None else m, "dtype": dt.name}
+    info = {"method": method, "candidates": "all" if m is None else m, "dtype": dt.name,
+            "replace": bool(replace), "max_per_prompt": cap.cap}
     if method in ("subset", "maintained"):
         sampler = CandidateSampler(m, seed)
         picks, gains, kappa, evals = _incremental(Vd, eligible, n, sampler, state, record_kappa,
-                                                  s0)
+                                                  s0, replace, cap)
     elif method == "naive":
         H0 = gamma * np.eye(d) + Vd[init].T @ Vd[init]
-        picks, gains, kappa, evals = _naive(Vd, eligible, n, H0, record_kappa)
+        picks, gains, kappa, evals = _naive(Vd, eligible, n, H0, record_kappa, replace, cap)
         base = state.logdet
         state = None
     else:
         eng = BlockedGreedy(Vd, eligible, state, s0, dtype=dt,
                             active=positive_int(active, "active"),
-                            block=positive_int(block, "block"))
+                            block=positive_int(block, "block"), replace=bool(replace))
         picks, gains = [], []
         for _ in range(n):
             i, gain, _v = eng.next()
             picks.append(i)
             gains.append(gain)
+            eng.exclude(cap.picked(i))
         kappa, evals = None, eng.n_evals
         info["blocks"] = eng.n_blocks
     info["evaluations"] = int(evals)
@@ -278,7 +298,7 @@ def _argmax_masked(scores: np.ndarray, eligible: np.ndarray) -> int:
     return int(np.argmax(np.where(eligible, scores, -np.inf)))
 
 
-def _naive(V, eligible, n, H0, record_kappa):
+def _naive(V, eligible, n, H0, record_kappa, replace=False, cap=None):
     N, d = V.shape
     elig = eligible.copy()
     H = H0.copy()
@@ -290,12 +310,14 @@ def _naive(V, eligible, n, H0, record_kappa):
             kappa.append(s.max() / s[i])
         picks.append(i)
         gains.append(float(np.log1p(s[i])))
-        elig[i] = False
+        elig[i] = bool(replace)
+        if cap is not None:
+            elig[cap.picked(i)] = False
         H += np.outer(V[i], V[i])
     return picks, gains, (kappa if record_kappa else None), n * N
 
 
-def _incremental(V, eligible, n, sampler, state, record_kappa, s0):
+def _incremental(V, eligible, n, sampler, state, record_kappa, s0, replace=False, cap=None):
     """The maintained-scores (``sampler`` exhaustive, ``record_kappa``) and random-subset modes:
     both are :class:`~sim.design.incremental.IncrementalGreedy` with unit weights."""
     from .incremental import IncrementalGreedy
@@ -308,7 +330,9 @@ def _incremental(V, eligible, n, sampler, state, record_kappa, s0):
             kappa.append(eng.kappa(None, score))
         gains.append(eng.add(V[i]))
         picks.append(i)
-        elig[i] = False
+        elig[i] = bool(replace)
+        if cap is not None:
+            elig[cap.picked(i)] = False
     evals = eng.n_evals + (V.shape[0] * n if record_kappa else 0)
     return picks, gains, (kappa if record_kappa else None), evals
 
@@ -327,13 +351,16 @@ class BlockedGreedy:
         q0: (N,) exact V_i^T H^{-1} V_i for the current state.
         weights: None or (N,) >= 0. dtype: float64 or float32 (bulk refresh precision).
         active, block: active-set size K and maximum block length.
+        replace: a picked row stays eligible (designs with replacement): its score is
+            downdated like every other row's, q_i <- q_i - (w^T V_i)^2, which is exactly its
+            score for a repeated pick.
     """
 
     def __init__(self, V: np.ndarray, eligible: np.ndarray, state: GreedyState, q0: np.ndarray,
                  *, weights: np.ndarray | None = None, dtype: DTypeLike = np.float64,
-                 active: int = 512,
-                 block: int = 256) -> None:
+                 active: int = 512, block: int = 256, replace: bool = False) -> None:
         self.V, self.state, self.w = V, state, weights
+        self.replace = bool(replace)
         self.dt = _float_dtype(dtype)
         self._exact_bulk = self.dt == np.float64
         self._margin = 0.0 if self._exact_bulk else F32_MARGIN
@@ -441,12 +468,27 @@ class BlockedGreedy:
                     v = self._VA[j] if self._wA is None else np.sqrt(self._wA[j]) * self._VA[j]
                     gain, w = self.state._add(v)
                     i_loc = int(self._A[j])
-                    self.alive[i_loc] = False
-                    self.n_alive -= 1
                     c = self._VA @ w
                     sA -= c * c if self._wA is None else self._wA * (c * c)
-                    sA[j] = -np.inf
+                    if not self.replace:
+                        self.alive[i_loc] = False
+                        self.n_alive -= 1
+                        sA[j] = -np.inf
                     self._W[self._k] = w
                     self._k += 1
                     return int(self.rows[i_loc]), gain, v
             self._end_block()
+
+    def exclude(self, rows: np.ndarray) -> None:
+        """Make the rows (global indices, (k,)) ineligible from the next pick on (e.g. a
+        prompt that reached ``max_per_prompt``). Ends the current block first, so the active set
+        and its threshold are rebuilt over the remaining rows."""
+        if len(rows) == 0 or self.rows.size == 0:
+            return
+        self._end_block()
+        rows = np.asarray(rows, dtype=np.int64)
+        loc = np.minimum(np.searchsorted(self.rows, rows), self.rows.size - 1)
+        hit = loc[self.rows[loc] == rows]          # rows still held by the engine
+        hit = hit[self.alive[hit]]
+        self.alive[hit] = False
+        self.n_alive -= hit.size

@@ -45,6 +45,7 @@ from numpy.typing import ArrayLike
 
 from ..data import PreferenceData, check_indices
 from ..design.candidates import CandidateSampler
+from ..design.groups import GroupCap
 from ..dpo import fit_dpo
 from ..registry import Entry
 from ..validation import RenamedOptionsMeta, as_labels, as_rng, positive_int, positive_scalar
@@ -54,16 +55,39 @@ Seed = int | np.random.Generator | np.random.SeedSequence
 
 
 class LabelOracle:
-    """Reveals ``s[i]`` only for rows that have been asked for; counts what it revealed."""
+    """Reveals ``s[i]`` only for rows that have been asked for; records what it revealed.
 
-    def __init__(self, s: np.ndarray) -> None:
+    Designs with replacement pass ``draw`` (rows (k,) -> fresh labels (k,), e.g.
+    ``lambda r: data.draw_labels(r, rng)``): the first ask of a row reveals its logged label
+    s_i, every later ask of the same row (in a later call or the same batch) a fresh draw, so
+    the k-th label of a pair is independent of the first k - 1. Without ``draw`` a repeated
+    row reveals s_i again (designs without replacement never repeat a row).
+
+    Attributes: ``revealed`` (rows, in order), ``labels`` (the labels returned, in order).
+    """
+
+    def __init__(self, s: np.ndarray,
+                 draw: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self._s = as_labels(s, "s")
+        self._draw = draw
+        self._seen = np.zeros(self._s.size, dtype=bool)
         self.revealed: list[int] = []
+        self.labels: list[int] = []
 
     def __call__(self, indices: ArrayLike) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64)
+        out = self._s[idx]
+        if self._draw is not None:
+            again = self._seen[idx].copy()
+            first = np.unique(idx, return_index=True)[1]
+            again[np.setdiff1d(np.arange(idx.size), first)] = True  # repeats within the batch
+            if again.any():
+                out = out.copy()
+                out[again] = self._draw(idx[again])
+            self._seen[idx] = True
         self.revealed.extend(idx.tolist())
-        return self._s[idx]
+        self.labels.extend(out.tolist())
+        return out
 
 
 # ====================================================================== refit schedules
@@ -150,6 +174,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "refit": _refit,
     "batch_size": lambda v: positive_int(v, "batch_size"),
     "record_kappa": _bool("record_kappa"),
+    "replace": _bool("replace"),
+    "max_per_prompt": lambda v: None if v is None else positive_int(v, "max_per_prompt"),
 }
 
 
@@ -165,7 +191,21 @@ class Options(metaclass=RenamedOptionsMeta):
 
 
 @dataclass(frozen=True)
-class CandidateOptions(Options):
+class PoolOptions(Options):
+    """How the pool may be used: ``replace`` (designs with replacement: a picked pair stays
+    selectable and each repeat gets a fresh label) and ``max_per_prompt`` (at most this many
+    picks per prompt, the data's ``group`` key; None: unlimited)."""
+
+    replace: bool = field(default=False, metadata={
+        "help": "designs with replacement: a picked pair stays selectable, each repeat a fresh "
+                "label draw (needs theta_true to simulate labels)"})
+    max_per_prompt: int | None = field(default=None, metadata={
+        "help": "at most this many picks per prompt (the data's 'group' key, `adpo env --kind "
+                "prompts`); None: unlimited"})
+
+
+@dataclass(frozen=True)
+class CandidateOptions(PoolOptions):
     """``n_candidates``: None (the exact argmax over all unselected rows) or m (the best of a
     fresh random subset of m per pick, paper sec. 3.1)."""
 
@@ -204,13 +244,16 @@ class Selector:
     ``batch_size`` apply, otherwise weights are computed :class:`Once`), ``uses_labels``, and
     implement ``_refit(t)`` and ``_pick_one() -> (i, v)``.
 
-    Attributes after use: ``selected_`` (ordered indices asked so far), ``labels_`` (dict of
+    Attributes after use: ``selected_`` (ordered indices asked so far; with ``replace=True`` rows may repeat),
+    ``labels_`` (dict of the last label told per row;
     told labels), ``n_refits_``, ``theta_`` (the current theta_hat where there is one).
     """
 
     name: ClassVar[str] = "base"
     Config: ClassVar[type] = Options
     uses_labels: ClassVar[bool] = False  # whether the method's choices depend on told labels
+    #: Why the method cannot pick a row twice (``replace=True`` is then refused), or None.
+    replace_refusal: ClassVar[str | None] = None
 
     def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
         if not isinstance(data, PreferenceData):
@@ -230,6 +273,14 @@ class Selector:
         self.n_refits_ = 0
         self.theta_: np.ndarray | None = None
         self._available = np.ones(data.N, dtype=bool)
+        self.replace = bool(getattr(cfg, "replace", False))
+        if self.replace and self.replace_refusal:
+            raise ValueError(f"replace: method {self.name!r} cannot use designs with "
+                             f"replacement: {self.replace_refusal}")
+        self._cap = GroupCap(data.group, getattr(cfg, "max_per_prompt", None))
+        self._pending = np.zeros(data.N, dtype=np.int64)  # asked, not yet told
+        self._told_rows: list[int] = []
+        self._told_labels: list[int] = []
         self._last_refit: int | None = None
         self._on_pick: list[Callable[[int, np.ndarray], None]] = []
         self._on_refit: list[Callable[[int, np.ndarray | None], None]] = []
@@ -248,16 +299,17 @@ class Selector:
 
     # ------------------------------------------------------------------ protocol
     def ask(self, k: int = 1) -> np.ndarray:
-        """The next ``k`` distinct unselected rows (int64 array (k,), in selection order).
+        """The next ``k`` rows (int64 array (k,), in selection order): distinct unselected
+        rows, or with ``replace=True`` any rows (repeats allowed); within ``max_per_prompt``.
 
         A batch is chosen before any of its labels arrive: theta_hat is refitted (if due) once,
         then each pick updates the design before the next one (within-batch rank-one updates).
         """
         k = positive_int(k, "k")
-        left = self.data.N - len(self.selected_)
+        left = self._room()
         if k > left:
-            raise ValueError(f"k: asked for {k} rows but only {left} unselected rows remain "
-                             f"(N = {self.data.N})")
+            raise ValueError(f"k: asked for {k} rows but only {left} picks remain (N = "
+                             f"{self.data.N}{self._room_note()})")
         t = self._round()
         if self._last_refit is None or self.schedule.due(t, self._last_refit):
             self._refit(t)
@@ -268,7 +320,12 @@ class Selector:
         for _ in range(k):
             i, v = self._pick_one()
             i = int(i)
-            self._available[i] = False
+            self._available[i] = self.replace
+            blocked = self._cap.picked(i)
+            if blocked.size:  # the prompt is full: none of its rows may be picked again
+                self._available[blocked] = False
+                self._exclude(blocked)
+            self._pending[i] += 1
             self.selected_.append(i)
             picks.append(i)
             for cb in self._on_pick:
@@ -277,33 +334,70 @@ class Selector:
 
     def tell(self, indices: ArrayLike, labels: ArrayLike) -> None:
         """Feed back labels (1 = the first response preferred) for previously asked rows."""
-        idx = check_indices(np.atleast_1d(indices), self.data.N)
+        idx = check_indices(np.atleast_1d(indices), self.data.N, repeats=self.replace)
         lab = as_labels(np.atleast_1d(labels), "labels", length=idx.size)
-        if self._available[idx].any():  # not asked yet
-            i = int(idx[self._available[idx]][0])
-            raise ValueError(f"indices: row {i} was told before it was asked; ask() first")
+        early = np.flatnonzero(np.bincount(idx, minlength=self.data.N) > self._pending)
+        if early.size:  # told more often than asked
+            raise ValueError(f"indices: row {int(early[0])} was told before it was asked; "
+                             "ask() first")
         self._record(idx, lab)
 
     def _round(self) -> int:
         """The round t of the next ask: 1 + the number of labels told (Algorithm 1's t)."""
-        return len(self.labels_) + 1
+        return len(self._told_rows) + 1 if self.replace else len(self.labels_) + 1
 
     def _record(self, idx: np.ndarray, lab: np.ndarray) -> None:
+        np.subtract.at(self._pending, idx, 1)
         self.labels_.update(zip(idx.tolist(), lab.tolist()))
+        self._told_rows.extend(idx.tolist())
+        self._told_labels.extend(lab.tolist())
+
+    def _told(self) -> tuple[np.ndarray, np.ndarray]:
+        """The told labels as (rows (k,), labels (k,)): one entry per row, or with
+        ``replace=True`` one per label (a row labelled r times appears r times, each with its
+        own label: the MLE's sum over labels, eq. 6)."""
+        if self.replace:
+            return (np.asarray(self._told_rows, dtype=np.int64),
+                    np.asarray(self._told_labels, dtype=np.int8))
+        return (np.fromiter(self.labels_.keys(), dtype=np.int64, count=len(self.labels_)),
+                np.fromiter(self.labels_.values(), dtype=np.int8, count=len(self.labels_)))
+
+    def _room(self) -> int:
+        """How many more picks are possible (the cap of ``max_per_prompt`` included)."""
+        cap = self._cap.capacity(self._available, self.replace)
+        if cap is not None:
+            return cap
+        if self.replace:
+            return np.iinfo(np.int64).max if self._available.any() else 0
+        return self.data.N - len(self.selected_)
+
+    def _room_note(self) -> str:
+        return "" if not self._cap.active else f", max_per_prompt = {self._cap.cap}"
+
+    def _exclude(self, rows: np.ndarray) -> None:
+        """Rows (k,) that just became ineligible (a full prompt); engines with their own
+        eligibility mask override this."""
 
     def select(self, n: int, labels: Callable[[np.ndarray], ArrayLike] | None = None
                ) -> np.ndarray:
         """Select ``n`` rows offline; labels come from ``labels`` (a callable idx -> s[idx]) or
         from the data's logged labels, revealed as rows are selected. Returns (n,) indices."""
         n = positive_int(n, "n")
-        remaining = self.data.N - len(self.selected_)
+        remaining = self._room()
         if n > remaining:
-            raise ValueError(f"n: budget {n} exceeds the {remaining} unselected rows "
-                             f"(N = {self.data.N}); choose n <= N")
+            raise ValueError(f"n: budget {n} exceeds the {remaining} possible picks "
+                             f"(N = {self.data.N}{self._room_note()}); choose n <= {remaining}")
         if labels is None and self.uses_labels:
             if self._logged_labels is None:
                 raise ValueError(f"s: method {self.name!r} needs labels; the data has none")
-            labels = LabelOracle(self._logged_labels)
+            draw = None
+            if self.replace:  # repeats get fresh labels, from a stream of their own
+                if self.data.theta_true is None:
+                    raise ValueError("replace: repeated picks need fresh labels, drawn from "
+                                     "theta_true, which the data lacks; pass labels=")
+                label_rng = self.rng.spawn(1)[0]
+                draw = lambda rows: self.data.draw_labels(rows, label_rng)  # noqa: E731
+            labels = LabelOracle(self._logged_labels, draw=draw)
         out: list[int] = []
         while len(out) < n:
             idx = self.ask(min(self.batch_size, n - len(out)))
@@ -331,10 +425,9 @@ class Selector:
     def _fit_told(self) -> np.ndarray:
         """theta_hat on the labels told so far (theta_hat_0 = 0 when none), (d,)."""
         self.n_refits_ += 1
-        if not self.labels_:
+        idx, s = self._told()
+        if not idx.size:
             return np.zeros(self.data.d)
-        idx = np.fromiter(self.labels_.keys(), dtype=np.int64)
-        s = np.fromiter(self.labels_.values(), dtype=np.int8)
         return self._fit(idx, s)
 
     def _fit(self, idx: np.ndarray, s: np.ndarray) -> np.ndarray:

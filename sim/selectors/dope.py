@@ -12,7 +12,7 @@ from ..data import PreferenceData
 from ..dpo import dpo_weights
 from ..registry import register_method
 from ..validation import positive_scalar
-from .base import Options, Seed, Selector
+from .base import PoolOptions, Seed, Selector
 
 
 class DesignExhaustedWarning(UserWarning):
@@ -20,7 +20,7 @@ class DesignExhaustedWarning(UserWarning):
 
 
 @dataclass(frozen=True)
-class DopeConfig(Options):
+class DopeConfig(PoolOptions):
     """Dope's options.
 
     weights: "none" (the design over phi_i) or "theta_star" (over sqrt(w_i) phi_i with Lemma 1's
@@ -59,8 +59,9 @@ class DopeConfig(Options):
 class Dope(Selector):
     """Design-then-sample: the relaxed D-optimal design pi over sqrt(w_i) phi_i (weights 1, or
     the Lemma 1 weights at ``theta_star`` with ``weights="theta_star"``), then n distinct rows
-    by successive sampling from pi (Mukherjee et al. 2024 sample with replacement; each pair is
-    labelled at most once here, so repeats are redrawn).
+    by successive sampling from pi (Mukherjee et al. 2024 sample with replacement, which
+    ``replace=True`` gives, each repeat with a fresh label; by default each pair is labelled at
+    most once, so repeats are redrawn).
 
     Attributes after use: ``pi_`` (N,) the design, ``exhausted_at_`` the number of picks made
     from pi before its support ran out (None while it has not).

@@ -122,10 +122,14 @@ class GreedySelector(Selector):
         q0 = np.einsum("ij,ij->i", self._V, self._V) / self.cfg.gamma
         if self.candidates.exhaustive and not self.cfg.record_kappa:
             self._engine = BlockedGreedy(self._V, self._available.copy(), self.state, q0,
-                                         weights=self._w)
+                                         weights=self._w, replace=self.replace)
         else:
             self._engine = IncrementalGreedy(self._V, self.state, q0=q0,
                                              track_all=self.cfg.record_kappa)
+
+    def _exclude(self, rows: np.ndarray) -> None:
+        if isinstance(self._engine, BlockedGreedy):  # it keeps its own eligibility mask
+            self._engine.exclude(rows)
 
     def _pick_one(self) -> tuple[int, np.ndarray]:
         eng = self._engine
@@ -175,7 +179,7 @@ class ADPO(GreedySelector):
 
     def weights(self) -> np.ndarray:
         self.theta_ = self._fit_told()
-        return self._ucb_weights(self.theta_, np.fromiter(self.labels_.keys(), dtype=np.int64))
+        return self._ucb_weights(self.theta_, self._told()[0])
 
 
 @register_method("adpo+", config=ADPOPlusConfig, aliases=("adpo-plus", "adpoplus"),

@@ -23,6 +23,8 @@ class ScoreSelector(Selector):
 
     Config: ClassVar[type] = ScoreConfig
     uses_labels = True
+    replace_refusal = ("it picks the top score under theta_hat, so it would repeat one pair "
+                       "until the next refit")
 
     @staticmethod
     def score(z: np.ndarray) -> np.ndarray:
