@@ -105,29 +105,22 @@ def load(scale: str):
 
 
 def context(sweep, cfg) -> dict:
-    """Facts of the two environments at seed 0 (not per cell): the fit on all N rows with the
-    real labels, theta = 0, the reference's agreement with the labels, the known theta."""
-    from sim.dpo import fit_dpo
+    """Facts of the real-label environment (not per cell): the fit on all N rows (its
+    theta_star: eq. 5 on every row), theta = 0, the reference's agreement with the labels."""
     from sim.experiment import build_env
     from sim.metrics import accuracy, margin, neg_log_likelihood
 
-    envs = {e["label"]: e for e in sweep.envs}
-    real, truth = build_env(envs[cfg["real_env"]], 0), build_env(envs[cfg["truth_env"]], 0)
+    real = build_env(next(e for e in sweep.envs if e["label"] == cfg["real_env"]), 0)
 
     def metrics(theta):
         args = (real.phi, real.b, real.beta, theta, real.s)
         return {"accuracy": accuracy(*args), "margin": margin(*args),
                 "nll": neg_log_likelihood(*args)}
 
-    full = fit_dpo(real.phi, real.b, real.beta, real.s,
-                   fit_ridge=real.info["fit_ridge"]).theta
     return {"N": real.N, "d": real.d, "n_prompts": real.info.get("n_groups"),
             "feature_scale_divisor": real.info["scale_divisor"],
-            "all_N_fit": metrics(full), "theta_zero": metrics(np.zeros(real.d)),
-            "reference_agrees_with_label": float(np.mean((real.b > 0) == (real.s == 1))),
-            "truth_seed0": {k: truth.info[k] for k in (
-                "reference", "theta_bar_ridge", "theta_true_norm", "label_mean",
-                "real_label_agreement", "scale_divisor")}}
+            "all_N_fit": metrics(real.theta_star), "theta_zero": metrics(np.zeros(real.d)),
+            "reference_agrees_with_label": float(np.mean((real.b > 0) == (real.s == 1)))}
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
@@ -184,7 +177,6 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
         "heldout_N": sorted({int(v) for v in facts[cfg["real_env"]].get("heldout_N", [])}),
         "all_N_fit": ctx["all_N_fit"], "theta_zero": ctx["theta_zero"],
         "reference_agrees_with_label": ctx["reference_agrees_with_label"],
-        "truth_seed0": ctx["truth_seed0"],
         "feature_scale_divisor": ctx["feature_scale_divisor"],
         "features": {k: meta[k] for k in ("model", "pooling", "max_length", "n_tokens",
                                           "n_truncated", "chat_template", "format")},
