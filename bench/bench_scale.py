@@ -1,25 +1,34 @@
 """Pools at scale (issue 15), each comparison measured side by side in one run.
 
-1. relaxed D-optimal designs to efficiency 1 - 1e-6: REX (sim.design.rex) and Frank-Wolfe
-   (sim.design.relaxed) at N = 1e3 ... 1e5, d = 32, against cvxpy/Clarabel (tightened) where it
-   runs in reasonable time (N = 1e3); the log det gap to the best of the three.
-2. The torch blocked greedy engine on the CPU vs the numpy engine, float64 and float32 (same
-   picks required).
-3. Out-of-core: a pool folder (sim.store) of float32 rows streamed by the torch engine in row
-   blocks; peak anonymous resident memory sampled during the run, picks equal to the in-memory
-   numpy engine's.
-4. GreeDi with 2 local Dask workers against the single-machine greedy (log det ratio, time).
+0. GEMM rate: numpy's BLAS on the blocked greedy's refresh shape (rows x d) @ (d x 256), float64
+   and float32, with the kernel named (threadpoolctl's core type and OPENBLAS_CORETYPE).
+1. Relaxed D-optimal designs to efficiency 1 - 1e-6: REX (sim.design.rex) and Frank-Wolfe
+   (sim.design.relaxed) at N = 1e3 ... 1e5 (1e6 with ``--scale paper``), d = 32, against
+   cvxpy/Clarabel (tightened) where it runs in reasonable time (N = 1e3); the log det gap to
+   the best of them.
+2. The blocked greedy, numpy vs torch-CPU, float64 and float32, at N = 2^14, d = 384,
+   n = 2^13 (paper scale: N = 2^16, n = 2^15; same picks required), and numpy's achieved flop
+   rate 2 N d n / t as a fraction of the GEMM rate of 0.
+3. Out-of-core: a float32 pool folder (sim.store, written block by block) of N = 2^18, d = 768
+   (paper: 2^20) streamed by the torch engine in row blocks; peak anonymous resident memory
+   (sampled) and tracemalloc's peak during the run; on a subsample of the pool the streamed
+   engine's first min(n, 1000) picks against the in-memory numpy float64 engine's.
+4. GreeDi (two rounds) and the exact distributed greedy with 2 (paper: 2 and 4) local Dask
+   worker processes against the single-machine greedy (log det ratio, time, round trips).
 
-``python -m bench.bench_scale [--quick]``; the full run writes bench/results/scale.json. Run
-timings under ``flock /work/bench.lock`` on a shared machine; the load average is recorded.
+``python -m bench.bench_scale [--quick | --scale paper]``; writes bench/results/scale.json
+(``--quick``: results/bench/). Default scale: about 3 minutes on 2 quiet cores. Run timings
+under ``flock /work/bench.lock`` on a shared machine; the load average is recorded.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -74,80 +83,152 @@ def bench_relaxed(res, sizes, cvxpy_max_n):
                   f"gap {best - r.logdet:.2e}", flush=True)
 
 
-def bench_torch_cpu(res, N, d, n):
+def gemm_rate(res, d, rows=8192, k=256):
+    """GFLOP/s of numpy's BLAS on (rows x d) @ (d x k), float64 and float32 (median of 5)."""
+    from threadpoolctl import threadpool_info
+    rng = np.random.default_rng(0)
+    rates = {}
+    for dt in (np.float64, np.float32):
+        A, B = rng.standard_normal((rows, d)).astype(dt), rng.standard_normal((d, k)).astype(dt)
+        A @ B
+        ts = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            A @ B
+            ts.append(time.perf_counter() - t0)
+        rates[np.dtype(dt).name] = 2.0 * rows * d * k / float(np.median(ts)) / 1e9
+    kernel = [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+              f"x{i.get('num_threads')}" for i in threadpool_info()
+              if i.get("user_api") == "blas"]
+    res.add("gemm", d=d, rows=rows, k=k, gflops_float64=rates["float64"],
+            gflops_float32=rates["float32"], blas=kernel,
+            OPENBLAS_CORETYPE=os.environ.get("OPENBLAS_CORETYPE"))
+    print(f"GEMM ({rows}x{d})@({d}x{k}): {rates['float64']:.0f} GFLOP/s float64, "
+          f"{rates['float32']:.0f} float32; {kernel}, OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE')}", flush=True)
+    return rates
+
+
+def bench_torch_cpu(res, N, d, n, rates):
     from sim.design import greedy_select
     from sim.design.torch_greedy import greedy_select_torch
     V = np.random.default_rng(0).standard_normal((N, d))
     greedy_select_torch(V[:2000], 20)  # warm-up: torch import and thread pool
+    flops = 2.0 * N * d * n            # the bulk downdates (paper scale: 1.65e12)
     for dt in (np.float64, np.float32):
+        name = np.dtype(dt).name
         t_np, a = _timed(greedy_select, V, n, dtype=dt)
         t_t, b = _timed(greedy_select_torch, V, n, dtype=dt)
-        res.add("torch_cpu", N=N, d=d, n=n, dtype=np.dtype(dt).name, numpy_s=t_np, torch_s=t_t,
-                ratio=t_t / t_np, same_picks=bool(np.array_equal(a.indices, b.indices)))
-        print(f"torch-cpu {np.dtype(dt).name}: numpy {t_np:.2f} s, torch {t_t:.2f} s, same "
-              f"picks {np.array_equal(a.indices, b.indices)}", flush=True)
+        same = bool(np.array_equal(a.indices, b.indices))
+        frac = flops / t_np / 1e9 / rates[name]
+        res.add("torch_cpu", N=N, d=d, n=n, dtype=name, numpy_s=t_np, torch_s=t_t,
+                ratio=t_t / t_np, same_picks=same, flops=flops,
+                numpy_gflops=flops / t_np / 1e9, gemm_fraction=frac,
+                reanchors=a.info.get("reanchors"))
+        print(f"greedy {name}: numpy {t_np:.2f} s ({flops / t_np / 1e9:.0f} GFLOP/s = "
+              f"{frac:.0%} of GEMM), torch {t_t:.2f} s ({t_t / t_np:.2f}x), same picks {same}",
+              flush=True)
 
 
-def bench_out_of_core(res, N, d, n, rows_per_block):
-    from sim.data import PreferenceData
+def bench_out_of_core(res, N, d, n, rows_per_block, check_rows, tmpdir):
     from sim.design import greedy_select
     from sim.design.torch_greedy import greedy_select_torch
-    from sim.store import open_pool, save_pool
-    rng = np.random.default_rng(2)
-    with tempfile.TemporaryDirectory() as tmp:
-        phi = rng.standard_normal((N, d), dtype=np.float32)
-        save_pool(f"{tmp}/pool", PreferenceData(phi=phi, b=np.zeros(N)), dtype=np.float32)
-        del phi
+    from sim.store import PoolWriter, open_pool
+    os.makedirs(tmpdir, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=tmpdir) as tmp:
+        t0 = time.perf_counter()
+        with PoolWriter(f"{tmp}/pool", N, d, beta=1.0, dtype=np.float32) as w:
+            for lo in range(0, N, 65536):           # written block by block: never N x d here
+                rng = np.random.default_rng([2, lo])
+                w.phi[lo:lo + 65536] = rng.standard_normal((min(65536, N - lo), d),
+                                                           dtype=np.float32)
+            w.put("b", np.zeros(N))
+        t_write = time.perf_counter() - t0
         pool = open_pool(f"{tmp}/pool")
         greedy_select_torch(pool.phi[:2000], 20, stream=True)  # warm-up
+        tracemalloc.start()
         t0 = time.perf_counter()
         out, mb = peak_anon_mb(lambda: greedy_select_torch(pool.phi, n, dtype=np.float32,
                                                            rows_per_block=rows_per_block))
         t_stream = time.perf_counter() - t0
-        V = np.asarray(pool.phi, dtype=np.float64)
-        t_mem, ref = _timed(greedy_select, V, n, dtype=np.float64)
-    same = bool(np.array_equal(out.indices, ref.indices))
+        traced = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        # the exactness check on a subsample (the first check_rows rows) of the same pool
+        m = min(n, 1000)
+        sub = np.lib.format.open_memmap(f"{tmp}/pool/phi.npy", mode="r")[:check_rows]
+        streamed = greedy_select_torch(sub, m, dtype=np.float32, stream=True,
+                                       rows_per_block=rows_per_block)
+        ref = greedy_select(np.asarray(sub, dtype=np.float64), m, dtype=np.float64)
+    same = bool(np.array_equal(streamed.indices, ref.indices))
     res.add("out_of_core", N=N, d=d, n=n, rows_per_block=rows_per_block,
-            phi_mb=N * d * 4 / 2**20, streamed_s=t_stream, peak_anon_mb=mb,
-            in_memory_numpy_f64_s=t_mem, same_picks_as_in_memory_f64=same)
-    print(f"out-of-core N={N} d={d} n={n}: {t_stream:.1f} s, peak +{mb:.0f} MB "
-          f"(phi {N * d * 4 / 2**20:.0f} MB), same picks {same}", flush=True)
+            phi_mb=N * d * 4 / 2**20, write_s=t_write, streamed_s=t_stream, peak_anon_mb=mb,
+            tracemalloc_peak_mb=traced, check_rows=check_rows, check_picks=m,
+            same_picks_as_in_memory_f64=same)
+    print(f"out-of-core N={N} d={d} n={n}: {t_stream:.1f} s, peak RssAnon +{mb:.0f} MB, "
+          f"tracemalloc {traced:.0f} MB (phi {N * d * 4 / 2**20:.0f} MB); first {m} picks on "
+          f"{check_rows} rows = in-memory float64: {same}", flush=True)
 
 
-def bench_greedi(res, N, d, n, workers):
+def bench_greedi(res, N, d, n, workers_list):
     from sim.design import greedy_select
-    from sim.design.greedi import connect, greedi_select
+    from sim.design.greedi import connect, greedi_exact_select, greedi_select
     V = np.random.default_rng(3).standard_normal((N, d))
     t_single, single = _timed(greedy_select, V, n)
-    client = connect(f"local:{workers}")
-    try:
-        greedi_select(V[:2000], 10, parts=workers, client=client)  # warm-up
-        t_g, g = _timed(greedi_select, V, n, parts=workers, client=client)
-    finally:
-        client.close()
-    res.add("greedi", N=N, d=d, n=n, workers=workers, single_s=t_single, greedi_s=t_g,
-            logdet_ratio=g.logdet / single.logdet, pick_overlap=len(
-                set(g.indices.tolist()) & set(single.indices.tolist())) / n)
-    print(f"greedi N={N} d={d} n={n} x{workers}: {t_g:.1f} s vs {t_single:.1f} s, ratio "
-          f"{g.logdet / single.logdet:.5f}", flush=True)
+    for workers in workers_list:
+        t0 = time.perf_counter()
+        client = connect(f"local:{workers}")
+        t_start = time.perf_counter() - t0
+        try:
+            greedi_select(V[:2000], 10, parts=workers, client=client)  # warm-up
+            t_g, g = _timed(greedi_select, V, n, parts=workers, client=client)
+            t_e, e = _timed(greedi_exact_select, V, n, parts=workers, client=client)
+        finally:
+            client.close()
+        same = bool(np.array_equal(e.indices, single.indices))
+        res.add("greedi", N=N, d=d, n=n, workers=workers, cluster_start_s=t_start,
+                single_s=t_single, greedi_s=t_g, logdet_ratio=g.logdet / single.logdet,
+                pick_overlap=len(set(g.indices.tolist()) & set(single.indices.tolist())) / n,
+                exact_s=t_e, exact_round_trips=e.info["round_trips"],
+                exact_same_picks=same)
+        print(f"greedi N={N} d={d} n={n} x{workers}: two-round {t_g:.1f} s (ratio "
+              f"{g.logdet / single.logdet:.5f}), exact {t_e:.1f} s in "
+              f"{e.info['round_trips']} round trips (same picks {same}) vs single "
+              f"{t_single:.1f} s", flush=True)
+
+
+SCALES = {
+    # relaxed sizes; greedy (N, d, n); out-of-core (N, d, n, rows per block, check rows);
+    # greedi (N, d, n, workers)
+    "quick": {"relaxed": [(300, 8), (3000, 8)], "greedy": (3000, 64, 512),
+              "ooc": (20_000, 32, 100, 4096, 5000), "greedi": (5000, 16, 50, (2,))},
+    "default": {"relaxed": [(1000, 32), (10_000, 32), (100_000, 32)],
+                "greedy": (2**14, 384, 2**13), "ooc": (2**18, 768, 1024, 2**16, 2**15),
+                "greedi": (2**16, 64, 512, (2,))},
+    "paper": {"relaxed": [(1000, 32), (10_000, 32), (100_000, 32), (1_000_000, 32)],
+              "greedy": (2**16, 384, 2**15), "ooc": (2**20, 768, 2**14, 2**16, 2**17),
+              "greedi": (2**16, 64, 512, (2, 4))},
+}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.bench_scale", description=__doc__)
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="smoke sizes (= --scale quick)")
+    ap.add_argument("--scale", choices=tuple(SCALES), default="default")
+    ap.add_argument("--tmp", default="results/bench", help="folder for the temporary pool "
+                    "(on disk: the page cache, not a tmpfs)")
     args = ap.parse_args(argv)
-    q = args.quick
-    sizes = [(300, 8), (3000, 8)] if q else [(1000, 32), (10_000, 32), (100_000, 32)]
-    tc = (3000, 16, 200) if q else (16_384, 128, 2048)
-    ooc = (20_000, 16, 100, 4096) if q else (131_072, 128, 1024, 16_384)
-    gd = (5000, 16, 50, 2) if q else (65_536, 64, 512, 2)
-    res = Results("scale", quick=q, params={"relaxed_sizes": sizes, "torch_cpu": tc,
-                                            "out_of_core": ooc, "greedi": gd,
+    scale = "quick" if args.quick else args.scale
+    q = scale == "quick"
+    S = SCALES[scale]
+    sizes, tc, ooc, gd = S["relaxed"], S["greedy"], S["ooc"], S["greedi"]
+    res = Results("scale", quick=q, params={"scale": scale, "relaxed_sizes": sizes,
+                                            "greedy": tc, "out_of_core": ooc, "greedi": gd,
                                             "efficiency": 1 - 1e-6})
     print(machine(), flush=True)
+    rates = gemm_rate(res, tc[1])
     bench_relaxed(res, sizes, cvxpy_max_n=1000 if not q else 300)
-    bench_torch_cpu(res, *tc)
-    bench_out_of_core(res, *ooc)
+    bench_torch_cpu(res, *tc, rates)
+    bench_out_of_core(res, *ooc, args.tmp)
     bench_greedi(res, *gd)
     rel = {(r["N"], r["solver"]): r for r in res.tables["relaxed"]}
     big = max(N for N, _ in sizes)
@@ -168,13 +249,23 @@ def main(argv=None) -> int:
     res.headline(f"out-of-core greedy N = {o['N']}, d = {o['d']}, n = {o['n']}, float32 "
                  f"streamed in {o['rows_per_block']}-row blocks",
                  ours=f"{o['streamed_s']:.1f} s, peak +{o['peak_anon_mb']:.0f} MB (phi "
-                 f"{o['phi_mb']:.0f} MB)", reference=f"in-memory numpy float64 "
-                 f"{o['in_memory_numpy_f64_s']:.1f} s; same picks {o['same_picks_as_in_memory_f64']}")
-    gr = res.tables["greedi"][0]
-    res.headline(f"GreeDi N = {gr['N']}, d = {gr['d']}, n = {gr['n']}, {gr['workers']} local "
-                 f"Dask workers (in-process, 2 cores)", ours=f"{gr['greedi_s']:.1f} s, log det "
-                 f"ratio {gr['logdet_ratio']:.5f}", reference=f"single-machine greedy "
-                 f"{gr['single_s']:.1f} s")
+                 f"{o['phi_mb']:.0f} MB)", reference=f"first {o['check_picks']} picks on "
+                 f"{o['check_rows']} rows = in-memory numpy float64: "
+                 f"{o['same_picks_as_in_memory_f64']}")
+    for gr in res.tables["greedi"]:
+        res.headline(f"GreeDi N = {gr['N']}, d = {gr['d']}, n = {gr['n']}, {gr['workers']} "
+                     f"local Dask worker processes", ours=f"two-round {gr['greedi_s']:.1f} s, "
+                     f"log det ratio {gr['logdet_ratio']:.5f}; exact {gr['exact_s']:.1f} s "
+                     f"({gr['exact_round_trips']} round trips, same picks "
+                     f"{gr['exact_same_picks']})", reference=f"single-machine greedy "
+                     f"{gr['single_s']:.1f} s")
+    for r in res.tables["torch_cpu"]:
+        g = res.tables["gemm"][0]
+        res.headline(f"blocked greedy N = {r['N']}, d = {r['d']}, n = {r['n']}, {r['dtype']}: "
+                     f"achieved flop rate", ours=f"{r['numpy_gflops']:.0f} GFLOP/s = "
+                     f"{r['gemm_fraction']:.0%} of GEMM", reference=f"GEMM "
+                     f"{g['gflops_' + r['dtype']]:.0f} GFLOP/s ({'; '.join(g['blas'])}, "
+                     f"OPENBLAS_CORETYPE={g['OPENBLAS_CORETYPE']})")
     print(res.write())
     return 0
 

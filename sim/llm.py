@@ -25,6 +25,7 @@ never from pickles.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -335,11 +336,22 @@ def featurize_sequences(model, seqs, *, pooling="last", batch_size=16, device="c
 
 
 # --------------------------------------------------------------------------- files
+def is_pool_path(path) -> bool:
+    """Whether an output path names a pool folder: it ends in ``/`` or has no suffix."""
+    text = os.fspath(path)
+    return text.endswith("/") or not Path(text).suffix
+
+
 def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
                  batch_size: int = 16, max_length: int = 256, chunk_rows: int = 64,
                  beta: float = 1.0, orient: str = "random", seed=0, append_eos: bool = True,
                  progress: bool = True, keep_parts: bool = False) -> dict:
     """Features of a JSONL pairs file -> ``out_path`` (.npz: phi, b, beta, s) + sidecar.
+
+    An ``out_path`` ending in ``/`` (or without a suffix) is written as a pool folder
+    (:mod:`sim.store`: float32 ``phi.npy`` filled chunk by chunk through
+    :class:`sim.store.PoolWriter`, so the N x d features are never all in memory); its sidecar is
+    ``DIR.meta.json`` next to the folder.
 
     Rows are processed in chunks of ``chunk_rows`` pairs; each finished chunk is written
     atomically to ``<out>.parts/chunk_#####.npz`` and skipped on a rerun with the same settings
@@ -364,9 +376,11 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
     chunk_rows = positive_int(chunk_rows, "chunk_rows")
     if max_length < 4:
         raise ValueError("max_length: use at least 4 tokens")
+    pool = is_pool_path(out_path)
     out_path = Path(os.fspath(out_path))
-    if out_path.suffix != ".npz":
-        raise ValueError(f"out: features files end in .npz, got {str(out_path)!r}")
+    if not pool and out_path.suffix != ".npz":
+        raise ValueError(f"out: features files end in .npz (or DIR/ for a pool folder), got "
+                         f"{str(out_path)!r}")
     data_path = Path(os.fspath(data_path)).resolve()
     rows, fmt = read_pairs(data_path)
     sha = file_sha256(data_path)
@@ -407,29 +421,51 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0
-    parts_data = []
-    for k in range(n_chunks):
-        with np.load(parts / f"chunk_{k:05d}.npz", allow_pickle=False) as z:
-            parts_data.append({name: z[name] for name in z.files})
-    cat = {name: np.concatenate([p[name] for p in parts_data]) if parts_data[0][name].ndim
-           else np.array([p[name] for p in parts_data]) for name in parts_data[0]}
-    n_tok, n_trunc = int(cat["n_tokens"].sum()), int(cat["n_truncated"].sum())
     if orient == "random" and fmt == "trl":
         swapped = as_rng(seed).random(len(rows)) < 0.5
     else:
         swapped = np.zeros(len(rows), dtype=bool)
     sign = np.where(swapped, -1.0, 1.0)
-    phi = sign[:, None] * (cat["phi_1"] - cat["phi_2"])
-    b = sign * (cat["logp_1"] - cat["logp_2"])
     labels = [r.label for r in rows]
     s = None if labels[0] is None else np.where(swapped, 1 - np.array(labels), labels)
-    PreferenceData(phi=phi, b=b, beta=beta, s=s).save(out_path)
+    small: dict[str, list] = {"logp_1": [], "logp_2": [], "n_tokens": [], "n_truncated": []}
+    phis, lo, d_out = [], 0, 0
+    with contextlib.ExitStack() as stack:   # a pool folder appears complete or not at all
+        writer = None
+        for k in range(n_chunks):
+            with np.load(parts / f"chunk_{k:05d}.npz", allow_pickle=False) as z:
+                for name in small:
+                    small[name].append(z[name])
+                block = (z["phi_1"] - z["phi_2"]) * sign[lo:lo + len(z["phi_1"]), None]
+            d_out = block.shape[1]
+            if not pool:
+                phis.append(block)
+            elif not np.isfinite(block).all():
+                raise ValueError(f"phi: chunk {k} holds NaN or infinite features")
+            else:
+                if writer is None:
+                    from .store import PoolWriter, is_pool
+                    writer = stack.enter_context(PoolWriter(
+                        out_path, len(rows), d_out, beta=beta, dtype=np.float32,
+                        overwrite=is_pool(out_path)))
+                writer.phi[lo:lo + len(block)] = block
+            lo += len(block)
+        cat = {name: np.concatenate([np.atleast_1d(x) for x in v]) for name, v in small.items()}
+        n_tok, n_trunc = int(cat["n_tokens"].sum()), int(cat["n_truncated"].sum())
+        b = sign * (cat["logp_1"] - cat["logp_2"])
+        if writer is None:
+            PreferenceData(phi=np.concatenate(phis), b=b, beta=beta, s=s).save(out_path)
+        else:
+            PreferenceData(phi=np.zeros((len(rows), 1)), b=b, beta=beta, s=s)  # validates b, s
+            writer.put("b", b)
+            if s is not None:
+                writer.put("s", np.asarray(s, dtype=np.int8))
     meta = {
         "model": lm.name, "pooling": pooling, "max_length": max_length, "append_eos": append_eos,
         "chat_template": bool(getattr(lm.tokenizer, "chat_template", None)),
         "source": str(data_path),
         "source_relative": os.path.relpath(data_path, out_path.resolve().parent),
-        "source_sha256": sha, "format": fmt, "n_rows": len(rows), "d": int(phi.shape[1]),
+        "source_sha256": sha, "format": fmt, "n_rows": len(rows), "d": int(d_out),
         "row_lines": [r.line for r in rows],
         "orientation": "as-is" if fmt == "pair" else orient,
         "orient_seed": seed if (orient == "random" and fmt == "trl") else None,

@@ -72,34 +72,73 @@ class Pool:
                               info={"pool": self.path})
 
 
+class PoolWriter:
+    """Write a pool folder row block by row block, atomically: the arrays go to a temporary
+    sibling folder (``phi.npy`` as a writable memory map, so peak memory is one block, not
+    N x d) that replaces ``path`` only when the ``with`` block ends without an exception (and is
+    removed otherwise). Refuses to replace an existing path unless ``overwrite``.
+
+    Usage::
+
+        with PoolWriter(path, N, d, beta=1.0, dtype=np.float32) as w:
+            w.phi[lo:hi] = block                   # (hi - lo, d)
+            w.put("b", b)                          # (N,); also s, theta_star, theta_true
+    """
+
+    def __init__(self, path, N: int, d: int, *, beta: float, dtype=np.float32,
+                 overwrite: bool = False) -> None:
+        self.path = os.fspath(path).rstrip("/") or "/"
+        self.dt = np.dtype(dtype)
+        if self.dt not in (np.float32, np.float64):
+            raise ValueError(f"dtype: float32 or float64, got {self.dt}")
+        if os.path.exists(self.path) and not overwrite:
+            raise ValueError(f"path {self.path!r}: already exists; choose a new folder or pass "
+                             f"overwrite=True")
+        self.N, self.d, self.beta = int(N), int(d), float(beta)
+        self.tmp = self.path + ".tmp-pool"
+        self.keys = ["phi"]
+
+    def __enter__(self) -> PoolWriter:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        os.makedirs(self.tmp)
+        self.phi = np.lib.format.open_memmap(os.path.join(self.tmp, "phi.npy"), mode="w+",
+                                             dtype=self.dt, shape=(self.N, self.d))
+        return self
+
+    def put(self, key: str, value) -> None:
+        """Store a small array (b, s, theta_star, theta_true, group) as ``key.npy``."""
+        if key not in NPZ_KEYS or key in ("phi", "beta"):
+            raise ValueError(f"key: one of {', '.join(k for k in NPZ_KEYS if k not in ('phi', 'beta'))}"
+                             f", got {key!r}")
+        np.save(os.path.join(self.tmp, f"{key}.npy"), np.asarray(value))
+        self.keys.append(key)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            del self.phi
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        self.phi.flush()
+        del self.phi
+        header = {"format": FORMAT, "version": VERSION, "N": self.N, "d": self.d,
+                  "beta": self.beta, "dtype": self.dt.name, "keys": self.keys}
+        with open(os.path.join(self.tmp, HEADER), "w") as f:
+            json.dump(header, f, indent=2)
+        if os.path.exists(self.path):
+            shutil.rmtree(self.path)
+        os.replace(self.tmp, self.path)
+
+
 def save_pool(path, data: PreferenceData, *, dtype=np.float32, overwrite: bool = False) -> None:
-    """Write ``data`` as a pool folder (``phi`` in ``dtype``), atomically: the folder appears
-    complete or not at all. Refuses to replace an existing path unless ``overwrite``."""
-    path = os.fspath(path)
-    dt = np.dtype(dtype)
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype: float32 or float64, got {dt}")
-    if os.path.exists(path) and not overwrite:
-        raise ValueError(f"path {path!r}: already exists; choose a new folder or pass "
-                         f"overwrite=True")
-    tmp = path.rstrip("/") + ".tmp-pool"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    keys = ["phi", "b"]
-    np.save(os.path.join(tmp, "phi.npy"), np.asarray(data.phi, dtype=dt))
-    np.save(os.path.join(tmp, "b.npy"), data.b)
-    for key in ("s", "theta_star", "theta_true", "group"):
-        val = getattr(data, key)
-        if val is not None:
-            np.save(os.path.join(tmp, f"{key}.npy"), val)
-            keys.append(key)
-    header = {"format": FORMAT, "version": VERSION, "N": data.N, "d": data.d,
-              "beta": data.beta, "dtype": dt.name, "keys": keys}
-    with open(os.path.join(tmp, HEADER), "w") as f:
-        json.dump(header, f, indent=2)
-    if os.path.exists(path):
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+    """Write ``data`` as a pool folder (``phi`` in ``dtype``) through :class:`PoolWriter`:
+    the folder appears complete or not at all."""
+    with PoolWriter(path, data.N, data.d, beta=data.beta, dtype=dtype,
+                    overwrite=overwrite) as w:
+        w.phi[:] = data.phi
+        for key in ("b", "s", "theta_star", "theta_true", "group"):
+            val = getattr(data, key)
+            if val is not None:
+                w.put(key, val)
 
 
 def open_pool(path) -> Pool:

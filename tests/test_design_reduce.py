@@ -42,3 +42,30 @@ def test_bad_inputs():
         projection(V, 6)
     with pytest.raises(ValueError, match="method"):
         projection(V, 3, "hadamard")
+
+
+def test_fwht_is_the_orthonormal_hadamard_matrix_and_the_srht_rotation_is_orthogonal():
+    from scipy.linalg import hadamard
+
+    from sim.design.reduce import fwht, srht_transform
+    X = np.random.default_rng(0).standard_normal((7, 16))
+    assert np.allclose(fwht(X), X @ hadamard(16) / 4.0, atol=1e-12)   # independent reference
+    T, p = srht_transform(5, seed=1)                  # d = 5 padded to p = 8
+    assert p == 8 and T.shape == (5, 8)
+    assert np.allclose(T @ T.T, np.eye(5), atol=1e-12)  # rows of an orthogonal D H_8
+    full, _ = srht_transform(8, seed=1)
+    assert np.allclose(full.T @ full, np.eye(8), atol=1e-12)
+    with pytest.raises(ValueError, match="power of 2"):
+        fwht(np.ones((2, 6)))
+
+
+def test_srht_keeps_norms_and_costs_what_the_gaussian_projection_costs():
+    V = np.random.default_rng(1).standard_normal((1500, 120))
+    R = projection(V, 30, "srht", seed=3)
+    ratio = np.einsum("ij,ij->i", V @ R, V @ R) / np.einsum("ij,ij->i", V, V)
+    assert abs(ratio.mean() - 1.0) < 0.1              # E ||R^T v||^2 = ||v||^2 (p/k = 128/30)
+    ex = greedy_select(V, 30)
+    s = reduced_greedy(V, 30, 30, method="srht", seed=3, exact=ex).info["logdet_ratio"]
+    g = reduced_greedy(V, 30, 30, method="gaussian", seed=3, exact=ex).info["logdet_ratio"]
+    print(s, g)
+    assert 0.9 < s <= 1.0 + 1e-9 and abs(s - g) < 0.03

@@ -68,3 +68,19 @@ def test_cli_streams_a_pool_with_the_torch_engine(pool, tmp_path):
         assert json.loads(out.read_text())["indices"] == ref.indices.tolist(), (src, extra)
     assert main(["design", "--data", str(root / "pool"), "--solver", "fw", "--backend",
                  "torch"]) == 2
+
+
+def test_pool_writer_commits_only_on_success(tmp_path):
+    from sim.store import PoolWriter
+    with pytest.raises(RuntimeError):
+        with PoolWriter(tmp_path / "p", 10, 3, beta=1.0) as w:
+            w.phi[:5] = 1.0
+            raise RuntimeError("interrupted mid-write")
+    assert list(tmp_path.iterdir()) == []                 # no folder, no temporary left
+    with PoolWriter(tmp_path / "p", 10, 3, beta=2.0, dtype=np.float64) as w:
+        w.phi[:] = np.arange(30.0).reshape(10, 3)
+        w.put("b", np.zeros(10))
+    p = open_pool(tmp_path / "p")
+    assert p.beta == 2.0 and np.array_equal(p.phi, np.arange(30.0).reshape(10, 3))
+    with pytest.raises(ValueError, match="already exists"):
+        PoolWriter(tmp_path / "p", 10, 3, beta=1.0)

@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="greedy with --backend torch on a pool folder: rows read per block "
                    "(bounds the memory: ~rows x d x 8 bytes)")
     p.add_argument("--scheduler", default=None,
-                   help="greedi: local:K (K in-process Dask workers) or a scheduler address; "
+                   help="greedi, greedi-exact: local:K (K in-process Dask workers) or a scheduler address; "
                    "default: 2 blocks in this process")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="-", help="JSON output (default: stdout)")
@@ -91,8 +91,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"efficiency: must lie in (0, 1), got {args.efficiency}")
     as_rng(args.seed)
     positive_int(args.rows_per_block, "rows_per_block")
-    if args.scheduler is not None and args.solver != "greedi":
-        raise ValueError("scheduler: --scheduler applies to --solver greedi only")
+    if args.scheduler is not None and "distributed" not in SOLVERS.get(args.solver).tags:
+        raise ValueError(f"scheduler: --scheduler applies to the distributed solvers only "
+                         f"({', '.join(solver_names('distributed'))})")
     if args.scheduler is not None and args.scheduler.startswith("local:"):
         from sim.design.greedi import local_workers
         local_workers(args.scheduler)

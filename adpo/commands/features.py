@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="'smollm2' (embedded SmolLM2-135M-Instruct GGUF), a local Hugging Face "
                    "model directory (safetensors), or a .gguf file")
     p.add_argument("--data", required=True, help="JSONL pairs")
-    p.add_argument("--out", required=True, help="output .npz (sidecar written next to it)")
+    p.add_argument("--out", required=True, help="output .npz, or DIR/ for a pool folder "
+                   "(memory-mappable, sim/store.py; float32 phi); sidecar written next to it")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
     p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
     p.add_argument("--pooling", default="last", choices=("last", "mean"),
@@ -39,10 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.io import check_output, check_outputs
+    from sim import llm
+    from sim.io import check_output, check_output_dir, check_outputs
+    from sim.store import is_pool
     from sim.textdata import meta_path, read_pairs
     from sim.validation import as_rng, check_beta, positive_int
-    from sim import llm
 
     # every option, the outputs and the rows, before the 15-25 s model load
     check_beta(args.beta)
@@ -53,7 +55,13 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         positive_int(args.threads, "threads")
     as_rng(args.seed)
-    check_output(args.out, suffix=".npz", inputs=(args.data,))
+    if llm.is_pool_path(args.out):
+        out = check_output_dir(args.out, inputs=(args.data,))
+        if out.exists() and not is_pool(out):
+            raise ValueError(f"out: {args.out!r} is a folder but not a pool folder; give a new "
+                             f"folder path (an existing pool is replaced)")
+    else:
+        check_output(args.out, suffix=".npz", inputs=(args.data,))
     check_output(meta_path(args.out), suffix=".json", inputs=(args.data,), field="out (sidecar)")
     check_outputs({"out": args.out, "out (sidecar)": meta_path(args.out)}, inputs=(args.data,))
     read_pairs(args.data)

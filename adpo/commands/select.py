@@ -15,6 +15,7 @@ from sim.design.common import subset_logdet
 from sim.io import STDOUT, OutputGroup, check_output, check_outputs, write_json
 from sim.registry import METHODS, Entry
 from sim.selectors import make_selector
+from sim.selectors.base import Selector
 from sim.validation import as_rng, check_resources, positive_int
 
 from ..options import add_entry_options, add_renamed, entry_options, make_config
@@ -46,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also write the chosen rows, in order, as JSONL in the input's format "
                    "(needs the features file's sidecar from `adpo features`)")
     p.add_argument("--force", action="store_true", help="skip the memory guard")
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                   help="greedy engine of the fixed-weight greedy methods (oracle, adpo+, apo; "
+                   "same picks); torch needs PyTorch")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:K")
     takers = add_entry_options(p, METHODS, title="method options ([methods] that take them)")
     add_renamed(p, "--gamma", "--fit-gamma", "--n-candidates")
     p.set_defaults(func=run, takers=takers)
@@ -76,6 +81,27 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
     return entry, options, values
 
 
+def use_backend(sel: Selector, args: argparse.Namespace) -> None:
+    """Route a fixed-weight greedy selector's engine to the torch engine (same picks), or refuse
+    in one line: refitted weights, a random candidate subset or ``record_kappa`` need the numpy
+    engines."""
+    if args.backend == "numpy":
+        if args.device != "cpu":
+            raise ValueError("device: --device applies to --backend torch only")
+        return
+    from functools import partial
+
+    from sim.design.torch_greedy import TorchEngine, resolve_device
+    from sim.selectors.greedy import GreedySelector
+    if not (isinstance(sel, GreedySelector) and sel.fixed_weights
+            and sel.candidates.exhaustive and not sel.cfg.record_kappa):
+        raise ValueError(f"backend: --backend torch runs the greedy methods with fixed weights "
+                         f"(oracle, adpo+, apo) over all rows; {args.method!r} with these "
+                         f"options needs --backend numpy")
+    resolve_device(args.device)
+    sel.engine_factory = partial(TorchEngine, n=args.n, device=args.device)
+
+
 def run(args: argparse.Namespace) -> int:
     entry, options, values = check_args(args)
     data = PreferenceData.load(args.data)
@@ -88,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     check_resources(SELECT_COPIES * 8.0 * data.N * data.d, f"select: N = {data.N}, d = {data.d}",
                     force=args.force)
     sel = make_selector(entry.name, data, seed=args.seed, **options)
+    use_backend(sel, args)
     t0 = time.perf_counter()
     idx = sel.select(args.n)
     seconds = time.perf_counter() - t0

@@ -20,6 +20,15 @@ from ..validation import as_rng, positive_int
 from .common import DesignResult, check_gamma, design_vectors
 
 
+def _checked(V, n, parts, gamma, weights):
+    """(v_i = sqrt(w_i) V_i (N, d), n, parts, gamma) validated, or a one-line ValueError."""
+    Vd = design_vectors(V, weights)
+    n, parts = positive_int(n, "n"), positive_int(parts, "parts")
+    if n > Vd.shape[0]:
+        raise ValueError(f"n: cannot pick {n} distinct rows from N = {Vd.shape[0]}; lower n")
+    return Vd, n, parts, check_gamma(gamma, allow_zero=False)
+
+
 def _block_greedy(V, n, gamma, dtype):
     from .greedy import greedy_select
     return greedy_select(V, min(n, V.shape[0]), gamma=gamma, dtype=dtype).indices
@@ -41,13 +50,8 @@ def greedi_select(V, n, *, parts: int = 2, gamma: float = 1.0, weights=None, see
     """
     from .greedy import greedy_select
     t0 = time.perf_counter()
-    Vd = design_vectors(V, weights)
-    N, d = Vd.shape
-    gamma = check_gamma(gamma, allow_zero=False)
-    n = positive_int(n, "n")
-    parts = positive_int(parts, "parts")
-    if n > N:
-        raise ValueError(f"n: cannot pick {n} distinct rows from N = {N}; lower n")
+    Vd, n, parts, gamma = _checked(V, n, parts, gamma, weights)
+    N = Vd.shape[0]
     perm = as_rng(seed).permutation(N)
     blocks = [np.sort(b) for b in np.array_split(perm, parts) if b.size]
     if client is None:
@@ -67,8 +71,9 @@ def greedi_select(V, n, *, parts: int = 2, gamma: float = 1.0, weights=None, see
 
 
 def connect(scheduler: str):
-    """A ``distributed.Client`` for ``local:K`` (K single-threaded in-process workers: numpy
-    releases the GIL in BLAS) or a scheduler address ``tcp://host:port``."""
+    """A ``distributed.Client`` for ``local:K`` (K worker processes of one thread each, BLAS
+    pinned to one thread in each: OMP/OPENBLAS/MKL_NUM_THREADS=1, so K workers use K cores) or
+    a scheduler address ``tcp://host:port`` (its workers keep their own settings)."""
     try:
         from distributed import Client
     except ImportError:
@@ -76,8 +81,9 @@ def connect(scheduler: str):
             from None
     if scheduler.startswith("local:"):
         k = local_workers(scheduler)
-        return Client(n_workers=k, threads_per_worker=1, processes=False,
-                      dashboard_address=None)
+        one = {v: "1" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        return Client(n_workers=k, threads_per_worker=1, processes=True,
+                      dashboard_address=None, env=one)
     try:
         return Client(scheduler, timeout="20s")
     except (OSError, TimeoutError) as exc:
@@ -93,3 +99,160 @@ def local_workers(scheduler: str) -> int:
         raise ValueError(f"scheduler: expected local:K with an integer K, got {scheduler!r}") \
             from None
     return positive_int(k, "scheduler workers")
+
+
+# --------------------------------------------------------------------------- exact variant
+class BlockScorer:
+    """One worker's block of rows and their greedy scores (the exact distributed greedy).
+
+    Holds V_b (m, d) float64 (rows ``offset .. offset + m - 1`` of the pool) and the scores
+    s_i = v_i^T H^{-1} v_i of its rows, downdated by the Sherman-Morrison vectors the driver
+    broadcasts. Picked rows score -inf. Runs as a Dask actor (the rows never leave the worker) or
+    in process.
+    """
+
+    def __init__(self, V: np.ndarray, offset: int, gamma: float) -> None:
+        self.V = np.ascontiguousarray(V, dtype=np.float64)
+        self.offset = int(offset)
+        self.s = np.einsum("ij,ij->i", self.V, self.V) / gamma
+        self.picked = np.zeros(self.s.size, dtype=bool)
+
+    def step(self, W: np.ndarray | None, picked, h_inv: np.ndarray | None, top: int):
+        """Apply the k picks of the last round, then report this block's best rows.
+
+        Args:
+            W: (k, d) Sherman-Morrison vectors w_j of the last round's picks (H^{-1} lost
+                w_j w_j^T each), or None. picked: their global indices (those in this block are
+                masked). h_inv: (d, d) H^{-1} to recompute every score exactly (re-anchor), or
+                None. top: rows to report.
+
+        Returns:
+            (scores (r,), global indices (r,), rows (r, d), tau): the r = min(top, live) best
+            live rows ordered by score descending then index ascending, and tau, the largest
+            score of a live row not reported (-inf if none): an upper bound on every unreported
+            row's score until the next step, because scores only shrink.
+        """
+        if h_inv is not None:
+            self.s = np.einsum("ij,ij->i", self.V @ h_inv, self.V)
+        elif W is not None and len(W):
+            C = self.V @ np.asarray(W).T
+            self.s -= np.einsum("ij,ij->i", C, C)
+        for g in picked:
+            if self.offset <= g < self.offset + self.s.size:
+                self.picked[g - self.offset] = True
+        self.s[self.picked] = -np.inf
+        live = np.flatnonzero(np.isfinite(self.s))
+        r = min(top, live.size)
+        if r == 0:
+            return np.empty(0), np.empty(0, np.int64), np.empty((0, self.V.shape[1])), -np.inf
+        cand = live[np.argpartition(-self.s[live], r - 1)[:r]] if r < live.size else live
+        cand = cand[np.lexsort((cand, -self.s[cand]))]
+        rest = self.s.copy()
+        rest[cand] = -np.inf
+        tau = float(rest.max()) if live.size > r else -np.inf
+        return self.s[cand].copy(), cand + self.offset, self.V[cand].copy(), tau
+
+
+class _Here:
+    """A finished 'future' for the in-process run (same interface as a Dask ActorFuture)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def greedi_exact_select(V, n, *, parts: int = 2, gamma: float = 1.0, weights=None,
+                        top: int = 16, client=None) -> DesignResult:
+    """n rows by the exact greedy of paper eq. 10, with the rows kept on Dask workers.
+
+    The N rows are split into ``parts`` contiguous blocks, each held by a :class:`BlockScorer`
+    (a Dask actor when ``client`` is given). The driver keeps H^{-1} (one
+    :class:`sim.design.greedy.GreedyState`). Each round trip, every block reports its ``top``
+    best rows (scores, indices, vectors) and tau_b, the best score it did not report. The driver
+    then picks lazily (Minoux's argument, as the blocked engine's active set): the best reported
+    row (score descending, index ascending) is the global argmax if it is the round's first pick
+    or if its score, downdated by the round's earlier picks, exceeds tau = max_b tau_b, since
+    unreported scores only shrink; picks continue until one cannot be certified or the reported
+    rows run out. Then the k Sherman-Morrison vectors w_j of the round (k x d numbers) are
+    broadcast and every block downdates its scores s_i -= sum_j (w_j^T v_i)^2 and masks the picks.
+    All scores are recomputed exactly from H^{-1} (broadcast, d x d) whenever the top score has
+    shrunk by ``REANCHOR`` since the last exact evaluation (as the blocked engine does).
+
+    Cost: at most n round trips (one per pick when no lookahead pick certifies), at least
+    n / (parts * top); each moves parts * top * (d + 2) numbers up and k * d down.
+    Same picks as :func:`sim.design.greedy.greedy_select` with ``dtype=float64`` (tested).
+
+    Args:
+        V: (N, d) rows. n: picks. parts: number of blocks (one actor each; the workers of the
+            client in turn). gamma: ridge of H_0 = gamma I. weights: None or (N,) >= 0.
+        top: rows each block reports per round trip (>= 1). client: a ``distributed.Client``
+            or None (blocks in process: same picks).
+
+    Returns:
+        DesignResult(solver="greedi-exact") with ``indices`` (n,) in pick order, ``gains``,
+        ``logdet`` of H_n, ``info`` (parts, round trips, re-anchors, distributed).
+    """
+    from .greedy import REANCHOR, GreedyState
+    t0 = time.perf_counter()
+    Vd, n, parts, gamma = _checked(V, n, parts, gamma, weights)
+    N, d = Vd.shape
+    top = positive_int(top, "top")
+    bounds = np.linspace(0, N, min(parts, N) + 1).astype(int)
+    if client is None:
+        blocks = [BlockScorer(Vd[a:b], a, gamma) for a, b in zip(bounds[:-1], bounds[1:])]
+
+        def call(blk, *args):
+            return _Here(blk.step(*args))
+    else:
+        workers = list(client.scheduler_info()["workers"])
+        futs = [client.submit(BlockScorer, Vd[a:b], a, gamma, actor=True, pure=False,
+                              workers=[workers[j % len(workers)]])
+                for j, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+        blocks = [f.result() for f in futs]
+
+        def call(blk, *args):
+            return blk.step(*args)
+
+    state = GreedyState(d, gamma)
+    picks: list[int] = []
+    gains: list[float] = []
+    W: list[np.ndarray] = []
+    anchor = np.inf           # top score at the last exact evaluation
+    h_inv = None
+    exact = True              # this round's reports are exact scores (first round, re-anchor)
+    trips = reanchors = 0
+    while len(picks) < n:
+        done = picks[len(picks) - len(W):]
+        futures = [call(b, np.array(W) if W else None, done, h_inv, top) for b in blocks]
+        reports = [f.result() for f in futures]
+        trips += 1
+        h_inv, W = None, []
+        s = np.concatenate([r[0] for r in reports])
+        idx = np.concatenate([r[1] for r in reports])
+        R = np.concatenate([r[2] for r in reports])
+        tau = max(r[3] for r in reports)
+        if exact:
+            anchor, exact = float(s.max(initial=-np.inf)), False
+        order_live = np.ones(s.size, dtype=bool)
+        while len(picks) < n and order_live.any():
+            live = np.flatnonzero(order_live)
+            j = live[np.lexsort((idx[live], -s[live]))[0]]
+            if W and not s[j] > tau:
+                break                         # not certified: refresh the blocks first
+            gain, w = state._add(R[j])
+            picks.append(int(idx[j]))
+            gains.append(gain)
+            W.append(w)
+            order_live[j] = False
+            s -= (R @ w) ** 2
+        if len(picks) < n and float(s[order_live].max(initial=tau)) < anchor / REANCHOR:
+            h_inv = state.h_inv.copy()        # the next step re-scores every row exactly
+            reanchors += 1
+            exact = True
+    return DesignResult(solver="greedi-exact", indices=np.asarray(picks, dtype=np.int64),
+                        logdet=float(state.logdet), support=n, iterations=n,
+                        seconds=time.perf_counter() - t0, gains=np.asarray(gains),
+                        info={"parts": len(blocks), "round_trips": trips, "top": top,
+                              "reanchors": reanchors, "distributed": client is not None})

@@ -64,20 +64,33 @@ def _greedy(V, weights, o: SolveOptions):
                          seed=o.seed, dtype=o.dtype)
 
 
-@SOLVERS.register("greedi", tags=("exact",),
-                  help="GreeDi: greedy per block on Dask workers, then greedy on the union")
-def _greedi(V, weights, o: SolveOptions):
-    from .greedi import connect, greedi_select
+def _on_scheduler(run, o: SolveOptions):
+    """run(parts, client) on o.scheduler's workers (one block each), or on 2 in-process blocks."""
+    from .greedi import connect
     if o.scheduler is None:
-        return greedi_select(V, o.n, parts=2, gamma=o.gamma, weights=weights, seed=o.seed,
-                             dtype=o.dtype)
+        return run(2, None)
     client = connect(o.scheduler)
     try:
-        parts = max(1, len(client.scheduler_info()["workers"]))
-        return greedi_select(V, o.n, parts=parts, gamma=o.gamma, weights=weights, seed=o.seed,
-                             dtype=o.dtype, client=client)
+        return run(max(1, len(client.scheduler_info()["workers"])), client)
     finally:
         client.close()
+
+
+@SOLVERS.register("greedi", tags=("exact", "distributed"),
+                  help="GreeDi: greedy per block on Dask workers, then greedy on the union")
+def _greedi(V, weights, o: SolveOptions):
+    from .greedi import greedi_select
+    return _on_scheduler(lambda parts, client: greedi_select(
+        V, o.n, parts=parts, gamma=o.gamma, weights=weights, seed=o.seed, dtype=o.dtype,
+        client=client), o)
+
+
+@SOLVERS.register("greedi-exact", tags=("exact", "distributed"),
+                  help="exact greedy with the rows kept on Dask workers (same picks as greedy)")
+def _greedi_exact(V, weights, o: SolveOptions):
+    from .greedi import greedi_exact_select
+    return _on_scheduler(lambda parts, client: greedi_exact_select(
+        V, o.n, parts=parts, gamma=o.gamma, weights=weights, client=client), o)
 
 
 @SOLVERS.register("exchange", tags=("exact",), help="greedy, then Fedorov exchange")

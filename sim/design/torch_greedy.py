@@ -309,3 +309,53 @@ def greedy_select_torch(V, n, *, gamma: float = 1.0, weights=None, exclude=None,
                         logdet=float(state.logdet), support=n, iterations=n,
                         seconds=time.perf_counter() - t0,
                         gains=np.asarray(gains, dtype=np.float64), info=info)
+
+
+class TorchEngine:
+    """The torch engine behind the resumable ``next() -> (i, gain, v)`` interface of
+    :class:`sim.design.greedy.BlockedGreedy`, for the fixed-weight selectors (oracle, ADPO+, APO:
+    ``adpo select --backend torch``; hooked in through ``GreedySelector.engine_factory``).
+
+    The picks come from :func:`greedy_select_torch` in batches: ``n`` picks at the first call,
+    then twice as many each time the batch runs out (the greedy sequence of m picks is a prefix of
+    the one of 2m, so this changes no pick; at most twice the work when ``n`` is too small). Each
+    served pick is also added to the selector's numpy ``state`` (O(d^2)), so the selector's
+    ``logdet_``, gains and ``on_pick`` hooks are those of the numpy engine.
+
+    Args:
+        V: (N, d) rows v_i = sqrt(w_i) phi_i (unit weights). eligible: (N,) bool, rows that may
+            be picked. state: the selector's :class:`sim.design.greedy.GreedyState` (empty).
+        q0: unused (the torch engine computes its own start scores; same signature as
+            BlockedGreedy). n: picks expected. device, dtype, rows_per_block: as
+            :func:`greedy_select_torch`.
+    """
+
+    def __init__(self, V, eligible, state, q0=None, *, n: int, device: str = "cpu",
+                 dtype=np.float64, rows_per_block: int = 65536) -> None:
+        if state.n_added:
+            raise ValueError("backend: the torch engine starts from H_0 = gamma I; this "
+                             "selector's design already holds rows (use --backend numpy)")
+        self.V, self.state = V, state
+        self.exclude = np.flatnonzero(~np.asarray(eligible, dtype=bool))
+        self.n_eligible = int(V.shape[0] - self.exclude.size)
+        self.batch = positive_int(n, "n")
+        self.kw = {"device": device, "dtype": dtype, "rows_per_block": rows_per_block}
+        self.picks = np.empty(0, dtype=np.int64)
+        self.served = 0
+        self.n_evals = 0
+
+    def next(self) -> tuple[int, float, np.ndarray]:
+        """The next pick: (row index, gain log(1 + v^T H^{-1} v), v)."""
+        if self.served == self.picks.size:
+            m = min(max(self.batch, 2 * self.picks.size), self.n_eligible)
+            if m <= self.picks.size:
+                raise ValueError("n: no eligible rows left to pick")
+            res = greedy_select_torch(self.V, m, gamma=self.state.gamma, exclude=self.exclude,
+                                      **self.kw)
+            assert res.indices is not None
+            self.picks = res.indices
+            self.n_evals += int(res.info.get("evaluations", 0))
+        i = int(self.picks[self.served])
+        self.served += 1
+        v = np.asarray(self.V[i], dtype=np.float64)
+        return i, self.state.add(v), v

@@ -24,7 +24,7 @@ Fixed-weight rules hand the engine v_i = sqrt(w_i) phi_i with unit weights, exac
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -77,10 +77,15 @@ class GreedySelector(Selector):
 
     Config: ClassVar[type] = GreedyOptions
 
+    #: Backend hook: a callable (V, eligible, state, q0) -> engine with ``next() -> (i, gain, v)``
+    #: that replaces the blocked engine for fixed weights and the full argmax (``adpo select
+    #: --backend torch`` sets :class:`sim.design.torch_greedy.TorchEngine`); None: numpy.
+    engine_factory: Callable[..., Any] | None = None
+
     def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
         super().__init__(data, seed=seed, **options)
         self.state = GreedyState(self.data.d, self.cfg.gamma)
-        self._engine: BlockedGreedy | IncrementalGreedy | None = None
+        self._engine: Any = None  # BlockedGreedy, IncrementalGreedy or engine_factory's
         self._V = self.data.phi
         self._w: np.ndarray | None = None
         self.gains_: list[float] = []
@@ -120,7 +125,9 @@ class GreedySelector(Selector):
         else:
             self._V, self._w = phi, w
         q0 = np.einsum("ij,ij->i", self._V, self._V) / self.cfg.gamma
-        if self.candidates.exhaustive and not self.cfg.record_kappa:
+        if self.engine_factory is not None and self.fixed_weights:
+            self._engine = self.engine_factory(self._V, self._available.copy(), self.state, q0)
+        elif self.candidates.exhaustive and not self.cfg.record_kappa:
             self._engine = BlockedGreedy(self._V, self._available.copy(), self.state, q0,
                                          weights=self._w, replace=self.replace)
         else:
@@ -133,7 +140,7 @@ class GreedySelector(Selector):
 
     def _pick_one(self) -> tuple[int, np.ndarray]:
         eng = self._engine
-        if isinstance(eng, BlockedGreedy):
+        if not isinstance(eng, IncrementalGreedy):
             i, gain, v = eng.next()
         else:
             assert eng is not None
