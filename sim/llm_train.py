@@ -164,14 +164,18 @@ def trainable(model, start: int, cfg: TrainConfig) -> dict:
     blocks and norm, or LoRA adapters added to the top blocks (:func:`add_lora`) first."""
     if cfg.train == "lora":
         add_lora(model, start, cfg.lora_r, cfg.seed)
-        names = {n for n, _ in model.named_parameters() if ".lora_" in n}
-        out = {}
-        for n, p in model.named_parameters():
-            p.requires_grad_(n in names)
-            if n in names:
-                out[n] = p
-        return out
+        return _train_only(model, {n for n, _ in model.named_parameters() if ".lora_" in n})
     return freeze_all_but_top(model, start)
+
+
+def _train_only(model, names: set) -> dict:
+    """requires_grad on the parameters ``names`` only; returns ``{name: parameter}`` of those."""
+    out = {}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in names)
+        if n in names:
+            out[n] = p
+    return out
 
 
 def add_lora(model, start: int, r: int, seed: int) -> None:
@@ -196,13 +200,7 @@ def add_lora(model, start: int, r: int, seed: int) -> None:
 
 def freeze_all_but_top(model, start: int) -> dict:
     """requires_grad only on the trained tensors; returns ``{name: parameter}`` of those."""
-    names = set(trained_names(model, start))
-    out = {}
-    for n, p in model.named_parameters():
-        p.requires_grad_(n in names)
-        if n in names:
-            out[n] = p
-    return out
+    return _train_only(model, set(trained_names(model, start)))
 
 
 @contextlib.contextmanager
