@@ -149,12 +149,24 @@ def main(argv=None) -> int:
                      reference="first {} picks at N = {:.0e}, d = {} equal numpy float64: {}"
                      .format(out['check']['n'], out['check']['N'], out['check']['d'],
                              out['check']['torch_f32_equal_numpy_f64']))
+    if "compare" in out:
+        res_out.headlines.append(compare_headline(out["compare"], gpu))
     payload = res_out.payload()
     payload["machine"]["gpu"] = gpu
     atomic_write_text(args.out, json.dumps(payload, indent=1))
     ok = out["check"]["torch_f32_equal_numpy_f64"] and out["check"]["torch_f64_equal_numpy_f64"]
     ok = ok and out.get("compare", {}).get("picks_equal", True)
     return 0 if ok else 1
+
+
+def compare_headline(c: dict, gpu: str) -> dict:
+    """The README row of the ``compare`` table: GPU vs the host's CPU threads, same instance."""
+    threads = c["cpu_affinity"]
+    return {"benchmark": f"greedy, GPU ({gpu}) vs {threads} CPU cores of its host, N = {c['N']}, "
+                         f"d = {c['d']}, n = {c['n']}, float32, same rows",
+            "ours": f"{c['device_seconds']:.2f} s on the GPU ({c['speedup']:.0f}x faster)",
+            "reference": f"numpy on {threads} cores {c['cpu_seconds']:.1f} s; picks equal: "
+                         f"{c['picks_equal']}"}
 
 
 def _compare(torch, dev, N, d, n, *, seed):

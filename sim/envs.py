@@ -10,6 +10,8 @@ of ``adpo env``, the sweep TOML schema and ``adpo envs`` all derive from these e
   digits (1797 images, 10 classes, 64 features), the offline stand-in for CIFAR + ResNet-50.
 * ``prompts`` — :func:`prompts_env`, M prompts with K responses each and a pool of all
   K(K-1)/2 pairs per prompt, with a ``group`` prompt id per row (which pair to compare).
+* ``ranking`` — :func:`ranking_kind`, a ranking pool (K responses per prompt, one
+  Plackett–Luce ranking each; a :class:`sim.ranking.RankingData`, not pairs).
 * ``file`` — :func:`file_env`, any ``.npz`` data file (``adpo env``, ``adpo features``, or
   written by hand with the keys of :mod:`sim.data`), optionally a random subset of its rows.
 * ``llm-truth`` — :func:`truth_env`, the features of such a file (real LLM features) with labels
@@ -40,6 +42,7 @@ import scipy.linalg
 
 from .data import PreferenceData
 from .dpo import dpo_hessian, fit_dpo, sigmoid
+from .ranking import RankingData, ranking_env
 from .registry import ENVS, register_env
 from .validation import (RenamedOptionsMeta, as_rng, check_beta, positive_int, positive_scalar,
                          renamed_keywords)
@@ -333,7 +336,7 @@ def prompts_env(M: int, K: int = 4, d: int = 8, *, beta: float = 1.0, seed: Any,
                         fit_ridge=fit_ridge, radius=radius)
     rng = as_rng(seed)
     rk = ranking_env(cfg.M, cfg.K, cfg.d, beta=cfg.beta, seed=rng, theta_norm=cfg.theta_norm,
-                     ref_norm=cfg.ref_norm, fit_gamma=max(cfg.fit_ridge, 1e-3))
+                     ref_norm=cfg.ref_norm, fit_ridge=max(cfg.fit_ridge, 1e-3))
     rows = prompt_pairs(cfg.M, cfg.K)
     g, i, j = rows.T
     phi = rk.psi[g, i] - rk.psi[g, j]
@@ -635,6 +638,42 @@ def _read_theta(path: str, d: int) -> np.ndarray:
     if not np.all(np.isfinite(theta)):
         raise ValueError(f"theta: {path!r} holds NaN or infinite values")
     return theta.astype(np.float64)
+
+# ---------------------------------------------------------------------------- rankings
+@dataclass(frozen=True)
+class RankingEnvConfig(metaclass=RenamedOptionsMeta):
+    """Options of the ``ranking`` environment (see :func:`ranking_env`)."""
+
+    M: int = field(metadata={"help": "number of prompts (ranking pool)"})
+    K: int = field(default=4, metadata={"help": "responses per prompt, ranked (K >= 2)"})
+    d: int = field(default=8, metadata={"help": "feature dimension"})
+    beta: float = field(default=1.0, metadata={"help": "DPO scale beta > 0"})
+    theta_norm: float = field(default=3.0, metadata={"help": "||theta_true||"})
+    ref_norm: float = field(default=1.0, metadata={"help": "||theta_0|| of the reference"})
+    fit_ridge: float = field(default=1e-3, metadata={"help": "ridge of the PL MLE theta_star"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "M", positive_int(self.M, "M"))
+        object.__setattr__(self, "K", positive_int(self.K, "K", minimum=2))
+        object.__setattr__(self, "d", positive_int(self.d, "d"))
+        object.__setattr__(self, "beta", check_beta(self.beta))
+        for key in ("theta_norm", "ref_norm", "fit_ridge"):
+            object.__setattr__(self, key, positive_scalar(getattr(self, key), key,
+                                                          allow_zero=True))
+
+
+@register_env("ranking", config=RankingEnvConfig, tags=("synthetic", "theta_true", "ranking"),
+              help="a ranking pool: N prompts with K responses each, one Plackett-Luce ranking "
+                   "per prompt from a known theta_true (writes psi, rankings; sim.ranking)")
+def ranking_kind(M: int, K: int = 4, d: int = 8, *, seed: Any, beta: float = 1.0,
+                 theta_norm: float = 3.0, ref_norm: float = 1.0,
+                 fit_ridge: float = 1e-3) -> RankingData:
+    """:func:`sim.ranking.ranking_env` under the registry's option names."""
+    cfg = RankingEnvConfig(M=M, K=K, d=d, beta=beta, theta_norm=theta_norm, ref_norm=ref_norm,
+                           fit_ridge=fit_ridge)
+    return ranking_env(cfg.M, cfg.K, cfg.d, beta=cfg.beta, seed=seed,
+                       theta_norm=cfg.theta_norm, ref_norm=cfg.ref_norm,
+                       fit_ridge=cfg.fit_ridge)
 
 
 # ---------------------------------------------------------------------------- by name

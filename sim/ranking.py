@@ -30,6 +30,22 @@ Carlo average.
 
 Shapes: ``psi`` (M, K, d), ``b`` (M, K), ``rankings`` (M, K) (each row a permutation of 0..K-1,
 best first), ``theta`` (d,).
+
+A *ranking pool* file (``adpo env --kind ranking``, :meth:`RankingData.save`) is a ``.npz`` with
+
+============  ===========  ==========================================================
+key           shape        meaning
+============  ===========  ==========================================================
+psi           (M, K, d)    per-prompt response features psi_ik = psi(x_i, y_ik)
+b             (M, K)       reference log-probabilities b_ik = log pi_0(y_ik | x_i)
+beta          ()           DPO scale beta > 0
+rankings      (M, K)       optional observed rankings, row i a permutation of 0..K-1, best first
+theta_star    (d,)         optional target: the PL MLE on all M rankings
+theta_true    (d,)         optional generating parameter of the rankings
+============  ===========  ==========================================================
+
+Its key ``psi`` tells it apart from a pairwise file (``phi``, :mod:`sim.data`):
+:func:`load_pool` reads either.
 """
 
 from __future__ import annotations
@@ -42,8 +58,12 @@ import numpy as np
 import scipy.linalg
 from scipy.special import softmax
 
+from .data import PreferenceData
 from .dpo import ConvergenceError
-from .validation import as_rng, as_vector, positive_int, positive_scalar
+from .io import atomic_savez
+from .validation import DataError, as_rng, as_vector, check_beta, positive_int, positive_scalar
+
+RANKING_NPZ_KEYS = ("psi", "b", "beta", "rankings", "theta_star", "theta_true")
 
 EXACT_MAX_K = 6  # K! = 720 rankings per prompt: exact expectation; above, Monte Carlo
 
@@ -97,8 +117,59 @@ class RankingData:
     def d(self) -> int:
         return int(self.psi.shape[2])
 
+    @property
+    def N(self) -> int:  # noqa: N802 (the selectable units, as PreferenceData.N)
+        """The number of prompts M (what a selector chooses among)."""
+        return self.M
+
     def with_(self, **changes: Any) -> RankingData:
         return replace(self, **changes)
+
+    def save(self, path: str) -> None:
+        """Write the keys of the module table (absent optional fields omitted) atomically."""
+        path = str(path)
+        if not path.endswith(".npz"):
+            raise ValueError(f"path: data files must end in .npz, got {path!r}")
+        arrays: dict[str, Any] = {"psi": self.psi, "b": self.b, "beta": np.float64(self.beta)}
+        for key in RANKING_NPZ_KEYS[3:]:
+            if getattr(self, key) is not None:
+                arrays[key] = getattr(self, key)
+        atomic_savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str) -> RankingData:
+        """Read a ranking pool written by :meth:`save` (no pickle); DataError names the file."""
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(f"data file {path!r}: not a readable .npz file ({exc})") from None
+        unknown = sorted(set(arrays) - set(RANKING_NPZ_KEYS))
+        missing = [k for k in RANKING_NPZ_KEYS[:3] if k not in arrays]
+        if unknown or missing:
+            raise DataError(f"data file {path!r}: a ranking pool has keys "
+                            f"{list(RANKING_NPZ_KEYS)} (psi, b, beta required); "
+                            f"unknown {unknown}, missing {missing}")
+        try:
+            return cls(beta=check_beta(float(np.asarray(arrays.pop("beta")).reshape(()))),
+                       **arrays)
+        except ValueError as exc:
+            raise DataError(f"data file {path!r}: {exc}") from None
+
+
+def is_ranking_file(path: str) -> bool:
+    """Whether ``path`` is a ranking pool (a .npz holding ``psi``), without loading it."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "psi.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False  # PreferenceData.load names the problem
+
+
+def load_pool(path: str) -> PreferenceData | RankingData:
+    """A pairwise data file (:class:`sim.data.PreferenceData`) or a ranking pool, by its keys."""
+    return RankingData.load(path) if is_ranking_file(path) else PreferenceData.load(path)
 
 
 def check_rankings(rankings: object, M: int, K: int) -> np.ndarray:
@@ -153,21 +224,21 @@ def _stage_probs(r_sorted: np.ndarray) -> np.ndarray:
 
 
 def pl_loss(theta: np.ndarray, psi: np.ndarray, b: np.ndarray, beta: float,
-            rankings: np.ndarray, gamma: float = 0.0) -> float:
-    """Negative log-likelihood of the rankings plus (gamma / 2) ||theta||^2 (a sum, as eq. 6)."""
+            rankings: np.ndarray, fit_ridge: float = 0.0) -> float:
+    """Negative log-likelihood of the rankings plus (fit_ridge / 2) ||theta||^2 (a sum, as eq. 6)."""
     return float(-np.sum(ranking_log_prob(psi, b, beta, theta, rankings))
-                 + 0.5 * gamma * theta @ theta)
+                 + 0.5 * fit_ridge * theta @ theta)
 
 
 def pl_gradient(theta: np.ndarray, psi: np.ndarray, b: np.ndarray, beta: float,
-                rankings: np.ndarray, gamma: float = 0.0) -> np.ndarray:
-    """beta sum_i sum_j (E_{p_ij}[psi] - psi_{i tau_j}) + gamma theta. Shape (d,)."""
+                rankings: np.ndarray, fit_ridge: float = 0.0) -> np.ndarray:
+    """beta sum_i sum_j (E_{p_ij}[psi] - psi_{i tau_j}) + fit_ridge theta. Shape (d,)."""
     ps = np.take_along_axis(psi, rankings[:, :, None], axis=1)           # (M, K, d) ranked
     r = np.take_along_axis(pl_rewards(psi, b, beta, theta), rankings, axis=1)
     p = _stage_probs(r)                                                   # (M, K-1, K)
     expected = np.einsum("mjl,mld->d", p, ps)
     winners = ps[:, :-1, :].sum(axis=(0, 1))
-    return beta * (expected - winners) + gamma * theta
+    return beta * (expected - winners) + fit_ridge * theta
 
 
 def stage_laplacian(psi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray,
@@ -184,11 +255,11 @@ def stage_laplacian(psi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarr
 
 
 def pl_hessian(theta: np.ndarray, psi: np.ndarray, b: np.ndarray, beta: float,
-               rankings: np.ndarray, gamma: float = 0.0) -> np.ndarray:
-    """beta^2 sum_i Psi_i^T A_i(tau_i) Psi_i + gamma I (the observed information). (d, d)."""
+               rankings: np.ndarray, fit_ridge: float = 0.0) -> np.ndarray:
+    """beta^2 sum_i Psi_i^T A_i(tau_i) Psi_i + fit_ridge I (the observed information). (d, d)."""
     a = stage_laplacian(psi, b, beta, theta, rankings)
     h = beta**2 * np.einsum("mkd,mkl,mle->de", psi, a, psi)
-    return h + gamma * np.eye(psi.shape[2])
+    return h + fit_ridge * np.eye(psi.shape[2])
 
 
 def expected_laplacian(psi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray, *,
@@ -248,58 +319,58 @@ class PLFitResult:
 
 
 def fit_pl(psi: np.ndarray, b: np.ndarray, beta: float, rankings: np.ndarray, *,
-           gamma: float = 1e-3, theta0: np.ndarray | None = None, tol: float = 1e-12,
+           fit_ridge: float = 1e-3, theta0: np.ndarray | None = None, tol: float = 1e-12,
            max_iter: int = 100) -> PLFitResult:
-    """The ranking MLE argmin_theta NLL(theta) + (gamma/2)||theta||^2, by damped Newton.
+    """The ranking MLE argmin_theta NLL(theta) + (fit_ridge/2)||theta||^2, by damped Newton.
 
     Newton systems are solved by Cholesky (never an explicit inverse); Armijo backtracking.
     Stops when the Newton decrement^2 / 2 < tol * max(1, |loss|). Raises ConvergenceError when
-    the rankings are separable and gamma = 0 (the MLE does not exist).
+    the rankings are separable and fit_ridge = 0 (the MLE does not exist).
     """
     psi = np.asarray(psi, dtype=np.float64)
     M, K, d = psi.shape
     rankings = check_rankings(rankings, M, K)
     beta = positive_scalar(beta, "beta")
-    gamma = positive_scalar(gamma, "gamma", allow_zero=True)
+    fit_ridge = positive_scalar(fit_ridge, "fit_ridge", allow_zero=True)
     theta = np.zeros(d) if theta0 is None else as_vector(theta0, "theta0", length=d).copy()
     g = np.zeros(d)
     for it in range(max_iter):
-        f = pl_loss(theta, psi, b, beta, rankings, gamma)
-        g = pl_gradient(theta, psi, b, beta, rankings, gamma)
-        h = pl_hessian(theta, psi, b, beta, rankings, gamma)
+        f = pl_loss(theta, psi, b, beta, rankings, fit_ridge)
+        g = pl_gradient(theta, psi, b, beta, rankings, fit_ridge)
+        h = pl_hessian(theta, psi, b, beta, rankings, fit_ridge)
         h[np.diag_indices(d)] += 1e-12 * max(1.0, float(np.trace(h)) / d)
         try:
             p = -scipy.linalg.cho_solve(scipy.linalg.cho_factor(h, lower=True), g)
         except np.linalg.LinAlgError:
             raise ConvergenceError("fit_pl: the Hessian is singular (too few rankings for d "
-                                   "features); set gamma > 0") from None
+                                   "features); set fit_ridge > 0") from None
         dec = float(-g @ p)
         if dec / 2 <= tol * max(1.0, abs(f)):
             return PLFitResult(theta, True, it, float(np.max(np.abs(g))), f)
         step = 1.0
-        while pl_loss(theta + step * p, psi, b, beta, rankings, gamma) > f - 1e-4 * step * dec:
+        while pl_loss(theta + step * p, psi, b, beta, rankings, fit_ridge) > f - 1e-4 * step * dec:
             step *= 0.5
             if step < 1e-12:
-                raise ConvergenceError("fit_pl: line search failed; rescale psi or set gamma > 0")
+                raise ConvergenceError("fit_pl: line search failed; rescale psi or set fit_ridge > 0")
         theta = theta + step * p
         if np.linalg.norm(theta) > 1e10:
             raise ConvergenceError("fit_pl: ||theta|| diverges — the rankings are separable; "
-                                   "set gamma > 0")
+                                   "set fit_ridge > 0")
     raise ConvergenceError(f"fit_pl: no convergence in {max_iter} Newton steps "
-                           f"(|grad| = {np.max(np.abs(g)):.3g}); raise max_iter or gamma")
+                           f"(|grad| = {np.max(np.abs(g)):.3g}); raise max_iter or fit_ridge")
 
 
 # --------------------------------------------------------------------------- environment
 def ranking_env(M: int, K: int, d: int, *, beta: float = 1.0, seed: object,
                 theta_norm: float = 3.0, ref_norm: float = 1.0,
-                fit_gamma: float = 1e-3) -> RankingData:
+                fit_ridge: float = 1e-3) -> RankingData:
     """A Gaussian log-linear ranking environment with known theta_true (the K-wise analogue
     of :func:`sim.envs.gaussian_env`).
 
     psi_ik ~ N(0, I_d / (2d)) (so differences psi_ik - psi_il have the pairwise env's scale,
     ||.|| about 1); theta_true = theta_norm u, theta_0 = ref_norm u' (uniform directions);
     b_ik = psi_ik^T theta_0; one PL ranking per prompt at theta_true; theta_star = PL MLE on all
-    M rankings (ridge ``fit_gamma``).
+    M rankings (ridge ``fit_ridge``).
     """
     M, K, d = positive_int(M, "M"), positive_int(K, "K"), positive_int(d, "d")
     if K < 2:
@@ -312,9 +383,9 @@ def ranking_env(M: int, K: int, d: int, *, beta: float = 1.0, seed: object,
     u0 = rng.standard_normal(d)
     b = psi @ (ref_norm * u0 / np.linalg.norm(u0))
     rankings = sample_rankings(psi, b, beta, theta_true, rng)
-    theta_star = fit_pl(psi, b, beta, rankings, gamma=fit_gamma).theta
+    theta_star = fit_pl(psi, b, beta, rankings, fit_ridge=fit_ridge).theta
     info = dict(kind="ranking", M=M, K=K, d=d, beta=beta, theta_norm=theta_norm,
-                ref_norm=ref_norm, fit_gamma=fit_gamma)
+                ref_norm=ref_norm, fit_ridge=fit_ridge)
     return RankingData(psi=psi, b=b, beta=beta, rankings=rankings, theta_star=theta_star,
                        theta_true=theta_true, info=info)
 

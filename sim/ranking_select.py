@@ -32,18 +32,21 @@ class RankingSelector:
     """Select prompts to rank. ``selected_`` (pick order), ``told_`` (dict index -> ranking)."""
 
     def __init__(self, data: RankingData, method: str, *, seed: object = 0, gamma: float = 1.0,
-                 fit_gamma: float = 1e-3, n_mc: int = 256):
+                 fit_ridge: float = 1e-3, n_mc: int = 256):
         if not isinstance(data, RankingData):
-            raise ValueError("data: expected a RankingData (see sim.ranking)")
+            raise ValueError(f"data: ranking method {method!r} selects prompts of a ranking pool "
+                             "(sim.ranking.RankingData, `adpo env --kind ranking`); this is "
+                             "pairwise data: use a pairwise method")
         if method not in RANKING_METHODS:
             raise ValueError(f"method: {method!r} is not a ranking method; choose one of "
                              f"{', '.join(RANKING_METHODS)}")
         self.method = method
         self.gamma = positive_scalar(gamma, "gamma")
-        self.fit_gamma = positive_scalar(fit_gamma, "fit_gamma", allow_zero=True)
+        self.fit_ridge = positive_scalar(fit_ridge, "fit_ridge", allow_zero=True)
         self.n_mc = positive_int(n_mc, "n_mc")
         self.rng = as_rng(seed)
         self._logged = data.rankings if method == "adpo+" else None
+        self._reveal = data.rankings if method == "adpo" else None  # told one at a time
         self.data = data.with_(rankings=None)
         self._theta_star = data.theta_star
         self.selected_: list[int] = []
@@ -58,13 +61,18 @@ class RankingSelector:
     def uses_labels(self) -> bool:
         return self.method == "adpo"
 
+    @property
+    def logdet_(self) -> float:
+        """log det H, H = gamma I + sum of the picks' information (as of their rounds)."""
+        return float(np.linalg.slogdet(self._H)[1])
+
     def _theta(self) -> np.ndarray:
         d = self.data
         if self.method == "adpo+":
             if self._logged is None:
                 raise ValueError("rankings: ADPO+ fits theta_hat on all logged rankings; the "
                                  "data has none")
-            return fit_pl(d.psi, d.b, d.beta, self._logged, gamma=self.fit_gamma).theta
+            return fit_pl(d.psi, d.b, d.beta, self._logged, fit_ridge=self.fit_ridge).theta
         if self.method == "oracle":
             if self._theta_star is None:
                 raise ValueError("theta_star: the oracle needs data.theta_star")
@@ -72,7 +80,7 @@ class RankingSelector:
         if self.method == "adpo" and self.told_:
             idx = np.fromiter(self.told_, dtype=np.int64)
             return fit_pl(d.psi[idx], d.b[idx], d.beta, np.stack(list(self.told_.values())),
-                          gamma=self.fit_gamma).theta
+                          fit_ridge=self.fit_ridge).theta
         return np.zeros(d.d)
 
     def _refit_due(self, t: int) -> bool:
@@ -127,8 +135,10 @@ class RankingSelector:
 
     def select(self, n: int, rankings: np.ndarray | None = None,
                batch_size: int = 1) -> np.ndarray:
-        """Select n prompts; online methods are told ``rankings[i]`` as each i is selected."""
+        """Select n prompts; online methods are told ``rankings[i]`` as each i is selected
+        (default: the data's logged rankings, revealed one prompt at a time)."""
         n = positive_int(n, "n")
+        rankings = self._reveal if rankings is None else rankings
         out: list[int] = []
         while len(out) < n:
             idx = self.ask(min(batch_size, n - len(out)))
@@ -155,17 +165,17 @@ def ranking_logit_errors(data: RankingData, theta: np.ndarray,
 
 
 def run_ranking_cell(data: RankingData, method: str, budgets: tuple[int, ...], seed: int, *,
-                     gamma: float = 1.0, fit_gamma: float = 1e-3) -> list[dict]:
+                     gamma: float = 1.0, fit_ridge: float = 1e-3) -> list[dict]:
     """Select max(budgets) prompts, fit the PL MLE on each prefix, score against theta_star."""
     if data.rankings is None or data.theta_star is None:
         raise ValueError("data: a ranking cell needs logged rankings and theta_star")
-    sel = RankingSelector(data, method, seed=seed, gamma=gamma, fit_gamma=fit_gamma)
+    sel = RankingSelector(data, method, seed=seed, gamma=gamma, fit_ridge=fit_ridge)
     picks = sel.select(max(budgets), rankings=data.rankings)
     rows = []
     for n in budgets:
         idx = picks[:n]
         th = fit_pl(data.psi[idx], data.b[idx], data.beta, data.rankings[idx],
-                    gamma=fit_gamma).theta
+                    fit_ridge=fit_ridge).theta
         mx, mean = ranking_logit_errors(data, th, data.theta_star)
         rows += [dict(method=method, seed=seed, n=n, metric="max_logit_error", value=mx),
                  dict(method=method, seed=seed, n=n, metric="mean_logit_error", value=mean)]

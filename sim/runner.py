@@ -374,9 +374,14 @@ def _entry(registry: Any, name: Any, where: str) -> Any:
     if name is None:
         raise ValueError(f"{where}: missing; choose one of {', '.join(registry.names())}")
     try:
-        return registry.get(str(name))
+        entry = registry.get(str(name))
     except ValueError as exc:
         raise ValueError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+    if "ranking" in entry.tags:
+        raise ValueError(f"{where}: {entry.name!r} is for ranking pools; sweeps run pairwise "
+                         "pools only (use `adpo select` on a ranking pool, or "
+                         "sim.ranking_select.run_ranking_cell)")
+    return entry
 
 
 def _expand(base: dict, grid: Any, where: str) -> list[dict]:

@@ -2,7 +2,7 @@
 
 Instead of a fixed budget n, a labelling team asks for labels until the model is sure enough
 about every pair's DPO logit. After the labels S_t the MLE theta_hat_t (eq. 6 with ridge
-``fit_gamma``) has the asymptotic covariance H_t^{-1}, H_t = gamma I + grad^2 L(theta_hat_t; S_t)
+``fit_ridge``) has the asymptotic covariance H_t^{-1}, H_t = gamma I + grad^2 L(theta_hat_t; S_t)
 (Lemma 1), so the logit beta phi_i^T theta_hat_t of pair i has the predicted standard deviation
 
     sd_i(t) = beta sqrt(phi_i^T H_t^{-1} phi_i),
@@ -28,11 +28,11 @@ from .validation import positive_int, positive_scalar
 
 
 def max_logit_sd(data: PreferenceData, idx: np.ndarray, s: np.ndarray, *,
-                 gamma: float = 1.0, fit_gamma: float = 1e-3) -> float:
+                 gamma: float = 1.0, fit_ridge: float = 1e-3) -> float:
     """max_i beta sqrt(phi_i^T H^{-1} phi_i) after labels ``s`` on rows ``idx`` (see module)."""
     idx = np.asarray(idx, dtype=np.int64)
     if idx.size:
-        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_gamma).theta
+        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_ridge).theta
         H = dpo_hessian(theta, data.phi[idx], data.b[idx], data.beta, ridge=gamma)
     else:
         H = gamma * np.eye(data.d)
@@ -42,38 +42,63 @@ def max_logit_sd(data: PreferenceData, idx: np.ndarray, s: np.ndarray, *,
 @dataclass(frozen=True)
 class StopResult:
     """``indices`` (n,) labelled rows in order; ``stopped`` whether the target was met (else
-    the budget ran out); ``trace``: (n_t, max sd) at every check."""
+    the budget ran out); ``trace``: (n_t, max sd) at every check; ``target`` the threshold."""
 
     indices: np.ndarray
     stopped: bool
     trace: list[tuple[int, float]]
+    target: float = float("nan")
+
+    def to_json(self, budget: int, check_every: int) -> dict:
+        """The record ``adpo select --stop-below`` writes under ``stop``."""
+        return {"below": self.target, "stopped": self.stopped, "reason": self.reason,
+                "n": int(self.indices.size), "budget": int(budget), "check_every": check_every,
+                "trace": [[int(n), float(sd)] for n, sd in self.trace]}
+
+    @property
+    def reason(self) -> str:
+        """Why labelling stopped, in one line (the target met, or the budget used up)."""
+        n, sd = self.trace[-1]
+        if self.stopped:
+            return (f"target met: max predicted logit sd {sd:.4g} < {self.target:g} after "
+                    f"n = {n} labels")
+        return (f"budget: n = {n} labels used, max predicted logit sd still {sd:.4g} >= "
+                f"{self.target:g}")
 
 
 def select_until(selector: object, labels: object, target: float, max_n: int, *,
                  check_every: int = 1, gamma: float = 1.0,
-                 fit_gamma: float = 1e-3) -> StopResult:
+                 fit_ridge: float = 1e-3) -> StopResult:
     """Ask ``selector`` for rows and reveal ``labels(idx)`` until max_i sd_i < ``target``.
 
-    ``selector`` has ``ask(k)``/``tell(idx, labels)`` and ``data`` (a PreferenceData); checks
-    happen after every ``check_every`` labels (each check fits theta_hat: O(n d^2 + N d^2)).
-    Stops with ``stopped=False`` after ``max_n`` labels if the target is never met.
+    ``selector`` has ``ask(k)``/``tell(idx, labels)``, ``data`` (a PreferenceData) and
+    optionally ``batch_size`` (rows asked before their labels; default 1): rows are asked in
+    the selector's own batches, so the picks are those of ``selector.select(max_n)`` up to the
+    stop. The rule is checked at the first batch end at or after every ``check_every`` labels
+    (each check fits theta_hat: O(n d^2 + N d^2)), and after the last label. Stops with
+    ``stopped=False`` after ``max_n`` labels if the target is never met (the budget is the cap).
     """
     target = positive_scalar(target, "stop_below")
     max_n = positive_int(max_n, "max_n")
     check_every = positive_int(check_every, "check_every")
+    batch = positive_int(getattr(selector, "batch_size", 1), "batch_size")
     data = selector.data  # type: ignore[attr-defined]
     got: list[int] = []
     lab: list[int] = []
     trace: list[tuple[int, float]] = []
+    next_check = check_every
     while len(got) < max_n:
-        idx = selector.ask(min(check_every, max_n - len(got)))  # type: ignore[attr-defined]
+        idx = selector.ask(min(batch, max_n - len(got)))  # type: ignore[attr-defined]
         y = np.asarray(labels(idx))  # type: ignore[operator]
         selector.tell(idx, y)  # type: ignore[attr-defined]
         got.extend(idx.tolist())
         lab.extend(y.tolist())
+        if len(got) < next_check and len(got) < max_n:
+            continue
+        next_check = (len(got) // check_every + 1) * check_every
         sd = max_logit_sd(data, np.asarray(got), np.asarray(lab, dtype=np.int8), gamma=gamma,
-                          fit_gamma=fit_gamma)
+                          fit_ridge=fit_ridge)
         trace.append((len(got), sd))
         if sd < target:
-            return StopResult(np.asarray(got, dtype=np.int64), True, trace)
-    return StopResult(np.asarray(got, dtype=np.int64), False, trace)
+            return StopResult(np.asarray(got, dtype=np.int64), True, trace, target)
+    return StopResult(np.asarray(got, dtype=np.int64), False, trace, target)

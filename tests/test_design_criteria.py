@@ -8,11 +8,15 @@ and shown to reject a wrong formula.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from adpo.cli import main
 from sim.design import greedy_select
 from sim.design import criteria as C
+from sim.envs import gaussian_env
 
 
 def _value(H, c, T):
@@ -106,3 +110,109 @@ def test_bad_inputs_are_named():
         C.greedy_criterion(V, 1, prior=-np.eye(3))
     with pytest.raises(ValueError, match="n: budget"):
         C.greedy_criterion(V, 3, exclude=[0])
+
+
+# ----------------------------------------------------------------- relaxed G (our own solver)
+def _g_instance(seed, N=40, d=3, T=25):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((N, d)), rng.uniform(0.05, 1.0, N), rng.standard_normal((T, d))
+
+
+@pytest.mark.parametrize("seed,targets,eps", [(0, "rows", 3e-4), (1, "other", 1e-6)])
+def test_relaxed_g_design_matches_cvxpy_and_certifies_itself(seed, targets, eps):
+    """efficiency >= 1 - eps proves G(pi) <= G* / (1 - eps): our value within ~eps of cvxpy's."""
+    V, w, T = _g_instance(seed)
+    T = V if targets == "rows" else T
+    ours = C.g_design(V, weights=w, targets=T, efficiency=1 - eps)
+    ref = C.cvxpy_criterion_design(V, "g", weights=w, targets=T)
+    assert ours.converged and ours.efficiency >= 1 - eps
+    assert ours.info["value"] == pytest.approx(ref.info["value"], rel=2 * eps + 1e-6)
+    # the certificate is a valid lower bound on G* (cvxpy's optimum) and below our value
+    assert ours.info["lower_bound"] <= ref.info["value"] * (1 + 1e-7) <= ours.info["value"] * (
+        1 + 1e-5)
+    X = np.sqrt(w)[:, None] * V
+    assert ours.info["value"] == pytest.approx(_value(X.T @ (X * ours.pi[:, None]), "g", T),
+                                               rel=1e-10)
+
+
+def test_relaxed_g_design_is_the_d_optimal_design_with_value_d_kiefer_wolfowitz():
+    rng = np.random.default_rng(3)
+    V = rng.standard_normal((30, 3))
+    res = C.g_design(V, efficiency=1 - 1e-4)
+    assert res.info["value"] == pytest.approx(3.0, rel=2e-4)          # G* = d
+    assert not res.info["value"] == pytest.approx(4.0, rel=2e-4)      # (d + 1 would fail)
+    from sim.design.common import efficiency_certificate
+    assert efficiency_certificate(V, res.pi) >= 1 - 1e-3              # and it is D-optimal
+
+
+def test_relaxed_g_mutants_are_rejected(monkeypatch):
+    """Two mutants: (1) the dual weights rho never move (the step minimizes the MEAN target
+    variance instead of the max) — its value misses cvxpy's G* by > 1%; (2) the design's own G
+    value reported as a "bound" — above G* for a non-optimal design (uniform pi), so the
+    validity check (bound <= G*) rejects it, while the real certificate passes."""
+    V, w, T = _g_instance(1)
+    ref = C.cvxpy_criterion_design(V, "g", weights=w, targets=T).info["value"]
+    real_step = C._g_step
+    monkeypatch.setattr(C, "_g_step", lambda p, rho, u, g, lin: (real_step(p, rho, u, g, lin)[0],
+                                                                rho))
+    bad = C.g_design(V, weights=w, targets=T, efficiency=1 - 1e-6, max_iter=300)
+    assert abs(bad.info["value"] / ref - 1) > 1e-2
+    monkeypatch.undo()
+    uniform = np.full(V.shape[0], 1.0 / V.shape[0])
+    X = np.sqrt(w)[:, None] * V
+    own_value = _value(X.T @ X / V.shape[0], "g", T)
+    assert own_value > ref * (1 + 1e-3)                                # mutant bound invalid
+    assert C.g_lower_bound(X, uniform, T) <= ref * (1 + 1e-7)         # the real one is valid
+
+
+# ----------------------------------------------------------------- the selectors' criterion hook
+@pytest.mark.parametrize("method,c", [("oracle", "g"), ("oracle", "a"), ("apo", "a"),
+                                      ("apo", "g")])
+def test_selector_criterion_changes_the_gain_not_the_weights(method, c):
+    """oracle/APO with criterion a|g pick what the explicit-inverse brute-force greedy picks on
+    the method's own weighted rows (targets: the unweighted phi); the mutant reference with
+    weighted targets picks differently, so the check can fail."""
+    from sim.dpo import dpo_weights
+    from sim.selectors import make_selector
+    data = gaussian_env(30, 3, seed=2, beta=2.0)
+    w = (dpo_weights(data.phi, data.b, data.beta, data.theta_star) if method == "oracle"
+         else np.ones(data.N))
+    X = np.sqrt(w)[:, None] * data.phi
+    picks = make_selector(method, data, seed=0, criterion=c, gamma=0.5).select(6).tolist()
+    assert picks == _brute_greedy(X, 6, c, 0.5, np.zeros((3, 3)), data.phi)
+    if c == "g" and method == "oracle":
+        assert picks != _brute_greedy(X, 6, c, 0.5, np.zeros((3, 3)), X)
+    assert picks != make_selector(method, data, seed=0, gamma=0.5).select(6).tolist()
+
+
+def test_online_selector_criterion_keeps_logdet_and_refuses_kappa():
+    from sim.selectors import make_selector
+    data = gaussian_env(80, 3, seed=5)
+    vs = []
+    sel = make_selector("adpo", data, seed=0, criterion="g").observe(
+        on_pick=lambda i, v: vs.append(v))
+    sel.select(10)
+    H = np.eye(3) + sum(np.outer(v, v) for v in vs)
+    assert sel.logdet_ == pytest.approx(np.linalg.slogdet(H)[1], rel=1e-10)
+    with pytest.raises(ValueError, match="record_kappa"):
+        make_selector("oracle", data, criterion="a", record_kappa=True)
+    with pytest.raises(ValueError, match="criterion"):
+        make_selector("oracle", data, criterion="e")
+
+
+def test_design_command_criterion(tmp_path):
+    path, data = tmp_path / "g.npz", gaussian_env(50, 3, seed=0)
+    data.save(str(path))
+    out = tmp_path / "o.json"
+    assert main(["design", "--data", str(path), "--solver", "greedy", "--n", "5",
+                 "--criterion", "g", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["indices"] == C.greedy_criterion(
+        data.phi, 5, criterion="g").indices.tolist()
+    out2 = tmp_path / "o2.json"
+    assert main(["design", "--data", str(path), "--solver", "multiplicative", "--criterion", "g",
+                 "--efficiency", "0.9999", "--out", str(out2)]) == 0
+    res = json.loads(out2.read_text())
+    assert res["efficiency"] >= 0.9999 and res["info"]["value"] == pytest.approx(3.0, rel=2e-4)
+    assert main(["design", "--data", str(path), "--solver", "fw", "--criterion", "g"]) == 2
+    assert main(["design", "--data", str(path), "--solver", "cvxpy", "--criterion", "a",
+                 "--n", "4"]) == 2

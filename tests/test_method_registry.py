@@ -56,7 +56,7 @@ def test_unknown_options_are_refused_with_the_valid_list(env):
         make_selector("uniform", env, alpha=3.0)
     with pytest.raises(ValueError, match="refit: not an option of method 'adpo\\+'.*"
                                          "replace, max_per_prompt, n_candidates, gamma, "
-                                         "record_kappa, fit_ridge, radius, "
+                                         "criterion, record_kappa, fit_ridge, radius, "
                                          "alpha$"):
         make_selector("adpo+", env, refit="pow2")
     with pytest.raises(ValueError, match="gamma: not an option of method 'pmc'"):

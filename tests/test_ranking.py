@@ -62,7 +62,7 @@ def test_k2_is_the_pairwise_dpo_model():
                                                                   rel=1e-12)
     assert np.allclose(R.pl_hessian(th, psi, b, beta, tau, 0.1), dpo_hessian(th, phi, bb, beta, 0.1),
                        atol=1e-12)
-    fit = R.fit_pl(psi, b, beta, tau, gamma=0.1)
+    fit = R.fit_pl(psi, b, beta, tau, fit_ridge=0.1)
     assert fit.converged
     assert np.allclose(fit.theta, fit_dpo(phi, bb, beta, s, fit_ridge=0.1).theta, atol=1e-7)
     # mutant: swapping the labels' orientation moves the pairwise MLE far away

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from adpo.cli import main
 from sim.dpo import fit_dpo, logistic_weight
 from sim.envs import gaussian_env
 from sim.selectors import LabelOracle, make_selector
@@ -19,13 +22,28 @@ def _reference_sd(data, idx, s, gamma, fit_gamma):
     return data.beta * np.sqrt(np.max(np.einsum("id,de,ie->i", data.phi, Hinv, data.phi)))
 
 
-def test_max_logit_sd_matches_an_explicit_inverse_and_scales_with_beta():
+def _agrees(data, idx, gamma):
+    return max_logit_sd(data, idx, data.s[idx], gamma=gamma) == pytest.approx(
+        _reference_sd(data, idx, data.s[idx], gamma, 1e-3), rel=1e-8)
+
+
+def test_max_logit_sd_matches_an_explicit_inverse_and_scales_with_beta(monkeypatch):
     data = gaussian_env(300, 4, seed=0, beta=2.0)
     idx = np.arange(0, 300, 3)
-    got = max_logit_sd(data, idx, data.s[idx], gamma=0.5)
-    assert got == pytest.approx(_reference_sd(data, idx, data.s[idx], 0.5, 1e-3), rel=1e-8)
-    # mutant: the variance without beta (sqrt(phi^T H^{-1} phi)) is off by exactly beta = 2
-    assert got / _reference_sd(data, idx, data.s[idx], 0.5, 1e-3) * 2.0 != pytest.approx(1.0)
+    assert _agrees(data, idx, 0.5)
+    # mutants of sim.stopping, each seen to fail the same check: (1) sd without beta
+    # (sqrt(phi^T H^{-1} phi): the variances divided by beta^2 = 4); (2) the Hessian without
+    # Lemma 1's weights beta^2 mu (1 - mu) (H = gamma I + X^T X).
+    import sim.stopping as S
+    real = S.variances
+    monkeypatch.setattr(S, "variances", lambda phi, L: real(phi, L) / data.beta**2)
+    assert not _agrees(data, idx, 0.5)
+    monkeypatch.setattr(S, "variances", real)
+    monkeypatch.setattr(S, "dpo_hessian", lambda theta, X, b, beta, ridge: ridge * np.eye(
+        X.shape[1]) + X.T @ X)
+    assert not _agrees(data, idx, 0.5)
+    monkeypatch.undo()
+    assert _agrees(data, idx, 0.5)
     assert max_logit_sd(data, np.array([], dtype=np.int64), np.array([], dtype=np.int8),
                         gamma=4.0) == pytest.approx(2.0 * np.sqrt(
                             np.max(np.sum(data.phi**2, axis=1)) / 4.0))
@@ -58,3 +76,40 @@ def test_a_design_reaches_the_target_with_fewer_labels_than_uniform():
         n = {m: len(select_until(make_selector(m, data, seed=seed), LabelOracle(data.s), 0.8,
                                  600, check_every=10).indices) for m in ("apo", "uniform")}
         assert n["apo"] < n["uniform"], n
+
+
+def test_stopping_keeps_the_selectors_picks_and_batches():
+    """ADPO's picks with the rule are the prefix of select(n) (its refits see the same labels),
+    also with batches that straddle the checks; a loop asking check_every rows at a time (the
+    old one) would batch ADPO's picks differently and fails this."""
+    data = gaussian_env(200, 3, seed=2)
+    for batch, every in ((1, 5), (4, 6)):
+        full = make_selector("adpo", data, seed=0, batch_size=batch).select(60)
+        res = select_until(make_selector("adpo", data, seed=0, batch_size=batch),
+                           LabelOracle(data.s), 1e-6, 60, check_every=every)
+        assert res.indices.tolist() == full.tolist() and not res.stopped
+        ends = list(range(batch, 61, batch))  # checks: the first batch end >= each multiple
+        want = sorted({min(e for e in ends if e >= k) for k in range(every, 61, every)} | {60})
+        assert [n for n, _ in res.trace] == want
+        assert "budget" in res.reason
+
+
+def test_select_command_stop_below(tmp_path):
+    path, data = tmp_path / "g.npz", gaussian_env(300, 3, seed=1)
+    data.save(str(path))
+    out = tmp_path / "s.json"
+    assert main(["select", "--data", str(path), "--method", "apo", "--n", "250",
+                 "--stop-below", "0.9", "--check-every", "4", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    ref = select_until(make_selector("apo", data, seed=0), LabelOracle(data.s), 0.9, 250,
+                       check_every=4)
+    assert res["stop"]["stopped"] and res["n"] == len(res["indices"]) == len(ref.indices) < 250
+    assert res["indices"] == ref.indices.tolist() and res["n"] % 4 == 0
+    assert res["stop"]["trace"][-1][1] < 0.9 <= res["stop"]["trace"][-2][1]
+    assert "target met" in res["stop"]["reason"] and res["stop"]["budget"] == 250
+    assert main(["select", "--data", str(path), "--method", "apo", "--n", "5",
+                 "--stop-below", "0"]) == 2
+    unlabelled = tmp_path / "u.npz"
+    data.with_(s=None).save(str(unlabelled))
+    assert main(["select", "--data", str(unlabelled), "--method", "apo", "--n", "5",
+                 "--stop-below", "0.5"]) == 3

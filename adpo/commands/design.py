@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from sim.data import PreferenceData
-from sim.design.solvers import SOLVERS, SolveOptions, solver_names
+from sim.design.solvers import SOLVERS, SolveOptions, check_solver_criterion, solver_names
 from sim.dpo import logistic_weight
 from sim.io import check_output, write_json
 from sim.store import Pool, is_pool, open_pool
@@ -26,7 +26,7 @@ def memory_estimate(solver: str, N: int, d: int) -> float:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "design", help="D-optimal design over the feature differences phi (sim.design)",
+        "design", help="D- (or A-, G-) optimal design over the feature differences phi",
         description="Choose n rows maximizing log det(gamma I + sum v v^T) (greedy, exchange, "
         "brute), or the relaxed design pi maximizing log det sum pi_i v_i v_i^T (fw, "
         "multiplicative, cvxpy), with v_i = sqrt(w_i) phi_i. Writes JSON with 'indices' "
@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "to n distinct rows. 'logdet' is always log det(gamma I + sum phi_i phi_i^T) over the "
         "chosen rows (as in `adpo select`; null without rows), 'weighted_logdet' the same with "
         "v_i = sqrt(w_i) phi_i (--weights theta_star), 'logdet_relaxed' log det M(pi) of a "
-        "relaxed design.")
+        "relaxed design. --criterion a|g optimizes tr H^-1 or the largest predicted logit "
+        "variance instead (greedy, multiplicative, cvxpy); 'efficiency' is then that criterion's "
+        "certificate and info.final / info.value its value.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help) or a pool folder "
                    "(sim.store)")
     p.add_argument("--solver", required=True, choices=solver_names(),
@@ -60,6 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", default=None,
                    help="greedi, greedi-exact: local:K (K in-process Dask workers) or a scheduler address; "
                    "default: 2 blocks in this process")
+    p.add_argument("--criterion", choices=("d", "a", "g"), default="d",
+                   help="d: max log det (default); a: min tr H^-1; g: min the largest predicted "
+                   "logit variance max_j phi_j^T H^-1 phi_j (sim.design.criteria); a and g: "
+                   f"solvers {', '.join(sorted(set(solver_names('criterion-a'))))}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="-", help="JSON output (default: stdout)")
     p.add_argument("--force", action="store_true", help="skip the memory guard")
@@ -97,6 +103,11 @@ def check_args(args: argparse.Namespace) -> None:
     if args.scheduler is not None and args.scheduler.startswith("local:"):
         from sim.design.greedi import local_workers
         local_workers(args.scheduler)
+    check_solver_criterion(args.solver, args.criterion)
+    if args.criterion != "d" and args.n is not None and "relaxed" in SOLVERS.get(args.solver).tags:
+        raise ValueError(f"n: rounding is D-optimal; a relaxed --criterion {args.criterion} design "
+                         f"is not rounded: drop --n, or use --solver greedy --criterion "
+                         f"{args.criterion} for n rows")
     if args.backend != "numpy" and args.solver != "greedy":
         raise ValueError(f"backend: --backend {args.backend} applies to --solver greedy only")
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
@@ -124,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
                         efficiency=args.efficiency,
                         dtype=np.float32 if args.float32 else np.float64,
                         backend=args.backend, device=args.device,
-                        rows_per_block=args.rows_per_block, scheduler=args.scheduler)
+                        rows_per_block=args.rows_per_block, scheduler=args.scheduler,
+                        criterion=args.criterion)
     t0 = time.perf_counter()
     res = entry.factory(data.phi, w, opts)
     relaxed = None
@@ -152,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
     out["options"] = {"solver": args.solver, "n": n, "design_ridge": args.gamma,
                       "weights": args.weights, "candidates": args.candidates,
                       "efficiency": args.efficiency, "seed": args.seed,
-                      "backend": args.backend, "device": args.device}
+                      "backend": args.backend, "device": args.device,
+                      "criterion": args.criterion}
     write_json(out, args.out)
     return 0
 

@@ -11,12 +11,15 @@ import dataclasses
 import time
 
 from sim.data import PreferenceData
+from sim.ranking import RankingData, load_pool
 from sim.design.common import subset_logdet
 from sim.io import STDOUT, OutputGroup, check_output, check_outputs, write_json
 from sim.registry import METHODS, Entry
-from sim.selectors import make_selector
+from sim.selectors import LabelOracle
 from sim.selectors.base import Selector
-from sim.validation import as_rng, check_resources, positive_int
+from sim.selectors.ranking import check_method_data
+from sim.stopping import select_until
+from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
 
 from ..options import add_entry_options, add_renamed, entry_options, make_config
 
@@ -36,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "its row. With --replace (designs with replacement) a pair may be chosen again, "
         "each repeat a fresh label drawn from the file's theta_true; --max-per-prompt C keeps "
         "at most C pairs per prompt (files with a 'group' key, `adpo env --kind prompts`). "
-        "Methods and their options: `adpo methods`.")
+        "On a ranking pool (`adpo env --kind ranking`) the ranking methods (rank-*) choose "
+        "prompts to have ranked ('logdet' null, 'weighted_logdet' their own design); a method "
+        "of the other data kind is refused. Methods and their options: `adpo methods`.")
     p.add_argument("--data", required=True, help=".npz (see adpo --help)")
     p.add_argument("--method", required=True, metavar="NAME",
                    help=f"a registered method: {', '.join(METHODS.names())}")
@@ -47,6 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also write the chosen rows, in order, as JSONL in the input's format "
                    "(needs the features file's sidecar from `adpo features`)")
     p.add_argument("--force", action="store_true", help="skip the memory guard")
+    p.add_argument("--stop-below", type=float, default=None, metavar="SD",
+                   help="stop asking for labels once the largest predicted logit sd "
+                   "beta sqrt(phi_i^T H^-1 phi_i) over all rows is < SD (sim.stopping; needs "
+                   "labels; --n is the cap); the output's 'stop' records why and at which n")
+    p.add_argument("--check-every", type=int, default=1, metavar="K",
+                   help="with --stop-below: test the rule every K labels (each test fits theta)")
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
                    help="greedy engine of the fixed-weight greedy methods (oracle, adpo+, apo; "
                    "same picks); torch needs PyTorch")
@@ -69,6 +80,12 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
         raise ValueError("--fit-ridge: must be > 0 for selection (the first refits "
                          "see fewer labels than dimensions), got 0")
     positive_int(args.n, "n")
+    positive_int(args.check_every, "check-every")
+    if args.stop_below is not None:
+        positive_scalar(args.stop_below, "stop-below")
+        if values.get("replace"):
+            raise ValueError("stop-below: not available with --replace yet (the rule reveals "
+                             "the file's logged labels, one per pair); drop one of them")
     as_rng(args.seed)
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
     if args.emit_jsonl is not None:
@@ -94,7 +111,8 @@ def use_backend(sel: Selector, args: argparse.Namespace) -> None:
     from sim.design.torch_greedy import TorchEngine, resolve_device
     from sim.selectors.greedy import GreedySelector
     if not (isinstance(sel, GreedySelector) and sel.fixed_weights
-            and sel.candidates.exhaustive and not sel.cfg.record_kappa):
+            and sel.candidates.exhaustive and not sel.cfg.record_kappa
+            and sel.cfg.criterion == "d"):
         raise ValueError(f"backend: --backend torch runs the greedy methods with fixed weights "
                          f"(oracle, adpo+, apo) over all rows; {args.method!r} with these "
                          f"options needs --backend numpy")
@@ -104,7 +122,12 @@ def use_backend(sel: Selector, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     entry, options, values = check_args(args)
-    data = PreferenceData.load(args.data)
+    data = load_pool(args.data)  # pairs (phi) or a ranking pool (psi, rankings)
+    check_method_data(entry, data)
+    ranking = isinstance(data, RankingData)
+    if ranking and (args.stop_below is not None or args.emit_jsonl is not None):
+        raise ValueError("stop-below/emit-jsonl: defined for pairwise pools only, not for a "
+                         "ranking pool")
     if args.n > data.N and not values.get("replace"):
         raise ValueError(f"n: budget {args.n} exceeds N = {data.N}; choose n <= N (or pass "
                          "--replace for a design with replacement)")
@@ -113,15 +136,29 @@ def run(args: argparse.Namespace) -> int:
         selected_lines(args.data, [])
     check_resources(SELECT_COPIES * 8.0 * data.N * data.d, f"select: N = {data.N}, d = {data.d}",
                     force=args.force)
-    sel = make_selector(entry.name, data, seed=args.seed, **options)
+    sel = entry.factory(data, seed=args.seed, **options)  # a Selector or a RankingSelector
     use_backend(sel, args)
     t0 = time.perf_counter()
-    idx = sel.select(args.n)
+    stop = None
+    if args.stop_below is None:
+        idx = sel.select(args.n)
+    else:
+        assert isinstance(data, PreferenceData)  # ranking pools were refused above
+        if data.s is None:
+            raise DataError(f"stop-below: {args.data} has no labels s; the rule fits theta_hat "
+                            "on the labels it reveals")
+        stop = select_until(sel, LabelOracle(data.s), args.stop_below, args.n,
+                            check_every=args.check_every, gamma=values.get("gamma", 1.0),
+                            fit_ridge=values.get("fit_ridge", 1e-3))
+        idx = stop.indices
     seconds = time.perf_counter() - t0
-    out = {"method": entry.name, "n": int(args.n), "indices": idx.tolist(),
-           "logdet": subset_logdet(data.phi, idx, values.get("gamma", 1.0)),
+    out = {"method": entry.name, "n": int(idx.size), "indices": idx.tolist(),
+           "logdet": None if isinstance(data, RankingData)
+           else subset_logdet(data.phi, idx, values.get("gamma", 1.0)),
            "weighted_logdet": float(sel.logdet_) if hasattr(sel, "logdet_") else None,
            "seconds": seconds, "options": {**values, "seed": args.seed}}
+    if stop is not None:
+        out["stop"] = stop.to_json(args.n, args.check_every)
     if args.emit_jsonl is None:
         write_json(out, args.out)
         return 0

@@ -12,8 +12,10 @@ Criteria (all on H^{-1}, the covariance of theta_hat up to the Lemma 1 scaling):
   default the unweighted rows phi_j): the largest predicted variance of a logit phi_j^T theta_hat,
   which is what the paper's metric, the maximum logit error of eq. 7, measures.
 
-Greedy steps use the Sherman–Morrison identities for H + v v^T, computed through a Cholesky
-factor of H (never an explicit inverse): with z = L^{-1} v and q = ||z||^2 = v^T H^{-1} v,
+Greedy steps (:func:`greedy_criterion`; :class:`CriterionGreedy`, the engine of the selectors'
+``criterion`` option; both score with :func:`criterion_scores`) use the Sherman–Morrison
+identities for H + v v^T, computed through a Cholesky factor of H (never an explicit inverse):
+with z = L^{-1} v and q = ||z||^2 = v^T H^{-1} v,
 
     d: log(1 + q)      a: ||L^{-T} z||^2 / (1 + q)      g: t_j^T H^{-1} t_j - (t_j^T H^{-1} v)^2/(1 + q).
 
@@ -29,7 +31,8 @@ certificates derived from convexity (the Kiefer–Wolfowitz argument of common.p
 
 The relaxed A-design is computed by the multiplicative algorithm pi_i <- pi_i (v_i^T M^{-2}
 v_i)^{1/2} / sum_k pi_k (v_k^T M^{-2} v_k)^{1/2}, monotone for A-optimality (Yu 2010, Ann.
-Statist. 38); the relaxed G-design by cvxpy (a certifier for small instances).
+Statist. 38); the relaxed G-design by a multiplicative saddle-point iteration with the G
+certificate (:func:`g_design`), and by cvxpy (an independent certifier for small instances).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import scipy.linalg
 
 from ..validation import as_matrix, positive_int, positive_scalar
 from .common import DesignResult, check_pi, chol, design_vectors, information_matrix, variances
+from .greedy import GreedyState
 
 CRITERIA = ("d", "a", "g")
 
@@ -80,6 +84,36 @@ def criterion_value(H: np.ndarray, criterion: str, targets: np.ndarray | None = 
     return float(variances(np.asarray(targets, dtype=np.float64), L).max())
 
 
+def criterion_scores(L: np.ndarray, X: np.ndarray, criterion: str,
+                     targets: np.ndarray | None = None) -> np.ndarray:
+    """The improvement of each candidate row under one criterion, larger is better. (N,).
+
+    ``L`` (d, d) lower Cholesky factor of the current H; ``X`` (N, d) candidate vectors (already
+    weighted); ``targets`` (T, d) for ``g``. With z = L^{-1} v, q = ||z||^2 = v^T H^{-1} v:
+
+    * d: log(1 + q), the log det gain (matrix determinant lemma);
+    * a: ||H^{-1} v||^2 / (1 + q) = tr H^{-1} - tr (H + v v^T)^{-1} (Sherman–Morrison);
+    * g: -max_j [t_j^T H^{-1} t_j - (t_j^T H^{-1} v)^2 / (1 + q)], minus the largest target
+      variance after adding v.
+
+    Cost O(N d^2) (d, a) and O(N d (d + T)) (g); no inverse is formed.
+    """
+    c = check_criterion(criterion)
+    Z = scipy.linalg.solve_triangular(L, X.T, lower=True)               # (d, N): L^{-1} v_i
+    q = np.einsum("ij,ij->j", Z, Z)
+    if c == "d":
+        return np.log1p(q)
+    if c == "a":
+        Y = scipy.linalg.solve_triangular(L, Z, lower=True, trans="T")  # H^{-1} v_i
+        return np.einsum("ij,ij->j", Y, Y) / (1.0 + q)
+    if targets is None:
+        raise ValueError("targets: the G criterion needs target vectors (rows phi_j)")
+    Zt = scipy.linalg.solve_triangular(L, targets.T, lower=True)        # (d, T)
+    u = np.einsum("ij,ij->j", Zt, Zt)                                    # current variances
+    cross = Zt.T @ Z                                                     # t_j^T H^{-1} v_i
+    return -np.max(u[:, None] - cross**2 / (1.0 + q)[None, :], axis=0)
+
+
 def greedy_criterion(V: np.ndarray, n: int, *, criterion: str = "d", gamma: float = 1.0,
                      weights: np.ndarray | None = None, prior: np.ndarray | None = None,
                      targets: np.ndarray | None = None,
@@ -111,19 +145,7 @@ def greedy_criterion(V: np.ndarray, n: int, *, criterion: str = "d", gamma: floa
     picks, values = [], []
     for _ in range(n):
         L = chol(H, "H")
-        Z = scipy.linalg.solve_triangular(L, X.T, lower=True)           # (d, N): L^{-1} v_i
-        q = np.einsum("ij,ij->j", Z, Z)
-        if c == "d":
-            score = np.log1p(q)
-        elif c == "a":
-            Y = scipy.linalg.solve_triangular(L, Z, lower=True, trans="T")  # H^{-1} v_i
-            score = np.einsum("ij,ij->j", Y, Y) / (1.0 + q)
-        else:
-            assert T is not None
-            Zt = scipy.linalg.solve_triangular(L, T.T, lower=True)      # (d, T)
-            u = np.einsum("ij,ij->j", Zt, Zt)                            # current variances
-            cross = Zt.T @ Z                                             # t_j^T H^{-1} v_i
-            score = -np.max(u[:, None] - cross**2 / (1.0 + q)[None, :], axis=0)
+        score = criterion_scores(L, X, c, T)
         score[~avail] = -np.inf
         i = int(np.argmax(score))
         picks.append(i)
@@ -135,6 +157,48 @@ def greedy_criterion(V: np.ndarray, n: int, *, criterion: str = "d", gamma: floa
                         logdet=logdet, support=n, iterations=n,
                         seconds=time.perf_counter() - t0,
                         info={"criterion": c, "values": values, "final": values[-1]})
+
+
+class CriterionGreedy:
+    """The argmax engine of the greedy selectors for the A and G criteria (``criterion`` option).
+
+    Same interface as :class:`sim.design.incremental.IncrementalGreedy` (``argmax(weights,
+    candidates)``, ``add(v)``), so a selector keeps its own weights w_i (v_i = sqrt(w_i) phi_i,
+    Lemma 1) and only the gain changes: each pick maximizes :func:`criterion_scores` over the
+    candidates. ``add`` also extends the shared :class:`sim.design.greedy.GreedyState`, so the
+    selector's ``logdet_`` and ``gains_`` (log det increments) keep their meaning.
+
+    Args: V (N, d) rows handed to the selector's engine (weighted or not); state: the shared
+    H^{-1} / log det (its H is copied once); criterion ``a`` or ``g`` (``d`` works and picks as
+    the D engines do); targets (T, d) for ``g`` (the unweighted phi_j: eq. 7's logits).
+    Cost per pick O(m d^2) for m candidates (``a``), O(m d (d + T)) (``g``), plus a d^3 Cholesky.
+    """
+
+    def __init__(self, V: np.ndarray, state: GreedyState, criterion: str,
+                 targets: np.ndarray | None = None) -> None:
+        self.V = V
+        self.state = state
+        self.criterion = check_criterion(criterion)
+        self.targets = targets
+        state._fold()  # H itself (float64, exact sums), not its inverse
+        self.H = state._H.copy()
+        self.n_evals = 0
+
+    def argmax(self, weights: np.ndarray | None, candidates: np.ndarray) -> tuple[int, float]:
+        """The candidate with the largest criterion improvement (ties: lowest index), and it."""
+        X = self.V[candidates]
+        if weights is not None:
+            X = X * np.sqrt(weights[candidates])[:, None]
+        score = criterion_scores(chol(self.H, "H"), X, self.criterion, self.targets)
+        self.n_evals += len(candidates)
+        j = int(np.argmax(score))
+        return int(candidates[j]), float(score[j])
+
+    def add(self, v: np.ndarray) -> float:
+        """H <- H + v v^T; returns the log det gain log(1 + v^T H^{-1} v)."""
+        v = np.asarray(v, dtype=np.float64)
+        self.H = self.H + np.outer(v, v)
+        return self.state._add(v)[0]
 
 
 # --------------------------------------------------------------------------- relaxed
@@ -208,6 +272,69 @@ def a_design(V: np.ndarray, *, weights: np.ndarray | None = None,
                         info={"criterion": "a", "trace": criterion_value(L @ L.T, "a")})
 
 
+def _g_step(p: np.ndarray, rho: np.ndarray, u: np.ndarray, g: np.ndarray,
+            lin: float) -> tuple[np.ndarray, np.ndarray]:
+    """One multiplicative step of :func:`g_design` on (pi (N,), rho (T,)); see its doc."""
+    p = p * np.sqrt(g / lin)
+    rho = rho * (u / lin)
+    return p / p.sum(), rho / rho.sum()
+
+
+def g_design(V: np.ndarray, *, weights: np.ndarray | None = None,
+             targets: np.ndarray | None = None, efficiency: float = 1 - 1e-6,
+             max_iter: int = 100_000) -> DesignResult:
+    """Relaxed G-optimal design: pi minimizing G(pi) = max_j t_j^T M(pi)^{-1} t_j on the simplex.
+
+    V (N, d) candidates, v_i = sqrt(w_i) V_i (``weights`` (N,), Lemma 1); targets (T, d), by
+    default the unweighted rows V_j (then G(pi) is the largest predicted logit variance of
+    eq. 7's pairs, up to beta^2). M(pi) = sum_i pi_i v_i v_i^T must be nonsingular.
+
+    The problem is the saddle point min_pi max_rho tr(M(pi)^{-1} B(rho)), B(rho) = sum_j rho_j
+    t_j t_j^T, rho on the target simplex. Each iteration takes, with u_j = t_j^T M^{-1} t_j and
+    g_i = v_i^T M^{-1} B M^{-1} v_i (note sum_i pi_i g_i = tr(M^{-1} B) = rho^T u):
+
+        pi_i  <- pi_i (g_i / rho^T u)^{1/2}      (the multiplicative step for the linear
+                                                  criterion tr(M^{-1} B), as for A-optimality)
+        rho_j <- rho_j u_j / rho^T u             (mass moves to the largest variances)
+
+    Certificate (the general equivalence theorem, :func:`g_lower_bound` with the current rho):
+    G* >= (rho^T u)^2 / max_i g_i, so ``efficiency`` = that bound / G(pi) <= G*/G(pi) <= 1 is a
+    proven lower bound on the design's G-efficiency; the loop stops once it reaches the target.
+    At the optimum the bound is tight (rho* on the targets of largest variance, g_i <= rho*^T u
+    with equality on pi*'s support). With targets = the design rows, unweighted, the G- and
+    D-optimal designs coincide and G* = d (Kiefer–Wolfowitz). Each iteration costs
+    O((N + T) d^2). No cvxpy; :func:`cvxpy_criterion_design` is the independent check.
+    """
+    t0 = time.perf_counter()
+    X = design_vectors(V, weights)
+    N, d = X.shape
+    T = as_matrix(V if targets is None else targets, "targets", n_cols=d)
+    if not 0 < efficiency < 1:
+        raise ValueError(f"efficiency: must lie in (0, 1), got {efficiency}")
+    max_iter = positive_int(max_iter, "max_iter")
+    p = np.full(N, 1.0 / N)
+    rho = np.full(T.shape[0], 1.0 / T.shape[0])
+    eff, it, upper, lower = 0.0, 0, np.inf, 0.0
+    for it in range(1, max_iter + 1):
+        L = chol(information_matrix(X, p), "M(pi)")
+        Zt = scipy.linalg.solve_triangular(L, T.T, lower=True)           # (d, T)
+        Z = scipy.linalg.solve_triangular(L, X.T, lower=True)            # (d, N)
+        u = np.einsum("ij,ij->j", Zt, Zt)                                # t_j^T M^{-1} t_j
+        g = np.einsum("ij,ik,kj->j", Z, (Zt * rho) @ Zt.T, Z)            # v^T M^-1 B M^-1 v
+        lin = float(rho @ u)
+        upper, lower = float(u.max()), lin**2 / float(g.max())
+        eff = lower / upper
+        if eff >= efficiency:
+            break
+        p, rho = _g_step(p, rho, u, g, lin)
+    L = chol(information_matrix(X, p), "M(pi)")
+    return DesignResult(solver="multiplicative-g", pi=p,
+                        logdet=2.0 * float(np.log(np.diag(L)).sum()), efficiency=eff,
+                        support=int(np.count_nonzero(p > 1e-12)), iterations=it,
+                        seconds=time.perf_counter() - t0, converged=eff >= efficiency,
+                        info={"criterion": "g", "value": upper, "lower_bound": lower})
+
+
 def cvxpy_criterion_design(V: np.ndarray, criterion: str, *, weights: np.ndarray | None = None,
                            targets: np.ndarray | None = None) -> DesignResult:
     """The relaxed A- or G-optimal design by cvxpy (an independent certifier; small N only)."""
@@ -230,6 +357,8 @@ def cvxpy_criterion_design(V: np.ndarray, criterion: str, *, weights: np.ndarray
     prob.solve(solver="CLARABEL")
     p = np.clip(np.asarray(pi.value, dtype=np.float64), 0, None)
     p /= p.sum()
-    return DesignResult(solver=f"cvxpy-{c}", pi=p, support=int(np.count_nonzero(p > 1e-8)),
+    ld = float(np.linalg.slogdet(information_matrix(X, p))[1])
+    return DesignResult(solver=f"cvxpy-{c}", pi=p, logdet=ld,
+                        support=int(np.count_nonzero(p > 1e-8)),
                         seconds=time.perf_counter() - t0,
                         info={"criterion": c, "value": float(prob.value), "status": prob.status})

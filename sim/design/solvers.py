@@ -7,6 +7,10 @@ entry-point group ``adpo.design_solvers``) with one of two tags:
 * ``exact``: chooses n distinct rows (``options.n`` required);
 * ``relaxed``: returns pi on the simplex with the Kiefer-Wolfowitz certificate (the CLI rounds
   it to n rows when ``options.n`` is given).
+
+Every solver optimizes the D criterion (log det, paper eq. 10); a solver that also handles the
+A or G criterion of :mod:`sim.design.criteria` carries the tag ``criterion-a`` / ``criterion-g``
+and reads ``options.criterion`` (:func:`check_solver_criterion` refuses the other pairs).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class SolveOptions:
     (greedy's bulk refresh). backend / device: "numpy" or "torch"; "cpu" or "cuda" (greedy).
     rows_per_block: rows per streamed block when V is a memory-mapped pool (torch greedy).
     scheduler: GreeDi's Dask scheduler, "local:K" or an address (None: 2 blocks, in process).
+    criterion: "d" (log det), "a" (trace of H^{-1}) or "g" (largest target variance), for the
+    solvers tagged ``criterion-a`` / ``criterion-g``; the targets of "g" are the unweighted rows.
     """
 
     n: int | None = None
@@ -42,6 +48,7 @@ class SolveOptions:
     device: str = "cpu"
     rows_per_block: int = 65536
     scheduler: str | None = None
+    criterion: str = "d"
 
 
 def solver_names(tag: str | None = None) -> tuple[str, ...]:
@@ -49,10 +56,27 @@ def solver_names(tag: str | None = None) -> tuple[str, ...]:
     return tuple(e.name for e in SOLVERS if tag is None or tag in e.tags)
 
 
-@SOLVERS.register("greedy", tags=("exact",),
-                  help="greedy log det with rank-one updates (paper eq. 10)")
+def check_solver_criterion(solver: str, criterion: str) -> str:
+    """The validated criterion, or a one-line ValueError naming the solvers that handle it."""
+    from .criteria import check_criterion
+    c = check_criterion(criterion)
+    if c != "d" and f"criterion-{c}" not in SOLVERS.get(solver).tags:
+        raise ValueError(f"criterion: --solver {solver} optimizes the D criterion only; for "
+                         f"--criterion {c} use one of {', '.join(solver_names(f'criterion-{c}'))}")
+    return c
+
+
+@SOLVERS.register("greedy", tags=("exact", "criterion-a", "criterion-g"),
+                  help="greedy log det with rank-one updates (paper eq. 10); A/G: greedy on "
+                  "that criterion (sim.design.criteria)")
 def _greedy(V, weights, o: SolveOptions):
     from .greedy import greedy_select
+    if o.criterion != "d":
+        from .criteria import greedy_criterion
+        if o.backend != "numpy" or o.candidates != "all" or o.dtype != np.float64:
+            raise ValueError(f"criterion: the {o.criterion.upper()}-greedy runs the exact "
+                             "float64 numpy argmax only; drop --backend/--candidates/--float32")
+        return greedy_criterion(V, o.n, criterion=o.criterion, gamma=o.gamma, weights=weights)
     if o.backend != "numpy":
         from .torch_greedy import greedy_select_torch
         if o.candidates != "all":
@@ -121,13 +145,25 @@ def _rex(V, weights, o: SolveOptions):
     return rex_design(V, weights=weights, efficiency=o.efficiency, seed=o.seed)
 
 
-@SOLVERS.register("multiplicative", tags=("relaxed",), help="pi_i <- pi_i g_i / d")
+@SOLVERS.register("multiplicative", tags=("relaxed", "criterion-a", "criterion-g"),
+                  help="pi_i <- pi_i g_i / d; A: Yu's pi_i (v^T M^-2 v)^1/2; G: minimax "
+                  "multiplicative with its certificate (sim.design.criteria.g_design)")
 def _multiplicative(V, weights, o: SolveOptions):
     from .relaxed import multiplicative_design
+    if o.criterion == "a":
+        from .criteria import a_design
+        return a_design(V, weights=weights, efficiency=o.efficiency)
+    if o.criterion == "g":
+        from .criteria import g_design
+        return g_design(V, weights=weights, efficiency=o.efficiency)
     return multiplicative_design(V, weights=weights, efficiency=o.efficiency)
 
 
-@SOLVERS.register("cvxpy", tags=("relaxed",), help="cvxpy/Clarabel (small instances)")
+@SOLVERS.register("cvxpy", tags=("relaxed", "criterion-a", "criterion-g"),
+                  help="cvxpy/Clarabel (small instances)")
 def _cvxpy(V, weights, o: SolveOptions):
     from .relaxed import cvxpy_design
+    if o.criterion != "d":
+        from .criteria import cvxpy_criterion_design
+        return cvxpy_criterion_design(V, o.criterion, weights=weights)
     return cvxpy_design(V, weights=weights)

@@ -45,6 +45,7 @@ from numpy.typing import ArrayLike
 
 from ..data import PreferenceData, check_indices
 from ..design.candidates import CandidateSampler
+from ..design.criteria import check_criterion
 from ..design.groups import GroupCap
 from ..dpo import fit_dpo
 from ..registry import Entry
@@ -174,6 +175,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "refit": _refit,
     "batch_size": lambda v: positive_int(v, "batch_size"),
     "record_kappa": _bool("record_kappa"),
+    "criterion": lambda v: check_criterion(v),
     "replace": _bool("replace"),
     "max_per_prompt": lambda v: None if v is None else positive_int(v, "max_per_prompt"),
 }
@@ -219,6 +221,25 @@ class DesignOptions(CandidateOptions):
     """Options of a greedy design: ``gamma``, the ridge of H_0 = gamma I, and the candidates."""
 
     gamma: float = field(default=1.0, metadata={"help": "design ridge: H_0 = gamma I"})
+
+
+@dataclass(frozen=True)
+class CriterionOptions(Options):
+    """``criterion``: the gain of a greedy pick, the method's weights unchanged (v_i = sqrt(w_i)
+    phi_i). "d": log det H, the paper's eq. 10 (the default: every pick as before); "a":
+    tr H^{-1}; "g": max_j phi_j^T H^{-1} phi_j over all N unweighted rows, the largest
+    predicted logit variance (eq. 7's pairs; O(N^2 d) per pick). See
+    :mod:`sim.design.criteria` (engine :class:`~sim.design.criteria.CriterionGreedy`)."""
+
+    criterion: Literal["d", "a", "g"] = field(default="d", metadata={
+        "help": "gain of each greedy pick: d = log det H (eq. 10), a = tr H^-1, g = the largest "
+                "predicted logit variance max_j phi_j^T H^-1 phi_j"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.criterion != "d" and getattr(self, "record_kappa", False):
+            raise ValueError("record_kappa: Assumption 4's kappa is defined for the D criterion; "
+                             f"drop it or use criterion='d' (got {self.criterion!r})")
 
 
 @dataclass(frozen=True)

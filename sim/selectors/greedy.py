@@ -29,19 +29,20 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from ..data import PreferenceData
+from ..design.criteria import CriterionGreedy
 from ..design.greedy import BlockedGreedy, GreedyState
 from ..design.incremental import IncrementalGreedy
 from ..dpo import dpo_hessian, dpo_logits, dpo_weights, logistic_weight
 from ..linalg import chol_quad_forms, cholesky
 from ..registry import register_method
-from .base import DesignOptions, FitOptions, Once, Seed, Selector
+from .base import CriterionOptions, DesignOptions, FitOptions, Once, Seed, Selector
 
 
 _ALPHA = "UCB width of eq. 13's optimistic weights (0 disables)"
 
 
 @dataclass(frozen=True)
-class GreedyOptions(DesignOptions):
+class GreedyOptions(CriterionOptions, DesignOptions):
     """Design options plus ``record_kappa``: measure Assumption 4's kappa at every pick over all
     N rows (O(N d) per pick; :attr:`GreedySelector.kappa_`)."""
 
@@ -85,7 +86,7 @@ class GreedySelector(Selector):
     def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
         super().__init__(data, seed=seed, **options)
         self.state = GreedyState(self.data.d, self.cfg.gamma)
-        self._engine: Any = None  # BlockedGreedy, IncrementalGreedy or engine_factory's
+        self._engine: Any = None  # BlockedGreedy, IncrementalGreedy, CriterionGreedy or engine_factory's
         self._V = self.data.phi
         self._w: np.ndarray | None = None
         self.gains_: list[float] = []
@@ -125,7 +126,9 @@ class GreedySelector(Selector):
         else:
             self._V, self._w = phi, w
         q0 = np.einsum("ij,ij->i", self._V, self._V) / self.cfg.gamma
-        if self.engine_factory is not None and self.fixed_weights:
+        if self.cfg.criterion != "d":  # A/G gains, same weights (base.CriterionOptions)
+            self._engine = CriterionGreedy(self._V, self.state, self.cfg.criterion, phi)
+        elif self.engine_factory is not None and self.fixed_weights:
             self._engine = self.engine_factory(self._V, self._available.copy(), self.state, q0)
         elif self.candidates.exhaustive and not self.cfg.record_kappa:
             self._engine = BlockedGreedy(self._V, self._available.copy(), self.state, q0,
@@ -140,7 +143,7 @@ class GreedySelector(Selector):
 
     def _pick_one(self) -> tuple[int, np.ndarray]:
         eng = self._engine
-        if not isinstance(eng, IncrementalGreedy):
+        if not isinstance(eng, (IncrementalGreedy, CriterionGreedy)):
             i, gain, v = eng.next()
         else:
             assert eng is not None
