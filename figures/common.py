@@ -81,13 +81,15 @@ def load_config(name: str, scale: str, keys=None) -> dict:
     return base
 
 
-def load_sweep_config(name: str, scale: str, options: dict):
+def load_sweep_config(name: str, scale: str, options: dict, resolve=None):
     """(sweep, figure options) of a selection figure's TOML at ``scale``.
 
     The sweep keys (top level merged with the scale section, minus ``[figure]``) are validated
     and expanded by ``sim.runner.parse_sweep``; the ``[figure]`` table (top level, then the scale
     section's ``[<scale>.figure]``) may hold only the keys of ``options``, whose values are the
-    defaults. Returns ``(sim.runner.Sweep, dict)``.
+    defaults. ``resolve(figure options) -> {"@name": value}``, when given, runs before the sweep
+    is parsed, and each env option whose value is one of its keys gets that value (e.g. the
+    path of a data file the figure computes first). Returns ``(sim.runner.Sweep, dict)``.
     """
     from sim.runner import parse_sweep
 
@@ -103,6 +105,12 @@ def load_sweep_config(name: str, scale: str, options: dict):
     sweep_cfg = {k: v for k, v in cfg.items() if k not in SCALES and k != "figure"}
     sweep_cfg.update({k: v for k, v in cfg[scale].items() if k != "figure"})
     sweep_cfg.setdefault("name", name)
+    if resolve is not None:
+        subs = resolve(opts)
+        envs = sweep_cfg.get("env")
+        for e in envs if isinstance(envs, list) else [envs]:
+            if isinstance(e, dict):
+                e.update({k: subs[v] for k, v in e.items() if isinstance(v, str) and v in subs})
     try:
         sweep = parse_sweep(sweep_cfg)
     except ValueError as exc:

@@ -14,6 +14,11 @@ of ``adpo env``, the sweep TOML schema and ``adpo envs`` all derive from these e
   Plackett–Luce ranking each; a :class:`sim.ranking.RankingData`, not pairs).
 * ``file`` — :func:`file_env`, any ``.npz`` data file (``adpo env``, ``adpo features``, or
   written by hand with the keys of :mod:`sim.data`), optionally a random subset of its rows.
+* ``llm-truth`` — :func:`truth_env`, the features of such a file (real LLM features) with labels
+  redrawn from a known theta, given or fitted to the file's labels by the sec. 6.1 recipe.
+
+Features files written by ``adpo features`` know each row's prompt (their sidecar): the file
+kinds then set ``group`` (sim.data), and a runner ``holdout`` keeps each prompt on one side.
 
 The synthetic kinds draw labels once and store them with the data, and return theta_star = the
 DPO MLE on all N labelled pairs (paper eq. 5 and sec. 6.1 step 5), fitted with the same ridge
@@ -203,20 +208,50 @@ def digits_env(N: int, *, beta: float = 1.0, seed: Any, feature_scale: Literal["
     if feature_scale == "unit":
         phi = phi / np.linalg.norm(phi, axis=1).max()
     d = phi.shape[1]
-    ones = np.ones(N, dtype=np.int8)
-    theta_bar = fit_dpo(phi, np.zeros(N), 1.0, ones, fit_ridge=theta_bar_ridge).theta
+    r = recipe_labels(phi, np.ones(N, dtype=np.int8), beta, rng, theta_bar_ridge=theta_bar_ridge)
+    theta_star = fit_dpo(phi, r.b, beta, r.s, fit_ridge=fit_ridge, radius=radius).theta
+    info = dict(kind="digits", N=N, d=d, beta=beta, positive_class=c, feature_scale=feature_scale,
+                theta_bar_ridge=theta_bar_ridge, fit_ridge=fit_ridge, radius=radius,
+                positive_label_rate=float(r.s.mean()),
+                theta_bar_norm=float(np.linalg.norm(r.theta_bar)))
+    return PreferenceData(phi=phi, b=r.b, beta=beta, s=r.s, theta_star=theta_star,
+                          theta_true=r.theta_true, info=info)
+
+
+@dataclass(frozen=True)
+class RecipeDraw:
+    """Steps 2-4 of the paper's sec. 6.1 recipe (:func:`recipe_labels`); shapes (N,) or (d,)."""
+
+    s: np.ndarray            # labels s_i ~ Ber(mu(phi_i^T theta_bar)), int8 (N,)
+    b: np.ndarray            # b_i = phi_i^T theta_0 (N,)
+    theta_bar: np.ndarray    # the ridge logistic fit of step 2 (d,)
+    theta_0: np.ndarray      # the reference policy, theta_0 ~ N(theta_bar, Sigma_bar) (d,)
+    theta_true: np.ndarray   # theta_0 + theta_bar / beta: the generating DPO parameter (d,)
+
+
+def recipe_labels(phi: np.ndarray, y: np.ndarray, beta: float, rng: np.random.Generator, *,
+                  theta_bar_ridge: float) -> RecipeDraw:
+    """Steps 2-4 of the paper's sec. 6.1 recipe on feature differences ``phi`` (N, d).
+
+    2. theta_bar = the ridge-regularized logistic fit of the labels ``y`` (N,) on phi (no beta,
+       no b; the paper labels every phi_i 1, ``y`` = ones, and needs the ridge, since that fit is
+       otherwise unbounded); Sigma_bar = its inverse Hessian (Laplace approximation).
+    3. s_i ~ Ber(mu(phi_i^T theta_bar)).
+    4. theta_0 ~ N(theta_bar, Sigma_bar); b_i = phi_i^T theta_0.
+    Then beta (phi_i^T theta - b_i) = phi_i^T theta_bar exactly at theta = theta_0 + theta_bar /
+    beta: the labels follow the DPO model (eq. 12) with that theta_true. Draws from ``rng``: N
+    uniforms, then d normals.
+    """
+    N, d = phi.shape
+    zeros = np.zeros(N)
+    theta_bar = fit_dpo(phi, zeros, 1.0, y, fit_ridge=theta_bar_ridge).theta
     # Laplace: Sigma_bar = H^{-1} with H = LL^T, so theta_bar + L^{-T} z has covariance H^{-1}.
-    h = dpo_hessian(theta_bar, phi, np.zeros(N), 1.0, ridge=theta_bar_ridge)
+    h = dpo_hessian(theta_bar, phi, zeros, 1.0, ridge=theta_bar_ridge)
     chol = scipy.linalg.cholesky(h, lower=True)
     s = (rng.random(N) < sigmoid(phi @ theta_bar)).astype(np.int8)
     theta_0 = theta_bar + scipy.linalg.solve_triangular(chol.T, rng.standard_normal(d), lower=False)
-    b = phi @ theta_0
-    theta_star = fit_dpo(phi, b, beta, s, fit_ridge=fit_ridge, radius=radius).theta
-    info = dict(kind="digits", N=N, d=d, beta=beta, positive_class=c, feature_scale=feature_scale,
-                theta_bar_ridge=theta_bar_ridge, fit_ridge=fit_ridge, radius=radius,
-                positive_label_rate=float(s.mean()), theta_bar_norm=float(np.linalg.norm(theta_bar)))
-    return PreferenceData(phi=phi, b=b, beta=beta, s=s, theta_star=theta_star,
-                          theta_true=theta_0 + theta_bar / beta, info=info)
+    return RecipeDraw(s=s, b=phi @ theta_0, theta_bar=theta_bar, theta_0=theta_0,
+                      theta_true=theta_0 + theta_bar / beta)
 
 
 @functools.lru_cache(maxsize=1)
@@ -316,8 +351,46 @@ def prompts_env(M: int, K: int = 4, d: int = 8, *, beta: float = 1.0, seed: Any,
 
 
 # ---------------------------------------------------------------------------- file
+class _FileOptions:
+    """What the kinds that read a data file share: ``rows``, ``scale``, ``fit_ridge`` and
+    ``radius`` checked alike, and ``N`` from the file's header."""
+
+    rows: int | None
+    scale: str
+    fit_ridge: float
+    radius: float | None
+
+    @property
+    def source(self) -> str:
+        """The data file (or pool folder) read."""
+        raise NotImplementedError
+
+    def _check_file_options(self) -> None:
+        if self.rows is not None:
+            object.__setattr__(self, "rows", positive_int(self.rows, "rows"))
+            if self.rows > self.N_file:
+                raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
+        if self.scale not in ("none", "rms", "unit"):
+            raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
+        _check_fit(self)
+
+    @property
+    def N_file(self) -> int:  # noqa: N802 (the paper's symbol)
+        """Rows in the file (from the .npz header of ``phi`` or the pool folder's header,
+        without loading it)."""
+        if os.path.isdir(self.source):
+            from .store import open_pool
+            return open_pool(self.source).N
+        return npz_rows(self.source)
+
+    @property
+    def N(self) -> int:  # noqa: N802
+        """Rows of the environment: ``rows`` or every row of the file."""
+        return self.N_file if self.rows is None else self.rows
+
+
 @dataclass(frozen=True)
-class FileConfig(metaclass=RenamedOptionsMeta):
+class FileConfig(_FileOptions, metaclass=RenamedOptionsMeta):
     """Options of the ``file`` environment (see :func:`file_env`)."""
 
     path: str = _opt(help=".npz data file (adpo env, adpo features, or the keys of sim.data); "
@@ -338,23 +411,11 @@ class FileConfig(metaclass=RenamedOptionsMeta):
         if not os.path.isfile(self.path):
             raise ValueError(f"path: {self.path!r}: no such file; write one with `adpo env` or "
                              "`adpo features`")
-        if self.rows is not None:
-            object.__setattr__(self, "rows", positive_int(self.rows, "rows"))
-            if self.rows > self.N_file:
-                raise ValueError(f"rows: {self.rows} exceeds the file's {self.N_file} rows")
-        if self.scale not in ("none", "rms", "unit"):
-            raise ValueError(f"scale: must be 'none', 'rms' or 'unit', got {self.scale!r}")
-        _check_fit(self)
+        self._check_file_options()
 
     @property
-    def N_file(self) -> int:  # noqa: N802 (the paper's symbol)
-        """Rows in the file (read from the .npz header of ``phi``, without loading it)."""
-        return npz_rows(self.path)
-
-    @property
-    def N(self) -> int:  # noqa: N802
-        """Rows of the environment: ``rows`` or every row of the file."""
-        return self.N_file if self.rows is None else self.rows
+    def source(self) -> str:
+        return self.path
 
 
 def npz_rows(path: str) -> int:
@@ -398,29 +459,185 @@ def file_env(path: str, *, seed: Any, rows: int | None = None, scale: Literal["n
     the file holds (see above); ``info`` records the options and the scale divisor.
     """
     cfg = FileConfig(path=path, rows=rows, scale=scale, fit_ridge=fit_ridge, radius=radius)
-    st = os.stat(cfg.path)
-    data = _load_file(os.path.abspath(cfg.path), st.st_mtime_ns, st.st_size)
-    changed = False
-    if cfg.rows is not None:
-        idx = np.sort(as_rng(seed).choice(data.N, size=cfg.rows, replace=False))
-        data, changed = data.subset(idx), cfg.rows < data.N
-    divisor = 1.0
-    if cfg.scale != "none":
-        norms = np.linalg.norm(data.phi, axis=1)
-        divisor = float(np.sqrt(np.mean(norms ** 2)) if cfg.scale == "rms" else norms.max())
-        if not divisor > 0:
-            raise ValueError(f"scale: phi of {cfg.path!r} is all zeros; use scale = 'none'")
-        data, changed = data.with_(phi=data.phi / divisor), changed or divisor != 1.0
+    data, divisor = _read_rows(cfg.path, cfg.rows, cfg.scale, as_rng(seed))
+    changed = (cfg.rows is not None and cfg.rows < cfg.N_file) or divisor != 1.0
     theta_star = data.theta_star
     if changed or theta_star is None:
         theta_star = None if data.s is None else fit_dpo(
             data.phi, data.b, data.beta, data.s, fit_ridge=cfg.fit_ridge, radius=cfg.radius).theta
     info = dict(kind="file", path=cfg.path, N=data.N, d=data.d, beta=data.beta, rows=cfg.rows,
                 scale=cfg.scale, scale_divisor=divisor, fit_ridge=cfg.fit_ridge,
-                radius=cfg.radius)
+                radius=cfg.radius, **_groups_info(data))
     return data.with_(theta_star=theta_star, theta_true=None if changed else data.theta_true,
                       info=info)
 
+
+def _read_rows(path: str, rows: int | None, scale: str,
+               rng: np.random.Generator) -> tuple[PreferenceData, float]:
+    """(data, scale divisor) of a data file: its ``rows`` drawn from ``rng`` (kept in file order;
+    every row without), phi divided by its RMS or largest row norm per ``scale`` ("none": divisor
+    1), and each row's prompt ``group`` from the file, else from an ``adpo features`` sidecar
+    (:func:`sim.textsplit.feature_groups`; none for a hand-written file)."""
+    from .textsplit import feature_groups
+
+    st = os.stat(path)
+    data = _load_file(os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    if data.group is None and not os.path.isdir(path):
+        groups = feature_groups(path)
+        data = data if groups is None else data.with_(group=np.asarray(groups, dtype=np.int64))
+    if rows is not None:
+        data = data.subset(np.sort(rng.choice(data.N, size=rows, replace=False)))
+    divisor = 1.0
+    if scale != "none":
+        norms = np.linalg.norm(data.phi, axis=1)
+        divisor = float(np.sqrt(np.mean(norms ** 2)) if scale == "rms" else norms.max())
+        if not divisor > 0:
+            raise ValueError(f"scale: phi of {path!r} is all zeros; use scale = 'none'")
+        data = data.with_(phi=data.phi / divisor)
+    return data, divisor
+
+
+def _groups_info(data: PreferenceData) -> dict:
+    """``info`` entry ``n_groups``: the number of distinct prompts (when rows have them)."""
+    return {} if data.group is None else {"n_groups": int(np.unique(data.group).size)}
+
+
+# ---------------------------------------------------------------------------- llm-truth
+@dataclass(frozen=True)
+class TruthConfig(_FileOptions, metaclass=RenamedOptionsMeta):
+    """Options of the ``llm-truth`` environment (see :func:`truth_env`)."""
+
+    features: str = _opt(help=".npz data file with real features (adpo features), or a pool "
+                         "folder; its phi (and b, beta) are kept, its labels only fit theta")
+    theta: str | None = _opt(None, ".npy file with a known theta (d,), in the units of the "
+                             "scaled phi; default: fitted to the file's labels (see reference)")
+    reference: Literal["recipe", "file"] | None = _opt(
+        None, "recipe (default without theta): sec. 6.1 steps 2-4 with the file's labels, "
+        "b_i = phi_i^T theta_0; file (default with theta): the file's b (the real pi_0 "
+        "log-ratios), theta = the DPO MLE of the file's labels")
+    rows: int | None = _opt(None, "a random subset of this many rows, drawn from the seed")
+    scale: Literal["none", "rms", "unit"] = _opt(
+        "unit", "divide phi by its largest row norm (unit: Assumption 2's ||phi|| <= 1, as the "
+        "digits recipe), its RMS row norm (rms), or not at all (none)")
+    beta: float | None = _opt(None, "DPO scale beta > 0 (default: the file's)")
+    theta_bar_ridge: float = _opt(1.0, "ridge of the fit of theta to the file's labels (sets "
+                                  "||theta|| and hence the label noise)")
+    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
+    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+
+    def __post_init__(self) -> None:
+        for key, suffix in (("features", ".npz"), ("theta", ".npy")):
+            val = getattr(self, key)
+            if val is None and key == "theta":
+                continue
+            if not isinstance(val, (str, os.PathLike)) or not str(val):
+                raise ValueError(f"{key}: expected the path of a {suffix} file, got {val!r}")
+            val = os.fspath(val)
+            object.__setattr__(self, key, val)
+            if key == "features" and os.path.isdir(val):
+                continue
+            if not val.endswith(suffix):
+                raise ValueError(f"{key}: expected a {suffix} file, got {val!r}")
+            if not os.path.isfile(val):
+                raise ValueError(f"{key}: {val!r}: no such file")
+        if self.reference not in (None, "recipe", "file"):
+            raise ValueError(f"reference: must be 'recipe' or 'file', got {self.reference!r}")
+        if self.theta is not None and self.reference == "recipe":
+            raise ValueError("reference: 'recipe' draws theta from the file's labels; with a "
+                             "given theta the reference is the file's b (drop reference)")
+        self._check_file_options()
+        if self.beta is not None:
+            object.__setattr__(self, "beta", check_beta(self.beta))
+        object.__setattr__(self, "theta_bar_ridge", positive_scalar(
+            self.theta_bar_ridge, "theta_bar_ridge"))
+
+    @property
+    def source(self) -> str:
+        return self.features
+
+
+@register_env("llm-truth", config=TruthConfig, tags=("real-features", "theta_true"),
+              help="real (LLM) features of a data file, labels redrawn from a known theta "
+                   "(given, or fitted to the file's labels by the sec. 6.1 recipe)")
+@renamed_keywords(fit_gamma="fit_ridge")
+def truth_env(features: str, *, seed: Any, theta: str | None = None,
+              reference: Literal["recipe", "file"] | None = None, rows: int | None = None,
+              scale: Literal["none", "rms", "unit"] = "unit", beta: float | None = None,
+              theta_bar_ridge: float = 1.0, fit_ridge: float = 1e-3,
+              radius: float | None = None) -> PreferenceData:
+    """Real feature geometry with a known generating theta: the logit errors of sec. 6.1 (max
+    and mean |phi_i^T(theta_hat - theta)|) become measurable on real-LLM features.
+
+    phi (N, d) are the file's (``rows`` of them drawn from ``seed``, kept in file order), divided
+    by one scalar per ``scale`` (default "unit": ||phi_i|| <= 1, as the digits recipe). Then,
+    with ``rng = seed``'s generator after the row draw:
+
+    * ``theta`` given: theta_true = it, b = the file's; s_i ~ Ber(mu(beta (phi_i^T theta_true -
+      b_i))) (eq. 12).
+    * ``reference="recipe"`` (default without theta): the paper's sec. 6.1 steps 2-4
+      (:func:`recipe_labels`) with the file's real labels in place of the all-ones labels of
+      step 2 (the paper orients phi_i = positive - negative and labels all 1; a real file orients
+      its rows at random and stores s, the same information): theta_bar is the ridge logistic
+      fit of the real labels (``theta_bar_ridge``), s_i ~ Ber(mu(phi_i^T theta_bar)),
+      theta_0 ~ N(theta_bar, Sigma_bar), b_i = phi_i^T theta_0, theta_true = theta_0 +
+      theta_bar / beta (scaled by 1/beta as the recipe implies).
+    * ``reference="file"``: the file's b (the real reference log-ratios), theta_true = the DPO
+      MLE (eq. 5) of the file's real labels with that b and beta (ridge ``theta_bar_ridge``);
+      s_i ~ Ber(mu(beta (phi_i^T theta_true - b_i))).
+
+    theta_star is the DPO MLE on all N drawn labels (step 5; ridge ``fit_ridge``, ball
+    ``radius``). ``info`` records the options, ``real_label_agreement`` (share of drawn labels
+    equal to the file's); ``group`` holds the rows' prompts when the file is an ``adpo features``
+    output with its sidecar (held-out splits are then disjoint by prompt).
+
+    Returns PreferenceData with phi (N, d), b (N,), s (N,), theta_star (d,), theta_true (d,)
+    and group (N,) or None.
+    """
+    cfg = TruthConfig(features=features, theta=theta, reference=reference, rows=rows,
+                      scale=scale, beta=beta, theta_bar_ridge=theta_bar_ridge,
+                      fit_ridge=fit_ridge, radius=radius)
+    rng = as_rng(seed)
+    data, divisor = _read_rows(cfg.features, cfg.rows, cfg.scale, rng)
+    beta = data.beta if cfg.beta is None else cfg.beta
+    phi, b = data.phi, data.b
+    mode = cfg.reference or ("recipe" if cfg.theta is None else "file")
+    real = np.empty(0, dtype=np.int8)  # the file's labels, which theta is fitted to
+    if cfg.theta is None:
+        if data.s is None:
+            raise ValueError(f"features: {cfg.features!r} has no labels s to fit theta to; pass "
+                             "theta (a .npy of shape (d,))")
+        real = data.s
+    if mode == "recipe":  # (a given theta with the recipe is refused by the config)
+        r = recipe_labels(phi, real, beta, rng, theta_bar_ridge=cfg.theta_bar_ridge)
+        s, b, theta_true = r.s, r.b, r.theta_true
+    else:
+        theta_true = _read_theta(cfg.theta, data.d) if cfg.theta is not None else fit_dpo(
+            phi, b, beta, real, fit_ridge=cfg.theta_bar_ridge).theta
+        s = (rng.random(data.N) < sigmoid(beta * (phi @ theta_true - b))).astype(np.int8)
+    theta_star = fit_dpo(phi, b, beta, s, fit_ridge=cfg.fit_ridge, radius=cfg.radius).theta
+    info = dict(kind="llm-truth", features=cfg.features, N=data.N, d=data.d, beta=beta,
+                theta=cfg.theta, reference=mode, rows=cfg.rows, scale=cfg.scale,
+                scale_divisor=divisor, theta_bar_ridge=cfg.theta_bar_ridge,
+                fit_ridge=cfg.fit_ridge, radius=cfg.radius, label_mean=float(s.mean()),
+                theta_true_norm=float(np.linalg.norm(theta_true)),
+                real_label_agreement=None if data.s is None else float(np.mean(s == data.s)),
+                **_groups_info(data))
+    return PreferenceData(phi=phi, b=b, beta=beta, s=s, theta_star=theta_star,
+                          theta_true=theta_true, group=data.group, info=info)
+
+
+def _read_theta(path: str, d: int) -> np.ndarray:
+    """A known theta (d,) from a .npy file (no pickles), finite, of the data's dimension."""
+    try:
+        theta = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"theta: {path!r}: not a readable .npy array ({exc})") from None
+    if theta.shape != (d,) or theta.dtype.kind not in "iuf":
+        raise ValueError(f"theta: {path!r} must hold a real vector of shape ({d},) (the "
+                         f"features' d), got {theta.dtype} {theta.shape}")
+    if not np.all(np.isfinite(theta)):
+        raise ValueError(f"theta: {path!r} holds NaN or infinite values")
+    return theta.astype(np.float64)
 
 # ---------------------------------------------------------------------------- rankings
 @dataclass(frozen=True)

@@ -18,14 +18,16 @@ from .dpo import fit_dpo
 from .envs import make_env
 from .metrics import evaluate
 from .selectors import LabelOracle, make_selector, method_options
-from .splits import SPLIT_STREAM, holdout_data, random_split
+from .splits import SPLIT_STREAM, group_split, holdout_data, random_split
 from .validation import positive_int, rng_for
 
 #: Metrics recorded per budget (see sim.metrics.evaluate), plus wall time.
 METRICS = ("max_logit_error", "mean_logit_error", "error_rate", "max_logit_error_beta",
            "mean_logit_error_beta", "theta_norm", "accuracy", "margin", "nll", "seconds")
+#: Recorded too when the environment knows its generating theta_true (sim.metrics.evaluate).
+TRUE_METRICS = ("max_logit_error_true", "mean_logit_error_true")
 #: Facts of the environment draw (the pool's), the same at every n: the share of labels s_i = 1
-#: and ||theta_star||.
+#: and ||theta_star|| (and, with a holdout, the number of held-out rows ``heldout_N``).
 ENV_FACTS = ("label_mean", "theta_star_norm")
 #: With an environment's ``holdout``: the same metrics over the held-out rows, prefixed.
 HELDOUT_PREFIX = "heldout_"
@@ -65,7 +67,8 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     Args:
         env: {"kind": a kind of sim.registry.ENVS, **its options, "label": optional,
             "holdout": optional fraction in (0, 1) or count}. With ``holdout``, that part of the
-            N rows, drawn afresh for each seed (:mod:`sim.splits`), is never available for
+            N rows, drawn afresh for each seed (:mod:`sim.splits`; whole prompts when the
+            rows have a prompt ``group``, so held-out prompts are unseen prompts), is never available for
             selection; theta_star is refitted on the rest (the pool), the paper's metrics are
             over the pool and the same metrics over the held-out rows are recorded as
             ``heldout_<metric>`` (logit errors and error rate against the pool's theta_star;
@@ -91,7 +94,9 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         data = build_env(env, seed)
     test = None
     if env.get("holdout") is not None:
-        split = random_split(data.N, env["holdout"], np.random.SeedSequence([seed, SPLIT_STREAM]))
+        split_seed = np.random.SeedSequence([seed, SPLIT_STREAM])
+        split = (random_split(data.N, env["holdout"], split_seed) if data.group is None
+                 else group_split(data.group, env["holdout"], split_seed))  # whole prompts
         data, test = holdout_data(data, split)
     replace = bool(method.get("replace", False))
     if replace and data.theta_true is None:
@@ -120,6 +125,8 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     facts = {"label_mean": float(np.mean(data.s))}
     if data.theta_star is not None:
         facts["theta_star_norm"] = float(np.linalg.norm(data.theta_star))
+    if test is not None:
+        facts[HELDOUT_PREFIX + "N"] = test.N
     label_rng = rng_for(seed, LABEL_STREAM)
     # One oracle labels every pick once: the method's own calls (online methods), then the
     # picks it did not ask labels for; without replacement it reveals exactly data.s[idx].

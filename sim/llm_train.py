@@ -47,11 +47,20 @@ from .validation import positive_int, positive_scalar
 TIE_TOL = 1e-4  # |implicit-reward margin| at or below this is a tie (counted 1/2 in accuracy)
 CONFIG_FILE, METRICS_FILE = "config.json", "metrics.jsonl"
 CHECKPOINT_FILE, WEIGHTS_FILE = "checkpoint.safetensors", "model.safetensors"
+#: What moves: the top k blocks and the final norm ("top-k"), or LoRA adapters (rank
+#: ``lora_r``, peft) on the linear layers of the top k blocks ("lora"; the lower blocks stay
+#: frozen and cached either way).
+TRAIN_MODES = ("top-k", "lora")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 @dataclass
 class TrainConfig:
     """Settings of one DPO run (all recorded in ``config.json``; a resume must match them).
+
+    ``train``: "top-k" trains the top ``top_k_blocks`` blocks and the final norm; "lora" trains
+    LoRA adapters of rank ``lora_r`` (alpha = r, scale 1, no dropout; A drawn from ``seed``,
+    B = 0 so the policy starts at the reference) on every linear layer of those blocks.
 
     ``steps`` (when given) overrides ``epochs``; an epoch is one pass over the selected pairs in a
     seeded random order (``numpy`` Generator seeded with ``[seed, epoch]``).
@@ -68,8 +77,13 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 20
     append_eos: bool = True
+    train: str = "top-k"
+    lora_r: int = 8
 
     def validate(self) -> "TrainConfig":
+        if self.train not in TRAIN_MODES:
+            raise ValueError(f"train: one of {', '.join(TRAIN_MODES)}, got {self.train!r}")
+        positive_int(self.lora_r, "lora_r")
         positive_int(self.top_k_blocks, "top_k_blocks")
         positive_scalar(self.beta, "beta")
         positive_scalar(self.lr, "lr")
@@ -127,15 +141,48 @@ def trained_names(model, start: int) -> list[str]:
     return [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
 
 
-def freeze_all_but_top(model, start: int) -> dict:
-    """requires_grad only on the trained tensors; returns ``{name: parameter}`` of those."""
-    names = set(trained_names(model, start))
+def trainable(model, start: int, cfg: TrainConfig) -> dict:
+    """The tensors a run trains, ``{name: parameter}`` (requires_grad on these only): the top
+    blocks and norm, or LoRA adapters added to the top blocks (:func:`add_lora`) first."""
+    if cfg.train == "lora":
+        add_lora(model, start, cfg.lora_r, cfg.seed)
+        return _train_only(model, {n for n, _ in model.named_parameters() if ".lora_" in n})
+    return freeze_all_but_top(model, start)
+
+
+def _train_only(model, names: set) -> dict:
+    """requires_grad on the parameters ``names`` only; returns ``{name: parameter}`` of those."""
     out = {}
     for n, p in model.named_parameters():
         p.requires_grad_(n in names)
         if n in names:
             out[n] = p
     return out
+
+
+def add_lora(model, start: int, r: int, seed: int) -> None:
+    """Add LoRA adapters (peft, rank ``r``, alpha = r, no dropout) to the linear layers of blocks
+    ``start..L-1`` of ``model`` in place; A is drawn from ``seed`` (torch's generator forked, the
+    global state untouched), B = 0. A model that already has adapters is left as it is."""
+    torch, _ = llm._offline()
+    if any(".lora_" in n for n, _ in model.named_parameters()):
+        return
+    try:
+        from peft import LoraConfig, inject_adapter_in_model
+    except ImportError:
+        raise ValueError("train: 'lora' needs the peft package (pip install peft)") from None
+    L = len(blocks(model))
+    cfg = LoraConfig(r=r, lora_alpha=r, lora_dropout=0.0, bias="none",
+                     target_modules=list(LORA_TARGETS), layers_to_transform=list(range(start, L)))
+    devices = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        inject_adapter_in_model(cfg, model)
+
+
+def freeze_all_but_top(model, start: int) -> dict:
+    """requires_grad only on the trained tensors; returns ``{name: parameter}`` of those."""
+    return _train_only(model, set(trained_names(model, start)))
 
 
 @contextlib.contextmanager
@@ -303,7 +350,7 @@ class Trainer:
         torch, _ = llm._offline()
         self.lm, self.cache, self.cfg = lm, cache, cfg
         self.pairs = np.asarray(pairs, dtype=np.int64)
-        self.params = freeze_all_but_top(lm.model, cache.start)
+        self.params = trainable(lm.model, cache.start, cfg)
         self.opt = torch.optim.AdamW(list(self.params.values()), lr=cfg.lr, weight_decay=0.0)
         self.t = 0
         lm.model.eval()  # no dropout: a step is a deterministic function of the weights
@@ -394,12 +441,13 @@ def train(data_path, out_dir, cfg: TrainConfig, *, subset=None, device: str = "a
     if lm is None:
         lm = llm.load_model(cfg.model, device)
     start = split_index(lm.model, cfg.top_k_blocks)
+    trained = list(trainable(lm.model, start, cfg))  # (adds LoRA adapters: B = 0, pi = pi_0)
     record = {"config": asdict(cfg), "model_name": lm.name, "data": str(data_path),
               "data_sha256": file_sha256(data_path), "format": fmt,
               "subset": idx.tolist(), "n_pairs": int(idx.size),
               "n_steps": n_steps(cfg, int(idx.size)), "first_trained_block": start,
               "n_blocks": len(blocks(lm.model)),
-              "trained": trained_names(lm.model, start)}
+              "trained": trained}
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = out_dir / CONFIG_FILE
     if cfg_path.is_file():
@@ -471,10 +519,15 @@ def read_run(run_dir) -> dict:
 
 
 def load_weights(model, run_dir) -> list[str]:
-    """Copy a run's trained tensors into ``model`` (in place); returns their names.
-    ``ValueError`` when a tensor is missing from the model or has another shape."""
+    """Copy a run's trained tensors into ``model`` (in place; LoRA adapters are added first for a
+    ``lora`` run); returns their names. ``ValueError`` when a tensor is missing from the model
+    or has another shape."""
     torch, _ = llm._offline()
     from safetensors.torch import load_file
+    run = read_run(run_dir)
+    cfg = TrainConfig(**run["config"])
+    if cfg.train == "lora":
+        add_lora(model, split_index(model, cfg.top_k_blocks), cfg.lora_r, cfg.seed)
     tensors = load_file(str(Path(os.fspath(run_dir)) / WEIGHTS_FILE))
     own = dict(model.named_parameters())
     with torch.no_grad():

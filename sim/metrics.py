@@ -73,7 +73,9 @@ def neg_log_likelihood(phi: np.ndarray, b: np.ndarray, beta: float, theta: np.nd
 def evaluate(data: PreferenceData, theta_hat: np.ndarray) -> dict[str, float]:
     """Every metric the data allow for an estimate ``theta_hat`` (d,).
 
-    Logit errors (with and without beta) and the error rate need ``data.theta_star``; accuracy,
+    Logit errors (with and without beta) and the error rate need ``data.theta_star``; the logit
+    errors against the generating parameter (``*_logit_error_true``) need ``data.theta_true``
+    (the paper measures against theta_star; with a known truth both are defined); accuracy,
     margin and NLL use the labels ``data.s`` (or treat rows as (chosen, rejected) without them).
     """
     theta_hat = np.asarray(theta_hat, dtype=np.float64)
@@ -84,6 +86,9 @@ def evaluate(data: PreferenceData, theta_hat: np.ndarray) -> dict[str, float]:
                    max_logit_error_beta=float(data.beta * e.max()),
                    mean_logit_error_beta=float(data.beta * e.mean()),
                    error_rate=error_rate(data.phi, data.b, theta_hat, data.theta_star))
+    if data.theta_true is not None:  # against the generating parameter, not its MLE
+        e = logit_errors(data.phi, theta_hat, data.theta_true)
+        out.update(max_logit_error_true=float(e.max()), mean_logit_error_true=float(e.mean()))
     args = (data.phi, data.b, data.beta, theta_hat, data.s)
     out.update(accuracy=accuracy(*args), margin=margin(*args), nll=neg_log_likelihood(*args))
     return out

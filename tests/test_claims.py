@@ -102,3 +102,27 @@ def test_formatting_and_comparison_words():
     assert claims.up_to_n(ns, ["adpo+", "adpo+", "apo", "adpo+", "x"], "adpo+") == 32
     assert claims.runs(ns, w) == [("uniform", [16]), ("adpo+", [32]), ("uniform", [64]),
                                   ("adpo+", [128, 256])]
+
+
+def test_llm_known_theta_sentence_comes_from_the_sidecar(copy):
+    """The known-theta sentence of the llm block: absent from an old sidecar (placeholder), then
+    rendered from the sidecar's "truth" curves, lowest error first; a changed number is seen."""
+    path = copy / "figures" / "llm.json"
+    side = json.loads(path.read_text())
+    side.pop("truth", None)
+    path.write_text(json.dumps(side))
+    assert "not yet computed" in claims.render("llm", claims.Sidecars(copy / "figures"))
+    methods, n = side["config"]["methods"], side["n"]
+    keys = [p + k for p in ("", "heldout_") for k in ("max_logit_error_true",
+                                                      "mean_logit_error_true")]
+    side["truth"] = {m: {k: {"n": n, "mean": [20.0 - i] * len(n), "half_95": [0.5] * len(n)}
+                         for k in keys} for i, m in enumerate(methods)}
+    path.write_text(json.dumps(side))
+    text = claims.render("llm", claims.Sidecars(copy / "figures"))
+    last = claims.NAMES[methods[-1]]
+    assert "not yet computed" not in text
+    assert f"in-sample {last} {claims.num(20.0 - len(methods) + 1)}," in text  # lowest first
+    assert "llm" in _stale(copy)  # the README still holds the old sentence
+    side["truth"][methods[-1]]["max_logit_error_true"]["mean"][-1] = 99.0
+    path.write_text(json.dumps(side))
+    assert claims.render("llm", claims.Sidecars(copy / "figures")) != text

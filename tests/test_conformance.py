@@ -37,7 +37,9 @@ def npz(tmp_path_factory):
 
 
 ENV_OPTIONS = {"gaussian": {"N": 40, "d": 3}, "digits": {"N": 40}, "file": {"rows": 30},
-               "prompts": {"M": 12, "K": 4, "d": 3}}
+               "llm-truth": {"rows": 30}, "prompts": {"M": 12, "K": 4, "d": 3}}
+#: The option naming the data file of the kinds that read one.
+FILE_OPTION = {"file": "path", "llm-truth": "features"}
 
 
 PAIRWISE = [n for n in METHODS.names() if "ranking" not in METHODS.get(n).tags]
@@ -51,7 +53,8 @@ def test_every_registered_method_conforms(name):
 
 @pytest.mark.parametrize("kind", PAIRWISE_ENVS)
 def test_every_registered_env_conforms(kind, npz):
-    opts = dict(ENV_OPTIONS.get(kind, {}), **({"path": npz} if kind == "file" else {}))
+    opts = dict(ENV_OPTIONS.get(kind, {}), **({FILE_OPTION[kind]: npz} if kind in FILE_OPTION
+                                              else {}))
     assert len(check_env(kind, options=opts)) == 6
 
 

@@ -264,17 +264,28 @@ def test_figure_llm_tiny_scale_writes_files_and_reuses_its_cache(tmp_path, monke
     assert all(p.stat().st_size > 0 for p in paths)
     side = json.loads(paths[2].read_text())
     assert side["scale"] == "tiny" and side["d"] == 32
-    assert set(side["summary"]) == set(side["config"]["methods"])
+    assert set(side["summary"]) == set(side["config"]["methods"]) == set(side["truth"])
+    for curves in side["truth"].values():  # the known-theta environment, in sample and held out
+        for m in ("max_logit_error_true", "heldout_max_logit_error_true", "max_logit_error"):
+            assert len(curves[m]["mean"]) == len(side["n"])
+            assert all(v > 0 for v in curves[m]["mean"])
+    assert all(len(c["heldout_accuracy"]["mean"]) == len(side["n"])
+               for c in side["summary"].values())
+    assert side["heldout_N"] and min(side["heldout_N"]) >= 12  # holdout 0.25 of N = 48
     feats = list((tmp_path / "results/figures/llm").glob("features-*/features.npz"))
     assert len(feats) == 1
     stamp = feats[0].stat().st_mtime_ns
+    cells = {p: p.stat().st_mtime_ns for p in (tmp_path / "results/figures/llm/cells").iterdir()}
+    assert len(cells) == 2 * len(side["config"]["methods"]) * 2  # envs x methods x seeds
 
     def no_model(*a, **kw):
         raise AssertionError("features recomputed instead of read from the cache")
 
     monkeypatch.setattr("sim.llm.tiny_model", no_model)
-    fig_llm.main("tiny", out_dir=tmp_path / "out2", jobs=1)
+    again = json.loads(fig_llm.main("tiny", out_dir=tmp_path / "out2", jobs=1)[2].read_text())
     assert feats[0].stat().st_mtime_ns == stamp
+    assert {p: p.stat().st_mtime_ns for p in cells} == cells  # every cell read, none rerun
+    assert again["truth"] == side["truth"] and again["summary"] == side["summary"]
 
 
 def test_progress_bar_has_a_total_and_resumes_from_finished_chunks(tiny, tmp_path, capsys,

@@ -336,7 +336,9 @@ def test_cli_sweep(tmp_path, capsys, monkeypatch):
     assert cli_main(["sweep", str(cfg), "--out", str(out), "--quiet"]) == 0
     assert "0 cell(s) run, 8 already finished" in capsys.readouterr().out
     exp = __import__("sim.experiment").experiment
-    assert len(read_table(out)) == 8 * 2 * (len(exp.METRICS) + len(exp.ENV_FACTS))
+    # gaussian: theta_true known, so the logit errors against it are recorded too
+    assert len(read_table(out)) == 8 * 2 * (len(exp.METRICS) + len(exp.TRUE_METRICS)
+                                            + len(exp.ENV_FACTS))
 
 
 @pytest.mark.parametrize("args, msg", [

@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
     d = {f.name: f.default for f in dataclasses.fields(_cfg())}
     p.add_argument("--top-k-blocks", type=int, default=d["top_k_blocks"],
-                   help="transformer blocks trained, counted from the top")
+                   help="transformer blocks trained (or given LoRA adapters), counted from the top")
+    p.add_argument("--train", default=d["train"], choices=("top-k", "lora"),
+                   help="what moves: the top blocks and the final norm, or LoRA adapters (peft) "
+                   "on the linear layers of the top blocks")
+    p.add_argument("--lora-r", type=int, default=d["lora_r"], help="LoRA rank (with --train lora)")
     p.add_argument("--beta", type=float, default=d["beta"], help="DPO beta (TRL's default)")
     p.add_argument("--lr", type=float, default=d["lr"], help="AdamW learning rate")
     p.add_argument("--epochs", type=int, default=d["epochs"])
@@ -58,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = _cfg()(model=args.model, top_k_blocks=args.top_k_blocks, beta=args.beta, lr=args.lr,
                  epochs=args.epochs, steps=args.steps, batch_size=args.batch_size,
                  max_length=args.max_length, seed=args.seed,
-                 checkpoint_every=args.checkpoint_every).validate()
+                 checkpoint_every=args.checkpoint_every, train=args.train,
+                 lora_r=args.lora_r).validate()
     rows, _ = read_pairs(args.data)  # malformed rows and bad subsets fail before the model loads
     subset = None if args.subset is None else read_subset(args.subset, len(rows))
     if args.threads is not None:

@@ -23,7 +23,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 PATH = HERE / "trajectories.json"
 ENV_CASES = {"gaussian": {"N": 48, "d": 3, "beta": 1.5},
              "digits": {"N": 48, "positive_class": 3},
-             "file": {"rows": 30, "scale": "rms"}}  # path: a gaussian file written on the fly
+             "file": {"rows": 30, "scale": "rms"},  # path: a gaussian file written on the fly
+             "llm-truth": {"rows": 30}}             # features: the same file
+FILE_OPTION = {"file": "path", "llm-truth": "features"}
 METHOD_ENV = {"kind": "gaussian", "N": 64, "d": 3, "theta_norm": 2.0}
 
 
@@ -61,7 +63,8 @@ def record() -> dict:
         for kind in ENVS.names():
             if kind not in ENV_CASES:
                 continue
-            opts = dict(ENV_CASES[kind], **({"path": src} if kind == "file" else {}))
+            opts = dict(ENV_CASES[kind], **({FILE_OPTION[kind]: src} if kind in FILE_OPTION
+                                            else {}))
             envs[kind] = _summary(make_env(kind, seed=1, **opts))
     return {"methods": methods, "envs": envs}
 
