@@ -50,7 +50,7 @@ def split_pairs_file(data_path: str | os.PathLike[str], pool_path: str | os.Path
             "heldout_lines": [rows[i].line for i in split.test]}
 
 
-def feature_groups(features_path) -> list[int] | None:
+def feature_groups(features_path: str | os.PathLike[str]) -> list[int] | None:
     """The prompt of each row of a features file, as group ids (0, 1, ... by first appearance).
 
     Read through the sidecar ``X.meta.json`` that ``adpo features`` writes next to ``X.npz``
