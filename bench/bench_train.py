@@ -168,7 +168,8 @@ def main(argv=None) -> None:
     n_pairs = n_pairs if rows is None else len(rows)
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
-    res = Results("train", quick=args.quick, params={
+    # one results file per kind of machine: a GPU run must not replace the 2-core CPU record
+    res = Results("train" if devices == ["cpu"] else "train-gpu", quick=args.quick, params={
         "model": "synthetic" if args.synthetic else args.model,
         "random_init": args.random_init or args.synthetic, "n_pairs": n_pairs, "batch_size": args.batch_size,
         "top_k_blocks": args.top_k_blocks, "threads": args.threads,
