@@ -11,12 +11,23 @@ accepted only if it beats tau, the largest block-start score outside A (by the r
 float64 whenever the top score shrank by ``REANCHOR`` since the last exact evaluation. See the
 numpy engine's docstring for why each of these is needed; the constants are shared.
 
-Differences from the numpy engine, none of which changes a pick: picked rows are masked (never
-compacted away, so a memory-mapped source is never copied); H^{-1} is kept as a float64 tensor
-on the device with the same buffered rank-one updates and periodic Cholesky refresh; and in
-float32, when no pick can be certified even with an active set of ``max(active, 4096)`` rows
-(scores closer together than ``F32_MARGIN``, e.g. rows of exactly equal norm at the start), all
-scores are recomputed exactly in float64 and the next block certifies against the exact tau
+Where the per-pick work runs (``host_picks``). A pick costs O(K d + d^2) in about a dozen small
+operations (argmax over A, H^{-1} v, the Sherman-Morrison vector w, the downdate of A's scores by
+(V_A w)^2). On CUDA they run on the device as tensors (H^{-1} is a float64 tensor there), so that
+nothing of size N or K crosses the bus; each pick synchronizes the host three times (the argmax
+index, the test against tau, v^T H^{-1} v). On the CPU each small torch operation costs
+microseconds of dispatch and its K x d matrix-vector product is slower than numpy's, so by
+default the per-pick work runs in numpy on the host with the numpy engine's
+:class:`~sim.design.greedy.GreedyState`, on the same memory (``Tensor.numpy()`` of a CPU tensor
+is a view), and torch runs the bulk: the block-start top-K, the refresh GEMM and the exact
+re-scoring. ``host_picks=False`` runs the device code path on the CPU (the tests run both).
+
+Differences from the numpy engine, none of which changes a pick: on the device path picked rows
+are masked (never compacted away, so a memory-mapped source is never copied); on the host path
+an in-memory bulk is compacted like the numpy engine's once a quarter of its rows are picked;
+and in float32, when no pick can be certified even with an active set of ``max(active, 4096)``
+rows (scores closer together than ``F32_MARGIN``, e.g. rows of exactly equal norm at the start),
+all scores are recomputed exactly in float64 and the next block certifies against the exact tau
 without the margin, instead of widening the active set towards all N rows.
 
 Rows come from a :class:`RowSource`: an in-memory array (moved to the device once) or a
@@ -30,15 +41,27 @@ from __future__ import annotations
 
 import time
 import warnings
+from contextlib import nullcontext
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+from threadpoolctl import threadpool_limits
 
 from ..validation import as_matrix, as_vector, positive_int
 from .common import DesignResult, check_gamma, design_vectors
-from .greedy import F32_MARGIN, REANCHOR, _float_dtype
+from .greedy import F32_MARGIN, REANCHOR, GreedyState, _float_dtype
+
+if TYPE_CHECKING:
+    import torch
+
+#: Rows per refresh GEMM on the host path: the (rows x k) product stays in the cache instead of
+#: making a round trip through memory (the device path multiplies a whole row block at once).
+HOST_REFRESH_ROWS = 2048
 
 
-def _torch():
+def _torch() -> Any:
     try:
         import torch
     except ImportError:
@@ -47,7 +70,7 @@ def _torch():
     return torch
 
 
-def resolve_device(device: str):
+def resolve_device(device: str) -> torch.device:
     """A torch.device for "cpu", "cuda" or "cuda:K", with a one-line error if unavailable."""
     torch = _torch()
     if not isinstance(device, str) or not (device == "cpu" or device.startswith("cuda")):
@@ -61,23 +84,31 @@ def resolve_device(device: str):
 class RowSource:
     """The candidate rows v_i = sqrt(w_i) phi_i, served to the engine in row blocks.
 
+    Rows are addressed by *local* index 0..N-1; :meth:`compact` drops rows of an in-memory bulk
+    and ``rows`` then maps local to original indices (None: the identity).
+
     Args:
         phi: (N, d) array: in memory (moved to the device once, in the bulk dtype, plus a float64
-            copy on the host when the bulk is float32) or a ``numpy.memmap`` (streamed: only
-            ``rows_per_block`` rows are materialized at a time).
+            copy on the host when the bulk is float32), a ``numpy.memmap`` (streamed: only
+            ``rows_per_block`` rows are materialized at a time) or a float tensor.
         weights: None or (N,) >= 0.
         dtype: bulk dtype (numpy float32 / float64). device: torch.device.
         stream: force streaming (default: when phi is a numpy.memmap).
     """
 
-    def __init__(self, phi, weights, dtype, device, *, stream: bool | None = None,
-                 rows_per_block: int = 65536):
+    def __init__(self, phi: Any, weights: ArrayLike | None, dtype: DTypeLike,
+                 device: torch.device, *, stream: bool | None = None,
+                 rows_per_block: int = 65536) -> None:
         torch = _torch()
         self.torch, self.device = torch, device
         self.dt = _float_dtype(dtype)
         self.tdt = torch.float32 if self.dt == np.float32 else torch.float64
         self.stream = isinstance(phi, np.memmap) if stream is None else bool(stream)
         self.rows_per_block = positive_int(rows_per_block, "rows_per_block")
+        self.rows: np.ndarray | None = None
+        self._bulk: torch.Tensor | None = None
+        self._v64: np.ndarray | None = None
+        self._src: torch.Tensor | None = None
         if torch.is_tensor(phi):
             # A tensor (e.g. generated on the GPU): the bulk is its values in the bulk dtype and
             # the exact rows are its own values in float64.
@@ -88,7 +119,6 @@ class RowSource:
             self.stream = False
             self.N, self.d = phi.shape
             self._bulk = phi.to(device=device, dtype=self.tdt)
-            self._v64 = None
             self._src = phi.to(device)
         elif self.stream:
             if phi.ndim != 2 or phi.dtype.kind != "f":
@@ -97,8 +127,6 @@ class RowSource:
             self.N, self.d = phi.shape
             self._phi = phi
             self._scale = None if weights is None else np.sqrt(design_weights(weights, self.N))
-            self._bulk = None
-            self._v64 = None
         else:
             V = design_vectors(phi, weights)                        # float64, validated
             self.N, self.d = V.shape
@@ -107,7 +135,8 @@ class RowSource:
                 self._bulk = torch.from_numpy(np.ascontiguousarray(V, dtype=self.dt)).to(device)
             self._v64 = V                                          # exact rows for re-scoring
 
-    def blocks(self, dtype=None):
+    def blocks(self, dtype: torch.dtype | None = None
+               ) -> Iterator[tuple[int, int, torch.Tensor]]:
         """Yield (lo, hi, rows lo:hi as a (hi - lo, d) tensor on the device, bulk dtype or the
         given torch dtype)."""
         step = self.rows_per_block
@@ -119,16 +148,26 @@ class RowSource:
             else:
                 yield lo, hi, self._load(np.s_[lo:hi], dtype or self.tdt)
 
-    def exact(self, idx: np.ndarray):
-        """Rows ``idx`` (sorted int array) in float64 on the device."""
+    def exact(self, idx: np.ndarray) -> torch.Tensor:
+        """Rows ``idx`` (sorted local int array) in float64 on the device, (m, d)."""
+        rows = idx if self.rows is None else self.rows[idx]
         if self._v64 is not None:
-            return self.torch.from_numpy(np.ascontiguousarray(self._v64[idx])).to(self.device)
-        if self._bulk is not None:
-            i = self.torch.from_numpy(np.asarray(idx)).to(self.device)
+            return self.torch.from_numpy(np.ascontiguousarray(self._v64[rows])).to(self.device)
+        if self._src is not None:
+            i = self.torch.from_numpy(np.asarray(rows)).to(self.device)
             return self._src[i].to(self.torch.float64)
-        return self._load(idx, self.torch.float64)
+        return self._load(rows, self.torch.float64)
 
-    def _load(self, key, tdtype):
+    def compact(self, keep: np.ndarray) -> None:
+        """Keep only the local rows ``keep`` (sorted int array) of an in-memory bulk (a copy of
+        those rows in the bulk dtype; the exact rows stay where they are, reached via ``rows``)."""
+        if self._bulk is None:
+            raise ValueError("rows: a streamed source cannot be compacted")
+        self._bulk = self._bulk[self.torch.from_numpy(keep).to(self.device)]
+        self.rows = keep if self.rows is None else self.rows[keep]
+        self.N = int(keep.size)
+
+    def _load(self, key: Any, tdtype: torch.dtype) -> torch.Tensor:
         X = np.array(self._phi[key], dtype=np.float64 if tdtype == self.torch.float64
                      else self.dt)                        # a writable copy of this block only
         if not np.isfinite(X).all():
@@ -138,7 +177,8 @@ class RowSource:
         return self.torch.from_numpy(np.ascontiguousarray(X)).to(self.device)
 
 
-def design_weights(weights, N: int) -> np.ndarray:
+def design_weights(weights: ArrayLike, N: int) -> np.ndarray:
+    """The (N,) float64 design weights, validated (finite, >= 0)."""
     w = as_vector(weights, "weights", length=N)
     if (w < 0).any():
         raise ValueError(f"weights: must be >= 0; entry {int(np.flatnonzero(w < 0)[0])} is "
@@ -148,9 +188,11 @@ def design_weights(weights, N: int) -> np.ndarray:
 
 class _TorchState:
     """H^{-1} (float64, device) with buffered rank-one updates and a Cholesky refresh from the
-    exactly accumulated H every ``refresh`` additions; mirrors :class:`greedy.GreedyState`."""
+    exactly accumulated H every ``refresh`` additions: :class:`greedy.GreedyState` on tensors
+    (the device path; the host path uses GreedyState itself)."""
 
-    def __init__(self, torch, d, gamma, device, flush=64, refresh=4096):
+    def __init__(self, torch: Any, d: int, gamma: float, device: torch.device, flush: int = 64,
+                 refresh: int = 4096) -> None:
         self.t, self.d, self.gamma = torch, d, gamma
         f64 = torch.float64
         self.h_inv = torch.eye(d, dtype=f64, device=device) / gamma
@@ -160,14 +202,15 @@ class _TorchState:
         self.k, self.flush, self.refresh, self.n_added = 0, flush, refresh, 0
         self.logdet = d * float(np.log(gamma))
 
-    def solve(self, v):
+    def solve(self, v: torch.Tensor) -> torch.Tensor:
+        """H^{-1} v, (d,) -> (d,)."""
         u = self.h_inv @ v
         if self.k:
             W = self.W[:self.k]
             u = u - W.T @ (W @ v)
         return u
 
-    def scores(self, X):
+    def scores(self, X: torch.Tensor) -> torch.Tensor:
         """v^T H^{-1} v for the float64 rows of X, (m, d) -> (m,)."""
         s = ((X @ self.h_inv) * X).sum(1)
         if self.k:
@@ -175,7 +218,9 @@ class _TorchState:
             s -= (C * C).sum(1)
         return s
 
-    def add(self, v):
+    def _add(self, v: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """H <- H + v v^T; returns (gain log(1 + v^T H^{-1} v), w) with w w^T the downdate of
+        H^{-1} (the contract of ``GreedyState._add``)."""
         u = self.solve(v)
         s = max(float(v @ u), 0.0)
         w = u / np.sqrt(1.0 + s)
@@ -198,16 +243,20 @@ class _TorchState:
         return gain, w
 
 
-def greedy_select_torch(V, n, *, gamma: float = 1.0, weights=None, exclude=None,
-                        dtype=np.float64, device: str = "cpu", active: int = 512,
+def greedy_select_torch(V: Any, n: int, *, gamma: float = 1.0,
+                        weights: ArrayLike | None = None, exclude: ArrayLike | None = None,
+                        dtype: DTypeLike = np.float64, device: str = "cpu", active: int = 512,
                         block: int = 256, rows_per_block: int = 65536,
-                        stream: bool | None = None) -> DesignResult:
+                        stream: bool | None = None,
+                        host_picks: bool | None = None) -> DesignResult:
     """Greedy D-optimal selection of n distinct rows with the blocked engine on torch.
 
     Same contract and the same picks as ``greedy_select(V, n, method="blocked")`` (module
-    docstring). ``V`` may be an (N, d) array or a ``numpy.memmap`` (streamed in blocks of
-    ``rows_per_block`` rows; then peak memory is O(rows_per_block d + N)). ``device``: "cpu",
-    "cuda" or "cuda:K". ``dtype``: float64, or float32 for the bulk refresh.
+    docstring). ``V`` may be an (N, d) array, a float tensor or a ``numpy.memmap`` (streamed in
+    blocks of ``rows_per_block`` rows; then peak memory is O(rows_per_block d + N)). ``device``:
+    "cpu", "cuda" or "cuda:K". ``dtype``: float64, or float32 for the bulk refresh.
+    ``host_picks``: run the per-pick work in numpy on the host (default: on the CPU only; the
+    module docstring says why); False runs the device code path.
 
     Returns:
         DesignResult(solver="greedy") with ``indices`` (n,) in pick order, ``gains`` (n,),
@@ -217,94 +266,129 @@ def greedy_select_torch(V, n, *, gamma: float = 1.0, weights=None, exclude=None,
     torch = _torch()
     dev = resolve_device(device)
     gamma = check_gamma(gamma, allow_zero=False)
+    host = dev.type == "cpu" if host_picks is None else bool(host_picks)
+    if host and dev.type != "cpu":
+        raise ValueError("host_picks: the per-pick work runs on the host only with device "
+                         "'cpu'; leave host_picks unset")
     if not isinstance(V, np.memmap) and not torch.is_tensor(V):
         V = as_matrix(V, "V")
     src = RowSource(V, weights, dtype, dev, stream=stream, rows_per_block=rows_per_block)
-    N, d = src.N, src.d
+    d = src.d
     n = positive_int(n, "n", minimum=0)
     active, block = positive_int(active, "active"), positive_int(block, "block")
     from ..data import check_indices
-    excl = check_indices([] if exclude is None else exclude, N, "exclude")
-    alive = torch.ones(N, dtype=torch.bool, device=dev)
-    alive[torch.from_numpy(excl).to(dev)] = False
-    n_alive = N - excl.size
+    excl = check_indices([] if exclude is None else exclude, src.N, "exclude")
+    n_alive = src.N - excl.size
     if n > n_alive:
         raise ValueError(f"n: cannot pick {n} distinct rows from {n_alive} eligible ones "
-                         f"(N = {N}, {excl.size} excluded); lower n")
+                         f"(N = {src.N}, {excl.size} excluded); lower n")
     exact_bulk = src.dt == np.float64
     margin = 0.0 if exact_bulk else F32_MARGIN
     f64 = torch.float64
-    state = _TorchState(torch, d, gamma, dev)
-    sc = torch.empty(N, dtype=f64, device=dev)
+    # The host path keeps its per-pick arrays in numpy, sharing memory with the tensors
+    # (``alive`` and ``sc`` are written per pick through their numpy views).
+    state: Any = GreedyState(d, gamma) if host else _TorchState(torch, d, gamma, dev)
+    alive = torch.ones(src.N, dtype=torch.bool, device=dev)
+    alive[torch.from_numpy(excl).to(dev)] = False
+    sc = torch.empty(src.N, dtype=f64, device=dev)
+
+    def exact_scores(X: torch.Tensor) -> torch.Tensor:
+        """v^T H^{-1} v for the float64 rows of X (m, d), in torch (its threads)."""
+        if not host:
+            return state.scores(X)
+        h_inv = torch.from_numpy(state.h_inv)        # (d, d); folds the pending rank-one terms
+        return ((X @ h_inv) * X).sum(1)
+
     for lo, hi, X in src.blocks(f64):
         sc[lo:hi] = (X * X).sum(1) / gamma
     neg_inf = torch.tensor(-np.inf, dtype=f64, device=dev)
-    picks, gains = [], []
-    W = torch.empty((block, d), dtype=f64, device=dev)
-    evals, nblocks, reanchors = N, 0, 0
+    picks: list[int] = []
+    gains: list[float] = []
+    W: Any = np.empty((block, d)) if host else torch.empty((block, d), dtype=f64, device=dev)
+    alive_h = alive.numpy() if host else alive
+    chunk = HOST_REFRESH_ROWS if host else None
+    compactable = host and src._bulk is not None
+    evals, nblocks, reanchors = src.N, 0, 0
     max_active = max(active, 4096)
     anchor = float(torch.where(alive, sc, neg_inf).max())
     exact_sc = True   # sc holds exact float64 scores (no float32 downdate since the last pass)
-    while len(picks) < n:
-        key = torch.where(alive, sc, neg_inf)
-        top = float(key.max())
-        if top < anchor / REANCHOR or (not exact_sc and active > max_active):
-            for lo, hi, X in src.blocks(f64):
-                sc[lo:hi] = state.scores(X)
-            evals += N
-            reanchors += 1
+    # Host path: numpy's BLAS runs the small per-pick products on one thread, so that its
+    # pool does not spin on the cores torch's intra-op pool needs for the bulk products.
+    with threadpool_limits(1, user_api="blas") if host else nullcontext():
+        while len(picks) < n:
+            if compactable and n_alive < 0.75 * src.N:   # drop the picked (and excluded) rows
+                keep = np.flatnonzero(alive_h)
+                src.compact(keep)
+                sc, alive = sc[torch.from_numpy(keep)], torch.ones(keep.size, dtype=torch.bool)
+                alive_h = alive.numpy()
             key = torch.where(alive, sc, neg_inf)
-            anchor = top = float(key.max())
-            exact_sc, active = True, min(active, max_active)
-        K = min(active, n_alive)
-        if K < N:
-            vals, part = torch.topk(key, K + 1, sorted=True)
-            A = torch.sort(part[:K]).values
-            tau = float(vals[K])
-        else:
-            A, tau = torch.nonzero(alive).flatten(), -np.inf
-        A_np = A.cpu().numpy()
-        VA = src.exact(A_np)
-        sA = sc[A].clone() if exact_bulk else state.scores(VA)
-        evals += 0 if exact_bulk else A_np.size
-        slack = 0.0 if exact_sc else margin
-        thresh = tau + slack * abs(tau) if np.isfinite(tau) else -np.inf
-        nblocks += 1
-        k = 0
-        while k < block and len(picks) < n:
-            j = int(torch.argmax(sA))
-            if not float(sA[j]) > thresh:
-                break
-            gain, w = state.add(VA[j])
-            i = int(A_np[j])
-            picks.append(i)
-            gains.append(gain)
-            alive[i] = False
-            n_alive -= 1
-            c = VA @ w
-            sA -= c * c
-            sA[j] = -np.inf
-            W[k] = w
-            k += 1
-        evals += k * A_np.size
-        if k == 0:
-            if K == n_alive:
-                raise RuntimeError("greedy: no certifiable pick among all rows")
-            active = 2 * active
-            continue
-        if k < block // 4:
-            active = min(2 * active, max_active)
-        elif k > block // 2:
-            active = max(active // 2, 128)
-        Wk = W[:k].to(src.tdt)
-        for lo, hi, X in src.blocks():
-            C = X @ Wk.T
-            sc[lo:hi] -= (C * C).sum(1, dtype=f64) if exact_bulk else (C * C).sum(1).to(f64)
-        exact_sc = exact_bulk
-        evals += k * N
+            top = float(key.max())
+            if top < anchor / REANCHOR or (not exact_sc and active > max_active):
+                for lo, hi, X in src.blocks(f64):
+                    sc[lo:hi] = exact_scores(X)
+                evals += src.N
+                reanchors += 1
+                key = torch.where(alive, sc, neg_inf)
+                anchor = top = float(key.max())
+                exact_sc, active = True, min(active, max_active)
+            K = min(active, n_alive)
+            if K < src.N:
+                vals, part = torch.topk(key, K + 1, sorted=True)
+                A = torch.sort(part[:K]).values
+                tau = float(vals[K])
+            else:
+                A, tau = torch.nonzero(alive).flatten(), -np.inf
+            A_np = A.cpu().numpy()
+            VA: Any = src.exact(A_np)
+            if exact_bulk:
+                sA: Any = sc[A].numpy() if host else sc[A].clone()
+            else:
+                sA = exact_scores(VA).numpy() if host else exact_scores(VA)
+                evals += A_np.size
+            if host:
+                VA = VA.numpy()
+            slack = 0.0 if exact_sc else margin
+            thresh = tau + slack * abs(tau) if np.isfinite(tau) else -np.inf
+            nblocks += 1
+            k = 0
+            while k < block and len(picks) < n:
+                j = int(sA.argmax())
+                if not float(sA[j]) > thresh:
+                    break
+                gain, w = state._add(VA[j])
+                i = int(A_np[j])
+                picks.append(i if src.rows is None else int(src.rows[i]))
+                gains.append(gain)
+                alive_h[i] = False
+                n_alive -= 1
+                c = VA @ w
+                c *= c
+                sA -= c
+                sA[j] = -np.inf
+                W[k] = w
+                k += 1
+            evals += k * A_np.size
+            if k == 0:
+                if K == n_alive:
+                    raise RuntimeError("greedy: no certifiable pick among all rows")
+                active = 2 * active
+                continue
+            if k < block // 4:
+                active = min(2 * active, max_active)
+            elif k > block // 2:
+                active = max(active // 2, 128)
+            Wk = (torch.from_numpy(W[:k]) if host else W[:k]).to(src.tdt)
+            for lo, hi, X in src.blocks():
+                step = chunk or hi - lo
+                for a in range(lo, hi, step):
+                    C = X[a - lo:a - lo + step] @ Wk.T
+                    C *= C
+                    sc[a:min(a + step, hi)] -= C.sum(1) if exact_bulk else C.sum(1).to(f64)
+            exact_sc = exact_bulk
+            evals += k * src.N
     info = {"method": "blocked", "backend": "torch", "device": str(dev), "dtype": src.dt.name,
             "blocks": nblocks, "evaluations": int(evals), "reanchors": reanchors,
-            "streamed": src.stream}
+            "streamed": src.stream, "host_picks": host}
     return DesignResult(solver="greedy", indices=np.asarray(picks, dtype=np.int64),
                         logdet=float(state.logdet), support=n, iterations=n,
                         seconds=time.perf_counter() - t0,
@@ -330,8 +414,9 @@ class TorchEngine:
             :func:`greedy_select_torch`.
     """
 
-    def __init__(self, V, eligible, state, q0=None, *, n: int, device: str = "cpu",
-                 dtype=np.float64, rows_per_block: int = 65536) -> None:
+    def __init__(self, V: np.ndarray, eligible: np.ndarray, state: GreedyState,
+                 q0: np.ndarray | None = None, *, n: int, device: str = "cpu",
+                 dtype: DTypeLike = np.float64, rows_per_block: int = 65536) -> None:
         if state.n_added:
             raise ValueError("backend: the torch engine starts from H_0 = gamma I; this "
                              "selector's design already holds rows (use --backend numpy)")
@@ -339,7 +424,8 @@ class TorchEngine:
         self.exclude = np.flatnonzero(~np.asarray(eligible, dtype=bool))
         self.n_eligible = int(V.shape[0] - self.exclude.size)
         self.batch = positive_int(n, "n")
-        self.kw = {"device": device, "dtype": dtype, "rows_per_block": rows_per_block}
+        self.kw: dict[str, Any] = {"device": device, "dtype": dtype,
+                                   "rows_per_block": rows_per_block}
         self.picks = np.empty(0, dtype=np.int64)
         self.served = 0
         self.n_evals = 0
