@@ -12,16 +12,35 @@ from sim.design import greedy_select  # noqa: E402
 from sim.design.torch_greedy import greedy_select_torch  # noqa: E402
 
 
+@pytest.mark.parametrize("host_picks", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_same_picks_as_the_numpy_engine(dtype):
+def test_same_picks_as_the_numpy_engine(dtype, host_picks):
+    # host_picks=False runs the CUDA code path (per-pick work on torch tensors) on the CPU
     rng = np.random.default_rng(0)
     V = rng.standard_normal((4000, 24)) * rng.uniform(0.3, 2.0, (4000, 1))
     ref = greedy_select(V, 600, gamma=0.5, dtype=dtype)
-    out = greedy_select_torch(V, 600, gamma=0.5, dtype=dtype, block=64)
+    out = greedy_select_torch(V, 600, gamma=0.5, dtype=dtype, block=64, host_picks=host_picks)
+    assert out.info["host_picks"] is host_picks
     assert np.array_equal(out.indices, ref.indices)
     assert out.logdet == pytest.approx(ref.logdet, rel=1e-12)
     assert np.allclose(out.gains, ref.gains, rtol=1e-10)
     assert out.info["blocks"] > 3 and out.info["reanchors"] >= 1   # both mechanisms exercised
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compaction_keeps_the_picks_and_their_indices(dtype):
+    # n > N / 2: the host path compacts its bulk (whenever a quarter of its rows are gone,
+    # exclusions counted), several times, so picks must be mapped back to the original rows
+    # through every compaction; the device path masks instead. Both must pick what numpy picks.
+    rng = np.random.default_rng(4)
+    V = rng.standard_normal((800, 10)) * rng.uniform(0.5, 1.5, (800, 1))
+    excl = rng.choice(800, 60, replace=False)
+    ref = greedy_select(V, 500, exclude=excl, dtype=dtype)
+    for host in (True, False):
+        out = greedy_select_torch(V, 500, exclude=excl, dtype=dtype, block=32, host_picks=host)
+        assert (out.info["compactions"] >= 3) if host else (out.info["compactions"] == 0)
+        assert np.array_equal(out.indices, ref.indices)
+        assert out.logdet == pytest.approx(ref.logdet, rel=1e-12)
 
 
 def test_ties_go_to_the_lowest_index_weights_and_exclude():

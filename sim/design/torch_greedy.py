@@ -308,7 +308,7 @@ def greedy_select_torch(V: Any, n: int, *, gamma: float = 1.0,
     alive_h = alive.numpy() if host else alive
     chunk = HOST_REFRESH_ROWS if host else None
     compactable = host and src._bulk is not None
-    evals, nblocks, reanchors = src.N, 0, 0
+    evals, nblocks, reanchors, compactions = src.N, 0, 0, 0
     max_active = max(active, 4096)
     anchor = float(torch.where(alive, sc, neg_inf).max())
     exact_sc = True   # sc holds exact float64 scores (no float32 downdate since the last pass)
@@ -321,6 +321,7 @@ def greedy_select_torch(V: Any, n: int, *, gamma: float = 1.0,
                 src.compact(keep)
                 sc, alive = sc[torch.from_numpy(keep)], torch.ones(keep.size, dtype=torch.bool)
                 alive_h = alive.numpy()
+                compactions += 1
             key = torch.where(alive, sc, neg_inf)
             top = float(key.max())
             if top < anchor / REANCHOR or (not exact_sc and active > max_active):
@@ -388,7 +389,7 @@ def greedy_select_torch(V: Any, n: int, *, gamma: float = 1.0,
             evals += k * src.N
     info = {"method": "blocked", "backend": "torch", "device": str(dev), "dtype": src.dt.name,
             "blocks": nblocks, "evaluations": int(evals), "reanchors": reanchors,
-            "streamed": src.stream, "host_picks": host}
+            "streamed": src.stream, "host_picks": host, "compactions": compactions}
     return DesignResult(solver="greedy", indices=np.asarray(picks, dtype=np.int64),
                         logdet=float(state.logdet), support=n, iterations=n,
                         seconds=time.perf_counter() - t0,
