@@ -47,13 +47,18 @@ def test_state_validates_inputs():
 # ----------------------------------------------------------------- picks equal naive greedy
 @pytest.mark.parametrize("method,dtype", [("blocked", np.float64), ("blocked", np.float32),
                                           ("maintained", np.float64)])
-@pytest.mark.parametrize("seed,N,d,n", [(1, 300, 6, 120), (2, 800, 24, 600), (3, 60, 80, 60)])
-def test_fast_engines_pick_exactly_what_naive_greedy_picks(method, dtype, seed, N, d, n):
+@pytest.mark.parametrize("seed,N,d,n,sizes", [
+    (1, 300, 6, 120, (16, 8, 128)), (2, 800, 24, 600, (16, 8, 128)), (3, 60, 80, 60, (16, 8, 128)),
+    (4, 800, 24, 600, (96, 32, 4)), (5, 300, 6, 200, (64, 64, 2))])
+def test_fast_engines_pick_exactly_what_naive_greedy_picks(method, dtype, seed, N, d, n, sizes):
     V, w = _inst(seed, N, d)
     ref = naive_greedy(V, n, gamma=0.7, weights=w)
-    # small active set and blocks so that the lazy threshold and refreshes are exercised
-    res = greedy_select(V, n, gamma=0.7, weights=w, method=method, dtype=dtype, active=16,
-                        block=8)
+    # small active sets and blocks so that the lazy thresholds and refreshes are exercised: with
+    # (K, block, |B|) = (16, 8, 128) B is all of A; the last two cases exercise B inside A
+    # (a sub-block refresh that skipped A's downdate, or a wrong tau2, picks differently)
+    active, block, sub = sizes
+    res = greedy_select(V, n, gamma=0.7, weights=w, method=method, dtype=dtype, active=active,
+                        block=block, **({"sub_active": sub} if method == "blocked" else {}))
     np.testing.assert_array_equal(res.indices, ref.indices)
     assert res.logdet == pytest.approx(ref.logdet, rel=1e-10)
     assert res.logdet == pytest.approx(subset_logdet(V * np.sqrt(w)[:, None], ref.indices, 0.7),

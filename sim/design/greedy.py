@@ -28,7 +28,13 @@ and share the linear algebra of :mod:`sim.linalg`:
   rows with the largest scores is kept exact; the argmax over A is the global argmax as long as
   it exceeds tau, the largest block-start score outside A, because scores only shrink (the
   lazy-greedy argument of Minoux 1978). When it does not, the block ends and all scores are
-  brought up to date. The engine is resumable (one pick per call), so the selectors run it too.
+  brought up to date. The same argument is applied once more inside A: only a sub-active set B
+  of the best rows of A is downdated at every pick (O(|B| d)), and a pick from B is certified
+  against tau2, the largest score in A outside B; when B's best falls below tau2, all of A is
+  brought up to date by one (|A| x d) @ (d x k2) product for the k2 picks of that sub-block and
+  a new B is chosen. A per-pick matrix-vector product over all of A (memory-bound, ~1 ms at
+  |A| = 4096, d = 384) thus becomes a matrix product, and A can be large enough for long blocks.
+  The engine is resumable (one pick per call), so the selectors run it too.
 
 With fixed weights all of them give the same picks (ties go to the lowest index). The lazy
 argument needs scores that only shrink. The blocked engine keeps the *unweighted* forms
@@ -37,15 +43,17 @@ q_i = V_i^T H^{-1} V_i and scores w_i q_i, so weights replaced between picks (AD
 upper bounds, which stay bounds whatever the new weights are.
 
 ``dtype=np.float32`` runs the blocked refresh in single precision (twice the BLAS speed). The
-active set is then re-scored exactly in float64 at every block start, and a pick is accepted only
-if it beats tau by a relative margin (``F32_MARGIN``) that covers the float32 error of the stale
-scores; the benchmark checks the picks against the float64 engines.
+sub-active set B is then re-scored exactly in float64 whenever it is chosen, and a pick is
+accepted only if it beats tau and tau2 by a relative margin (``F32_MARGIN``) that covers the
+float32 error of the stale scores they come from; the benchmark checks the picks against the
+float64 engines.
 
 Downdating s_i <- s_i - (w^T v_i)^2 from s_i ~ ||v||^2 / gamma down to scores 10^4 times smaller
 cancels digits: the absolute error stays ~ eps times the score at the last exact evaluation. The
 blocked engine therefore recomputes every score exactly from H^{-1} (O(N d^2), a few times per
-run) whenever the top score has shrunk by ``REANCHOR`` since the last exact evaluation, which
-keeps the relative error of every stale score below ~REANCHOR * eps * sqrt(d). (Without this,
+run) whenever the top score has shrunk by ``REANCHOR`` (float32 bulk; ``REANCHOR_F64`` for a
+float64 one) since the last exact evaluation, which keeps the relative error of every stale
+score below ~REANCHOR * eps * sqrt(d). (Without this,
 float32 refreshes made a wrong pick after 27,664 of 32,768 picks at N = 2^16, d = 384, where two
 scores differed by 1.9e-5 relative.)
 """
@@ -179,7 +187,7 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
                   record_kappa: bool = False, method: str = "auto", active: int = 512,
                   block: int = 256, initial: ArrayLike | None = None, replace: bool = False,
                   group: ArrayLike | None = None, max_per_prompt: int | None = None,
-                  rows_per_block: int = _REFRESH_ROWS) -> DesignResult:
+                  rows_per_block: int = _REFRESH_ROWS, sub_active: int = 128) -> DesignResult:
     """Greedy D-optimal selection of n rows (paper eq. 10; Algorithm 2 with fixed weights).
 
     Maximizes log det(gamma I + sum_{i in S} v_i v_i^T) one pick at a time, v_i = sqrt(w_i) V_i.
@@ -200,7 +208,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
             included) of v_i^T H_{t-1}^{-1} v_i, divided by the picked row's score (Assumption 4).
             Uses the ``maintained`` engine (O(N d) per pick).
         method: "auto", "blocked", "maintained" or "naive" (full argmax only).
-        active, block: active-set size K and maximum block length of the blocked engine.
+        active, block, sub_active: active-set size K, maximum block length and initial size of
+            the sub-active set of the blocked engine (they change its speed, not its picks).
         replace: designs with replacement: a picked row stays eligible, and picking it again
             (a repeated label, each a fresh Bernoulli draw) gains log(1 + v^T H^{-1} v) with the
             current H, the same determinant lemma; ``indices`` may then repeat.
@@ -288,7 +297,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         eng = BlockedGreedy(Vd, eligible, state, s0, weights=w_eng, dtype=dt,
                             active=positive_int(active, "active"),
                             block=positive_int(block, "block"), replace=bool(replace),
-                            rows_per_block=rows_per_block, copy=not stream)
+                            rows_per_block=rows_per_block, copy=not stream,
+                            sub_active=sub_active)
         picks, gains = [], []
         for _ in range(n):
             i, gain, _v = eng.next()
@@ -397,6 +407,7 @@ class BlockedGreedy:
         q0: (N,) exact V_i^T H^{-1} V_i for the current state.
         weights: None or (N,) >= 0. dtype: float64 or float32 (bulk refresh precision).
         active, block: active-set size K and maximum block length.
+        sub_active: initial size of the sub-active set B inside A (adapted as K is).
         replace: a picked row stays eligible (designs with replacement): its score is
             downdated like every other row's, q_i <- q_i - (w^T V_i)^2, which is exactly its
             score for a repeated pick.
@@ -410,7 +421,8 @@ class BlockedGreedy:
     def __init__(self, V: np.ndarray, eligible: np.ndarray, state: GreedyState, q0: np.ndarray,
                  *, weights: np.ndarray | None = None, dtype: DTypeLike = np.float64,
                  active: int = 512, block: int = 256, replace: bool = False,
-                 rows_per_block: int = _REFRESH_ROWS, copy: bool = True) -> None:
+                 rows_per_block: int = _REFRESH_ROWS, copy: bool = True,
+                 sub_active: int = 128) -> None:
         self.V, self.state, self.w = V, state, weights
         self.replace = bool(replace)
         self.dt = _float_dtype(dtype)
@@ -439,7 +451,7 @@ class BlockedGreedy:
         self._k = 0
         self._A = None  # active set of the current block (None: between blocks)
         self._B = None  # its sub-active set (None: between sub-blocks)
-        self._active2 = 128
+        self._active2 = positive_int(sub_active, "sub_active")
         self._anchor = None
         self.n_evals, self.n_blocks = self.rows.size, 0
 
