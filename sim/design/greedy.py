@@ -468,7 +468,7 @@ class BlockedGreedy:
         self._anchor = None
 
     def _start_block(self) -> None:
-        if self._copy and self.n_alive < 0.75 * self.rows.size:  # compact: drop picked rows
+        if self._copy and self.n_alive < 0.9 * self.rows.size:  # compact: drop picked rows
             self.rows, self.Vr, self.q = (self.rows[self.alive], self.Vr[self.alive],
                                           self.q[self.alive])
             self.alive = np.ones(self.rows.size, dtype=bool)
