@@ -279,7 +279,8 @@ def theorem4_along_run(data: PreferenceData, indices: ArrayLike, gamma: float, k
     Measured: max_i phi_i^T Sigma_n^{-1} phi_i over all N rows, Sigma_n = gamma I +
     grad^2 L_DPO(theta_*; S_n) with theta_* = data.theta_star (Cholesky solves). Bounds: printed
     and corrected, with kappa = max_{t <= n} kappa_t of the run (the smallest constant that
-    makes Assumption 4 hold up to round n). ``bound`` (d, n, beta, gamma, kappa, form=) is
+    makes Assumption 4 hold up to round n; ``kappa`` is the run's (n,) kappa_t, or one number
+    used for every round). ``bound`` (d, n, beta, gamma, kappa, form=) is
     injectable (tests pass wrong versions). Returns arrays keyed "n", "measured", "kappa",
     "printed", "corrected", and "ceiling" = max_i ||phi_i||^2 / gamma, the value no design can
     exceed (:func:`theory.bounds.theorem4_ceiling`): where a bound is >= it, the check at that
@@ -289,6 +290,11 @@ def theorem4_along_run(data: PreferenceData, indices: ArrayLike, gamma: float, k
         raise ValueError("data.theta_star: Theorem 4's Sigma_n is the Hessian at theta_star")
     idx = np.asarray(indices, dtype=np.int64)
     kappas = np.asarray(kappa, dtype=np.float64)
+    if kappas.ndim == 0:  # one constant for every round
+        kappas = np.full(idx.size, float(kappas))
+    if kappas.ndim != 1:
+        raise ValueError(f"kappa: expected a number or the run's kappa_t (n,), got shape "
+                         f"{kappas.shape}")
     rows: dict[str, list[float]] = {
         k: [] for k in ("n", "measured", "kappa", "printed", "corrected", "ceiling")}
     ceiling = bounds.theorem4_ceiling(gamma, float(np.linalg.norm(data.phi, axis=1).max()))
@@ -296,6 +302,9 @@ def theorem4_along_run(data: PreferenceData, indices: ArrayLike, gamma: float, k
         n = positive_int(n, "n_grid")
         if n > idx.size:
             raise ValueError(f"n_grid: {n} exceeds the run's {idx.size} picks")
+        if n > kappas.size or np.isnan(kappas[:n]).any():
+            raise ValueError(f"kappa: kappa_t of rounds 1..{n} not recorded (NaN or missing); "
+                             f"trace the run with record_kappa=True")
         s_n = idx[:n]
         sig = dpo_hessian(data.theta_star, data.phi[s_n], data.b[s_n], data.beta, ridge=gamma)
         k = float(max(1.0, np.max(kappas[:n])))
