@@ -16,6 +16,7 @@ Shapes: ``phi`` (N, d), ``b`` (N,), ``s`` (N,) in {0, 1}, ``theta`` (d,).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 import scipy.linalg
@@ -38,8 +39,17 @@ class ConvergenceError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- stable primitives
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """mu(z) = 1 / (1 + exp(-z)), exact to float precision for any finite z."""
+@overload
+def sigmoid(z: float) -> float: ...
+
+
+@overload
+def sigmoid(z: np.ndarray) -> np.ndarray: ...
+
+
+def sigmoid(z: float | np.ndarray) -> float | np.ndarray:
+    """mu(z) = 1 / (1 + exp(-z)), exact to float precision for any finite z (a scalar gives a
+    numpy float, an array an array of its shape)."""
     return expit(z)
 
 

@@ -29,6 +29,9 @@ MAX_LOGIT_SCALE = 1e12
 #: regularizer) is ``fit_ridge`` everywhere.
 RENAMED_OPTIONS = {"fit_gamma": "fit_ridge"}
 
+#: What :func:`as_rng` accepts: a non-negative int, a ``SeedSequence`` or a ``Generator``.
+Seed = int | np.integer | np.random.SeedSequence | np.random.Generator
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 

@@ -13,14 +13,39 @@ f(S_GreeDi) >= (1 - 1/e)^2 / min(parts, n) f(OPT); here f(S) = log det(gamma I +
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from ..validation import as_rng, positive_int
+from ..validation import Seed, as_rng, positive_int
 from .common import DesignResult, check_gamma, design_vectors
 
+if TYPE_CHECKING:  # dask.distributed is optional (the ``dist`` extra)
+    from distributed import Client
 
-def _checked(V, n, parts, gamma, weights):
+#: What :meth:`BlockScorer.step` reports: (scores (r,), global indices (r,), rows (r, d), tau).
+Report = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+
+
+class _Result(Protocol):
+    """A call's outcome: a Dask ``ActorFuture`` or :class:`_Here` (the in-process run)."""
+
+    def result(self) -> Report:
+        """The call's value."""
+
+
+class _Block(Protocol):
+    """A block as the driver calls it: a Dask actor of :class:`BlockScorer`, or :class:`_Local`."""
+
+    def step(self, W: np.ndarray | None, picked: Sequence[int], h_inv: np.ndarray | None,
+             top: int) -> _Result:
+        """:meth:`BlockScorer.step`, its value behind ``result()``."""
+
+
+def _checked(V: ArrayLike, n: int, parts: int, gamma: float, weights: ArrayLike | None
+             ) -> tuple[np.ndarray, int, int, float]:
     """(v_i = sqrt(w_i) V_i (N, d), n, parts, gamma) validated, or a one-line ValueError."""
     Vd = design_vectors(V, weights)
     n, parts = positive_int(n, "n"), positive_int(parts, "parts")
@@ -29,13 +54,16 @@ def _checked(V, n, parts, gamma, weights):
     return Vd, n, parts, check_gamma(gamma, allow_zero=False)
 
 
-def _block_greedy(V, n, gamma, dtype):
+def _block_greedy(V: np.ndarray, n: int, gamma: float, dtype: DTypeLike) -> np.ndarray:
     from .greedy import greedy_select
-    return greedy_select(V, min(n, V.shape[0]), gamma=gamma, dtype=dtype).indices
+    idx = greedy_select(V, min(n, V.shape[0]), gamma=gamma, dtype=dtype).indices
+    assert idx is not None  # an exact design always has indices
+    return idx
 
 
-def greedi_select(V, n, *, parts: int = 2, gamma: float = 1.0, weights=None, seed=0,
-                  dtype=np.float64, client=None) -> DesignResult:
+def greedi_select(V: ArrayLike, n: int, *, parts: int = 2, gamma: float = 1.0,
+                  weights: ArrayLike | None = None, seed: Seed = 0,
+                  dtype: DTypeLike = np.float64, client: Client | None = None) -> DesignResult:
     """n rows by GreeDi (module docstring).
 
     Args:
@@ -70,7 +98,7 @@ def greedi_select(V, n, *, parts: int = 2, gamma: float = 1.0, weights=None, see
                                                "distributed": client is not None})
 
 
-def connect(scheduler: str):
+def connect(scheduler: str) -> Client:
     """A ``distributed.Client`` for ``local:K`` (K worker processes of one thread each, BLAS
     pinned to one thread in each: OMP/OPENBLAS/MKL_NUM_THREADS=1, so K workers use K cores) or
     a scheduler address ``tcp://host:port`` (its workers keep their own settings)."""
@@ -117,7 +145,8 @@ class BlockScorer:
         self.s = np.einsum("ij,ij->i", self.V, self.V) / gamma
         self.picked = np.zeros(self.s.size, dtype=bool)
 
-    def step(self, W: np.ndarray | None, picked, h_inv: np.ndarray | None, top: int):
+    def step(self, W: np.ndarray | None, picked: Sequence[int], h_inv: np.ndarray | None,
+             top: int) -> Report:
         """Apply the k picks of the last round, then report this block's best rows.
 
         Args:
@@ -156,15 +185,28 @@ class BlockScorer:
 class _Here:
     """A finished 'future' for the in-process run (same interface as a Dask ActorFuture)."""
 
-    def __init__(self, value):
+    def __init__(self, value: Report) -> None:
         self.value = value
 
-    def result(self):
+    def result(self) -> Report:
         return self.value
 
 
-def greedi_exact_select(V, n, *, parts: int = 2, gamma: float = 1.0, weights=None,
-                        top: int = 16, client=None) -> DesignResult:
+class _Local:
+    """A :class:`BlockScorer` in this process, called as its Dask actor is (``step`` returns a
+    finished future)."""
+
+    def __init__(self, scorer: BlockScorer) -> None:
+        self.scorer = scorer
+
+    def step(self, W: np.ndarray | None, picked: Sequence[int], h_inv: np.ndarray | None,
+             top: int) -> _Here:
+        return _Here(self.scorer.step(W, picked, h_inv, top))
+
+
+def greedi_exact_select(V: ArrayLike, n: int, *, parts: int = 2, gamma: float = 1.0,
+                        weights: ArrayLike | None = None, top: int = 16,
+                        client: Client | None = None) -> DesignResult:
     """n rows by the exact greedy of paper eq. 10, with the rows kept on Dask workers.
 
     The N rows are split into ``parts`` contiguous blocks, each held by a :class:`BlockScorer`
@@ -200,32 +242,28 @@ def greedi_exact_select(V, n, *, parts: int = 2, gamma: float = 1.0, weights=Non
     N, d = Vd.shape
     top = positive_int(top, "top")
     bounds = np.linspace(0, N, min(parts, N) + 1).astype(int)
+    blocks: list[_Block]
     if client is None:
-        blocks = [BlockScorer(Vd[a:b], a, gamma) for a, b in zip(bounds[:-1], bounds[1:])]
-
-        def call(blk, *args):
-            return _Here(blk.step(*args))
+        blocks = [_Local(BlockScorer(Vd[a:b], a, gamma))
+                  for a, b in zip(bounds[:-1], bounds[1:])]
     else:
         workers = list(client.scheduler_info()["workers"])
         futs = [client.submit(BlockScorer, Vd[a:b], a, gamma, actor=True, pure=False,
                               workers=[workers[j % len(workers)]])
                 for j, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
-        blocks = [f.result() for f in futs]
-
-        def call(blk, *args):
-            return blk.step(*args)
+        blocks = [f.result() for f in futs]   # Dask actors: step() returns an ActorFuture
 
     state = GreedyState(d, gamma)
     picks: list[int] = []
     gains: list[float] = []
     W: list[np.ndarray] = []
     anchor = np.inf           # top score at the last exact evaluation
-    h_inv = None
+    h_inv: np.ndarray | None = None
     exact = True              # this round's reports are exact scores (first round, re-anchor)
     trips = reanchors = 0
     while len(picks) < n:
         done = picks[len(picks) - len(W):]
-        futures = [call(b, np.array(W) if W else None, done, h_inv, top) for b in blocks]
+        futures = [b.step(np.array(W) if W else None, done, h_inv, top) for b in blocks]
         reports = [f.result() for f in futures]
         trips += 1
         h_inv, W = None, []
