@@ -56,9 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
                    help="greedy: the numpy engine or the torch one (same picks; needs torch)")
     p.add_argument("--device", default="cpu", help="greedy with --backend torch: cpu or cuda")
-    p.add_argument("--rows-per-block", type=int, default=65536,
-                   help="greedy with --backend torch on a pool folder: rows read per block "
-                   "(bounds the memory: ~rows x d x 8 bytes)")
+    p.add_argument("--rows-per-block", type=int, default=None,
+                   help="greedy: rows per block of the bulk refresh, read in turn from a pool "
+                   "folder (bounds the memory: ~rows x (d + 256) x 8 bytes; default 8192 for "
+                   "numpy, 65536 for torch)")
     p.add_argument("--scheduler", default=None,
                    help="greedi, greedi-exact: local:K (K in-process Dask workers) or a scheduler address; "
                    "default: 2 blocks in this process")
@@ -96,7 +97,8 @@ def check_args(args: argparse.Namespace) -> None:
     if not 0 < args.efficiency < 1:
         raise ValueError(f"efficiency: must lie in (0, 1), got {args.efficiency}")
     as_rng(args.seed)
-    positive_int(args.rows_per_block, "rows_per_block")
+    if args.rows_per_block is not None:
+        positive_int(args.rows_per_block, "rows_per_block")
     if args.scheduler is not None and "distributed" not in SOLVERS.get(args.solver).tags:
         raise ValueError(f"scheduler: --scheduler applies to the distributed solvers only "
                          f"({', '.join(solver_names('distributed'))})")
@@ -118,13 +120,16 @@ def run(args: argparse.Namespace) -> int:
     from sim.design.common import subset_logdet
 
     check_args(args)
-    stream = is_pool(args.data) and args.backend == "torch" and args.solver == "greedy"
-    # A pool folder streamed by the torch engine stays memory-mapped (phi is never loaded).
+    stream = (is_pool(args.data) and args.solver == "greedy" and args.criterion == "d"
+              and (args.backend == "torch" or args.candidates == "all"))
+    # A pool folder streamed by a blocked greedy engine (numpy or torch) stays memory-mapped:
+    # phi is never loaded as a whole.
     data = open_pool(args.data) if stream else PreferenceData.load(args.data)
     n = args.n
     if n is not None and not 1 <= n <= data.N:
         raise ValueError(f"n: must lie in [1, N = {data.N}], got {n}")
-    need = (4 * 8.0 * min(args.rows_per_block, data.N) * data.d + 32.0 * data.N if stream
+    rows = args.rows_per_block or (65536 if args.backend == "torch" else 8192)
+    need = (8.0 * min(rows, data.N) * (4 * data.d + 256) + 32.0 * data.N if stream
             else memory_estimate(args.solver, data.N, data.d))
     check_resources(need, f"design --solver {args.solver}: N = {data.N}, d = {data.d}",
                     force=args.force)

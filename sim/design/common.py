@@ -104,12 +104,17 @@ def design_vectors(V: ArrayLike, weights: ArrayLike | None = None, *,
     V = as_matrix(V, name)
     if weights is None:
         return V
-    w = as_vector(weights, "weights", length=V.shape[0])
+    return V * np.sqrt(check_weights(weights, V.shape[0]))[:, None]
+
+
+def check_weights(weights: ArrayLike, N: int) -> np.ndarray:
+    """Validated per-row weights (N,): finite and >= 0, or ``ValueError`` naming the entry."""
+    w = as_vector(weights, "weights", length=N)
     if (w < 0).any():
         i = int(np.flatnonzero(w < 0)[0])
         raise ValueError(f"weights: must be >= 0 (they are variances, e.g. beta^2 mu (1 - mu)); "
                          f"entry {i} is {w[i]}")
-    return V * np.sqrt(w)[:, None]
+    return w
 
 
 def check_gamma(gamma: float, *, allow_zero: bool) -> float:

@@ -63,7 +63,7 @@ from ..data import as_groups, check_indices
 from ..linalg import chol_quad_forms, cholesky, inv_from_chol, logdet_chol
 from ..validation import as_matrix, as_vector, positive_int
 from .candidates import CandidateSampler
-from .common import DesignResult, check_gamma, design_vectors
+from .common import DesignResult, check_gamma, check_weights, design_vectors
 from .groups import GroupCap
 
 Seed = int | np.random.Generator
@@ -177,8 +177,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
                   exclude: ArrayLike | None = None, dtype: DTypeLike = np.float64,
                   record_kappa: bool = False, method: str = "auto", active: int = 512,
                   block: int = 256, initial: ArrayLike | None = None, replace: bool = False,
-                  group: ArrayLike | None = None,
-                  max_per_prompt: int | None = None) -> DesignResult:
+                  group: ArrayLike | None = None, max_per_prompt: int | None = None,
+                  rows_per_block: int = 8192) -> DesignResult:
     """Greedy D-optimal selection of n rows (paper eq. 10; Algorithm 2 with fixed weights).
 
     Maximizes log det(gamma I + sum_{i in S} v_i v_i^T) one pick at a time, v_i = sqrt(w_i) V_i.
@@ -207,13 +207,24 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
             prompt (e.g. 1: at most one query per prompt); after each pick that fills a prompt,
             all its rows are excluded (:class:`sim.design.groups.GroupCap`). Ties, engines and
             the gains are otherwise unchanged.
+        rows_per_block: rows per matrix product in the bulk refresh. When ``V`` is a
+            ``numpy.memmap`` (a pool's ``phi.npy``, :mod:`sim.store`) and the engine is the
+            blocked one, V is never copied or converted as a whole: it is validated, scored and
+            refreshed in blocks of this many rows (weights, if any, are applied to the scores),
+            so the memory beyond the mapped file is O(N + rows_per_block (d + block) + K d).
 
     Returns:
         DesignResult with ``indices`` (n,) in pick order, ``gains`` (n,), ``logdet`` of H_n,
         ``kappa`` if requested, ``info['evaluations']`` (rows scored exactly).
     """
     t0 = time.perf_counter()
-    Vd = design_vectors(V, weights)
+    stream = (isinstance(V, np.memmap) and candidates == "all" and not record_kappa
+              and method in ("auto", "blocked"))
+    rows_per_block = positive_int(rows_per_block, "rows_per_block")
+    if stream:  # a memory-mapped pool: never copied; validated and scored in row blocks
+        Vd, w_eng, s_norm = _stream_source(V, weights, rows_per_block)
+    else:
+        Vd, w_eng, s_norm = design_vectors(V, weights), None, None
     N, d = Vd.shape
     gamma = check_gamma(gamma, allow_zero=False)
     dt = _float_dtype(dtype)
@@ -253,11 +264,16 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
 
     state = GreedyState(d, gamma)
     for i in init:
-        state._add(Vd[i])
-    # Scores at the start: ||v||^2 / gamma, or from H_0^{-1} when an initial design is given.
-    s0 = state.scores(Vd) if init.size else np.einsum("ij,ij->i", Vd, Vd) / gamma
+        state._add(_row(Vd, w_eng, i))
+    # Scores at the start: ||v||^2 / gamma, or from H_0^{-1} when an initial design is given
+    # (unweighted q_i when the engine applies the weights itself, as for a streamed pool).
+    if init.size:
+        s0 = np.concatenate([state.scores(Vd[lo:lo + rows_per_block])
+                             for lo in range(0, N, rows_per_block)])
+    else:
+        s0 = (np.einsum("ij,ij->i", Vd, Vd) if s_norm is None else s_norm) / gamma
     info = {"method": method, "candidates": "all" if m is None else m, "dtype": dt.name,
-            "replace": bool(replace), "max_per_prompt": cap.cap}
+            "replace": bool(replace), "max_per_prompt": cap.cap, "streamed": stream}
     if method in ("subset", "maintained"):
         sampler = CandidateSampler(m, seed)
         picks, gains, kappa, evals = _incremental(Vd, eligible, n, sampler, state, record_kappa,
@@ -268,9 +284,10 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         base = state.logdet
         state = None
     else:
-        eng = BlockedGreedy(Vd, eligible, state, s0, dtype=dt,
+        eng = BlockedGreedy(Vd, eligible, state, s0, weights=w_eng, dtype=dt,
                             active=positive_int(active, "active"),
-                            block=positive_int(block, "block"), replace=bool(replace))
+                            block=positive_int(block, "block"), replace=bool(replace),
+                            rows_per_block=rows_per_block, copy=not stream)
         picks, gains = [], []
         for _ in range(n):
             i, gain, _v = eng.next()
@@ -286,6 +303,30 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
                         logdet=float(logdet), support=n, iterations=n,
                         seconds=time.perf_counter() - t0, gains=gains,
                         kappa=None if kappa is None else np.asarray(kappa), info=info)
+
+
+def _stream_source(V: np.memmap, weights: ArrayLike | None,
+                   rows: int) -> tuple[np.memmap, np.ndarray | None, np.ndarray]:
+    """Validate a memory-mapped (N, d) V in row blocks, without loading it: returns V itself,
+    the validated weights (N,) or None, and the squared norms ||V_i||^2 (N,) float64."""
+    if V.ndim != 2 or 0 in V.shape or V.dtype.kind != "f":
+        raise ValueError(f"V: expected a non-empty 2-D float array (N x d), got shape {V.shape} "
+                         f"and dtype {V.dtype}")
+    N = V.shape[0]
+    norms = np.empty(N)
+    for lo in range(0, N, rows):
+        X = np.asarray(V[lo:lo + rows], dtype=np.float64)
+        norms[lo:lo + rows] = np.einsum("ij,ij->i", X, X)
+    bad = np.flatnonzero(~np.isfinite(norms))  # a NaN or inf anywhere in a row makes it non-finite
+    if bad.size:
+        raise ValueError(f"V: row {int(bad[0])} holds a NaN or infinite value; clean the pool")
+    return V, None if weights is None else check_weights(weights, N), norms
+
+
+def _row(V: np.ndarray, w: np.ndarray | None, i: int) -> np.ndarray:
+    """The design vector sqrt(w_i) V_i (d,) float64 of one row."""
+    v = np.asarray(V[i], dtype=np.float64)
+    return v if w is None else np.sqrt(w[i]) * v
 
 
 def naive_greedy(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLike | None = None,
@@ -358,22 +399,35 @@ class BlockedGreedy:
         replace: a picked row stays eligible (designs with replacement): its score is
             downdated like every other row's, q_i <- q_i - (w^T V_i)^2, which is exactly its
             score for a repeated pick.
+        rows_per_block: rows per matrix product of the bulk refresh.
+        copy: keep a compacted copy of the eligible rows in ``dtype`` (default; picked rows
+            are dropped from it as the run goes). ``False`` reads V in place (e.g. a
+            ``numpy.memmap`` of a pool, never loaded as a whole): every row stays in the
+            bulk and ineligible ones are masked.
     """
 
     def __init__(self, V: np.ndarray, eligible: np.ndarray, state: GreedyState, q0: np.ndarray,
                  *, weights: np.ndarray | None = None, dtype: DTypeLike = np.float64,
-                 active: int = 512, block: int = 256, replace: bool = False) -> None:
+                 active: int = 512, block: int = 256, replace: bool = False,
+                 rows_per_block: int = _REFRESH_ROWS, copy: bool = True) -> None:
         self.V, self.state, self.w = V, state, weights
         self.replace = bool(replace)
         self.dt = _float_dtype(dtype)
         self._exact_bulk = self.dt == np.float64
         self._margin = 0.0 if self._exact_bulk else F32_MARGIN
-        self.rows = np.flatnonzero(eligible)
+        self._chunk = rows_per_block
+        self._copy = bool(copy)
+        if self._copy:
+            self.rows = np.flatnonzero(eligible)
+            self.Vr = V[self.rows].astype(self.dt)               # bulk operand (maybe float32)
+            self.alive = np.ones(self.rows.size, dtype=bool)
+        else:
+            self.rows = np.arange(V.shape[0])
+            self.Vr = V                                          # read in place, block by block
+            self.alive = np.asarray(eligible, dtype=bool).copy()
         self._n_rows0 = self.rows.size
-        self.Vr = V[self.rows].astype(self.dt)                   # bulk operand (maybe float32)
         self.q = np.asarray(q0[self.rows], dtype=np.float64)    # float64 unweighted scores
-        self.alive = np.ones(self.rows.size, dtype=bool)
-        self.n_alive = self.rows.size
+        self.n_alive = int(self.alive.sum())
         self.active, self.block = active, block
         self._max_active = max(active, 4096)
         self._W = np.empty((block, V.shape[1]))
@@ -395,7 +449,7 @@ class BlockedGreedy:
         self._anchor = None
 
     def _start_block(self) -> None:
-        if self.n_alive < 0.75 * self.rows.size:  # compact: drop picked rows from the bulk
+        if self._copy and self.n_alive < 0.75 * self.rows.size:  # compact: drop picked rows
             self.rows, self.Vr, self.q = (self.rows[self.alive], self.Vr[self.alive],
                                           self.q[self.alive])
             self.alive = np.ones(self.rows.size, dtype=bool)
@@ -407,9 +461,10 @@ class BlockedGreedy:
             # The downdated scores carry an absolute rounding error ~ eps * (score at the last
             # exact evaluation); once scores have shrunk by REANCHOR that error is REANCHOR
             # times larger relative to them, so recompute all of them exactly (O(N d^2)).
-            for lo in range(0, self.rows.size, _REFRESH_ROWS):
-                self.q[lo:lo + _REFRESH_ROWS] = self.state.scores(
-                    self.V[self.rows[lo:lo + _REFRESH_ROWS]])
+            for lo in range(0, self.rows.size, self._chunk):
+                hi = lo + self._chunk
+                self.q[lo:hi] = self.state.scores(self.V[self.rows[lo:hi]] if self._copy
+                                                  else self.V[lo:hi])
             self.n_evals += self.rows.size
             key = np.where(self.alive, self._key(), -np.inf)
             self._anchor = top = float(key.max())
@@ -420,7 +475,7 @@ class BlockedGreedy:
         else:
             A, tau = np.flatnonzero(self.alive), -np.inf
         self._A, self._K = A, K
-        self._VA = self.V[self.rows[A]]
+        self._VA = np.asarray(self.V[self.rows[A]], dtype=np.float64)
         self._wA = None if self.w is None else self.w[self.rows[A]]
         if self._exact_bulk:
             self._sA = self._key(A)
@@ -452,9 +507,9 @@ class BlockedGreedy:
         elif k > self.block // 2:
             self.active = max(self.active // 2, 128)
         Wk = self._W[:k].astype(self.dt)
-        for lo in range(0, self.rows.size, _REFRESH_ROWS):
-            C = self.Vr[lo:lo + _REFRESH_ROWS] @ Wk.T
-            self.q[lo:lo + _REFRESH_ROWS] -= np.einsum("ij,ij->i", C, C)
+        for lo in range(0, self.rows.size, self._chunk):
+            C = self.Vr[lo:lo + self._chunk] @ Wk.T
+            self.q[lo:lo + self._chunk] -= np.einsum("ij,ij->i", C, C)
         self.n_evals += k * self.rows.size
         self._k = 0
 

@@ -36,7 +36,8 @@ class SolveOptions:
     candidates: greedy's "all" or a random subset size m. seed: random visiting orders and
     subsets. efficiency: the relaxed solvers' certificate target. dtype: float64 or float32
     (greedy's bulk refresh). backend / device: "numpy" or "torch"; "cpu" or "cuda" (greedy).
-    rows_per_block: rows per streamed block when V is a memory-mapped pool (torch greedy).
+    rows_per_block: rows per block of greedy's bulk refresh (streamed when V is a memory-mapped
+    pool); None: the engine's default (numpy 8192, torch 65536).
     scheduler: GreeDi's Dask scheduler, "local:K" or an address (None: 2 blocks, in process).
     criterion: "d" (log det), "a" (trace of H^{-1}) or "g" (largest target variance), for the
     solvers tagged ``criterion-a`` / ``criterion-g``; the targets of "g" are the unweighted rows.
@@ -50,7 +51,7 @@ class SolveOptions:
     dtype: type = np.float64
     backend: str = "numpy"
     device: str = "cpu"
-    rows_per_block: int = 65536
+    rows_per_block: int | None = None
     scheduler: str | None = None
     criterion: str = "d"
 
@@ -87,9 +88,9 @@ def _greedy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
             raise ValueError("backend: the torch engine runs the exact argmax only; use "
                              "--candidates all or --backend numpy")
         return greedy_select_torch(V, o.n, gamma=o.gamma, weights=weights, dtype=o.dtype,
-                                   device=o.device, rows_per_block=o.rows_per_block)
+                                   device=o.device, rows_per_block=o.rows_per_block or 65536)
     return greedy_select(V, o.n, gamma=o.gamma, weights=weights, candidates=o.candidates,
-                         seed=o.seed, dtype=o.dtype)
+                         seed=o.seed, dtype=o.dtype, rows_per_block=o.rows_per_block or 8192)
 
 
 def _on_scheduler(run: Any, o: SolveOptions):
