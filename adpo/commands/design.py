@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="greedy with --backend torch: cpu or cuda")
     p.add_argument("--rows-per-block", type=int, default=None,
                    help="greedy: rows per block of the bulk refresh, read in turn from a pool "
-                   "folder (bounds the memory: ~rows x (d + 256) x 8 bytes; default 8192 for "
+                   "folder (bounds the memory: ~rows x (d + 256) x 8 bytes; default 2048 for "
                    "numpy, 65536 for torch)")
     p.add_argument("--scheduler", default=None,
                    help="greedi, greedi-exact: local:K (K in-process Dask workers) or a scheduler address; "
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     n = args.n
     if n is not None and not 1 <= n <= data.N:
         raise ValueError(f"n: must lie in [1, N = {data.N}], got {n}")
-    rows = args.rows_per_block or (65536 if args.backend == "torch" else 8192)
+    rows = args.rows_per_block or (65536 if args.backend == "torch" else 2048)
     need = (8.0 * min(rows, data.N) * (4 * data.d + 256) + 32.0 * data.N if stream
             else memory_estimate(args.solver, data.N, data.d))
     check_resources(need, f"design --solver {args.solver}: N = {data.N}, d = {data.d}",

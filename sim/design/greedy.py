@@ -69,7 +69,8 @@ from .groups import GroupCap
 Seed = int | np.random.Generator
 F32_MARGIN = 1e-3     # relative slack on tau when the stale scores were refreshed in float32
 REANCHOR = 8.0        # recompute all scores exactly whenever the top score shrank by this factor
-_REFRESH_ROWS = 8192  # rows per GEMM chunk in a refresh (bounds the temporary to rows x block)
+REANCHOR_F64 = 64.0   # the same with a float64 bulk (its stale scores carry ~eps64 * 64 * sqrt(d))
+_REFRESH_ROWS = 2048  # rows per GEMM chunk in a refresh: its rows x block product stays in cache
 
 
 def _float_dtype(dtype: DTypeLike) -> np.dtype:
@@ -178,7 +179,7 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
                   record_kappa: bool = False, method: str = "auto", active: int = 512,
                   block: int = 256, initial: ArrayLike | None = None, replace: bool = False,
                   group: ArrayLike | None = None, max_per_prompt: int | None = None,
-                  rows_per_block: int = 8192) -> DesignResult:
+                  rows_per_block: int = _REFRESH_ROWS) -> DesignResult:
     """Greedy D-optimal selection of n rows (paper eq. 10; Algorithm 2 with fixed weights).
 
     Maximizes log det(gamma I + sum_{i in S} v_i v_i^T) one pick at a time, v_i = sqrt(w_i) V_i.
@@ -415,11 +416,15 @@ class BlockedGreedy:
         self.dt = _float_dtype(dtype)
         self._exact_bulk = self.dt == np.float64
         self._margin = 0.0 if self._exact_bulk else F32_MARGIN
+        self._reanchor = REANCHOR_F64 if self._exact_bulk else REANCHOR
         self._chunk = rows_per_block
         self._copy = bool(copy)
         if self._copy:
             self.rows = np.flatnonzero(eligible)
-            self.Vr = V[self.rows].astype(self.dt)               # bulk operand (maybe float32)
+            # bulk operand (maybe float32); V itself while every row is eligible and already
+            # in that dtype (read only: compaction makes new arrays)
+            self.Vr = (V if self.rows.size == V.shape[0] and V.dtype == self.dt
+                       and V.flags.c_contiguous else V[self.rows].astype(self.dt))
             self.alive = np.ones(self.rows.size, dtype=bool)
         else:
             self.rows = np.arange(V.shape[0])
@@ -433,6 +438,8 @@ class BlockedGreedy:
         self._W = np.empty((block, V.shape[1]))
         self._k = 0
         self._A = None  # active set of the current block (None: between blocks)
+        self._B = None  # its sub-active set (None: between sub-blocks)
+        self._active2 = 128
         self._anchor = None
         self.n_evals, self.n_blocks = self.rows.size, 0
 
@@ -457,7 +464,7 @@ class BlockedGreedy:
         top = float(key.max())
         if self._anchor is None:
             self._anchor = top
-        if top < self._anchor / REANCHOR:
+        if top < self._anchor / self._reanchor:
             # The downdated scores carry an absolute rounding error ~ eps * (score at the last
             # exact evaluation); once scores have shrunk by REANCHOR that error is REANCHOR
             # times larger relative to them, so recompute all of them exactly (O(N d^2)).
@@ -477,23 +484,64 @@ class BlockedGreedy:
         self._A, self._K = A, K
         self._VA = np.asarray(self.V[self.rows[A]], dtype=np.float64)
         self._wA = None if self.w is None else self.w[self.rows[A]]
-        if self._exact_bulk:
-            self._sA = self._key(A)
-        else:
-            self._sA = self.state.scores(self._VA).astype(np.float64)
-            if self._wA is not None:
-                self._sA *= self._wA
-            self.n_evals += A.size
+        self._sA = self._key(A)  # float32 bulk: within F32_MARGIN; B is re-scored exactly
         self._thresh = tau + self._margin * abs(tau) if np.isfinite(tau) else -np.inf
         self.n_blocks += 1
         self._k = 0
+        self._B = None
+
+    def _start_sub(self) -> bool:
+        """Choose B, the K2 best rows of A, with exact scores, and tau2, the largest score of
+        A outside B; False when no row of A can beat tau (the block is over)."""
+        sA = self._sA
+        K2 = min(self._active2, sA.size)
+        if K2 < sA.size:
+            part = np.argpartition(-sA, K2)
+            B, tau2 = np.sort(part[:K2]), float(sA[part[K2]])
+        else:
+            B, tau2 = np.arange(sA.size), -np.inf
+        if not np.isfinite(sA[B]).any():  # every row of A was picked
+            return False
+        self._B, self._VB = B, self._VA[B]
+        self._wB = None if self._wA is None else self._wA[B]
+        if self._exact_bulk:
+            self._sB = sA[B]
+        else:  # exact float64 scores of B (A's came from the float32 bulk)
+            self._sB = np.where(np.isfinite(sA[B]), self.state.scores(self._VB), -np.inf)
+            if self._wB is not None:
+                self._sB *= self._wB
+            self.n_evals += B.size
+        self._thresh2 = tau2 + self._margin * abs(tau2) if np.isfinite(tau2) else -np.inf
+        self._k2 = self._k
+        return True
+
+    def _end_sub(self) -> None:
+        """Bring the scores of all of A up to date with the picks of the sub-block (one
+        matrix product, K x d x k2) and adapt K2 as K is adapted."""
+        B, k0, k = self._B, self._k2, self._k
+        self._B = None
+        if k == k0:  # the best of B cannot beat tau2: widen B
+            self._active2 *= 2
+            return
+        Wk = self._W[k0:k]
+        C = self._VA @ Wk.T
+        c = np.einsum("ij,ij->i", C, C)
+        if self._wA is not None:
+            c *= self._wA
+        self._sA -= c
+        self._sA[B] = self._sB                 # exact (and -inf for rows picked meanwhile)
+        self.n_evals += (k - k0) * self._sA.size
+        if k - k0 < 8:
+            self._active2 = min(2 * self._active2, 1024)
+        elif k - k0 > 64:
+            self._active2 = max(self._active2 // 2, 64)
 
     def _end_block(self) -> None:
         if self._A is None:
             return
-        k, A = self._k, self._A
-        self._A = None
-        self.n_evals += k * A.size
+        k = self._k
+        self._A = self._B = None
+        self.n_evals += k * self._active2
         if k == 0:  # cannot certify the argmax inside A: widen the active set and retry
             if self._K == self.n_alive:  # only NaN scores could get here; V is validated finite
                 raise RuntimeError("greedy: no certifiable pick among all rows")
@@ -520,26 +568,33 @@ class BlockedGreedy:
         while True:
             if self._A is None:
                 self._start_block()
-            if self._k < self.block:
-                sA = self._sA
-                j = int(np.argmax(sA))
-                if sA[j] > self._thresh:
-                    v = self._VA[j] if self._wA is None else np.sqrt(self._wA[j]) * self._VA[j]
-                    gain, w = self.state._add(v)
-                    i_loc = int(self._A[j])
-                    c = self._VA @ w
-                    np.multiply(c, c, out=c)  # in place: the same products, no temporaries
-                    if self._wA is not None:
-                        c *= self._wA
-                    sA -= c
-                    if not self.replace:
-                        self.alive[i_loc] = False
-                        self.n_alive -= 1
-                        sA[j] = -np.inf
-                    self._W[self._k] = w
-                    self._k += 1
-                    return int(self.rows[i_loc]), gain, v
-            self._end_block()
+            if self._k >= self.block or (self._B is None and not self._start_sub()):
+                self._end_block()
+                continue
+            sB = self._sB
+            j = int(np.argmax(sB))
+            if not (sB[j] > self._thresh and sB[j] > self._thresh2):
+                if sB[j] > self._thresh:  # beaten only by tau2: refresh A, choose a new B
+                    self._end_sub()
+                else:
+                    self._end_block()
+                continue
+            VB = self._VB
+            v = VB[j] if self._wB is None else np.sqrt(self._wB[j]) * VB[j]
+            gain, w = self.state._add(v)
+            i_loc = int(self._A[self._B[j]])
+            c = VB @ w
+            np.multiply(c, c, out=c)  # in place: the same products, no temporaries
+            if self._wB is not None:
+                c *= self._wB
+            sB -= c
+            if not self.replace:
+                self.alive[i_loc] = False
+                self.n_alive -= 1
+                sB[j] = -np.inf
+            self._W[self._k] = w
+            self._k += 1
+            return int(self.rows[i_loc]), gain, v
 
     def exclude(self, rows: np.ndarray) -> None:
         """Make the rows (global indices, (k,)) ineligible from the next pick on (e.g. a

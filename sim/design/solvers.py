@@ -37,7 +37,7 @@ class SolveOptions:
     subsets. efficiency: the relaxed solvers' certificate target. dtype: float64 or float32
     (greedy's bulk refresh). backend / device: "numpy" or "torch"; "cpu" or "cuda" (greedy).
     rows_per_block: rows per block of greedy's bulk refresh (streamed when V is a memory-mapped
-    pool); None: the engine's default (numpy 8192, torch 65536).
+    pool); None: the engine's default (numpy 2048, torch 65536).
     scheduler: GreeDi's Dask scheduler, "local:K" or an address (None: 2 blocks, in process).
     criterion: "d" (log det), "a" (trace of H^{-1}) or "g" (largest target variance), for the
     solvers tagged ``criterion-a`` / ``criterion-g``; the targets of "g" are the unweighted rows.
@@ -90,7 +90,7 @@ def _greedy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
         return greedy_select_torch(V, o.n, gamma=o.gamma, weights=weights, dtype=o.dtype,
                                    device=o.device, rows_per_block=o.rows_per_block or 65536)
     return greedy_select(V, o.n, gamma=o.gamma, weights=weights, candidates=o.candidates,
-                         seed=o.seed, dtype=o.dtype, rows_per_block=o.rows_per_block or 8192)
+                         seed=o.seed, dtype=o.dtype, rows_per_block=o.rows_per_block or 2048)
 
 
 def _on_scheduler(run: Any, o: SolveOptions):
