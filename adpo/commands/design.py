@@ -1,4 +1,16 @@
-"""``adpo design``: a D-optimal design over a data file's features; writes JSON."""
+"""``adpo design``: D- (or A-, G-) optimal design over the feature differences phi
+
+Choose n rows maximizing log det(gamma I + sum v v^T) (greedy, exchange, brute), or the relaxed
+design pi maximizing log det sum pi_i v_i v_i^T (fw, multiplicative, cvxpy), with v_i =
+sqrt(w_i) phi_i. Writes JSON with 'indices' (selection order) or 'pi', 'logdet', 'efficiency'
+(Kiefer-Wolfowitz bound for relaxed designs, null for exact ones) and 'seconds'. With --n,
+relaxed designs are also rounded to n distinct rows. 'logdet' is always log det(gamma I + sum
+phi_i phi_i^T) over the chosen rows (as in `adpo select`; null without rows), 'weighted_logdet'
+the same with v_i = sqrt(w_i) phi_i (--weights theta_star), 'logdet_relaxed' log det M(pi) of a
+relaxed design. --criterion a|g optimizes tr H^-1 or the largest predicted logit variance
+instead (greedy, multiplicative, cvxpy); 'efficiency' is then that criterion's certificate and
+info.final / info.value its value.
+"""
 
 import argparse
 
@@ -13,6 +25,7 @@ from sim.io import check_output, write_json
 from sim.store import Pool, is_pool, open_pool
 from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
 
+from . import add_command
 from ..options import add_renamed
 
 
@@ -25,19 +38,7 @@ def memory_estimate(solver: str, N: int, d: int) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "design", help="D- (or A-, G-) optimal design over the feature differences phi",
-        description="Choose n rows maximizing log det(gamma I + sum v v^T) (greedy, exchange, "
-        "brute), or the relaxed design pi maximizing log det sum pi_i v_i v_i^T (fw, "
-        "multiplicative, cvxpy), with v_i = sqrt(w_i) phi_i. Writes JSON with 'indices' "
-        "(selection order) or 'pi', 'logdet', 'efficiency' (Kiefer-Wolfowitz bound for relaxed "
-        "designs, null for exact ones) and 'seconds'. With --n, relaxed designs are also rounded "
-        "to n distinct rows. 'logdet' is always log det(gamma I + sum phi_i phi_i^T) over the "
-        "chosen rows (as in `adpo select`; null without rows), 'weighted_logdet' the same with "
-        "v_i = sqrt(w_i) phi_i (--weights theta_star), 'logdet_relaxed' log det M(pi) of a "
-        "relaxed design. --criterion a|g optimizes tr H^-1 or the largest predicted logit "
-        "variance instead (greedy, multiplicative, cvxpy); 'efficiency' is then that criterion's "
-        "certificate and info.final / info.value its value.")
+    p = add_command(sub, "design", __doc__)
     p.add_argument("--data", required=True, help=".npz (see adpo --help) or a pool folder "
                    "(sim.store)")
     p.add_argument("--solver", required=True, choices=solver_names(),
