@@ -231,10 +231,13 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
     stream = (isinstance(V, np.memmap) and candidates == "all" and not record_kappa
               and method in ("auto", "blocked"))
     rows_per_block = positive_int(rows_per_block, "rows_per_block")
-    if stream:  # a memory-mapped pool: never copied; validated and scored in row blocks
+    Vd: np.ndarray
+    w_eng: np.ndarray | None = None
+    s_norm: np.ndarray | None = None
+    if isinstance(V, np.memmap) and stream:  # a pool: never copied; validated in row blocks
         Vd, w_eng, s_norm = _stream_source(V, weights, rows_per_block)
     else:
-        Vd, w_eng, s_norm = design_vectors(V, weights), None, None
+        Vd = design_vectors(V, weights)
     N, d = Vd.shape
     gamma = check_gamma(gamma, allow_zero=False)
     dt = _float_dtype(dtype)
@@ -272,7 +275,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         raise ValueError("record_kappa: needs the exact scores of all rows at every pick; use "
                          "method='maintained' (or 'auto')")
 
-    state = GreedyState(d, gamma)
+    state: GreedyState | None = GreedyState(d, gamma)
+    assert state is not None
     for i in init:
         state._add(_row(Vd, w_eng, i))
     # Scores at the start: ||v||^2 / gamma, or from H_0^{-1} when an initial design is given
@@ -449,13 +453,13 @@ class BlockedGreedy:
         self._max_active = max(active, 4096)
         self._W = np.empty((block, V.shape[1]))
         self._k = 0
-        self._A = None  # active set of the current block (None: between blocks)
-        self._B = None  # its sub-active set (None: between sub-blocks)
+        self._A: np.ndarray | None = None  # active set of the block (None: between blocks)
+        self._B: np.ndarray | None = None  # its sub-active set (None: between sub-blocks)
         self._active2 = positive_int(sub_active, "sub_active")
-        self._anchor = None
+        self._anchor: float | None = None
         self.n_evals, self.n_blocks = self.rows.size, 0
 
-    def _key(self, idx: ArrayLike = None) -> np.ndarray:
+    def _key(self, idx: np.ndarray | None = None) -> np.ndarray:
         q = self.q if idx is None else self.q[idx]
         if self.w is None:
             return q.copy() if idx is not None else q
@@ -594,6 +598,7 @@ class BlockedGreedy:
             VB = self._VB
             v = VB[j] if self._wB is None else np.sqrt(self._wB[j]) * VB[j]
             gain, w = self.state._add(v)
+            assert self._A is not None and self._B is not None
             i_loc = int(self._A[self._B[j]])
             c = VB @ w
             np.multiply(c, c, out=c)  # in place: the same products, no temporaries
