@@ -121,10 +121,11 @@ def run(args: argparse.Namespace) -> int:
     from sim.design.common import subset_logdet
 
     check_args(args)
-    stream = (is_pool(args.data) and args.solver == "greedy" and args.criterion == "d"
-              and (args.backend == "torch" or args.candidates == "all"))
-    # A pool folder streamed by a blocked greedy engine (numpy or torch) stays memory-mapped:
-    # phi is never loaded as a whole.
+    stream = is_pool(args.data) and args.criterion == "d" and (
+        args.solver in ("greedi", "greedi-exact")
+        or (args.solver == "greedy" and (args.backend == "torch" or args.candidates == "all")))
+    # A pool folder stays memory-mapped (phi is never loaded as a whole) when streamed by a
+    # blocked greedy engine (numpy or torch) or read by the GreeDi workers, each its own rows.
     data = open_pool(args.data) if stream else PreferenceData.load(args.data)
     n = args.n
     if n is not None and not 1 <= n <= data.N:
