@@ -59,6 +59,7 @@ class _Rows:
     def __init__(self, V: ArrayLike, weights: ArrayLike | None) -> None:
         self.path: str | None = None
         self.w: np.ndarray | None = None
+        self.V: np.ndarray
         if isinstance(V, np.memmap) and _whole_file(V):
             from .greedy import _stream_source
             self.V, self.w, _ = _stream_source(V, weights, 2048)
@@ -80,6 +81,8 @@ class _Rows:
 
 def _whole_file(V: np.memmap) -> bool:
     """Whether ``V`` maps a whole ``.npy`` file (so a worker can map the same rows by path)."""
+    if V.filename is None:
+        return False
     try:
         f = np.load(V.filename, mmap_mode="r")
     except (OSError, ValueError, TypeError):
