@@ -105,25 +105,42 @@ def gemm_rate(res, d, rows=8192, k=256):
     return rates
 
 
-def bench_torch_cpu(res, N, d, n, rates):
+def bench_torch_cpu(res, N, d, n, rates, repeat=3):
+    """numpy vs torch-CPU blocked greedy side by side in this process: both warmed up, then
+    ``repeat`` interleaved runs each (numpy, torch, numpy, torch, ...) so that a change of load
+    hits both; the medians, every run and the load average at each run are recorded."""
+    import torch
+
     from sim.design import greedy_select
     from sim.design.torch_greedy import greedy_select_torch
     V = np.random.default_rng(0).standard_normal((N, d))
-    greedy_select_torch(V[:2000], 20)  # warm-up: torch import and thread pool
+    greedy_select(V[:2000], 20)
+    greedy_select_torch(V[:2000], 20)  # warm-up: torch import and thread pools
     flops = 2.0 * N * d * n            # the bulk downdates (paper scale: 1.65e12)
+    engines = {"numpy": greedy_select, "torch": greedy_select_torch}
     for dt in (np.float64, np.float32):
         name = np.dtype(dt).name
-        t_np, a = _timed(greedy_select, V, n, dtype=dt)
-        t_t, b = _timed(greedy_select_torch, V, n, dtype=dt)
-        same = bool(np.array_equal(a.indices, b.indices))
+        runs = {e: [] for e in engines}
+        load = []
+        out = {}
+        for _ in range(repeat):
+            for e, fn in engines.items():
+                t, out[e] = _timed(fn, V, n, dtype=dt)
+                runs[e].append(t)
+                load.append(os.getloadavg()[0])
+        t_np, t_t = float(np.median(runs["numpy"])), float(np.median(runs["torch"]))
+        same = bool(np.array_equal(out["numpy"].indices, out["torch"].indices))
         frac = flops / t_np / 1e9 / rates[name]
         res.add("torch_cpu", N=N, d=d, n=n, dtype=name, numpy_s=t_np, torch_s=t_t,
-                ratio=t_t / t_np, same_picks=same, flops=flops,
+                ratio=t_t / t_np, numpy_runs=runs["numpy"], torch_runs=runs["torch"],
+                load_1min=load, same_picks=same, flops=flops,
                 numpy_gflops=flops / t_np / 1e9, gemm_fraction=frac,
-                reanchors=a.info.get("reanchors"))
+                torch_threads=torch.get_num_threads(),
+                torch_host_picks=out["torch"].info.get("host_picks"),
+                reanchors=out["numpy"].info.get("reanchors"))
         print(f"greedy {name}: numpy {t_np:.2f} s ({flops / t_np / 1e9:.0f} GFLOP/s = "
-              f"{frac:.0%} of GEMM), torch {t_t:.2f} s ({t_t / t_np:.2f}x), same picks {same}",
-              flush=True)
+              f"{frac:.0%} of GEMM), torch {t_t:.2f} s ({t_t / t_np:.2f}x), median of "
+              f"{repeat}; same picks {same}; load {min(load):.1f}-{max(load):.1f}", flush=True)
 
 
 def bench_greedi(res, N, d, n, workers_list):
