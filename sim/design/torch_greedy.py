@@ -55,6 +55,7 @@ from .greedy import F32_MARGIN, REANCHOR, GreedyState, _float_dtype
 
 if TYPE_CHECKING:
     import torch
+    from torch import Tensor
 
 #: Rows per refresh GEMM on the host path: the (rows x k) product stays in the cache instead of
 #: making a round trip through memory (the device path multiplies a whole row block at once).
@@ -106,9 +107,9 @@ class RowSource:
         self.stream = isinstance(phi, np.memmap) if stream is None else bool(stream)
         self.rows_per_block = positive_int(rows_per_block, "rows_per_block")
         self.rows: np.ndarray | None = None
-        self._bulk: torch.Tensor | None = None
+        self._bulk: Tensor | None = None
         self._v64: np.ndarray | None = None
-        self._src: torch.Tensor | None = None
+        self._src: Tensor | None = None
         if torch.is_tensor(phi):
             # A tensor (e.g. generated on the GPU): the bulk is its values in the bulk dtype and
             # the exact rows are its own values in float64.
@@ -136,7 +137,7 @@ class RowSource:
             self._v64 = V                                          # exact rows for re-scoring
 
     def blocks(self, dtype: torch.dtype | None = None
-               ) -> Iterator[tuple[int, int, torch.Tensor]]:
+               ) -> Iterator[tuple[int, int, Tensor]]:
         """Yield (lo, hi, rows lo:hi as a (hi - lo, d) tensor on the device, bulk dtype or the
         given torch dtype)."""
         step = self.rows_per_block
@@ -148,7 +149,7 @@ class RowSource:
             else:
                 yield lo, hi, self._load(np.s_[lo:hi], dtype or self.tdt)
 
-    def exact(self, idx: np.ndarray) -> torch.Tensor:
+    def exact(self, idx: np.ndarray) -> Tensor:
         """Rows ``idx`` (sorted local int array) in float64 on the device, (m, d)."""
         rows = idx if self.rows is None else self.rows[idx]
         if self._v64 is not None:
@@ -167,7 +168,7 @@ class RowSource:
         self.rows = keep if self.rows is None else self.rows[keep]
         self.N = int(keep.size)
 
-    def _load(self, key: Any, tdtype: torch.dtype) -> torch.Tensor:
+    def _load(self, key: Any, tdtype: torch.dtype) -> Tensor:
         X = np.array(self._phi[key], dtype=np.float64 if tdtype == self.torch.float64
                      else self.dt)                        # a writable copy of this block only
         if not np.isfinite(X).all():
@@ -202,7 +203,7 @@ class _TorchState:
         self.k, self.flush, self.refresh, self.n_added = 0, flush, refresh, 0
         self.logdet = d * float(np.log(gamma))
 
-    def solve(self, v: torch.Tensor) -> torch.Tensor:
+    def solve(self, v: Tensor) -> Tensor:
         """H^{-1} v, (d,) -> (d,)."""
         u = self.h_inv @ v
         if self.k:
@@ -210,7 +211,7 @@ class _TorchState:
             u = u - W.T @ (W @ v)
         return u
 
-    def scores(self, X: torch.Tensor) -> torch.Tensor:
+    def scores(self, X: Tensor) -> Tensor:
         """v^T H^{-1} v for the float64 rows of X, (m, d) -> (m,)."""
         s = ((X @ self.h_inv) * X).sum(1)
         if self.k:
@@ -218,7 +219,7 @@ class _TorchState:
             s -= (C * C).sum(1)
         return s
 
-    def _add(self, v: torch.Tensor) -> tuple[float, torch.Tensor]:
+    def _add(self, v: Tensor) -> tuple[float, Tensor]:
         """H <- H + v v^T; returns (gain log(1 + v^T H^{-1} v), w) with w w^T the downdate of
         H^{-1} (the contract of ``GreedyState._add``)."""
         u = self.solve(v)
@@ -292,7 +293,7 @@ def greedy_select_torch(V: Any, n: int, *, gamma: float = 1.0,
     alive[torch.from_numpy(excl).to(dev)] = False
     sc = torch.empty(src.N, dtype=f64, device=dev)
 
-    def exact_scores(X: torch.Tensor) -> torch.Tensor:
+    def exact_scores(X: Tensor) -> Tensor:
         """v^T H^{-1} v for the float64 rows of X (m, d), in torch (its threads)."""
         if not host:
             return state.scores(X)
