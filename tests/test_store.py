@@ -66,7 +66,7 @@ def test_cli_streams_a_pool_with_the_torch_engine(pool, tmp_path):
         assert main(["design", "--data", str(src), "--solver", "greedy", "--n", "30",
                      "--design-ridge", "0.5", "--out", str(out), *extra]) == 0
         assert json.loads(out.read_text())["indices"] == ref.indices.tolist(), (src, extra)
-    assert main(["design", "--data", str(root / "pool"), "--solver", "fw", "--backend",
+    assert main(["design", "--data", str(root / "pool"), "--solver", "rex", "--backend",
                  "torch"]) == 2
 
 

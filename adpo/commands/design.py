@@ -7,7 +7,8 @@ import time
 import numpy as np
 
 from sim.data import PreferenceData
-from sim.design.solvers import SOLVERS, SolveOptions, check_solver_criterion, solver_names
+from sim.design.solvers import (SOLVERS, SolveOptions, check_solver_backend, check_solver_criterion,
+                                solver_names)
 from sim.dpo import logistic_weight
 from sim.io import check_output, write_json
 from sim.store import Pool, is_pool, open_pool
@@ -54,8 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="relaxed solvers stop once the certificate reaches this (default 1-1e-6)")
     p.add_argument("--float32", action="store_true", help="greedy: single-precision bulk refresh")
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
-                   help="greedy: the numpy engine or the torch one (same picks; needs torch)")
-    p.add_argument("--device", default="cpu", help="greedy with --backend torch: cpu or cuda")
+                   help="greedy, fw: the numpy engine or the torch one (same picks / same "
+                   "design; needs torch)")
+    p.add_argument("--device", default="cpu", help="with --backend torch: cpu or cuda")
     p.add_argument("--rows-per-block", type=int, default=65536,
                    help="greedy with --backend torch on a pool folder: rows read per block "
                    "(bounds the memory: ~rows x d x 8 bytes)")
@@ -108,8 +110,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"n: rounding is D-optimal; a relaxed --criterion {args.criterion} design "
                          f"is not rounded: drop --n, or use --solver greedy --criterion "
                          f"{args.criterion} for n rows")
-    if args.backend != "numpy" and args.solver != "greedy":
-        raise ValueError(f"backend: --backend {args.backend} applies to --solver greedy only")
+    check_solver_backend(args.solver, args.backend, args.device)
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
 
 
