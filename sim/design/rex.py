@@ -54,7 +54,7 @@ def exchange_step(gk: float, gl: float, gkl: float) -> float:
 
 def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 10_000,
                batch: float = 4.0, nullify: bool = True, seed=0, start: str = "greedy",
-               pi0=None) -> DesignResult:
+               pi0=None, max_seconds: float | None = None) -> DesignResult:
     """Relaxed D-optimal design by randomized exchange (REX; module docstring).
 
     Args:
@@ -68,6 +68,8 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
         seed: int or numpy Generator for the random visiting orders.
         start: "greedy" (uniform on the greedy design of d rows) or "uniform"; pi0: (N,)
             explicit start (overrides ``start``).
+        max_seconds: stop (converged=False) once an iteration ends past this wall time, as
+            R's ``t.max``; None: no limit.
 
     Returns:
         DesignResult(solver="rex") with ``pi`` (N,), ``logdet`` = log det M(pi),
@@ -78,6 +80,8 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
     V, target, max_iter = _check_relaxed(V, weights, efficiency, max_iter)
     N, d = V.shape
     batch = positive_scalar(batch, "batch")
+    if max_seconds is not None:
+        positive_scalar(max_seconds, "max_seconds")
     rng = as_rng(seed)
     pi = _start(V, start, pi0)
     L = min(N, int(math.ceil(batch * d)))
@@ -89,7 +93,8 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
         if d / float(g.max()) >= target:
             ok = True
             break
-        if it >= max_iter:
+        if it >= max_iter or (max_seconds is not None
+                               and time.perf_counter() - t0 > max_seconds):
             break
         it += 1
         Minv = scipy.linalg.cho_solve((Lc, True), np.eye(d), check_finite=False)
