@@ -37,7 +37,7 @@ def memory_estimate(solver: str, N: int, d: int) -> float:
     if solver == "cvxpy":
         return 8.0 * 8 * N * d * d
     if solver in ("fw", "rex"):  # phi, the weighted rows, O(N) vectors and 65536-row blocks
-        return 2 * 8.0 * N * d + 64.0 * N + 8.0 * 65536 * d
+        return 2 * 8.0 * N * d + 64.0 * N + 8.0 * min(N, 65536) * d
     return 4 * 8.0 * N * d
 
 
