@@ -146,9 +146,23 @@ def test_theory_bound_setting_comes_from_the_sweep_and_is_pinned_down():
     methods[0] = {**methods[0], "gamma": 2.0}
     with pytest.raises(ValueError, match="methods.gamma"):
         fig.bound_setting(dataclasses.replace(sweep, methods=tuple(methods)), opts)
-    methods[0] = {k: v for k, v in methods[0].items() if k != "gamma"}
+    methods = [{k: v for k, v in m.items() if k != "gamma"} for m in methods]  # none states it
     with pytest.raises(ValueError, match="methods.gamma"):
         fig.bound_setting(dataclasses.replace(sweep, methods=tuple(methods)), opts)
     env = {**sweep.envs[0], "assumption2": False}
     with pytest.raises(ValueError, match="env: .*assumption2"):
         fig.bound_setting(dataclasses.replace(sweep, envs=(env,)), opts)
+
+
+def test_theory_bound_kappa_is_the_largest_recorded_kappa_max_at_each_n():
+    """A closed-form table: kappa at n = max over cells of kappa_max at n, floored at 1, 1 where
+    no cell recorded it; other metrics are ignored (a mean, a min or a last-cell read fails)."""
+    import pandas as pd
+
+    from figures.fig_theory_bound import kappa_at
+
+    rows = [("adpo", 0, 8, "kappa_max", 1.5), ("adpo", 1, 8, "kappa_max", 2.5),
+            ("adpo+", 0, 8, "kappa_max", 1.2), ("adpo+", 0, 16, "kappa_max", 0.9),
+            ("uniform", 0, 8, "max_logit_error", 9.0), ("uniform", 0, 32, "max_logit_error", 9.0)]
+    df = pd.DataFrame(rows, columns=["method", "seed", "n", "metric", "value"])
+    assert kappa_at(df, [8, 16, 32]).tolist() == [2.5, 1.0, 1.0]
