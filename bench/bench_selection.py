@@ -13,10 +13,15 @@ refits, Algorithm 1); its reference is greedy_select at the weights of theta_hat
 labels (not the same picks: its weights change along the run).
 Target (issue 11): ratio <= 1.2 for every selector.
 
-Scales (``--scale``): ``default`` N, d, n = 2^13, 64, 2^11 (sized for about two minutes on 2 quiet
-cores: at 2^13, 128, 2^12 the m = 256 rows alone took 45 s per run under load 6),
+Scales (``--scale``): ``default`` N, d, n = 2^14, 128, 2^12 (runs of a few seconds, so the
+per-pick Python overhead does not dominate as it did at 2^13, 64, 2^11 with 0.2-1 s runs),
 ``paper`` 2^16, 384, 2^15 (also ``--paper``), ``quick`` 2^12, 32, 2^10 (also ``--quick``);
-``--size N d n`` for any other.
+``--size N d n`` for any other. ``--methods`` runs a subset of the cases (by their labels, e.g.
+``oracle "adpo+ alpha=0.0"``); ``--blas-threads K`` pins BLAS to K threads for the whole run
+(threadpoolctl; recorded in the params): on a loaded 2-core machine, multi-threaded BLAS on
+these small (d x d, block x d) products spins against the other processes and slows both
+sides many times over (unit-norm oracle at the default scale: 43 s with 2 threads at load 7.6,
+5.4 s with 1 thread at load 6.5).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import time
 
 import numpy as np
 
+from threadpoolctl import threadpool_limits
+
 from sim.design import greedy_select
 from sim.envs import gaussian_env
 from sim.selectors import make_selector
@@ -38,7 +45,7 @@ CASES = (("adpo+", {"alpha": 0.0}), ("adpo+", {}), ("oracle", {}), ("apo", {}),
          ("adpo+", {"n_candidates": 256}), ("adpo", {}))
 
 
-SCALES = {"quick": (2**12, 32, 2**10), "default": (2**13, 64, 2**11),
+SCALES = {"quick": (2**12, 32, 2**10), "default": (2**14, 128, 2**12),
           "paper": (2**16, 384, 2**15)}
 
 
@@ -48,6 +55,10 @@ def _run_selector(name, data, n, kw):
     idx = sel.select(n)
     t1 = time.perf_counter()
     return t1 - t0, sel.refit_seconds_, idx, sel
+
+
+def _label(name, kw):
+    return name + "".join(f" {k}={v}" for k, v in kw.items())
 
 
 def _case(name, data, n, kw, repeat):
@@ -69,8 +80,7 @@ def _case(name, data, n, kw, repeat):
     t_sel = statistics.median(r[0] for r in runs)
     t_engine = statistics.median(r[0] - r[1] for r in runs)
     t_ref = statistics.median(r[0] for r in refs)
-    label = name + "".join(f" {k}={v}" for k, v in kw.items())
-    return dict(method=label, select_s=t_sel, engine_s=t_engine, greedy_select_s=t_ref,
+    return dict(method=_label(name, kw), select_s=t_sel, engine_s=t_engine, greedy_select_s=t_ref,
                 ratio=t_sel / t_ref, ratio_engine=t_engine / t_ref,
                 refit_fraction=statistics.median(r[1] / r[0] for r in runs),
                 same_picks=bool(np.array_equal(runs[-1][2], refs[-1][1].indices)),
@@ -91,20 +101,37 @@ def main(argv=None) -> None:
     ap.add_argument("--size", type=int, nargs=3, metavar=("N", "d", "n"), default=None,
                     help="any other pool size, dimension, budget (overrides --scale)")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--features", nargs="+", default=["gaussian", "unit"])
+    ap.add_argument("--features", nargs="+", default=["gaussian", "unit"],
+                    choices=["gaussian", "unit"])
+    labels = [_label(name, kw) for name, kw in CASES]
+    ap.add_argument("--methods", nargs="+", default=labels, choices=labels, metavar="CASE",
+                    help="cases to run (default all): " + ", ".join(map(repr, labels)))
+    ap.add_argument("--blas-threads", type=int, default=None, metavar="K",
+                    help="pin BLAS to K threads (default: the library's own setting)")
     args = ap.parse_args(argv)
+    if args.blas_threads is not None and args.blas_threads < 1:
+        ap.error(f"--blas-threads: a positive integer, got {args.blas_threads}")
+    with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+        _run(args)
+
+
+def _run(args) -> None:
     N, d, n = args.size or SCALES[args.scale]
     res = Results("selection", quick=args.scale == "quick",
                   params=dict(N=N, d=d, n=n, scale="size" if args.size else args.scale,
-                              repeat=args.repeat, features=args.features))
+                              repeat=args.repeat, features=args.features,
+                              methods=args.methods, blas_threads=args.blas_threads))
     print(f"selectors vs greedy_select, N={N}, d={d}, n={n}, median of {args.repeat} after a "
-          f"warm-up; machine: {machine()}; load {os.getloadavg()}", flush=True)
+          f"warm-up; BLAS threads {args.blas_threads or 'default'}; machine: {machine()}; "
+          f"load {os.getloadavg()}", flush=True)
     base = gaussian_env(N, d, seed=0)
     rows = []
     for feats in args.features:
         data = base if feats == "gaussian" else base.with_(
             phi=base.phi / np.linalg.norm(base.phi, axis=1, keepdims=True))
         for name, kw in CASES:
+            if _label(name, kw) not in args.methods:
+                continue
             r = res.add("rows", features=feats, **_case(name, data, n, kw, args.repeat))
             rows.append(r)
             print(f"{feats:8s} {r['method']:22s} selector {r['select_s']:7.2f} s (engine "
@@ -119,8 +146,9 @@ def main(argv=None) -> None:
                  ours="ratio (engine only) " + ", ".join(
                      f"{r['features']} {r['method']} {r['ratio']:.2f} ({r['ratio_engine']:.2f})"
                      for r in fixed + online)
-                      + "; ADPO's refits: " + ", ".join(
-                          f"{100 * r['refit_fraction']:.0f}% ({r['features']})" for r in online),
+                      + ("; ADPO's refits: " + ", ".join(
+                          f"{100 * r['refit_fraction']:.0f}% ({r['features']})" for r in online)
+                         if online else ""),
                  reference="greedy_select = 1; fixed-weight selectors pick the same rows: "
                            f"{all(r['same_picks'] for r in fixed)}")
     print(f"-> {res.write()}")
