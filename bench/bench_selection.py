@@ -16,8 +16,8 @@ Target (issue 11): ratio <= 1.2 for every selector.
 Scales (``--scale``): ``default`` N, d, n = 2^14, 128, 2^12 (runs of a few seconds, so the
 per-pick Python overhead does not dominate as it did at 2^13, 64, 2^11 with 0.2-1 s runs),
 ``paper`` 2^16, 384, 2^15 (also ``--paper``), ``quick`` 2^12, 32, 2^10 (also ``--quick``);
-``--size N d n`` for any other. ``--methods`` runs a subset of the cases (by their labels, e.g.
-``oracle "adpo+ alpha=0.0"``); ``--blas-threads K`` pins BLAS to K threads for the whole run
+``--size N d n`` for any other (like ``--quick``, written to the ignored results/bench/).
+``--methods`` runs a subset of the cases (by their labels, e.g. ``oracle "adpo+ alpha=0.0"``); ``--blas-threads K`` pins BLAS to K threads for the whole run
 (threadpoolctl; recorded in the params): on a loaded 2-core machine, multi-threaded BLAS on
 these small (d x d, block x d) products spins against the other processes and slows both
 sides many times over (unit-norm oracle at the default scale: 43 s with 2 threads at load 7.6,
@@ -117,7 +117,7 @@ def main(argv=None) -> None:
 
 def _run(args) -> None:
     N, d, n = args.size or SCALES[args.scale]
-    res = Results("selection", quick=args.scale == "quick",
+    res = Results("selection", quick=args.scale == "quick" or args.size is not None,
                   params=dict(N=N, d=d, n=n, scale="size" if args.size else args.scale,
                               repeat=args.repeat, features=args.features,
                               methods=args.methods, blas_threads=args.blas_threads))
