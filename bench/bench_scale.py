@@ -9,10 +9,8 @@
 2. The blocked greedy, numpy vs torch-CPU, float64 and float32, at N = 2^14, d = 384,
    n = 2^13 (paper scale: N = 2^16, n = 2^15; same picks required), and numpy's achieved flop
    rate 2 N d n / t as a fraction of the GEMM rate of 0.
-3. Out-of-core: a float32 pool folder (sim.store, written block by block) of N = 2^18, d = 768
-   (paper: 2^20) streamed by the torch engine in row blocks; peak anonymous resident memory
-   (sampled) and tracemalloc's peak during the run; on a subsample of the pool the streamed
-   engine's first min(n, 1000) picks against the in-memory numpy float64 engine's.
+3. (The out-of-core greedy and the numpy engine's fraction of the GEMM rate at the paper's scale
+   are in bench/bench_greedy.py.)
 4. GreeDi (two rounds) and the exact distributed greedy with 2 (paper: 2 and 4) local Dask
    worker processes against the single-machine greedy (log det ratio, time, round trips).
 
@@ -25,10 +23,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import threading
 import time
-import tracemalloc
 
 import numpy as np
 
@@ -130,45 +126,6 @@ def bench_torch_cpu(res, N, d, n, rates):
               flush=True)
 
 
-def bench_out_of_core(res, N, d, n, rows_per_block, check_rows, tmpdir):
-    from sim.design import greedy_select
-    from sim.design.torch_greedy import greedy_select_torch
-    from sim.store import PoolWriter, open_pool
-    os.makedirs(tmpdir, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=tmpdir) as tmp:
-        t0 = time.perf_counter()
-        with PoolWriter(f"{tmp}/pool", N, d, beta=1.0, dtype=np.float32) as w:
-            for lo in range(0, N, 65536):           # written block by block: never N x d here
-                rng = np.random.default_rng([2, lo])
-                w.phi[lo:lo + 65536] = rng.standard_normal((min(65536, N - lo), d),
-                                                           dtype=np.float32)
-            w.put("b", np.zeros(N))
-        t_write = time.perf_counter() - t0
-        pool = open_pool(f"{tmp}/pool")
-        greedy_select_torch(pool.phi[:2000], 20, stream=True)  # warm-up
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        out, mb = peak_anon_mb(lambda: greedy_select_torch(pool.phi, n, dtype=np.float32,
-                                                           rows_per_block=rows_per_block))
-        t_stream = time.perf_counter() - t0
-        traced = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-        # the exactness check on a subsample (the first check_rows rows) of the same pool
-        m = min(n, 1000)
-        sub = np.lib.format.open_memmap(f"{tmp}/pool/phi.npy", mode="r")[:check_rows]
-        streamed = greedy_select_torch(sub, m, dtype=np.float32, stream=True,
-                                       rows_per_block=rows_per_block)
-        ref = greedy_select(np.asarray(sub, dtype=np.float64), m, dtype=np.float64)
-    same = bool(np.array_equal(streamed.indices, ref.indices))
-    res.add("out_of_core", N=N, d=d, n=n, rows_per_block=rows_per_block,
-            phi_mb=N * d * 4 / 2**20, write_s=t_write, streamed_s=t_stream, peak_anon_mb=mb,
-            tracemalloc_peak_mb=traced, check_rows=check_rows, check_picks=m,
-            same_picks_as_in_memory_f64=same)
-    print(f"out-of-core N={N} d={d} n={n}: {t_stream:.1f} s, peak RssAnon +{mb:.0f} MB, "
-          f"tracemalloc {traced:.0f} MB (phi {N * d * 4 / 2**20:.0f} MB); first {m} picks on "
-          f"{check_rows} rows = in-memory float64: {same}", flush=True)
-
-
 def bench_greedi(res, N, d, n, workers_list):
     from sim.design import greedy_select
     from sim.design.greedi import connect, greedi_exact_select, greedi_select
@@ -197,15 +154,15 @@ def bench_greedi(res, N, d, n, workers_list):
 
 
 SCALES = {
-    # relaxed sizes; greedy (N, d, n); out-of-core (N, d, n, rows per block, check rows);
+    # relaxed sizes; greedy (N, d, n);
     # greedi (N, d, n, workers)
     "quick": {"relaxed": [(300, 8), (3000, 8)], "greedy": (3000, 64, 512),
-              "ooc": (20_000, 32, 100, 4096, 5000), "greedi": (5000, 16, 50, (2,))},
+              "greedi": (5000, 16, 50, (2,))},
     "default": {"relaxed": [(1000, 32), (10_000, 32), (100_000, 32)],
-                "greedy": (2**14, 384, 2**13), "ooc": (2**18, 768, 1024, 2**16, 2**15),
+                "greedy": (2**14, 384, 2**13),
                 "greedi": (2**16, 64, 512, (2,))},
     "paper": {"relaxed": [(1000, 32), (10_000, 32), (100_000, 32), (1_000_000, 32)],
-              "greedy": (2**16, 384, 2**15), "ooc": (2**20, 768, 2**14, 2**16, 2**17),
+              "greedy": (2**16, 384, 2**15),
               "greedi": (2**16, 64, 512, (2, 4))},
 }
 
@@ -214,21 +171,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.bench_scale", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke sizes (= --scale quick)")
     ap.add_argument("--scale", choices=tuple(SCALES), default="default")
-    ap.add_argument("--tmp", default="results/bench", help="folder for the temporary pool "
-                    "(on disk: the page cache, not a tmpfs)")
     args = ap.parse_args(argv)
     scale = "quick" if args.quick else args.scale
     q = scale == "quick"
     S = SCALES[scale]
-    sizes, tc, ooc, gd = S["relaxed"], S["greedy"], S["ooc"], S["greedi"]
+    sizes, tc, gd = S["relaxed"], S["greedy"], S["greedi"]
     res = Results("scale", quick=q, params={"scale": scale, "relaxed_sizes": sizes,
-                                            "greedy": tc, "out_of_core": ooc, "greedi": gd,
+                                            "greedy": tc, "greedi": gd,
                                             "efficiency": 1 - 1e-6})
     print(machine(), flush=True)
     rates = gemm_rate(res, tc[1])
     bench_relaxed(res, sizes, cvxpy_max_n=1000 if not q else 300)
     bench_torch_cpu(res, *tc, rates)
-    bench_out_of_core(res, *ooc, args.tmp)
     bench_greedi(res, *gd)
     rel = {(r["N"], r["solver"]): r for r in res.tables["relaxed"]}
     big = max(N for N, _ in sizes)
@@ -245,13 +199,6 @@ def main(argv=None) -> int:
         res.headline(f"greedy N = {r['N']}, d = {r['d']}, n = {r['n']}, {r['dtype']}: torch-CPU "
                      f"vs numpy", ours=f"torch {r['torch_s']:.2f} s ({r['ratio']:.2f}x)",
                      reference=f"numpy {r['numpy_s']:.2f} s; same picks {r['same_picks']}")
-    o = res.tables["out_of_core"][0]
-    res.headline(f"out-of-core greedy N = {o['N']}, d = {o['d']}, n = {o['n']}, float32 "
-                 f"streamed in {o['rows_per_block']}-row blocks",
-                 ours=f"{o['streamed_s']:.1f} s, peak +{o['peak_anon_mb']:.0f} MB (phi "
-                 f"{o['phi_mb']:.0f} MB)", reference=f"first {o['check_picks']} picks on "
-                 f"{o['check_rows']} rows = in-memory numpy float64: "
-                 f"{o['same_picks_as_in_memory_f64']}")
     for gr in res.tables["greedi"]:
         res.headline(f"GreeDi N = {gr['N']}, d = {gr['d']}, n = {gr['n']}, {gr['workers']} "
                      f"local Dask worker processes", ours=f"two-round {gr['greedi_s']:.1f} s, "

@@ -129,6 +129,14 @@ def method_style(label: str) -> tuple[str, str]:
     return style.get("color", "black"), style.get("marker", ".")
 
 
+def log_log_panel(ax, *, xlabel: str, ylabel: str, title: str) -> None:
+    """The theory figures' single panel: log-log axes, a 7-pt ``title`` (it states the setting,
+    so it is long) and a 6-pt legend of the lines already drawn on ``ax``."""
+    ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.title.set_fontsize(7)
+    ax.legend(fontsize=6)
+
+
 def style():
     import matplotlib
 

@@ -23,7 +23,7 @@ from sim.metrics import max_logit_error
 from sim.selectors import make_selector, method_options
 from theory import bounds
 from sim.validation import rng_for
-from figures.common import cached, load_config, save, style
+from figures.common import cached, load_config, log_log_panel, save, style
 
 NAME = "theory_bound"
 
@@ -99,13 +99,11 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
     for (lab, y), ls in zip(bnd.items(), ("--", "-", ":")):
         ax.plot(n_grid, y, ls, color="k", lw=1, label=f"Theorem 2 bound, {lab}")
     vac = all(np.all(np.asarray(y) >= ceiling) for y in bnd.values())
-    ax.set(xscale="log", yscale="log", xlabel="budget n",
-           ylabel=r"max logit error $\max_i |\phi_i^\top(\hat\theta_n-\theta_*)|$",
-           title=f"{'VACUOUS here: ' if vac else ''}bound vs measured (d={cfg['d']}, N={cfg['N']}, "
-                 f"beta={cfg['beta']}, "
-                 f"gamma={cfg['gamma']}, delta={cfg['delta']})")
-    ax.title.set_fontsize(7)
-    ax.legend(fontsize=6)
+    log_log_panel(ax, xlabel="budget n",
+                  ylabel=r"max logit error $\max_i |\phi_i^\top(\hat\theta_n-\theta_*)|$",
+                  title=f"{'VACUOUS here: ' if vac else ''}bound vs measured (d={cfg['d']}, "
+                        f"N={cfg['N']}, beta={cfg['beta']}, gamma={cfg['gamma']}, "
+                        f"delta={cfg['delta']})")
     sidecar = {"figure": NAME, "scale": scale, "config": cfg,
                "environment": "gaussian_env(assumption2=True, theta_norm=1, ref_norm=1); "
                               "theta_* = full-data DPO MLE in the unit ball; fits in the unit ball",

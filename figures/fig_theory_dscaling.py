@@ -13,7 +13,7 @@ import pathlib
 
 import numpy as np
 
-from figures.common import cached, load_config, save, style
+from figures.common import cached, load_config, log_log_panel, save, style
 from theory.rates import SlopeBandTest, error_curves_in_d, slope_summary
 
 NAME = "theory_dscaling"
@@ -63,11 +63,9 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
     ref = np.median(res[f"err_{cfg['methods'][0]}"], axis=0)[0]
     ax.plot(d, ref * d / d[0], "k--", lw=0.8, label="slope 1 (Theorem 2)")
     ax.plot(d, ref * np.sqrt(d / d[0]), "k:", lw=0.8, label="slope 1/2")
-    ax.set(xscale="log", yscale="log", xlabel="dimension d", ylabel="max logit error",
-           title=f"Error vs d at n={cfg['n']} (gaussian, N={cfg['N']}, beta={cfg['beta']}, "
-                 f"{len(cfg['seeds'])} seeds; 95% t intervals)")
-    ax.title.set_fontsize(7)
-    ax.legend(fontsize=6)
+    log_log_panel(ax, xlabel="dimension d", ylabel="max logit error",
+                  title=f"Error vs d at n={cfg['n']} (gaussian, N={cfg['N']}, beta={cfg['beta']}, "
+                        f"{len(cfg['seeds'])} seeds; 95% t intervals)")
     sidecar = {"figure": NAME, "scale": scale, "config": cfg,
                "environment": "gaussian_env(theta_norm=1, ref_norm=1, no ball); theta_* = full-data "
                               "DPO MLE (ridge 1e-3); error = max_i |phi_i^T(theta_hat_n - theta_*)|",

@@ -29,7 +29,7 @@ import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -63,17 +63,37 @@ class PhiShape:
         return self.phi.shape[1]
 
 
+@dataclass(frozen=True, eq=False, kw_only=True)
+class KnownParameters:
+    """What a data container may know beyond its rows, shared by pairs (:class:`PreferenceData`)
+    and rankings (:class:`sim.ranking.RankingData`): ``theta_star`` (d,) the MLE on all the labels
+    (eq. 5), ``theta_true`` (d,) the generating parameter (eq. 12), both optional, and ``info``,
+    free-form facts about the environment. Keyword-only fields."""
+
+    theta_star: np.ndarray | None = None
+    theta_true: np.ndarray | None = None
+    info: dict = field(default_factory=dict, compare=False)
+
+    def _check_parameters(self, d: int) -> None:
+        """Validate (in place, on the frozen instance) the parameters present as finite (d,)."""
+        for key in ("theta_star", "theta_true"):
+            val = getattr(self, key)
+            if val is not None:
+                object.__setattr__(self, key, as_vector(val, key, length=d))
+
+    def with_(self, **changes: Any) -> Self:
+        """A validated copy with some fields replaced."""
+        return replace(self, **changes)
+
+
 @dataclass(frozen=True, eq=False)
-class PreferenceData(PhiShape):
+class PreferenceData(KnownParameters, PhiShape):
     """Validated preference data; see the module docstring for the fields and shapes."""
 
     phi: np.ndarray
     b: np.ndarray
     beta: float = 1.0
     s: np.ndarray | None = None
-    theta_star: np.ndarray | None = None
-    theta_true: np.ndarray | None = None
-    info: dict = field(default_factory=dict, compare=False)
     group: np.ndarray | None = None
 
     def __post_init__(self):
@@ -85,10 +105,7 @@ class PreferenceData(PhiShape):
         check_logit_scale(phi, self.b, self.beta)
         if self.s is not None:
             object.__setattr__(self, "s", as_labels(self.s, "s", length=n))
-        for key in ("theta_star", "theta_true"):
-            val = getattr(self, key)
-            if val is not None:
-                object.__setattr__(self, key, as_vector(val, key, length=d))
+        self._check_parameters(d)
         if self.group is not None:
             object.__setattr__(self, "group", as_groups(self.group, n))
         for a in (self.phi, self.b, self.s, self.theta_star, self.theta_true, self.group):
@@ -126,10 +143,6 @@ class PreferenceData(PhiShape):
             raise ValueError(f"rows: indices must lie in [0, {self.N})")
         z = self.beta * (self.phi[idx] @ self.theta_true - self.b[idx])
         return (rng.random(idx.size) < expit(z)).astype(np.int8)
-
-    def with_(self, **changes) -> "PreferenceData":
-        """A validated copy with some fields replaced."""
-        return replace(self, **changes)
 
     # ------------------------------------------------------------------ .npz I/O
     def save(self, path: str | os.PathLike[str]) -> None:

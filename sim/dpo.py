@@ -15,7 +15,9 @@ Shapes: ``phi`` (N, d), ``b`` (N,), ``s`` (N,) in {0, 1}, ``theta`` (d,).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 import scipy.linalg
@@ -38,8 +40,17 @@ class ConvergenceError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- stable primitives
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """mu(z) = 1 / (1 + exp(-z)), exact to float precision for any finite z."""
+@overload
+def sigmoid(z: float) -> float: ...
+
+
+@overload
+def sigmoid(z: np.ndarray) -> np.ndarray: ...
+
+
+def sigmoid(z: float | np.ndarray) -> float | np.ndarray:
+    """mu(z) = 1 / (1 + exp(-z)), exact to float precision for any finite z (a scalar gives a
+    numpy float, an array an array of its shape)."""
     return expit(z)
 
 
@@ -238,15 +249,12 @@ def _newton(phi: np.ndarray, phi_h: tuple[np.ndarray, np.dtype], b: np.ndarray, 
         step = 1.0
         if not local:  # Armijo backtracking; in the local region full steps are safe and exact
             zp = beta * (phi @ p)
-            while True:
-                th_new = theta + step * p
-                f_new = _loss_from_logits(z + step * zp, s) + 0.5 * ridge * th_new @ th_new
-                if f_new <= f - 1e-4 * step * decrement:
-                    break
-                step *= 0.5
-                if step < 1e-12:
-                    raise ConvergenceError("fit_dpo: line search failed; the problem is badly "
-                                           "scaled — rescale phi or set fit_ridge > 0")
+
+            def loss_at(t: float) -> float:
+                th_new = theta + t * p
+                return _loss_from_logits(z + t * zp, s) + 0.5 * ridge * th_new @ th_new
+
+            step = armijo_step(loss_at, f, decrement, "fit_dpo", "phi")
         theta = theta + step * p
         if not np.all(np.isfinite(theta)) or np.linalg.norm(theta) > 1e10:
             raise ConvergenceError(
@@ -261,6 +269,25 @@ def _newton(phi: np.ndarray, phi_h: tuple[np.ndarray, np.dtype], b: np.ndarray, 
         m = n  # after one cheap subsampled step, exact curvature
     raise ConvergenceError(f"fit_dpo: no convergence in {max_iter} Newton steps "
                            f"(|grad| = {gnorm:.3g}); raise max_iter or fit_ridge")
+
+
+def armijo_step(loss_at: Callable[[float], float], f: float, decrement: float, who: str,
+                features: str) -> float:
+    """Armijo backtracking along a Newton direction p (shared by every damped-Newton MLE here).
+
+    Returns the first step t in 1, 1/2, 1/4, ... with ``loss_at(t) <= f - 1e-4 t decrement``,
+    where ``loss_at(t)`` is the (scalar) loss at theta + t p, ``f`` the loss at theta and
+    ``decrement = -g^T p > 0`` the Newton decrement; a NaN loss counts as no decrease. Raises
+    ``ConvergenceError`` naming ``who`` (the solver) and ``features`` (what to rescale) once t
+    would drop below 1e-12.
+    """
+    step = 1.0
+    while not loss_at(step) <= f - 1e-4 * step * decrement:
+        step *= 0.5
+        if step < 1e-12:
+            raise ConvergenceError(f"{who}: line search failed; the problem is badly scaled — "
+                                   f"rescale {features} or set fit_ridge > 0")
+    return step
 
 
 def _loss_from_logits(z: np.ndarray, s: np.ndarray) -> float:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .dpo import ConvergenceError, FitResult, check_fit_inputs
+from .dpo import ConvergenceError, FitResult, armijo_step, check_fit_inputs
 from .validation import as_vector, positive_int, renamed_keywords
 
 
@@ -79,14 +79,8 @@ def fit_dpo_torch(phi: ArrayLike, b: ArrayLike, beta: float, s: ArrayLike, *,
         step = 1.0
         if not local:
             zp = beta * (X @ p)
-            while True:
-                th_new = theta + step * p
-                if loss_of(z + step * zp, th_new) <= f - 1e-4 * step * dec:
-                    break
-                step *= 0.5
-                if step < 1e-12:
-                    raise ConvergenceError("fit_dpo_torch: line search failed; rescale phi or "
-                                           "set fit_ridge > 0")
+            step = armijo_step(lambda t: loss_of(z + t * zp, theta + t * p), f, dec,
+                               "fit_dpo_torch", "phi")
         theta = theta + step * p
         if not bool(torch.isfinite(theta).all()) or float(theta.norm()) > 1e10:
             raise ConvergenceError("fit_dpo_torch: ||theta|| diverges (separable labels); set "

@@ -60,6 +60,16 @@ def _check_common(cfg: Any) -> None:
     _check_fit(cfg)
 
 
+def _fit_ridge_opt(help: str = "ridge of the DPO MLE theta_star (and of later fits)") -> Any:
+    """The ``fit_ridge`` option (default 1e-3) of every kind that fits theta_star (eq. 5)."""
+    return _opt(1e-3, help)
+
+
+def _radius_opt() -> Any:
+    """The ``radius`` option (default None: no ball) of every kind that fits theta_star."""
+    return _opt(None, "ball constraint ||theta|| <= radius of the fits")
+
+
 def _check_fit(cfg: Any) -> None:
     """Validate (in place) the fit options ``fit_ridge`` (>= 0) and ``radius`` (None or > 0)."""
     object.__setattr__(cfg, "fit_ridge", positive_scalar(cfg.fit_ridge, "fit_ridge",
@@ -79,8 +89,8 @@ class GaussianConfig(metaclass=RenamedOptionsMeta):
     ref_norm: float = _opt(1.0, "||theta_0|| of the log-linear reference (b_i = phi_i^T theta_0)")
     assumption2: bool = _opt(False, "enforce Assumption 2 (||phi|| <= 1, |b| <= 1, unit-ball "
                              "theta_star)")
-    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
-    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+    fit_ridge: float = _fit_ridge_opt()
+    radius: float | None = _radius_opt()
 
     def __post_init__(self) -> None:
         _check_common(self)
@@ -107,8 +117,8 @@ class DigitsConfig(metaclass=RenamedOptionsMeta):
         "unit", "unit: phi / max ||phi_i|| (Assumption 2's scale); pixel: raw differences")
     theta_bar_ridge: float = _opt(1.0, "ridge of the all-ones logistic fit theta_bar (sets the "
                                   "label noise)")
-    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
-    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+    fit_ridge: float = _fit_ridge_opt()
+    radius: float | None = _radius_opt()
     positive_class: int | None = _opt(None, "the positive digit 0..9 (default: drawn from the "
                                       "seed)")
 
@@ -275,8 +285,8 @@ class PromptsConfig:
     beta: float = _opt(1.0, "DPO scale beta > 0")
     theta_norm: float = _opt(3.0, "||theta_true||")
     ref_norm: float = _opt(1.0, "||theta_0|| of the log-linear reference policy")
-    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
-    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+    fit_ridge: float = _fit_ridge_opt()
+    radius: float | None = _radius_opt()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "M", positive_int(self.M, "M"))
@@ -351,6 +361,18 @@ def prompts_env(M: int, K: int = 4, d: int = 8, *, beta: float = 1.0, seed: Any,
 
 
 # ---------------------------------------------------------------------------- file
+def _rows_opt() -> Any:
+    """The ``rows`` option of the kinds that read a data file (checked by ``_FileOptions``)."""
+    return _opt(None, "a random subset of this many rows, drawn from the seed (default: every "
+                "row, in file order)")
+
+
+def _scale_opt(default: str) -> Any:
+    """The ``scale`` option of the kinds that read a data file, with the kind's ``default``."""
+    return _opt(default, "divide phi by one scalar: its largest row norm (unit: Assumption 2's "
+                "||phi|| <= 1, as the digits recipe), its RMS row norm (rms), or not at all (none)")
+
+
 class _FileOptions:
     """What the kinds that read a data file share: ``rows``, ``scale``, ``fit_ridge`` and
     ``radius`` checked alike, and ``N`` from the file's header."""
@@ -395,12 +417,11 @@ class FileConfig(_FileOptions, metaclass=RenamedOptionsMeta):
 
     path: str = _opt(help=".npz data file (adpo env, adpo features, or the keys of sim.data); "
                      "relative paths are taken from the working directory")
-    rows: int | None = _opt(None, "a random subset of this many rows, drawn from the seed "
-                            "(default: every row, in file order)")
-    scale: Literal["none", "rms", "unit"] = _opt(
-        "none", "divide phi by one scalar: its RMS row norm (rms) or its largest row norm (unit)")
-    fit_ridge: float = _opt(1e-3, "ridge of theta_star when it is fitted here (and of later fits)")
-    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+    rows: int | None = _rows_opt()
+    scale: Literal["none", "rms", "unit"] = _scale_opt("none")
+    fit_ridge: float = _fit_ridge_opt("ridge of theta_star when it is fitted here (and of later "
+                                      "fits)")
+    radius: float | None = _radius_opt()
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, (str, os.PathLike)) or not str(self.path):
@@ -515,15 +536,13 @@ class TruthConfig(_FileOptions, metaclass=RenamedOptionsMeta):
         None, "recipe (default without theta): sec. 6.1 steps 2-4 with the file's labels, "
         "b_i = phi_i^T theta_0; file (default with theta): the file's b (the real pi_0 "
         "log-ratios), theta = the DPO MLE of the file's labels")
-    rows: int | None = _opt(None, "a random subset of this many rows, drawn from the seed")
-    scale: Literal["none", "rms", "unit"] = _opt(
-        "unit", "divide phi by its largest row norm (unit: Assumption 2's ||phi|| <= 1, as the "
-        "digits recipe), its RMS row norm (rms), or not at all (none)")
+    rows: int | None = _rows_opt()
+    scale: Literal["none", "rms", "unit"] = _scale_opt("unit")
     beta: float | None = _opt(None, "DPO scale beta > 0 (default: the file's)")
     theta_bar_ridge: float = _opt(1.0, "ridge of the fit of theta to the file's labels (sets "
                                   "||theta|| and hence the label noise)")
-    fit_ridge: float = _opt(1e-3, "ridge of the DPO MLE theta_star (and of later fits)")
-    radius: float | None = _opt(None, "ball constraint ||theta|| <= radius of the fits")
+    fit_ridge: float = _fit_ridge_opt()
+    radius: float | None = _radius_opt()
 
     def __post_init__(self) -> None:
         for key, suffix in (("features", ".npz"), ("theta", ".npy")):

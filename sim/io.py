@@ -30,13 +30,19 @@ import os
 import pathlib
 import sys
 import tempfile
-from typing import IO, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import IO, Any, TypeAlias
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["STDOUT", "check_output", "check_output_dir", "check_outputs", "atomic_open",
            "atomic_write_text", "atomic_write_bytes", "atomic_savez", "dumps_json", "write_json",
-           "OutputGroup", "temp_files", "same_file", "read_json"]
+           "OutputGroup", "temp_files", "same_file", "read_json", "StrPath"]
+
+#: A file-system path as the API accepts it (``str`` or ``pathlib.Path``-like).
+StrPath: TypeAlias = str | os.PathLike[str]
 
 STDOUT = "-"
 _UMASK = os.umask(0)
@@ -44,7 +50,7 @@ os.umask(_UMASK)
 
 
 # --------------------------------------------------------------------------- validation
-def same_file(a, b) -> bool:
+def same_file(a: StrPath, b: StrPath) -> bool:
     """True when paths ``a`` and ``b`` name the same file (hard links and symlinks included)."""
     a, b = os.fspath(a), os.fspath(b)
     try:
@@ -53,8 +59,9 @@ def same_file(a, b) -> bool:
         return pathlib.Path(a).resolve() == pathlib.Path(b).resolve()
 
 
-def check_output(path, *, suffix: str | tuple[str, ...] | None = None, inputs: Iterable = (),
-                 field: str = "out", allow_stdout: bool = False) -> pathlib.Path | None:
+def check_output(path: StrPath | None, *, suffix: str | tuple[str, ...] | None = None,
+                 inputs: Iterable[StrPath | None] = (), field: str = "out",
+                 allow_stdout: bool = False) -> pathlib.Path | None:
     """Validate an output path before any work; return it as a Path (None for stdout).
 
     Args:
@@ -94,7 +101,8 @@ def check_output(path, *, suffix: str | tuple[str, ...] | None = None, inputs: I
     return p
 
 
-def check_output_dir(path, *, field: str = "out", inputs: Iterable = ()) -> pathlib.Path:
+def check_output_dir(path: StrPath | None, *, field: str = "out",
+                     inputs: Iterable[StrPath | None] = ()) -> pathlib.Path:
     """Validate an output folder (created later by the run): it is a folder or does not exist yet,
     and its parent folder exists. Missing parents are not created silently."""
     if path is None or os.fspath(path) in ("", STDOUT):
@@ -111,12 +119,13 @@ def check_output_dir(path, *, field: str = "out", inputs: Iterable = ()) -> path
     return p
 
 
-def check_outputs(paths: dict, *, inputs: Iterable = ()) -> None:
+def check_outputs(paths: Mapping[str, StrPath | None], *,
+                  inputs: Iterable[StrPath | None] = ()) -> None:
     """Several outputs of one run: each may not equal an input nor another output.
 
     ``paths`` maps a field name to a path (None entries are skipped; ``-`` is not compared)."""
-    seen: dict = {}
-    inputs = [i for i in inputs if i is not None]
+    seen: dict[str, StrPath] = {}
+    given = [i for i in inputs if i is not None]
     for field, path in paths.items():
         if path is None or os.fspath(path) == STDOUT:
             continue
@@ -124,7 +133,7 @@ def check_outputs(paths: dict, *, inputs: Iterable = ()) -> None:
             if same_file(path, q):
                 raise ValueError(f"{field}: {os.fspath(path)!r} is also the {other} output; "
                                  f"give each output its own path")
-        for inp in inputs:
+        for inp in given:
             if same_file(path, inp):
                 raise ValueError(f"{field}: {os.fspath(path)!r} is the same file as the input "
                                  f"{os.fspath(inp)!r}; choose another output path (inputs are "
@@ -169,8 +178,9 @@ def _temp_for(path: pathlib.Path) -> tuple[int, str]:
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode: str = "w", *, encoding: str | None = "utf-8",
-                replace: Callable | None = None) -> Iterator[IO]:
+def atomic_open(path: StrPath, mode: str = "w", *, encoding: str | None = "utf-8",
+                replace: Callable[[str, pathlib.Path], None] | None = None
+                ) -> Iterator[IO[Any]]:
     """``with atomic_open(p) as f: f.write(...)``: the target appears complete or not at all.
 
     ``mode`` is ``"w"`` (text, ``encoding``) or ``"wb"``. The temp file lives in the target's
@@ -179,8 +189,8 @@ def atomic_open(path, mode: str = "w", *, encoding: str | None = "utf-8",
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode: expected 'w' or 'wb', got {mode!r}")
-    path = pathlib.Path(os.fspath(path))
-    fd, tmp = _temp_for(path)
+    target = pathlib.Path(os.fspath(path))
+    fd, tmp = _temp_for(target)
     try:
         with os.fdopen(fd, mode, encoding=None if mode == "wb" else encoding,
                        newline=None if mode == "wb" else "") as f:
@@ -188,41 +198,57 @@ def atomic_open(path, mode: str = "w", *, encoding: str | None = "utf-8",
             f.flush()
             os.fsync(f.fileno())
         if replace is None:
-            os.replace(tmp, path)
-            _fsync_dir(path.parent if str(path.parent) else pathlib.Path("."))
+            os.replace(tmp, target)
+            _fsync_dir(target.parent if str(target.parent) else pathlib.Path("."))
         else:
-            replace(tmp, path)
+            replace(tmp, target)
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_text(path, text: str) -> None:
+def atomic_write_text(path: StrPath, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_open(path, "w") as f:
         f.write(text)
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
+def atomic_write_bytes(path: StrPath, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_open(path, "wb") as f:
         f.write(data)
 
 
-def atomic_savez(path, **arrays) -> None:
-    """``numpy.savez`` to ``path`` atomically (plain arrays only; nothing pickled)."""
-    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+#: Keywords of ``numpy.savez`` itself: an array given under one of these names would not be
+#: stored (``allow_pickle=array`` is silently taken as the flag), so they are refused.
+_SAVEZ_RESERVED = ("file", "allow_pickle")
+
+
+def _storable(arrays: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
+    """``arrays`` as numpy arrays ``numpy.savez`` stores without pickle, or a ValueError."""
+    plain = {}
     for k, v in arrays.items():
-        if v.dtype.hasobject:
+        if k in _SAVEZ_RESERVED:
+            raise ValueError(f"{k}: is a keyword of numpy.savez, not storable as an array name; "
+                             f"rename the array")
+        a = np.asarray(v)
+        if a.dtype.hasobject:
             raise ValueError(f"{k}: object arrays cannot be stored without pickle; store numbers")
+        plain[k] = a
+    return plain
+
+
+def atomic_savez(path: StrPath, **arrays: ArrayLike) -> None:
+    """``numpy.savez`` to ``path`` atomically (plain arrays only; nothing pickled)."""
+    plain = _storable(arrays)
     with atomic_open(path, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, allow_pickle=False, **plain)
 
 
-def temp_files(folder) -> list[pathlib.Path]:
+def temp_files(folder: StrPath) -> list[pathlib.Path]:
     """Temp files of this module left in ``folder`` by a process killed mid-write."""
-    folder = pathlib.Path(folder)
-    return sorted(folder.glob(".*.tmp")) if folder.is_dir() else []
+    where = pathlib.Path(folder)
+    return sorted(where.glob(".*.tmp")) if where.is_dir() else []
 
 
 class OutputGroup:
@@ -235,32 +261,33 @@ class OutputGroup:
     leave the first file new and the second old, never a partial file.)
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._staged: list[tuple[str, pathlib.Path]] = []
 
     def __enter__(self) -> "OutputGroup":
         return self
 
-    def _stage(self, tmp, path):
+    def _stage(self, tmp: str, path: StrPath) -> None:
         self._staged.append((tmp, pathlib.Path(path)))
 
-    def open(self, path, mode: str = "w"):
+    def open(self, path: StrPath, mode: str = "w") -> contextlib.AbstractContextManager[IO[Any]]:
         """A context manager like :func:`atomic_open`, staged until the group commits."""
         return atomic_open(path, mode, replace=self._stage)
 
-    def text(self, path, text: str) -> None:
+    def text(self, path: StrPath, text: str) -> None:
         with self.open(path, "w") as f:
             f.write(text)
 
-    def json(self, path, obj) -> None:
+    def json(self, path: StrPath, obj: Any) -> None:
         self.text(path, dumps_json(obj) + "\n")
 
-    def savez(self, path, **arrays) -> None:
-        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    def savez(self, path: StrPath, **arrays: ArrayLike) -> None:
+        plain = _storable(arrays)
         with self.open(path, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, allow_pickle=False, **plain)
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is not None:
             for tmp, _ in self._staged:
                 pathlib.Path(tmp).unlink(missing_ok=True)
@@ -279,7 +306,7 @@ class OutputGroup:
 
 
 # --------------------------------------------------------------------------- strict JSON
-def _plain(obj, where: str):
+def _plain(obj: Any, where: str) -> Any:
     """``obj`` with numpy types converted; ValueError at the first non-finite float."""
     if isinstance(obj, dict):
         return {str(k): _plain(v, f"{where}.{k}" if where else str(k)) for k, v in obj.items()}
@@ -304,12 +331,12 @@ def _plain(obj, where: str):
     raise ValueError(f"{where or 'value'}: {type(obj).__name__} is not JSON data")
 
 
-def dumps_json(obj, *, indent: int | None = 2, sort_keys: bool = False) -> str:
+def dumps_json(obj: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
     """Strict JSON text of ``obj`` (no NaN/Infinity; numpy values converted)."""
     return json.dumps(_plain(obj, ""), indent=indent, sort_keys=sort_keys, allow_nan=False)
 
 
-def write_json(obj, path) -> None:
+def write_json(obj: Any, path: StrPath | None) -> None:
     """Strict JSON to ``path`` atomically, or to stdout for ``-``/None (one stream)."""
     text = dumps_json(obj)
     if path is None or os.fspath(path) == STDOUT:
@@ -319,7 +346,7 @@ def write_json(obj, path) -> None:
     atomic_write_text(path, text + "\n")
 
 
-def read_json(path, what: str):
+def read_json(path: StrPath, what: str) -> Any:
     """Read a JSON file; any failure becomes a DataError naming the file (CLI exit code 3)."""
     from .validation import DataError
 

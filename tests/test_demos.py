@@ -16,3 +16,15 @@ def test_demo_runs(name, tmp_path, monkeypatch, capsys):
     png = tmp_path / f"{name}.png"
     assert png.exists() and png.stat().st_size > 1000
     assert capsys.readouterr().out.strip()
+
+
+def test_plot_helper_draws_nothing_with_no_plot(tmp_path):
+    import argparse
+
+    from sim.demos._common import plot
+
+    def draw(ax):
+        raise AssertionError("draw() called under --no-plot")
+
+    plot(argparse.Namespace(no_plot=True, out=str(tmp_path)), "x", draw)
+    assert not any(tmp_path.iterdir())

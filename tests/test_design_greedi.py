@@ -68,6 +68,26 @@ def test_exact_variant_on_the_cluster_picks_what_greedy_picks(client):
     assert e.info["round_trips"] < 120 // 2            # the lookahead certifies several picks
 
 
+def test_workers_read_their_own_rows_of_a_memory_mapped_pool(client, tmp_path):
+    """A pool file is never loaded by the driver: each block (a Dask actor, or a round-1 task)
+    maps the file by path and reads its own rows; the picks are those of the in-memory run."""
+    rng = np.random.default_rng(4)
+    V = (rng.standard_normal((3000, 8)) * rng.uniform(0.3, 2.0, (3000, 1))).astype(np.float32)
+    w = rng.uniform(0.2, 1.0, 3000)
+    np.save(tmp_path / "phi.npy", V)
+    mm = np.load(tmp_path / "phi.npy", mmap_mode="r")
+    V64 = V.astype(np.float64)
+    assert not greedi._Rows(mm[:100], None).path          # a slice: its rows are shipped
+    for c in (client, None):
+        e = greedi_exact_select(mm, 100, parts=3, weights=w, client=c)
+        assert e.info["rows_read_by_workers"]
+        assert np.array_equal(e.indices, greedy_select(V64, 100, weights=w).indices)
+        g = greedi_select(mm, 60, parts=2, weights=w, seed=5, client=c)
+        assert g.info["rows_read_by_workers"]
+        assert np.array_equal(g.indices, greedi_select(V64, 60, parts=2, weights=w,
+                                                       seed=5).indices)
+
+
 @pytest.mark.parametrize("parts,top", [(1, 16), (3, 1), (5, 4)])
 def test_exact_variant_in_process_any_split_any_lookahead(parts, top):
     rng = np.random.default_rng(parts)
@@ -99,12 +119,18 @@ def test_cli_greedi_exact_in_process_equals_greedy(tmp_path):
     data = PreferenceData(phi=rng.standard_normal((300, 5)), b=np.zeros(300), beta=1.0,
                           theta_star=rng.standard_normal(5))
     data.save(tmp_path / "d.npz")
+    from sim.store import save_pool
+    save_pool(tmp_path / "pool", data, dtype=np.float64)
     picks = {}
-    for solver in ("greedy", "greedi-exact"):
+    for solver, src in (("greedy", "d.npz"), ("greedi-exact", "d.npz"), ("greedi-exact", "pool")):
         out = tmp_path / f"{solver}.json"
-        assert main(["design", "--data", str(tmp_path / "d.npz"), "--solver", solver, "--n",
+        assert main(["design", "--data", str(tmp_path / src), "--solver", solver, "--n",
                      "20", "--out", str(out)]) == 0
-        picks[solver] = json.loads(out.read_text())["indices"]
-    assert picks["greedy"] == picks["greedi-exact"]
+        res = json.loads(out.read_text())
+        picks[solver, src] = res["indices"]
+        if solver != "greedy":      # a pool folder is read by the blocks, not by the driver
+            assert res["info"]["rows_read_by_workers"] is (src == "pool")
+    assert picks["greedy", "d.npz"] == picks["greedi-exact", "d.npz"] == picks["greedi-exact",
+                                                                                   "pool"]
     assert main(["design", "--data", str(tmp_path / "d.npz"), "--solver", "fw", "--scheduler",
                  "local:2", "--out", str(tmp_path / "x.json")]) == 2

@@ -47,13 +47,18 @@ def test_state_validates_inputs():
 # ----------------------------------------------------------------- picks equal naive greedy
 @pytest.mark.parametrize("method,dtype", [("blocked", np.float64), ("blocked", np.float32),
                                           ("maintained", np.float64)])
-@pytest.mark.parametrize("seed,N,d,n", [(1, 300, 6, 120), (2, 800, 24, 600), (3, 60, 80, 60)])
-def test_fast_engines_pick_exactly_what_naive_greedy_picks(method, dtype, seed, N, d, n):
+@pytest.mark.parametrize("seed,N,d,n,sizes", [
+    (1, 300, 6, 120, (16, 8, 128)), (2, 800, 24, 600, (16, 8, 128)), (3, 60, 80, 60, (16, 8, 128)),
+    (4, 800, 24, 600, (96, 32, 4)), (5, 300, 6, 200, (64, 64, 2))])
+def test_fast_engines_pick_exactly_what_naive_greedy_picks(method, dtype, seed, N, d, n, sizes):
     V, w = _inst(seed, N, d)
     ref = naive_greedy(V, n, gamma=0.7, weights=w)
-    # small active set and blocks so that the lazy threshold and refreshes are exercised
-    res = greedy_select(V, n, gamma=0.7, weights=w, method=method, dtype=dtype, active=16,
-                        block=8)
+    # small active sets and blocks so that the lazy thresholds and refreshes are exercised: with
+    # (K, block, |B|) = (16, 8, 128) B is all of A; the last two cases exercise B inside A
+    # (a sub-block refresh that skipped A's downdate, or a wrong tau2, picks differently)
+    active, block, sub = sizes
+    res = greedy_select(V, n, gamma=0.7, weights=w, method=method, dtype=dtype, active=active,
+                        block=block, **({"sub_active": sub} if method == "blocked" else {}))
     np.testing.assert_array_equal(res.indices, ref.indices)
     assert res.logdet == pytest.approx(ref.logdet, rel=1e-10)
     assert res.logdet == pytest.approx(subset_logdet(V * np.sqrt(w)[:, None], ref.indices, 0.7),
@@ -200,3 +205,50 @@ def test_ties_go_to_the_lowest_index():
     res = greedy_select(V, 6)
     assert res.indices.tolist() == [0, 4, 8, 1, 5, 9]
     np.testing.assert_array_equal(res.indices, naive_greedy(V, 6).indices)
+
+
+def _memmap(tmp_path, X):
+    np.save(tmp_path / "phi.npy", X)
+    return np.load(tmp_path / "phi.npy", mmap_mode="r")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_memory_mapped_rows_are_streamed_with_the_same_picks(tmp_path, dtype):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((6000, 24)).astype(np.float32)
+    w = rng.uniform(0.1, 1.0, 6000)
+    mm = _memmap(tmp_path, X)
+    kw = dict(dtype=dtype, weights=w, exclude=[3, 11], initial=[0, 7])
+    ref = greedy_select(X.astype(np.float64), 400, **kw)
+    out = greedy_select(mm, 400, rows_per_block=700, **kw)
+    assert out.info["streamed"] and not ref.info["streamed"]
+    assert np.array_equal(out.indices, ref.indices)
+    assert out.logdet == pytest.approx(ref.logdet, rel=1e-12)
+
+
+def test_streamed_greedy_bounds_peak_memory(tmp_path):
+    # phi is 61 MB in float64; streamed in 1024-row blocks the engine holds O(N) scores and
+    # block-sized temporaries (~10 MB measured). Reading the same file into memory first holds
+    # all of it, so the bound can fail (and does for a copying engine: copy=True reads it all).
+    from bench.bench_scale import peak_anon_mb
+    N, d = 120_000, 64
+    mm = np.lib.format.open_memmap(tmp_path / "phi.npy", mode="w+", dtype=np.float64,
+                                   shape=(N, d))
+    rng = np.random.default_rng(3)
+    for lo in range(0, N, 60_000):
+        mm[lo:lo + 60_000] = rng.standard_normal((60_000, d))
+    mm.flush()
+    del mm
+    mm = np.load(tmp_path / "phi.npy", mmap_mode="r")
+    streamed, mb_stream = peak_anon_mb(lambda: greedy_select(mm, 8, rows_per_block=1024))
+    inmem, mb_inmem = peak_anon_mb(lambda: greedy_select(np.array(mm), 8, rows_per_block=1024))
+    assert np.array_equal(streamed.indices, inmem.indices)
+    assert mb_stream < 25, mb_stream
+    assert mb_inmem > 55, mb_inmem
+
+
+def test_streamed_rows_with_a_nan_are_refused_in_one_line(tmp_path):
+    X = np.ones((50, 3))
+    X[17, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^V: row 17 holds a NaN"):
+        greedy_select(_memmap(tmp_path, X), 4)

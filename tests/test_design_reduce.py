@@ -69,3 +69,15 @@ def test_srht_keeps_norms_and_costs_what_the_gaussian_projection_costs():
     g = reduced_greedy(V, 30, 30, method="gaussian", seed=3, exact=ex).info["logdet_ratio"]
     print(s, g)
     assert 0.9 < s <= 1.0 + 1e-9 and abs(s - g) < 0.03
+
+
+def test_a_relaxed_exact_result_is_refused_before_the_selection():
+    """Found by mypy (``DesignResult.indices`` is Optional): ``exact=`` a relaxed design ended,
+    after the whole reduced selection, in AttributeError 'NoneType' has no attribute 'tolist'."""
+    from sim.design.relaxed import multiplicative_design
+    V = np.random.default_rng(2).standard_normal((200, 12))
+    relaxed = multiplicative_design(V)
+    with pytest.raises(ValueError, match="^exact: the .* result is a relaxed design"):
+        reduced_greedy(V, 10, 6, exact=relaxed)
+    r = reduced_greedy(V, 10, 6, exact=greedy_select(V, 10))
+    assert r.indices.size == 10

@@ -5,8 +5,8 @@ import pytest
 import scipy.optimize
 from sklearn.linear_model import LogisticRegression
 
-from sim.dpo import (ConvergenceError, dpo_gradient, dpo_hessian, dpo_loss, fit_dpo, log_sigmoid,
-                     logistic_weight, sigmoid, weighted_gram)
+from sim.dpo import (ConvergenceError, armijo_step, dpo_gradient, dpo_hessian, dpo_loss, fit_dpo,
+                     log_sigmoid, logistic_weight, sigmoid, weighted_gram)
 
 
 def _central_diff(f, x, h=1e-6):
@@ -163,3 +163,33 @@ def test_bad_inputs_name_the_field(kwargs, field):
     extra = {k: args.pop(k) for k in ("fit_ridge", "radius") if k in args}
     with pytest.raises(ValueError, match=field):
         fit_dpo(args["phi"], args["b"], args["beta"], args["s"], **extra)
+
+
+def _first_armijo_halving(loss_at, f, dec):
+    """Literal reference: the first t = 2^-k, k = 0, 1, ..., with loss(t) <= f - 1e-4 t dec."""
+    for k in range(60):
+        t = 2.0 ** -k
+        if loss_at(t) <= f - 1e-4 * t * dec:
+            return t
+    return None
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.3, 1.7, 5.0])
+def test_armijo_step_is_the_first_halving_with_sufficient_decrease(shift):
+    # loss(theta + t p) of a wiggly 1-D function along an overshooting direction
+    loss_at = lambda t: np.cos(9 * t + shift) + (1 - 6 * t) ** 2  # noqa: E731
+    f = loss_at(0.0)
+    dec = 12.0 + 9 * np.sin(shift)  # -g p: the derivative of this loss at t = 0, negated
+    want = _first_armijo_halving(loss_at, f, dec)
+    assert want is not None and want < 1  # the full step is refused: the search is exercised
+    assert armijo_step(loss_at, f, dec, "fit_x", "phi") == want
+
+
+def test_armijo_step_sufficient_decrease_constant_and_nan():
+    f, dec = 1.0, 2.0
+    # a decrease of 1.5e-4 t dec passes the 1e-4 rule at t = 1 (and fails any constant >= 2e-4)
+    assert armijo_step(lambda t: f - 1.5e-4 * t * dec, f, dec, "fit_x", "phi") == 1.0
+    # a NaN loss is no decrease: the step shrinks until the loss is a number again
+    assert armijo_step(lambda t: np.nan if t > 0.1 else f - t, f, dec, "fit_x", "phi") == 0.0625
+    with pytest.raises(ConvergenceError, match=r"^fit_pl: line search failed.*rescale psi"):
+        armijo_step(lambda t: f + 1.0, f, dec, "fit_pl", "psi")

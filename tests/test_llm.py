@@ -108,6 +108,13 @@ def test_join_ids_truncation_keeps_prompt_tail_and_response_head():
         llm.join_ids([], r, 16)
 
 
+def test_featurize_no_sequences_gives_empty_arrays(tiny):
+    """Found by mypy (phi was ``None`` until the first batch): no sequences returned
+    ``(None, (0,))``, not the documented ``(phi (0, d), logp (0,))``."""
+    phi, logp = llm.featurize_sequences(tiny.model, [])
+    assert phi.shape == (0, tiny.model.config.hidden_size) and logp.shape == (0,)
+
+
 def _trl_file(path, pairs):
     td.write_jsonl([{"prompt": p, "chosen": c, "rejected": r} for p, c, r in pairs], path)
     return path

@@ -57,15 +57,19 @@ def test_bad_pools_give_one_line_errors(pool, tmp_path):
         PreferenceData.load(tmp_path / "q")
 
 
-def test_cli_streams_a_pool_with_the_torch_engine(pool, tmp_path):
+def test_cli_streams_a_pool_with_either_engine(pool, tmp_path):
     root, data = pool
     ref = greedy_select(data.phi, 30, gamma=0.5)
-    for src, extra in ((root / "pool", ["--backend", "torch", "--rows-per-block", "64"]),
-                       (root / "pool", []), (root / "data.npz", ["--backend", "torch"])):
+    for src, extra, streamed in (
+            (root / "pool", ["--backend", "torch", "--rows-per-block", "64"], True),
+            (root / "pool", ["--rows-per-block", "64"], True), (root / "pool", [], True),
+            (root / "data.npz", ["--backend", "torch"], False), (root / "data.npz", [], False)):
         out = tmp_path / "o.json"
         assert main(["design", "--data", str(src), "--solver", "greedy", "--n", "30",
                      "--design-ridge", "0.5", "--out", str(out), *extra]) == 0
-        assert json.loads(out.read_text())["indices"] == ref.indices.tolist(), (src, extra)
+        res = json.loads(out.read_text())
+        assert res["indices"] == ref.indices.tolist(), (src, extra)
+        assert res["info"]["streamed"] is streamed, (src, extra)
     assert main(["design", "--data", str(root / "pool"), "--solver", "fw", "--backend",
                  "torch"]) == 2
 

@@ -120,3 +120,40 @@ def test_assumption3_check_catches_the_printed_c_min_below_its_threshold():
     lo, _ = checks.assumption3_weights(extreme, np.array([1.0, 0.0]))
     assert lo >= C.c_min_tight(beta) * (1 - 1e-12)
     assert lo < C.c_min_printed(beta)
+
+
+# --------------------------------------------------------------------------- typed contracts
+def test_reference_greedy_weights_none_means_unit_weights():
+    """``weights: ArrayLike | None``: None failed with "weights: expected a 1-D array, got
+    shape ()"; it now means w_i = 1, as in sim.design."""
+    phi = np.random.default_rng(3).standard_normal((30, 4))
+    idx, kappa = checks.reference_greedy(phi, None, 0.5, 6)
+    idx1, kappa1 = checks.reference_greedy(phi, np.ones(30), 0.5, 6)
+    assert np.array_equal(idx, idx1) and np.array_equal(kappa, kappa1)
+
+
+def test_theorem4_along_run_takes_one_kappa_and_refuses_unrecorded_ones():
+    """Found by mypy (``kappa: float`` was indexed as an array): a number crashed with
+    IndexError; unrecorded kappa_t (NaN) silently became kappa = 1 (max(1.0, nan) is 1.0)."""
+    env = gaussian_env(40, 3, seed=0)
+    idx, kappa = checks.reference_greedy(env.phi, np.ones(40), 0.5, 8)
+    const = checks.theorem4_along_run(env, idx, 0.5, 2.0, [4, 8])
+    same = checks.theorem4_along_run(env, idx, 0.5, np.full(8, 2.0), [4, 8])
+    assert all(np.array_equal(const[k], same[k]) for k in const)
+    assert const["kappa"].tolist() == [2.0, 2.0]
+    with pytest.raises(ValueError, match="^kappa: kappa_t of rounds 1..8 not recorded"):
+        checks.theorem4_along_run(env, idx, 0.5, np.r_[kappa[:6], np.nan, np.nan], [4, 8])
+    with pytest.raises(ValueError, match="^kappa: kappa_t of rounds 1..8 not recorded"):
+        checks.theorem4_along_run(env, idx, 0.5, kappa[:6], [8])
+
+
+def test_selector_trace_refuses_a_greedy_design_selector_without_records(monkeypatch):
+    """A method tagged greedy-design whose selector records no ``gains_`` / ``kappa_`` (the
+    checks.RecordsPicks protocol) is refused before its run, not with AttributeError after."""
+    from sim.selectors import make_selector
+    env = gaussian_env(50, 3, seed=0)
+    monkeypatch.setattr(checks, "make_selector",
+                        lambda name, data, **kw: make_selector("uniform", data, seed=0))
+    with pytest.raises(ValueError, match="^name: selector 'adpo\\+' .* records no gains_"):
+        checks.selector_trace("adpo+", env, 5)
+    assert isinstance(make_selector("adpo+", env, seed=0), checks.RecordsPicks)

@@ -108,6 +108,15 @@ def test_ridge_fallback_is_checked_and_recorded():
         coverage.fit_unit_ball(phi[:2], np.zeros(2), 1.0, np.array([1, 0]))
 
 
+def test_ridge_fallback_takes_array_likes():
+    """Found by mypy (dpo_hessian takes arrays, fit_unit_ball ArrayLike): lists reached the
+    fallback's Hessian and failed with AttributeError 'list' has no attribute 'shape'."""
+    phi = [[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]]
+    theta, fell_back = coverage.fit_unit_ball(phi, [0.0] * 4, 1.0, [1, 0, 1, 0])
+    ref, _ = coverage.fit_unit_ball(np.array(phi), np.zeros(4), 1.0, np.array([1, 0, 1, 0]))
+    assert fell_back and np.array_equal(theta, ref)
+
+
 # --------------------------------------------------------------------------- mutants
 def _flipped_labels(phi, b, beta, s):
     """Mutant estimator: chosen/rejected swapped (fits on 1 - s)."""

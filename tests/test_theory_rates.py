@@ -102,3 +102,14 @@ def test_mutant_error_curves_with_the_wrong_d_slope_are_rejected(d_curves, alt):
     """Mutants: superlinear growth in d (1.5, 1.2) and no growth (0)."""
     mean = rates.slope_summary(D_GRID, d_curves).mean
     assert not D_TEST.decide(D_GRID, rates.shift_slope(D_GRID, d_curves, alt - mean)).passed
+
+
+def test_power_needs_a_seed():
+    """``seed: Seed``: None gave numpy's unseeded stream (a different power on every call); it
+    is refused now, and a seed gives the same value twice."""
+    from theory.rates import SlopeBandTest
+    t = SlopeBandTest(band=(-0.7, -0.3))
+    per_seed = np.random.default_rng(0).normal(-0.5, 0.2, 12)
+    with pytest.raises(ValueError, match="^seed:"):
+        t.power(per_seed, 0.0, reps=100, seed=None)
+    assert t.power(per_seed, -0.2, reps=500, seed=3) == t.power(per_seed, -0.2, reps=500, seed=3)

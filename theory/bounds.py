@@ -31,12 +31,13 @@ Choices the paper leaves open (documented, and parameters here):
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 
 from sim.validation import as_matrix, positive_int, positive_scalar
 
@@ -66,7 +67,7 @@ def _form(form: Any) -> str:
     return form
 
 
-def _c_min_for(beta: float, form: str, c_min: float) -> float:
+def _c_min_for(beta: float, form: str, c_min: float | None) -> float:
     if c_min is not None:
         return positive_scalar(c_min, "c_min")
     return constants.c_min_printed(beta) if form == "printed" else constants.c_min_tight(beta)
@@ -88,7 +89,8 @@ def theorem3_radius(d: int, n: int, beta: float, gamma: float, delta: float, *,
 
 
 def self_normalized_radius(d: int, n: int, beta: float, gamma: float, delta: float, *,
-                           c_min: float | None = None, phi_selected: np.ndarray = None) -> float:
+                           c_min: float | None = None,
+                           phi_selected: ArrayLike | None = None) -> float:
     """Theorem 3's radius with Abbasi-Yadkori et al. (2011, Thm. 1) kept exact.
 
     (beta / sqrt(c_min)) sqrt(log det(V_n) / det(lambda I) + 2 log(1 / delta)) + 2 sqrt(gamma),
@@ -188,7 +190,7 @@ SUMMARY_KEYS = {
 
 
 def bound_summary(d: int, n: int, beta: float, gamma: float, delta: float,
-                  kappa: float = 1.0) -> dict:
+                  kappa: float = 1.0) -> dict[str, Any]:
     """Every constant and bound above for one (d, n, beta, gamma, delta, kappa); keys in
     :data:`SUMMARY_KEYS`. The max-logit-error bounds drop beta, as the paper's plots do."""
     d, n = positive_int(d, "d"), positive_int(n, "n")
@@ -236,7 +238,8 @@ def theorem4_ceiling(gamma: float, phi_norm: float = 1.0) -> float:
     return positive_scalar(phi_norm, "phi_norm") ** 2 / positive_scalar(gamma, "gamma")
 
 
-def informative_n(bound: Any, ceiling: float, *, n_max: float = 1e15) -> float:
+def informative_n(bound: Callable[[int], float], ceiling: float, *, n_max: float = 1e15
+                  ) -> float:
     """The smallest n with ``bound(n) < ceiling``, for a bound that decreases in n.
 
     ``bound``: callable n (int) -> float. Bisection on integers in [1, n_max]; returns

@@ -16,19 +16,18 @@ line 8).
 
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
-
-from typing import Any
-
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from sim.data import PreferenceData
 from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, dpo_weights
 from sim.linalg import chol_quad_forms, cholesky
 from sim.registry import METHODS
-from sim.selectors import make_selector, method_names
+from sim.selectors import Selector, make_selector, method_names
 from sim.validation import as_matrix, as_vector, positive_int, positive_scalar
 from sim.validation import rng_for  # noqa: F401  (moved to sim.validation; old import path kept)
 
@@ -49,8 +48,9 @@ def design_matrix(v: np.ndarray, gamma: float) -> np.ndarray:
 
 # --------------------------------------------------------------------------- Lemma 1
 def lemma1_check(phi: ArrayLike, b: ArrayLike, beta: float, s: ArrayLike, theta: ArrayLike, *,
-                 eps: float = 1e-5, gradient: Any = dpo_gradient,
-                 hessian: Any = dpo_hessian, loss: Any = dpo_loss) -> dict:
+                 eps: float = 1e-5, gradient: Callable[..., np.ndarray] = dpo_gradient,
+                 hessian: Callable[..., np.ndarray] = dpo_hessian,
+                 loss: Callable[..., float] = dpo_loss) -> dict[str, float]:
     """Lemma 1 against central finite differences.
 
     ``gradient``, ``hessian`` and ``loss`` default to the project's :mod:`sim.dpo` functions
@@ -169,7 +169,7 @@ def picked_scores(v_picked: np.ndarray, gamma: float) -> np.ndarray:
 
 
 def lemma6_ratios(v_picked: np.ndarray, gamma: float, beta: float, *,
-                  constant: Any = None) -> np.ndarray:
+                  constant: float | None = None) -> np.ndarray:
     """Lemma 6 along a run: y_t / (c log(1 + y_t)) with y_t from :func:`picked_scores`. (n,).
 
     c = c_max / (gamma log(1 + c_max / gamma)). Lemma 6 says every ratio is <= 1 when
@@ -191,10 +191,22 @@ class Trace:
     v: np.ndarray
     gains: np.ndarray
     kappa: np.ndarray
-    selector: object
+    selector: Selector
 
 
-def selector_trace(name: str, data: PreferenceData, n: int, **kwargs) -> Trace:
+@runtime_checkable
+class RecordsPicks(Protocol):
+    """What a selector tagged ``greedy-design`` records of each pick (as
+    :class:`sim.selectors.greedy.GreedySelector` does): its log det gain and kappa_t."""
+
+    gains_: list[float]
+
+    @property
+    def kappa_(self) -> np.ndarray:
+        """(n,) Assumption 4's kappa_t per pick (with ``record_kappa=True``)."""
+
+
+def selector_trace(name: str, data: PreferenceData, n: int, **kwargs: Any) -> Trace:
     """Run a greedy selector ("adpo", "adpo+", "oracle", "apo") and record each pick's v_t.
 
     The picked vectors are captured by the selector's public ``on_pick(i, v)`` hook, v being
@@ -208,6 +220,9 @@ def selector_trace(name: str, data: PreferenceData, n: int, **kwargs) -> Trace:
     kwargs.setdefault("seed", 0)
     kwargs.setdefault("record_kappa", True)
     sel = make_selector(name, data, **kwargs)
+    if not isinstance(sel, RecordsPicks):
+        raise ValueError(f"name: selector {name!r} is tagged greedy-design but records no "
+                         f"gains_ / kappa_ per pick, so its run cannot be traced")
     picked: list[np.ndarray] = []
     sel.observe(on_pick=lambda i, v: picked.append(np.array(v, dtype=np.float64)))
     idx = sel.select(positive_int(n, "n"))
@@ -225,7 +240,8 @@ def reference_greedy(phi: ArrayLike, weights: ArrayLike | None, gamma: float,
     N rows (selected included, Assumption 4) / the score of I_t. O(n N d^2): small cases only.
     """
     phi = as_matrix(phi, "phi")
-    w = as_vector(weights, "weights", length=phi.shape[0])
+    w = (np.ones(phi.shape[0]) if weights is None
+         else as_vector(weights, "weights", length=phi.shape[0]))
     n = positive_int(n, "n")
     v_all = np.sqrt(w)[:, None] * phi
     h = positive_scalar(gamma, "gamma") * np.eye(phi.shape[1])
@@ -242,28 +258,29 @@ def reference_greedy(phi: ArrayLike, weights: ArrayLike | None, gamma: float,
 
 
 def kappa_along_run(name: str, data: PreferenceData, n: int, *, n_candidates: int | None = None,
-                    **kwargs) -> np.ndarray:
+                    **kwargs: Any) -> np.ndarray:
     """Assumption 4's kappa_t, t = 1..n, along a run of selector ``name`` (adpo / adpo+).
 
     kappa_t = max over ALL i in [N] (selected rows included) of v_{t,i}^T H_{t-1}^{-1} v_{t,i}
     divided by the picked row's score, as the selector measures it (``record_kappa=True``);
     ``n_candidates=None`` is the exact argmax, 256 the paper's random subset.
     """
-    sel = make_selector(name, data, n_candidates=n_candidates, record_kappa=True, **kwargs)
-    sel.select(positive_int(n, "n"))
-    return np.asarray(sel.kappa_)
+    return selector_trace(name, data, n, n_candidates=n_candidates, record_kappa=True,
+                          **kwargs).kappa
 
 
 # --------------------------------------------------------------------------- Theorem 4
-def theorem4_along_run(data: PreferenceData, indices: ArrayLike, gamma: float, kappa: float,
-                       n_grid: Any, *,
-                       bound: Any = bounds.theorem4_bound) -> dict:
+def theorem4_along_run(data: PreferenceData, indices: ArrayLike, gamma: float, kappa: ArrayLike,
+                       n_grid: Iterable[int], *,
+                       bound: Callable[..., float] = bounds.theorem4_bound
+                       ) -> dict[str, np.ndarray]:
     """Theorem 4 at each n in n_grid for the first n picks of ``indices``.
 
     Measured: max_i phi_i^T Sigma_n^{-1} phi_i over all N rows, Sigma_n = gamma I +
     grad^2 L_DPO(theta_*; S_n) with theta_* = data.theta_star (Cholesky solves). Bounds: printed
     and corrected, with kappa = max_{t <= n} kappa_t of the run (the smallest constant that
-    makes Assumption 4 hold up to round n). ``bound`` (d, n, beta, gamma, kappa, form=) is
+    makes Assumption 4 hold up to round n; ``kappa`` is the run's (n,) kappa_t, or one number
+    used for every round). ``bound`` (d, n, beta, gamma, kappa, form=) is
     injectable (tests pass wrong versions). Returns arrays keyed "n", "measured", "kappa",
     "printed", "corrected", and "ceiling" = max_i ||phi_i||^2 / gamma, the value no design can
     exceed (:func:`theory.bounds.theorem4_ceiling`): where a bound is >= it, the check at that
@@ -272,16 +289,25 @@ def theorem4_along_run(data: PreferenceData, indices: ArrayLike, gamma: float, k
     if data.theta_star is None:
         raise ValueError("data.theta_star: Theorem 4's Sigma_n is the Hessian at theta_star")
     idx = np.asarray(indices, dtype=np.int64)
-    kappa = np.asarray(kappa, dtype=np.float64)
-    rows = {k: [] for k in ("n", "measured", "kappa", "printed", "corrected", "ceiling")}
+    kappas = np.asarray(kappa, dtype=np.float64)
+    if kappas.ndim == 0:  # one constant for every round
+        kappas = np.full(idx.size, float(kappas))
+    if kappas.ndim != 1:
+        raise ValueError(f"kappa: expected a number or the run's kappa_t (n,), got shape "
+                         f"{kappas.shape}")
+    rows: dict[str, list[float]] = {
+        k: [] for k in ("n", "measured", "kappa", "printed", "corrected", "ceiling")}
     ceiling = bounds.theorem4_ceiling(gamma, float(np.linalg.norm(data.phi, axis=1).max()))
     for n in n_grid:
         n = positive_int(n, "n_grid")
         if n > idx.size:
             raise ValueError(f"n_grid: {n} exceeds the run's {idx.size} picks")
+        if n > kappas.size or np.isnan(kappas[:n]).any():
+            raise ValueError(f"kappa: kappa_t of rounds 1..{n} not recorded (NaN or missing); "
+                             f"trace the run with record_kappa=True")
         s_n = idx[:n]
         sig = dpo_hessian(data.theta_star, data.phi[s_n], data.b[s_n], data.beta, ridge=gamma)
-        k = float(max(1.0, np.max(kappa[:n])))
+        k = float(max(1.0, np.max(kappas[:n])))
         rows["n"].append(n)
         rows["measured"].append(float(quad_forms(sig, data.phi).max()))
         rows["kappa"].append(k)

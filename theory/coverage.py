@@ -22,18 +22,17 @@ could have been exceeded. Checks assert ``radius < ceiling.min()`` before their 
 
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
-
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from dataclasses import dataclass
-
 import numpy as np
+from numpy.typing import ArrayLike
 
 from sim.data import PreferenceData
-from sim.dpo import ConvergenceError, dpo_hessian, fit_dpo, sigmoid
+from sim.dpo import ConvergenceError, check_fit_inputs, dpo_hessian, fit_dpo, sigmoid
 from sim.selectors import make_selector
-from sim.validation import positive_int, positive_scalar
+from sim.validation import Seed, positive_int, positive_scalar
 
 from . import bounds, constants
 from sim.validation import rng_for
@@ -84,6 +83,7 @@ def fit_unit_ball(phi: ArrayLike, b: ArrayLike, beta: float, s: ArrayLike) -> tu
     convexity of the unregularized loss near theta). If that bound exceeds FALLBACK_MAX_SHIFT
     the fit raises ValueError naming the sample. The caller records the fallback.
     """
+    phi, b, beta, s, _ = check_fit_inputs(phi, b, beta, s, 0.0)  # arrays for the Hessian below
     try:
         return fit_dpo(phi, b, beta, s, fit_ridge=0.0, radius=1.0).theta, False
     except ConvergenceError:
@@ -113,10 +113,12 @@ def attained_ceiling(sigma: np.ndarray, theta_star: np.ndarray, radius: float = 
     return float(max(np.sqrt((c - th) @ sigma @ (c - th)) for c in cands))
 
 
-def coverage_study(data: PreferenceData, n: int, *, deltas: Any = (0.05,), trials: int = 200,
-                   gamma: float = 1.0, method: str = "uniform", seed: Any = 0,
-                   selector_kwargs: dict | None = None, fit: Any = fit_unit_ball,
-                   radius_fn: Any = bounds.theorem3_radius) -> CoverageResult:
+def coverage_study(data: PreferenceData, n: int, *, deltas: ArrayLike = (0.05,),
+                   trials: int = 200, gamma: float = 1.0, method: str = "uniform",
+                   seed: Seed = 0, selector_kwargs: dict[str, Any] | None = None,
+                   fit: Callable[[np.ndarray, np.ndarray, float, np.ndarray],
+                                 tuple[np.ndarray, bool]] = fit_unit_ball,
+                   radius_fn: Callable[..., float] = bounds.theorem3_radius) -> CoverageResult:
     """Run ``trials`` independent label draws and measure Theorem 3's coverage.
 
     Args:
@@ -136,7 +138,7 @@ def coverage_study(data: PreferenceData, n: int, *, deltas: Any = (0.05,), trial
     gamma = positive_scalar(gamma, "gamma")
     if n > data.N:
         raise ValueError(f"n: budget {n} exceeds N = {data.N}")
-    deltas = np.atleast_1d(np.asarray(deltas, dtype=np.float64))
+    delta_grid = np.atleast_1d(np.asarray(deltas, dtype=np.float64))
     theta = data.theta_true
     p_true = sigmoid(data.beta * (data.phi @ theta - data.b))
     cm = constants.c_min_tight(data.beta)
@@ -160,17 +162,17 @@ def coverage_study(data: PreferenceData, n: int, *, deltas: Any = (0.05,), trial
         ceiling[r] = attained_ceiling(sig, theta)
         rig = gamma * delta_theta @ delta_theta + cm * np.sum((phi @ delta_theta) ** 2)
         norms_rig[r] = np.sqrt(rig)
-    radius = np.array([radius_fn(data.d, n, data.beta, gamma, dl) for dl in deltas])
+    radius = np.array([radius_fn(data.d, n, data.beta, gamma, dl) for dl in delta_grid])
     radius_sn = np.array([bounds.self_normalized_radius(data.d, n, data.beta, gamma, dl)
-                          for dl in deltas])
+                          for dl in delta_grid])
     misses = np.array([(norms > r).sum() for r in radius])
-    return CoverageResult(norms=norms, norms_rigorous=norms_rig, ceiling=ceiling, deltas=deltas,
+    return CoverageResult(norms=norms, norms_rigorous=norms_rig, ceiling=ceiling, deltas=delta_grid,
                           radius=radius, radius_self_normalized=radius_sn, misses=misses, n=n,
                           gamma=gamma, ridge_fallbacks=fallbacks)
 
 
 def coverage_verdict(norms: np.ndarray, radius: float, delta: float, ceiling: float, *,
-                     false_alarm: float = 1e-6) -> dict:
+                     false_alarm: float = 1e-6) -> dict[str, bool | int]:
     """Theorem 3's coverage check on measured ``norms`` (R,) at one ``delta``.
 
     ``informative``: radius < min(ceiling) (every trial's norm could have exceeded the radius);

@@ -9,18 +9,18 @@ max_i |phi_i^T (theta_hat_n - theta_*)| with theta_* = data.theta_star (the pape
 
 from __future__ import annotations
 
-from typing import Any
-
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from sim.experiment import run_cell
-from sim.validation import positive_int
+from sim.validation import Seed, as_rng, positive_int
 
 
-def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
+def loglog_slope(x: ArrayLike, y: ArrayLike) -> float:
     """Least-squares slope of log y on log x (x, y: (k,) positive, k >= 2)."""
     lx, ly = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
     if lx.size < 2 or lx.size != ly.size:
@@ -46,10 +46,10 @@ class SlopeSummary:
         return self.mean - q * self.se, self.mean + q * self.se
 
 
-def slope_summary(x: np.ndarray, curves: dict, level: float = 0.95) -> SlopeSummary:
+def slope_summary(x: ArrayLike, curves: ArrayLike, level: float = 0.95) -> SlopeSummary:
     """Per-seed log-log slopes of ``curves`` (R, k) against x (k,), and a t interval."""
-    curves = np.atleast_2d(np.asarray(curves, dtype=float))
-    slopes = np.array([loglog_slope(x, c) for c in curves])
+    rows = np.atleast_2d(np.asarray(curves, dtype=float))
+    slopes = np.array([loglog_slope(x, c) for c in rows])
     if slopes.size < 2:
         raise ValueError("curves: need two or more seeds for an interval")
     se = float(slopes.std(ddof=1) / np.sqrt(slopes.size))
@@ -58,7 +58,7 @@ def slope_summary(x: np.ndarray, curves: dict, level: float = 0.95) -> SlopeSumm
     return SlopeSummary(per_seed=slopes, mean=m, se=se, ci=(m - q * se, m + q * se), level=level)
 
 
-def error_curves_in_n(env: dict, method: dict, seeds: Any, n_grid: Any,
+def error_curves_in_n(env: dict, method: dict, seeds: Iterable[int], n_grid: Sequence[int],
                       metric: str = "max_logit_error"
                       ) -> np.ndarray:
     """Max logit error at each n of n_grid (k,), one row per seed: shape (R, k)."""
@@ -70,7 +70,8 @@ def error_curves_in_n(env: dict, method: dict, seeds: Any, n_grid: Any,
     return np.asarray(out)
 
 
-def error_curves_in_d(env: dict, method: dict, seeds: Any, d_grid: Any, n: int,
+def error_curves_in_d(env: dict, method: dict, seeds: Sequence[int], d_grid: Sequence[int],
+                      n: int,
                       metric: str = "max_logit_error") -> np.ndarray:
     """Max logit error at budget n for each d of d_grid (k,), one row per seed: (R, k)."""
     n = positive_int(n, "n")
@@ -113,22 +114,22 @@ class SlopeBandTest:
     band: tuple[float, float]
     false_alarm: float = 1e-6
 
-    def bounds(self, per_seed: Any) -> tuple[float, float]:
+    def bounds(self, per_seed: ArrayLike) -> tuple[float, float]:
         """(L, U) for per-seed slopes (R,)."""
         x = np.asarray(per_seed, dtype=float)
         q = stats.t.isf(self.false_alarm / 2, x.size - 1)
         m, se = x.mean(), x.std(ddof=1) / np.sqrt(x.size)
         return float(m - q * se), float(m + q * se)
 
-    def decide(self, x: np.ndarray, curves: dict) -> BandVerdict:
+    def decide(self, x: ArrayLike, curves: ArrayLike) -> BandVerdict:
         """Run the test on ``curves`` (R, k) measured at ``x`` (k,)."""
         s = slope_summary(x, curves)
         lo, hi = self.bounds(s.per_seed)
         passed = not (hi < self.band[0] or lo > self.band[1])
         return BandVerdict(passed=passed, lower=lo, upper=hi, summary=s)
 
-    def power(self, per_seed: Any, alternative: float, *, reps: int = 20000,
-              seed: Any = 0) -> float:
+    def power(self, per_seed: ArrayLike, alternative: float, *, reps: int = 20000,
+              seed: Seed = 0) -> float:
         """P(the test rejects) when the true mean slope is ``alternative``, by simulation.
 
         Each replicate draws R slopes with replacement from the measured ``per_seed`` (R,) and
@@ -138,7 +139,7 @@ class SlopeBandTest:
         fraction of the ``reps`` replicates that the decision rule rejects.
         """
         x = np.asarray(per_seed, dtype=float)
-        rng = np.random.default_rng(seed)
+        rng = as_rng(seed)
         boot = x[rng.integers(0, x.size, size=(positive_int(reps, "reps"), x.size))]
         boot += alternative - x.mean()
         q = stats.t.isf(self.false_alarm / 2, x.size - 1)
@@ -147,7 +148,7 @@ class SlopeBandTest:
         return float(reject.mean())
 
 
-def shift_slope(x: np.ndarray, curves: dict, delta_slope: float) -> np.ndarray:
+def shift_slope(x: ArrayLike, curves: ArrayLike, delta_slope: float) -> np.ndarray:
     """``curves`` (R, k) times x^delta_slope: every per-seed slope moves by exactly
     ``delta_slope``, the noise around each fit is kept. Builds synthetic alternatives."""
     return np.asarray(curves, dtype=float) * np.asarray(x, dtype=float) ** delta_slope

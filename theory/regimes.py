@@ -12,16 +12,14 @@ those rows phi^T Sigma_n^{-1} phi stays near 1/gamma, above the bound.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from sim.data import PreferenceData
-from sim.validation import as_rng, positive_int, positive_scalar
+from sim.validation import Seed, as_rng, positive_int, positive_scalar
 
 
 def needle_instance(N: int, d: int, *, common: int = 2, needles: int = 8, beta: float = 1.0,
-                    seed: Any = 0) -> PreferenceData:
+                    seed: Seed = 0) -> PreferenceData:
     """N rows in R^d under Assumption 2: ``needles`` rows along each of the d - common rare
     axes e_{common}, ..., e_{d-1} (unit norm, random sign), the rest uniform on the unit sphere
     of the first ``common`` coordinates. b = 0 and theta_star = theta_true = a random unit

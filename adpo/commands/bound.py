@@ -1,4 +1,11 @@
-"""``adpo bound``: the paper's guarantees (Theorems 2-4, Assumption 3's constants) as JSON."""
+"""``adpo bound``: evaluate the paper's bounds (printed and corrected) for given d, n, ...
+
+Evaluate Theorem 3 (confidence radius), its exact self-normalized form, Theorem 4 (printed
+c_max^3/c_min and corrected c_max^2/c_min^2) and Theorem 2 (max logit error bound, without the
+factor beta unless noted) for one setting. Printed forms use the printed c_min = beta^2 mu(-4
+beta), which is invalid for beta < 0.3047; corrected forms use c_min = beta^2 mu(2 beta) mu(-2
+beta).
+"""
 
 import argparse
 
@@ -8,19 +15,13 @@ from theory.constants import c_min_printed, c_min_tight
 from sim.io import check_output, write_json
 from sim.validation import positive_scalar
 
+from . import add_command
 from ..options import add_renamed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     keys = "\n".join(f"  {k:<36} {v}" for k, v in SUMMARY_KEYS.items())
-    p = sub.add_parser(
-        "bound", help="evaluate the paper's bounds (printed and corrected) for given d, n, ...",
-        description="Evaluate Theorem 3 (confidence radius), its exact self-normalized form, "
-        "Theorem 4 (printed c_max^3/c_min and corrected c_max^2/c_min^2) and Theorem 2 "
-        "(max logit error bound, without the factor beta unless noted) for one setting. "
-        "Printed forms use the printed c_min = beta^2 mu(-4 beta), which is invalid for "
-        "beta < 0.3047; corrected forms use c_min = beta^2 mu(2 beta) mu(-2 beta).",
-        epilog="JSON keys:\n" + keys, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "bound", __doc__, epilog="JSON keys:\n" + keys, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--d", type=int, required=True, help="feature dimension")
     p.add_argument("--n", type=int, required=True, help="budget (number of selected pairs)")
     p.add_argument("--beta", type=float, default=1.0, help="DPO scale beta > 0")

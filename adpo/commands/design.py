@@ -1,4 +1,16 @@
-"""``adpo design``: a D-optimal design over a data file's features; writes JSON."""
+"""``adpo design``: D- (or A-, G-) optimal design over the feature differences phi
+
+Choose n rows maximizing log det(gamma I + sum v v^T) (greedy, exchange, brute), or the relaxed
+design pi maximizing log det sum pi_i v_i v_i^T (fw, multiplicative, cvxpy), with v_i =
+sqrt(w_i) phi_i. Writes JSON with 'indices' (selection order) or 'pi', 'logdet', 'efficiency'
+(Kiefer-Wolfowitz bound for relaxed designs, null for exact ones) and 'seconds'. With --n,
+relaxed designs are also rounded to n distinct rows. 'logdet' is always log det(gamma I + sum
+phi_i phi_i^T) over the chosen rows (as in `adpo select`; null without rows), 'weighted_logdet'
+the same with v_i = sqrt(w_i) phi_i (--weights theta_star), 'logdet_relaxed' log det M(pi) of a
+relaxed design. --criterion a|g optimizes tr H^-1 or the largest predicted logit variance
+instead (greedy, multiplicative, cvxpy); 'efficiency' is then that criterion's certificate and
+info.final / info.value its value.
+"""
 
 import argparse
 
@@ -13,6 +25,7 @@ from sim.io import check_output, write_json
 from sim.store import Pool, is_pool, open_pool
 from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
 
+from . import add_command
 from ..options import add_renamed
 
 
@@ -25,19 +38,7 @@ def memory_estimate(solver: str, N: int, d: int) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "design", help="D- (or A-, G-) optimal design over the feature differences phi",
-        description="Choose n rows maximizing log det(gamma I + sum v v^T) (greedy, exchange, "
-        "brute), or the relaxed design pi maximizing log det sum pi_i v_i v_i^T (fw, "
-        "multiplicative, cvxpy), with v_i = sqrt(w_i) phi_i. Writes JSON with 'indices' "
-        "(selection order) or 'pi', 'logdet', 'efficiency' (Kiefer-Wolfowitz bound for relaxed "
-        "designs, null for exact ones) and 'seconds'. With --n, relaxed designs are also rounded "
-        "to n distinct rows. 'logdet' is always log det(gamma I + sum phi_i phi_i^T) over the "
-        "chosen rows (as in `adpo select`; null without rows), 'weighted_logdet' the same with "
-        "v_i = sqrt(w_i) phi_i (--weights theta_star), 'logdet_relaxed' log det M(pi) of a "
-        "relaxed design. --criterion a|g optimizes tr H^-1 or the largest predicted logit "
-        "variance instead (greedy, multiplicative, cvxpy); 'efficiency' is then that criterion's "
-        "certificate and info.final / info.value its value.")
+    p = add_command(sub, "design", __doc__)
     p.add_argument("--data", required=True, help=".npz (see adpo --help) or a pool folder "
                    "(sim.store)")
     p.add_argument("--solver", required=True, choices=solver_names(),
@@ -56,9 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
                    help="greedy: the numpy engine or the torch one (same picks; needs torch)")
     p.add_argument("--device", default="cpu", help="greedy with --backend torch: cpu or cuda")
-    p.add_argument("--rows-per-block", type=int, default=65536,
-                   help="greedy with --backend torch on a pool folder: rows read per block "
-                   "(bounds the memory: ~rows x d x 8 bytes)")
+    p.add_argument("--rows-per-block", type=int, default=None,
+                   help="greedy: rows per block of the bulk refresh, read in turn from a pool "
+                   "folder (bounds the memory: ~rows x (d + 256) x 8 bytes; default 2048 for "
+                   "numpy, 65536 for torch)")
     p.add_argument("--scheduler", default=None,
                    help="greedi, greedi-exact: local:K (K in-process Dask workers) or a scheduler address; "
                    "default: 2 blocks in this process")
@@ -96,7 +98,8 @@ def check_args(args: argparse.Namespace) -> None:
     if not 0 < args.efficiency < 1:
         raise ValueError(f"efficiency: must lie in (0, 1), got {args.efficiency}")
     as_rng(args.seed)
-    positive_int(args.rows_per_block, "rows_per_block")
+    if args.rows_per_block is not None:
+        positive_int(args.rows_per_block, "rows_per_block")
     if args.scheduler is not None and "distributed" not in SOLVERS.get(args.solver).tags:
         raise ValueError(f"scheduler: --scheduler applies to the distributed solvers only "
                          f"({', '.join(solver_names('distributed'))})")
@@ -118,13 +121,17 @@ def run(args: argparse.Namespace) -> int:
     from sim.design.common import subset_logdet
 
     check_args(args)
-    stream = is_pool(args.data) and args.backend == "torch" and args.solver == "greedy"
-    # A pool folder streamed by the torch engine stays memory-mapped (phi is never loaded).
+    stream = is_pool(args.data) and args.criterion == "d" and (
+        args.solver in ("greedi", "greedi-exact")
+        or (args.solver == "greedy" and (args.backend == "torch" or args.candidates == "all")))
+    # A pool folder stays memory-mapped (phi is never loaded as a whole) when streamed by a
+    # blocked greedy engine (numpy or torch) or read by the GreeDi workers, each its own rows.
     data = open_pool(args.data) if stream else PreferenceData.load(args.data)
     n = args.n
     if n is not None and not 1 <= n <= data.N:
         raise ValueError(f"n: must lie in [1, N = {data.N}], got {n}")
-    need = (4 * 8.0 * min(args.rows_per_block, data.N) * data.d + 32.0 * data.N if stream
+    rows = args.rows_per_block or (65536 if args.backend == "torch" else 2048)
+    need = (8.0 * min(rows, data.N) * (4 * data.d + 256) + 32.0 * data.N if stream
             else memory_estimate(args.solver, data.N, data.d))
     check_resources(need, f"design --solver {args.solver}: N = {data.N}, d = {data.d}",
                     force=args.force)

@@ -1,7 +1,8 @@
-"""``adpo env``: draw an environment of :data:`sim.registry.ENVS` and save it as .npz.
+"""``adpo env``: draw an environment (labels included) and save it as .npz
 
-The flags after ``--kind`` are derived from the registered kinds' config dataclasses; a flag
-that the chosen kind does not take is refused.
+Draw preference data with known parameters; labels are drawn once and stored, so every method
+later sees the same labels. The options of each kind: `adpo envs`; a flag the chosen kind does
+not take is refused.
 """
 
 import argparse
@@ -11,18 +12,17 @@ from sim.io import check_output, write_json
 from sim.registry import ENVS
 from sim.validation import as_rng, check_resources
 
+from . import add_command
 from ..options import add_entry_options, add_renamed, entry_options, make_config
 
 #: float64 copies of phi an environment holds at once (phi, pixel pairs, the fit's work arrays).
 ENV_COPIES = 6
 
 
+# The flags after --kind are derived from the registered kinds' config dataclasses
+# (sim.registry.ENVS); a flag that the chosen kind does not take is refused.
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "env", help="draw an environment (labels included) and save it as .npz",
-        description="Draw preference data with known parameters; labels are drawn once and "
-        "stored, so every method later sees the same labels. The options of each kind: "
-        "`adpo envs`; a flag the chosen kind does not take is refused.")
+    p = add_command(sub, "env", __doc__)
     p.add_argument("--kind", choices=ENVS.names(), default="gaussian")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True, help="output .npz")

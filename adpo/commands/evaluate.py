@@ -1,16 +1,19 @@
-"""``adpo evaluate``: a DPO run (or the untrained model) scored on held-out JSONL pairs."""
+"""``adpo evaluate``: score a trained run (or the untrained model) on held-out pairs
+
+Implicit-reward accuracy (beta log pi/pi_0 of the chosen > of the rejected; ties count 1/2),
+mean reward margin and DPO negative log-likelihood over a JSONL of held-out pairs (the paper's
+sec. 6.2 metrics, out of sample), plus reward_agreement where the rows carry their generating
+reward (adpo pairs --source simulated). JSON keys: accuracy, margin, nll, reward_agreement,
+n_pairs, model, run.
+"""
 
 import argparse
 
+from . import add_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate", help="score a trained run (or the untrained model) on held-out pairs",
-        description="Implicit-reward accuracy (beta log pi/pi_0 of the chosen > of the "
-        "rejected; ties count 1/2), mean reward margin and DPO negative log-likelihood over a "
-        "JSONL of held-out pairs (the paper's sec. 6.2 metrics, out of sample), plus "
-        "reward_agreement where the rows carry their generating reward (adpo pairs --source "
-        "simulated). JSON keys: accuracy, margin, nll, reward_agreement, n_pairs, model, run.")
+    p = add_command(sub, "evaluate", __doc__)
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--run", help="run folder written by `adpo train`")
     who.add_argument("--model", help="'smollm2' or a model directory: the untrained model "

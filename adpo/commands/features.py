@@ -1,20 +1,22 @@
-"""``adpo features``: a JSONL file of preference pairs -> .npz features + sidecar (sim.llm)."""
+"""``adpo features``: LLM last-layer features and reference log-ratios of JSONL pairs
+
+Turn a JSONL file of preference pairs (prompt/chosen/rejected, or prompt/response_1/response_2
+with optional label) into a .npz data file: phi_i = phi(x, y_1) - phi(x, y_2) from the final
+hidden layer, b_i = log pi_0(y_1|x) - log pi_0(y_2|x) over response tokens, labels when known;
+plus a sidecar OUT.meta.json (model, pooling, source, row line numbers). Runs offline; resumes
+an interrupted run from its finished chunks.
+"""
 
 import argparse
 import contextlib
 import io
 
+from . import add_command
+
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "features", help="LLM last-layer features and reference log-ratios of JSONL pairs",
-        description="Turn a JSONL file of preference pairs (prompt/chosen/rejected, or "
-        "prompt/response_1/response_2 with optional label) into a .npz data file: phi_i = "
-        "phi(x, y_1) - phi(x, y_2) from the final hidden layer, b_i = log pi_0(y_1|x) - "
-        "log pi_0(y_2|x) over response tokens, labels when known; plus a sidecar "
-        "OUT.meta.json (model, pooling, source, row line numbers). Runs offline; resumes an "
-        "interrupted run from its finished chunks.")
+    p = add_command(sub, "features", __doc__)
     p.add_argument("--model", default="smollm2",
                    help="'smollm2' (embedded SmolLM2-135M-Instruct GGUF), a local Hugging Face "
                    "model directory (safetensors), or a .gguf file")

@@ -1,4 +1,11 @@
-"""``adpo fit``: the DPO MLE on a data file (or a subset of it) and every available metric."""
+"""``adpo fit``: fit the log-linear DPO MLE and print metrics as JSON
+
+Fit theta_hat = argmin L_DPO(theta; S) + fit_ridge/2 ||theta||^2 (--fit-ridge) on the labelled
+rows S (all rows, or --subset) and print JSON with theta_hat and every metric the file allows.
+On a ranking pool (`adpo env --kind ranking`) it fits the Plackett-Luce MLE on the ranked
+prompts instead (metrics: max/mean error of the response-pair logits against theta_star and
+theta_true).
+"""
 
 import argparse
 
@@ -12,16 +19,12 @@ from sim.ranking_select import ranking_logit_errors
 from sim.metrics import evaluate
 from sim.validation import DataError, positive_scalar
 
+from . import add_command
 from ..options import add_renamed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fit", help="fit the log-linear DPO MLE and print metrics as JSON",
-                       description="Fit theta_hat = argmin L_DPO(theta; S) + fit_ridge/2 ||theta||^2 "
-                       "(--fit-ridge) on the labelled rows S (all rows, or --subset) and print JSON with "
-                       "theta_hat and every metric the file allows. On a ranking pool (`adpo env --kind "
-                       "ranking`) it fits the Plackett-Luce MLE on the ranked prompts instead (metrics: "
-                       "max/mean error of the response-pair logits against theta_star and theta_true).")
+    p = add_command(sub, "fit", __doc__)
     p.add_argument("--data", required=True, help=".npz with phi, b, beta, s (see adpo --help)")
     p.add_argument("--subset", default=None,
                    help="JSON file: a list of row indices, or an object with key 'indices'")

@@ -1,16 +1,18 @@
-"""``adpo pairs``: write preference pairs as JSONL from an offline source (sim.textdata)."""
+"""``adpo pairs``: write text preference pairs (chitchat, simulated, handwritten) as JSONL
+
+chitchat: same-prompt Chit Chat conversations whose human 1-10 ratings differ by >= --min-gap
+(REAL but noisy, conversation-level judgments; TRL rows). simulated: the same text with
+SIMULATED labels from a lexicon reward (rows response_1/response_2/label, marked simulated).
+handwritten: pairs written by this project (fact vs wrong fact, on-topic vs off-topic).
+"""
 
 import argparse
 
+from . import add_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "pairs", help="write text preference pairs (chitchat, simulated, handwritten) as JSONL",
-        description="chitchat: same-prompt Chit Chat conversations whose human 1-10 ratings "
-        "differ by >= --min-gap (REAL but noisy, conversation-level judgments; TRL rows). "
-        "simulated: the same text with SIMULATED labels from a lexicon reward (rows "
-        "response_1/response_2/label, marked simulated). handwritten: pairs written by this "
-        "project (fact vs wrong fact, on-topic vs off-topic).")
+    p = add_command(sub, "pairs", __doc__)
     p.add_argument("--source", required=True, choices=("chitchat", "simulated", "handwritten"))
     p.add_argument("--out", required=True, help="output JSONL")
     p.add_argument("--n", type=int, default=2000, help="number of pairs (chitchat, simulated)")

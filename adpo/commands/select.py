@@ -1,9 +1,16 @@
-"""``adpo select``: choose n pairs from a data file with any registered method; write JSON
-(and JSONL).
+"""``adpo select``: choose the n pairs worth labelling or training on
 
-The method's flags derive from :data:`sim.registry.METHODS` (each method's config dataclass):
-a flag the chosen method does not take is refused, and method-specific options (e.g. Dope's
-``--weights``) are reachable.
+Run a selection method on a .npz data file and write JSON with the chosen 'indices' in selection
+order, 'logdet' = log det(gamma I + sum phi_i phi_i^T) over the chosen rows (the same unweighted
+quantity for every method; gamma = --design-ridge, default 1) and, for the weighted greedy
+methods, 'weighted_logdet' (their own design matrix), and the method's validated 'options'.
+Online methods (adpo, pmc, uncertainty, apo-logistic) on a file with labels see each label only
+after selecting its row. With --replace (designs with replacement) a pair may be chosen again,
+each repeat a fresh label drawn from the file's theta_true; --max-per-prompt C keeps at most C
+pairs per prompt (files with a 'group' key, `adpo env --kind prompts`). On a ranking pool (`adpo
+env --kind ranking`) the ranking methods (rank-*) choose prompts to have ranked ('logdet' null,
+'weighted_logdet' their own design); a method of the other data kind is refused. Methods and
+their options: `adpo methods`.
 """
 
 import argparse
@@ -21,27 +28,18 @@ from sim.selectors.ranking import check_method_data
 from sim.stopping import select_until
 from sim.validation import DataError, as_rng, check_resources, positive_int, positive_scalar
 
+from . import add_command
 from ..options import add_entry_options, add_renamed, entry_options, make_config
 
 #: float64 copies of phi a selector holds (phi, weighted rows, maintained scores, candidates).
 SELECT_COPIES = 6
 
 
+# The method's flags derive from sim.registry.METHODS (each method's config dataclass): a flag
+# the chosen method does not take is refused, and method-specific options (e.g. Dope's
+# --weights) are reachable.
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "select", help="choose the n pairs worth labelling or training on",
-        description="Run a selection method on a .npz data file and write JSON with the chosen "
-        "'indices' in selection order, 'logdet' = log det(gamma I + sum phi_i phi_i^T) over the "
-        "chosen rows (the same unweighted quantity for every method; gamma = --design-ridge, "
-        "default 1) and, for the weighted greedy methods, 'weighted_logdet' (their own design "
-        "matrix), and the method's validated 'options'. Online methods (adpo, pmc, "
-        "uncertainty, apo-logistic) on a file with labels see each label only after selecting "
-        "its row. With --replace (designs with replacement) a pair may be chosen again, "
-        "each repeat a fresh label drawn from the file's theta_true; --max-per-prompt C keeps "
-        "at most C pairs per prompt (files with a 'group' key, `adpo env --kind prompts`). "
-        "On a ranking pool (`adpo env --kind ranking`) the ranking methods (rank-*) choose "
-        "prompts to have ranked ('logdet' null, 'weighted_logdet' their own design); a method "
-        "of the other data kind is refused. Methods and their options: `adpo methods`.")
+    p = add_command(sub, "select", __doc__)
     p.add_argument("--data", required=True, help=".npz (see adpo --help)")
     p.add_argument("--method", required=True, metavar="NAME",
                    help=f"a registered method: {', '.join(METHODS.names())}")

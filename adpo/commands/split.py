@@ -1,15 +1,18 @@
-"""``adpo split``: a JSONL pairs file -> a pool file and a held-out file, disjoint by prompt."""
+"""``adpo split``: split JSONL pairs into a pool and a held-out file, disjoint by prompt
+
+Hold out whole prompts (sim.splits.group_split): every pair whose prompt is held out goes to
+--heldout, the rest to --pool, each line copied verbatim in the input's order, so no held-out
+prompt is ever seen in training or selection. A JSON record of the split (input SHA-256, seed,
+source line numbers of each part) goes to --record.
+"""
 
 import argparse
 
+from . import add_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "split", help="split JSONL pairs into a pool and a held-out file, disjoint by prompt",
-        description="Hold out whole prompts (sim.splits.group_split): every pair whose prompt is "
-        "held out goes to --heldout, the rest to --pool, each line copied verbatim in the input's "
-        "order, so no held-out prompt is ever seen in training or selection. A JSON record of "
-        "the split (input SHA-256, seed, source line numbers of each part) goes to --record.")
+    p = add_command(sub, "split", __doc__)
     p.add_argument("--data", required=True, help="input JSONL pairs")
     p.add_argument("--pool", required=True, help="output JSONL: the pool (select and train here)")
     p.add_argument("--heldout", required=True, help="output JSONL: held-out pairs (evaluate here)")

@@ -1,7 +1,13 @@
-"""``adpo sweep``: run a TOML sweep of (environment, method, seed) cells, resumably."""
+"""``adpo sweep``: run a grid of (environment, method, seed) cells; resumable
+
+Run every cell of a TOML sweep up to its largest budget, store each finished cell atomically
+under DIR, skip cells already finished, and write the tidy table DIR/results.csv.
+"""
 
 import argparse
 import os
+
+from . import add_command
 
 SCHEMA_TEMPLATE = """\
 sweep file (TOML):
@@ -44,11 +50,7 @@ def schema() -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "sweep", help="run a grid of (environment, method, seed) cells; resumable",
-        description="Run every cell of a TOML sweep up to its largest budget, store each "
-        "finished cell atomically under DIR, skip cells already finished, and write the tidy "
-        "table DIR/results.csv.", epilog=schema(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "sweep", __doc__, epilog=schema(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", metavar="CONFIG.toml", help="sweep file (schema below)")
     p.add_argument("--out", required=True, metavar="DIR", help="results directory")
     p.add_argument("--jobs", type=int, default=1,

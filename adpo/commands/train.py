@@ -1,20 +1,22 @@
-"""``adpo train``: DPO fine-tuning of a causal LM on selected JSONL pairs (sim.llm_train)."""
+"""``adpo train``: DPO-train an LLM on the pairs a selection chose (top-k blocks, cached)
+
+DPO fine-tuning (loss -log sigmoid(beta [(log pi - log pi_0)(chosen) - (...)(rejected)]) on
+response tokens) of the top --top-k-blocks transformer blocks and the final norm, against the
+frozen initial model as the reference; the frozen part's hidden states and the reference
+log-probs are computed once per sequence and cached. Writes RUN_DIR/config.json, metrics.jsonl
+(loss, accuracy, margin per step), checkpoint.safetensors and, when finished, model.safetensors
+(trained tensors only). Rerunning the same command resumes from the last checkpoint.
+"""
 
 import argparse
 
 import dataclasses
 
+from . import add_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train", help="DPO-train an LLM on the pairs a selection chose (top-k blocks, cached)",
-        description="DPO fine-tuning (loss -log sigmoid(beta [(log pi - log pi_0)(chosen) - "
-        "(...)(rejected)]) on response tokens) of the top --top-k-blocks transformer blocks and "
-        "the final norm, against the frozen initial model as the reference; the frozen part's "
-        "hidden states and the reference log-probs are computed once per sequence and cached. "
-        "Writes RUN_DIR/config.json, metrics.jsonl (loss, accuracy, margin per step), "
-        "checkpoint.safetensors and, when finished, model.safetensors (trained tensors only). "
-        "Rerunning the same command resumes from the last checkpoint.")
+    p = add_command(sub, "train", __doc__)
     p.add_argument("--data", required=True, help="JSONL pairs (TRL rows or labelled pair rows)")
     p.add_argument("--subset", default=None,
                    help="selection JSON from `adpo select` ({'indices': [...]}, rows of --data; "

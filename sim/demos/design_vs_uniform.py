@@ -6,12 +6,14 @@ uncertainty phi^T V^{-1} phi stays large there; greedy log det (APO's rule) seek
 print log det V and the worst-case predictive width max_i sqrt(phi_i^T V^{-1} phi_i) for both.
 """
 
+from typing import Any
+
 import numpy as np
 
 from sim.data import PreferenceData
 from sim.selectors import make_selector
 
-from ._common import parse, save
+from ._common import parse, plot
 
 
 def widths(phi: np.ndarray, idx: np.ndarray, gamma: float = 1.0) -> tuple[float, float]:
@@ -36,17 +38,14 @@ def main() -> None:
         rows.append((n, *u, *g))
         print(f"n={n:4d}  uniform: logdet {u[0]:7.2f}, max width {u[1]:.3f}   "
               f"D-optimal: logdet {g[0]:7.2f}, max width {g[1]:.3f}")
-    if args.no_plot:
-        return
-    import matplotlib.pyplot as plt
     r = np.array(rows)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(r[:, 0], r[:, 2], "o-", label="uniform")
-    ax.plot(r[:, 0], r[:, 4], "s-", label="greedy D-optimal")
-    ax.set(xscale="log", yscale="log", xlabel="n", ylabel=r"max$_i\ \|\phi_i\|_{V^{-1}}$",
-           title="Worst-case predictive width")
-    ax.legend()
-    save(fig, args, "design_vs_uniform")
+
+    def draw(ax: Any) -> None:
+        ax.plot(r[:, 0], r[:, 2], "o-", label="uniform")
+        ax.plot(r[:, 0], r[:, 4], "s-", label="greedy D-optimal")
+        ax.set(xscale="log", yscale="log", xlabel="n", ylabel=r"max$_i\ \|\phi_i\|_{V^{-1}}$",
+               title="Worst-case predictive width")
+    plot(args, "design_vs_uniform", draw, figsize=(5, 3.5))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ pair whose outcome we can predict least well. We check the identity numerically 
 Carlo: sample theta ~ N(0, H^{-1}) and compare the empirical variance of v^T theta.
 """
 
+from typing import Any
+
 import numpy as np
 
-from ._common import parse, save
+from ._common import parse, plot
 
 
 def main() -> None:
@@ -29,17 +31,14 @@ def main() -> None:
         out.append((var, gain, mc))
         print(f"v^T H^-1 v = {var:.4f}   log(1+.) = {np.log1p(var):.4f}   "
               f"log det gain = {gain:.4f}   Monte Carlo Var(v^T theta) = {mc:.4f}")
-    if args.no_plot:
-        return
-    import matplotlib.pyplot as plt
     o = np.array(out)
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    ax.plot(o[:, 0], o[:, 1], "o", label="log det gain")
-    xs = np.linspace(0, o[:, 0].max() * 1.05, 100)
-    ax.plot(xs, np.log1p(xs), "-", label="log(1 + variance)")
-    ax.set(xlabel=r"predictive variance $v^\top H^{-1} v$", ylabel="gain")
-    ax.legend()
-    save(fig, args, "gain_is_variance")
+
+    def draw(ax: Any) -> None:
+        ax.plot(o[:, 0], o[:, 1], "o", label="log det gain")
+        xs = np.linspace(0, o[:, 0].max() * 1.05, 100)
+        ax.plot(xs, np.log1p(xs), "-", label="log(1 + variance)")
+        ax.set(xlabel=r"predictive variance $v^\top H^{-1} v$", ylabel="gain")
+    plot(args, "gain_is_variance", draw)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from sim.envs import gaussian_env
 from sim.metrics import max_logit_error
 from sim.selectors import make_selector
 
-from ._common import parse, save
+from ._common import log_log_curves, parse, plot
 
 
 def main() -> None:
@@ -54,15 +54,7 @@ def main() -> None:
               f"n=512 {worst_z[name]:.2f}")
     print("ADPO+ labels informative pairs near the boundary; the max error sits on far rows whose\n"
           "logit scale APO's wider picks pin down better at large n (see the docstring).")
-    if args.no_plot:
-        return
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    for name, errs in res.items():
-        ax.plot(budgets, errs, "o-", label=name)
-    ax.set(xscale="log", yscale="log", xlabel="n", ylabel="max logit error")
-    ax.legend()
-    save(fig, args, "logistic_weight")
+    plot(args, "logistic_weight", lambda ax: log_log_curves(ax, res, budgets))
 
 
 if __name__ == "__main__":

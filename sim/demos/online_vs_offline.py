@@ -10,7 +10,7 @@ import numpy as np
 
 from sim.experiment import run_cell
 
-from ._common import parse, save
+from ._common import log_log_curves, parse, plot
 
 
 def main() -> None:
@@ -26,15 +26,7 @@ def main() -> None:
               + " ".join(f"{v:6.2f}" for v in curves[name]))
     ratio = np.array(curves["adpo"]) / np.array(curves["adpo+"])
     print("ADPO / ADPO+ error ratio by n:", " ".join(f"{r:.2f}" for r in ratio))
-    if args.no_plot:
-        return
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
-    for name, ys in curves.items():
-        ax.plot(budgets, ys, "o-", label=name)
-    ax.set(xscale="log", yscale="log", xlabel="n", ylabel="max logit error")
-    ax.legend()
-    save(fig, args, "online_vs_offline")
+    plot(args, "online_vs_offline", lambda ax: log_log_curves(ax, curves, budgets))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import numpy as np
 from sim.envs import gaussian_env
 from sim.selectors import make_selector
 
-from ._common import parse, save
+from ._common import log_log_curves, parse, plot
 
 
 def _kappa(data: PreferenceData, m: int | None, seed: Any) -> np.ndarray:
@@ -49,15 +49,9 @@ def main() -> None:
     _line("Assumption 2 (||theta|| = 1), exact", _kappa(a2, None, args.seed))
     print("kappa > 1 with the exact argmax comes from scarce high-weight rows already picked "
           "(see the docstring);\nunder Assumption 2 all weights are alike and kappa ~ 1.")
-    if args.no_plot:
-        return
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for label, k in out.items():
-        ax.plot(np.arange(1, len(k) + 1), k, lw=0.8, label=label)
-    ax.set(xscale="log", yscale="log", xlabel="round t", ylabel=r"$\kappa_t$")
-    ax.legend()
-    save(fig, args, "what_kappa_measures")
+    plot(args, "what_kappa_measures",
+         lambda ax: log_log_curves(ax, out, xlabel="round t", ylabel=r"$\kappa_t$", fmt="-", lw=0.8),
+         figsize=(5, 3.5))
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ class CandidateSampler:
             i.e. when more than m rows are eligible); may be None when m is None.
     """
 
-    def __init__(self, m: int | None, rng: np.random.Generator) -> None:
+    def __init__(self, m: int | None, rng: int | np.random.Generator | None) -> None:
         self.m = None if m is None else positive_int(m, "candidates (m)")
-        self.rng = None if (m is None and rng is None) else as_rng(rng)
+        self.rng: np.random.Generator | None = (None if (m is None and rng is None)
+                                                else as_rng(rng))
 
     @property
     def exhaustive(self) -> bool:
@@ -40,4 +41,5 @@ class CandidateSampler:
         """
         if self.m is None or self.m >= eligible.size:
             return eligible
+        assert self.rng is not None  # set whenever m is
         return np.sort(self.rng.choice(eligible, size=self.m, replace=False))

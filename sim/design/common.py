@@ -17,10 +17,11 @@ weights w_i >= 0 the design uses sqrt(w_i) v_i, so that v v^T carries the Lemma 
 
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
-
 import math
 from dataclasses import dataclass, field
+from typing import Any
+
+from numpy.typing import ArrayLike
 
 import numpy as np
 
@@ -64,11 +65,19 @@ class DesignResult:
     gains: np.ndarray | None = None
     kappa: np.ndarray | None = None
     converged: bool = True
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    def picks(self, name: str = "result") -> np.ndarray:
+        """``indices`` (n,) of an exact design, or a one-line ValueError naming ``name`` when
+        this is a relaxed design (``pi`` only, no rows chosen)."""
+        if self.indices is None:
+            raise ValueError(f"{name}: the {self.solver!r} result is a relaxed design with no "
+                             f"chosen rows; pass an exact design's result (e.g. greedy's)")
+        return self.indices
+
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (arrays as lists, nan as None)."""
-        def clean(x: np.ndarray):
+        def clean(x: np.ndarray | float | None) -> list[Any] | float | None:
             if x is None:
                 return None
             if isinstance(x, np.ndarray):
@@ -76,7 +85,7 @@ class DesignResult:
             if isinstance(x, float) and not math.isfinite(x):
                 return None
             return x
-        out = {"solver": self.solver, "logdet": clean(float(self.logdet)),
+        out: dict[str, Any] = {"solver": self.solver, "logdet": clean(float(self.logdet)),
                "efficiency": clean(float(self.efficiency)), "support": int(self.support),
                "iterations": int(self.iterations), "seconds": float(self.seconds),
                "converged": bool(self.converged)}
@@ -104,12 +113,17 @@ def design_vectors(V: ArrayLike, weights: ArrayLike | None = None, *,
     V = as_matrix(V, name)
     if weights is None:
         return V
-    w = as_vector(weights, "weights", length=V.shape[0])
+    return V * np.sqrt(check_weights(weights, V.shape[0]))[:, None]
+
+
+def check_weights(weights: ArrayLike, N: int) -> np.ndarray:
+    """Validated per-row weights (N,): finite and >= 0, or ``ValueError`` naming the entry."""
+    w = as_vector(weights, "weights", length=N)
     if (w < 0).any():
         i = int(np.flatnonzero(w < 0)[0])
         raise ValueError(f"weights: must be >= 0 (they are variances, e.g. beta^2 mu (1 - mu)); "
                          f"entry {i} is {w[i]}")
-    return V * np.sqrt(w)[:, None]
+    return w
 
 
 def check_gamma(gamma: float, *, allow_zero: bool) -> float:
@@ -147,7 +161,7 @@ chol = cholesky                # lower Cholesky factor or a one-line ValueError 
 variances = chol_quad_forms    # v_i^T (L L^T)^{-1} v_i for the rows of V (sim.linalg)
 
 
-def efficiency_certificate(V: ArrayLike, pi: np.ndarray) -> float:
+def efficiency_certificate(V: ArrayLike, pi: ArrayLike) -> float:
     """Kiefer-Wolfowitz bound d / max_i v_i^T M(pi)^{-1} v_i <= (det M(pi)/det M*)^{1/d}.
 
     V: (N, d) design vectors; pi: (N,) non-negative weights (normalised here). Returns a number
@@ -159,7 +173,7 @@ def efficiency_certificate(V: ArrayLike, pi: np.ndarray) -> float:
     return V.shape[1] / float(variances(V, L).max())
 
 
-def check_pi(pi: np.ndarray, N: int) -> np.ndarray:
+def check_pi(pi: ArrayLike, N: int) -> np.ndarray:
     """A relaxed design: (N,) finite, >= 0, positive sum; returned normalised to sum 1."""
     p = as_vector(pi, "pi", length=N)
     if (p < 0).any():

@@ -46,6 +46,7 @@ import time
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 
 from ..validation import as_matrix, positive_int, positive_scalar
 from .common import DesignResult, check_pi, chol, design_vectors, information_matrix, variances
@@ -63,19 +64,19 @@ def check_criterion(criterion: str) -> str:
     return c
 
 
-def _prior(P: np.ndarray | None, d: int) -> np.ndarray:
+def _prior(P: ArrayLike | None, d: int) -> np.ndarray:
     if P is None:
         return np.zeros((d, d))
-    P = as_matrix(P, "prior", n_rows=d, n_cols=d)
-    if not np.allclose(P, P.T, atol=1e-12 * max(1.0, np.abs(P).max())):
+    M = as_matrix(P, "prior", n_rows=d, n_cols=d)
+    if not np.allclose(M, M.T, atol=1e-12 * max(1.0, np.abs(M).max())):
         raise ValueError("prior: the prior information matrix must be symmetric")
-    if np.linalg.eigvalsh(P).min() < -1e-10 * max(1.0, np.abs(P).max()):
+    if np.linalg.eigvalsh(M).min() < -1e-10 * max(1.0, np.abs(M).max()):
         raise ValueError("prior: the prior information matrix must be positive semidefinite "
                          "(an information matrix sum_j w_j phi_j phi_j^T of labelled pairs)")
-    return P
+    return M
 
 
-def criterion_value(H: np.ndarray, criterion: str, targets: np.ndarray | None = None) -> float:
+def criterion_value(H: np.ndarray, criterion: str, targets: ArrayLike | None = None) -> float:
     """log det H (d), tr H^{-1} (a) or max_j t_j^T H^{-1} t_j (g) of a (d, d) SPD matrix."""
     c = check_criterion(criterion)
     L = chol(H, "H")
@@ -119,10 +120,10 @@ def criterion_scores(L: np.ndarray, X: np.ndarray, criterion: str,
     return -np.max(u[:, None] - cross**2 / (1.0 + q)[None, :], axis=0)
 
 
-def greedy_criterion(V: np.ndarray, n: int, *, criterion: str = "d", gamma: float = 1.0,
-                     weights: np.ndarray | None = None, prior: np.ndarray | None = None,
-                     targets: np.ndarray | None = None,
-                     exclude: np.ndarray | None = None) -> DesignResult:
+def greedy_criterion(V: ArrayLike, n: int, *, criterion: str = "d", gamma: float = 1.0,
+                     weights: ArrayLike | None = None, prior: ArrayLike | None = None,
+                     targets: ArrayLike | None = None,
+                     exclude: ArrayLike | None = None) -> DesignResult:
     """Greedy exact design of n distinct rows for the D, A or G criterion.
 
     Args: V (N, d) candidate vectors; weights (N,) >= 0 (the design uses sqrt(w_i) v_i);
@@ -147,7 +148,8 @@ def greedy_criterion(V: np.ndarray, n: int, *, criterion: str = "d", gamma: floa
         avail[np.asarray(exclude, dtype=np.int64)] = False
     if n > int(avail.sum()):
         raise ValueError(f"n: budget {n} exceeds the {int(avail.sum())} eligible rows (N = {N})")
-    picks, values = [], []
+    picks: list[int] = []
+    values: list[float] = []
     for _ in range(n):
         L = chol(H, "H")
         score = criterion_scores(L, X, c, T)
@@ -207,7 +209,7 @@ class CriterionGreedy:
 
 
 # --------------------------------------------------------------------------- relaxed
-def a_efficiency(V: np.ndarray, pi: np.ndarray) -> float:
+def a_efficiency(V: ArrayLike, pi: ArrayLike) -> float:
     """Lower bound tr M^{-1} / max_i v_i^T M^{-2} v_i on the A-efficiency tr M*^{-1}/tr M^{-1}."""
     X = as_matrix(V, "V")
     p = check_pi(pi, X.shape[0])
@@ -218,8 +220,8 @@ def a_efficiency(V: np.ndarray, pi: np.ndarray) -> float:
     return criterion_value(L @ L.T, "a") / float(g.max())
 
 
-def g_lower_bound(V: np.ndarray, pi: np.ndarray, targets: np.ndarray,
-                  rho: np.ndarray | None = None) -> float:
+def g_lower_bound(V: ArrayLike, pi: ArrayLike, targets: ArrayLike,
+                  rho: ArrayLike | None = None) -> float:
     """A lower bound on G* = min_pi max_j t_j^T M(pi)^{-1} t_j, read off the design pi.
 
     For any distribution rho over the targets, B = sum_j rho_j t_j t_j^T and the convex
@@ -250,7 +252,7 @@ def g_lower_bound(V: np.ndarray, pi: np.ndarray, targets: np.ndarray,
     return best
 
 
-def a_design(V: np.ndarray, *, weights: np.ndarray | None = None,
+def a_design(V: ArrayLike, *, weights: ArrayLike | None = None,
              efficiency: float = 1 - 1e-6, max_iter: int = 100_000) -> DesignResult:
     """Relaxed A-optimal design by the monotone multiplicative algorithm, stopped on the
     certificate ``a_efficiency >= efficiency``."""
@@ -285,8 +287,8 @@ def _g_step(p: np.ndarray, rho: np.ndarray, u: np.ndarray, g: np.ndarray,
     return p / p.sum(), rho / rho.sum()
 
 
-def g_design(V: np.ndarray, *, weights: np.ndarray | None = None,
-             targets: np.ndarray | None = None, efficiency: float = 1 - 1e-6,
+def g_design(V: ArrayLike, *, weights: ArrayLike | None = None,
+             targets: ArrayLike | None = None, efficiency: float = 1 - 1e-6,
              max_iter: int = 100_000) -> DesignResult:
     """Relaxed G-optimal design: pi minimizing G(pi) = max_j t_j^T M(pi)^{-1} t_j on the simplex.
 
@@ -340,8 +342,8 @@ def g_design(V: np.ndarray, *, weights: np.ndarray | None = None,
                         info={"criterion": "g", "value": upper, "lower_bound": lower})
 
 
-def prior_design(V: np.ndarray, criterion: str, n: int, *, prior: np.ndarray | None = None,
-                 weights: np.ndarray | None = None, targets: np.ndarray | None = None,
+def prior_design(V: ArrayLike, criterion: str, n: int, *, prior: ArrayLike | None = None,
+                 weights: ArrayLike | None = None, targets: ArrayLike | None = None,
                  efficiency: float = 1 - 1e-6, max_iter: int = 100_000) -> DesignResult:
     """Relaxed D-, A- or G-optimal design of n labels on top of a prior information matrix.
 
@@ -393,6 +395,7 @@ def prior_design(V: np.ndarray, criterion: str, n: int, *, prior: np.ndarray | N
             value = criterion_value(L @ L.T, "a")
             eff, step = (value - gap) / value, np.sqrt(grad)
         else:
+            assert T is not None and rho is not None  # set above for "g"
             Zt = scipy.linalg.solve_triangular(L, T.T, lower=True)        # (d, T)
             u = np.einsum("ij,ij->j", Zt, Zt)
             grad = np.einsum("ij,ik,kj->j", Z, (Zt * rho) @ Zt.T, Z)       # k_i
@@ -413,8 +416,8 @@ def prior_design(V: np.ndarray, criterion: str, n: int, *, prior: np.ndarray | N
                         info={"criterion": c, "value": value, "n": n, "prior": prior is not None})
 
 
-def cvxpy_criterion_design(V: np.ndarray, criterion: str, *, weights: np.ndarray | None = None,
-                           targets: np.ndarray | None = None, prior: np.ndarray | None = None,
+def cvxpy_criterion_design(V: ArrayLike, criterion: str, *, weights: ArrayLike | None = None,
+                           targets: ArrayLike | None = None, prior: ArrayLike | None = None,
                            n: int = 1) -> DesignResult:
     """The relaxed D-, A- or G-optimal design by cvxpy (an independent certifier; small N only);
     with ``prior`` P over M(pi) = P/n + sum pi_i v_i v_i^T, as :func:`prior_design`."""

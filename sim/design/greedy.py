@@ -28,7 +28,13 @@ and share the linear algebra of :mod:`sim.linalg`:
   rows with the largest scores is kept exact; the argmax over A is the global argmax as long as
   it exceeds tau, the largest block-start score outside A, because scores only shrink (the
   lazy-greedy argument of Minoux 1978). When it does not, the block ends and all scores are
-  brought up to date. The engine is resumable (one pick per call), so the selectors run it too.
+  brought up to date. The same argument is applied once more inside A: only a sub-active set B
+  of the best rows of A is downdated at every pick (O(|B| d)), and a pick from B is certified
+  against tau2, the largest score in A outside B; when B's best falls below tau2, all of A is
+  brought up to date by one (|A| x d) @ (d x k2) product for the k2 picks of that sub-block and
+  a new B is chosen. A per-pick matrix-vector product over all of A (memory-bound, ~1 ms at
+  |A| = 4096, d = 384) thus becomes a matrix product, and A can be large enough for long blocks.
+  The engine is resumable (one pick per call), so the selectors run it too.
 
 With fixed weights all of them give the same picks (ties go to the lowest index). The lazy
 argument needs scores that only shrink. The blocked engine keeps the *unweighted* forms
@@ -37,15 +43,17 @@ q_i = V_i^T H^{-1} V_i and scores w_i q_i, so weights replaced between picks (AD
 upper bounds, which stay bounds whatever the new weights are.
 
 ``dtype=np.float32`` runs the blocked refresh in single precision (twice the BLAS speed). The
-active set is then re-scored exactly in float64 at every block start, and a pick is accepted only
-if it beats tau by a relative margin (``F32_MARGIN``) that covers the float32 error of the stale
-scores; the benchmark checks the picks against the float64 engines.
+sub-active set B is then re-scored exactly in float64 whenever it is chosen, and a pick is
+accepted only if it beats tau and tau2 by a relative margin (``F32_MARGIN``) that covers the
+float32 error of the stale scores they come from; the benchmark checks the picks against the
+float64 engines.
 
 Downdating s_i <- s_i - (w^T v_i)^2 from s_i ~ ||v||^2 / gamma down to scores 10^4 times smaller
 cancels digits: the absolute error stays ~ eps times the score at the last exact evaluation. The
 blocked engine therefore recomputes every score exactly from H^{-1} (O(N d^2), a few times per
-run) whenever the top score has shrunk by ``REANCHOR`` since the last exact evaluation, which
-keeps the relative error of every stale score below ~REANCHOR * eps * sqrt(d). (Without this,
+run) whenever the top score has shrunk by ``REANCHOR`` (float32 bulk; ``REANCHOR_F64`` for a
+float64 one) since the last exact evaluation, which keeps the relative error of every stale
+score below ~REANCHOR * eps * sqrt(d). (Without this,
 float32 refreshes made a wrong pick after 27,664 of 32,768 picks at N = 2^16, d = 384, where two
 scores differed by 1.9e-5 relative.)
 """
@@ -63,13 +71,14 @@ from ..data import as_groups, check_indices
 from ..linalg import chol_quad_forms, cholesky, inv_from_chol, logdet_chol
 from ..validation import as_matrix, as_vector, positive_int
 from .candidates import CandidateSampler
-from .common import DesignResult, check_gamma, design_vectors
+from .common import DesignResult, check_gamma, check_weights, design_vectors
 from .groups import GroupCap
 
 Seed = int | np.random.Generator
 F32_MARGIN = 1e-3     # relative slack on tau when the stale scores were refreshed in float32
 REANCHOR = 8.0        # recompute all scores exactly whenever the top score shrank by this factor
-_REFRESH_ROWS = 8192  # rows per GEMM chunk in a refresh (bounds the temporary to rows x block)
+REANCHOR_F64 = 64.0   # the same with a float64 bulk (its stale scores carry ~eps64 * 64 * sqrt(d))
+_REFRESH_ROWS = 2048  # rows per GEMM chunk in a refresh: its rows x block product stays in cache
 
 
 def _float_dtype(dtype: DTypeLike) -> np.dtype:
@@ -177,8 +186,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
                   exclude: ArrayLike | None = None, dtype: DTypeLike = np.float64,
                   record_kappa: bool = False, method: str = "auto", active: int = 512,
                   block: int = 256, initial: ArrayLike | None = None, replace: bool = False,
-                  group: ArrayLike | None = None,
-                  max_per_prompt: int | None = None) -> DesignResult:
+                  group: ArrayLike | None = None, max_per_prompt: int | None = None,
+                  rows_per_block: int = _REFRESH_ROWS, sub_active: int = 128) -> DesignResult:
     """Greedy D-optimal selection of n rows (paper eq. 10; Algorithm 2 with fixed weights).
 
     Maximizes log det(gamma I + sum_{i in S} v_i v_i^T) one pick at a time, v_i = sqrt(w_i) V_i.
@@ -199,7 +208,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
             included) of v_i^T H_{t-1}^{-1} v_i, divided by the picked row's score (Assumption 4).
             Uses the ``maintained`` engine (O(N d) per pick).
         method: "auto", "blocked", "maintained" or "naive" (full argmax only).
-        active, block: active-set size K and maximum block length of the blocked engine.
+        active, block, sub_active: active-set size K, maximum block length and initial size of
+            the sub-active set of the blocked engine (they change its speed, not its picks).
         replace: designs with replacement: a picked row stays eligible, and picking it again
             (a repeated label, each a fresh Bernoulli draw) gains log(1 + v^T H^{-1} v) with the
             current H, the same determinant lemma; ``indices`` may then repeat.
@@ -207,13 +217,27 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
             prompt (e.g. 1: at most one query per prompt); after each pick that fills a prompt,
             all its rows are excluded (:class:`sim.design.groups.GroupCap`). Ties, engines and
             the gains are otherwise unchanged.
+        rows_per_block: rows per matrix product in the bulk refresh. When ``V`` is a
+            ``numpy.memmap`` (a pool's ``phi.npy``, :mod:`sim.store`) and the engine is the
+            blocked one, V is never copied or converted as a whole: it is validated, scored and
+            refreshed in blocks of this many rows (weights, if any, are applied to the scores),
+            so the memory beyond the mapped file is O(N + rows_per_block (d + block) + K d).
 
     Returns:
         DesignResult with ``indices`` (n,) in pick order, ``gains`` (n,), ``logdet`` of H_n,
         ``kappa`` if requested, ``info['evaluations']`` (rows scored exactly).
     """
     t0 = time.perf_counter()
-    Vd = design_vectors(V, weights)
+    stream = (isinstance(V, np.memmap) and candidates == "all" and not record_kappa
+              and method in ("auto", "blocked"))
+    rows_per_block = positive_int(rows_per_block, "rows_per_block")
+    Vd: np.ndarray
+    w_eng: np.ndarray | None = None
+    s_norm: np.ndarray | None = None
+    if isinstance(V, np.memmap) and stream:  # a pool: never copied; validated in row blocks
+        Vd, w_eng, s_norm = _stream_source(V, weights, rows_per_block)
+    else:
+        Vd = design_vectors(V, weights)
     N, d = Vd.shape
     gamma = check_gamma(gamma, allow_zero=False)
     dt = _float_dtype(dtype)
@@ -251,13 +275,19 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         raise ValueError("record_kappa: needs the exact scores of all rows at every pick; use "
                          "method='maintained' (or 'auto')")
 
-    state = GreedyState(d, gamma)
+    state: GreedyState | None = GreedyState(d, gamma)
+    assert state is not None
     for i in init:
-        state._add(Vd[i])
-    # Scores at the start: ||v||^2 / gamma, or from H_0^{-1} when an initial design is given.
-    s0 = state.scores(Vd) if init.size else np.einsum("ij,ij->i", Vd, Vd) / gamma
+        state._add(_row(Vd, w_eng, i))
+    # Scores at the start: ||v||^2 / gamma, or from H_0^{-1} when an initial design is given
+    # (unweighted q_i when the engine applies the weights itself, as for a streamed pool).
+    if init.size:
+        s0 = np.concatenate([state.scores(Vd[lo:lo + rows_per_block])
+                             for lo in range(0, N, rows_per_block)])
+    else:
+        s0 = (np.einsum("ij,ij->i", Vd, Vd) if s_norm is None else s_norm) / gamma
     info = {"method": method, "candidates": "all" if m is None else m, "dtype": dt.name,
-            "replace": bool(replace), "max_per_prompt": cap.cap}
+            "replace": bool(replace), "max_per_prompt": cap.cap, "streamed": stream}
     if method in ("subset", "maintained"):
         sampler = CandidateSampler(m, seed)
         picks, gains, kappa, evals = _incremental(Vd, eligible, n, sampler, state, record_kappa,
@@ -268,9 +298,11 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         base = state.logdet
         state = None
     else:
-        eng = BlockedGreedy(Vd, eligible, state, s0, dtype=dt,
+        eng = BlockedGreedy(Vd, eligible, state, s0, weights=w_eng, dtype=dt,
                             active=positive_int(active, "active"),
-                            block=positive_int(block, "block"), replace=bool(replace))
+                            block=positive_int(block, "block"), replace=bool(replace),
+                            rows_per_block=rows_per_block, copy=not stream,
+                            sub_active=sub_active)
         picks, gains = [], []
         for _ in range(n):
             i, gain, _v = eng.next()
@@ -286,6 +318,30 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
                         logdet=float(logdet), support=n, iterations=n,
                         seconds=time.perf_counter() - t0, gains=gains,
                         kappa=None if kappa is None else np.asarray(kappa), info=info)
+
+
+def _stream_source(V: np.memmap, weights: ArrayLike | None,
+                   rows: int) -> tuple[np.memmap, np.ndarray | None, np.ndarray]:
+    """Validate a memory-mapped (N, d) V in row blocks, without loading it: returns V itself,
+    the validated weights (N,) or None, and the squared norms ||V_i||^2 (N,) float64."""
+    if V.ndim != 2 or 0 in V.shape or V.dtype.kind != "f":
+        raise ValueError(f"V: expected a non-empty 2-D float array (N x d), got shape {V.shape} "
+                         f"and dtype {V.dtype}")
+    N = V.shape[0]
+    norms = np.empty(N)
+    for lo in range(0, N, rows):
+        X = np.asarray(V[lo:lo + rows], dtype=np.float64)
+        norms[lo:lo + rows] = np.einsum("ij,ij->i", X, X)
+    bad = np.flatnonzero(~np.isfinite(norms))  # a NaN or inf anywhere in a row makes it non-finite
+    if bad.size:
+        raise ValueError(f"V: row {int(bad[0])} holds a NaN or infinite value; clean the pool")
+    return V, None if weights is None else check_weights(weights, N), norms
+
+
+def _row(V: np.ndarray, w: np.ndarray | None, i: int) -> np.ndarray:
+    """The design vector sqrt(w_i) V_i (d,) float64 of one row."""
+    v = np.asarray(V[i], dtype=np.float64)
+    return v if w is None else np.sqrt(w[i]) * v
 
 
 def naive_greedy(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLike | None = None,
@@ -355,34 +411,55 @@ class BlockedGreedy:
         q0: (N,) exact V_i^T H^{-1} V_i for the current state.
         weights: None or (N,) >= 0. dtype: float64 or float32 (bulk refresh precision).
         active, block: active-set size K and maximum block length.
+        sub_active: initial size of the sub-active set B inside A (adapted as K is).
         replace: a picked row stays eligible (designs with replacement): its score is
             downdated like every other row's, q_i <- q_i - (w^T V_i)^2, which is exactly its
             score for a repeated pick.
+        rows_per_block: rows per matrix product of the bulk refresh.
+        copy: keep a compacted copy of the eligible rows in ``dtype`` (default; picked rows
+            are dropped from it as the run goes). ``False`` reads V in place (e.g. a
+            ``numpy.memmap`` of a pool, never loaded as a whole): every row stays in the
+            bulk and ineligible ones are masked.
     """
 
     def __init__(self, V: np.ndarray, eligible: np.ndarray, state: GreedyState, q0: np.ndarray,
                  *, weights: np.ndarray | None = None, dtype: DTypeLike = np.float64,
-                 active: int = 512, block: int = 256, replace: bool = False) -> None:
+                 active: int = 512, block: int = 256, replace: bool = False,
+                 rows_per_block: int = _REFRESH_ROWS, copy: bool = True,
+                 sub_active: int = 128) -> None:
         self.V, self.state, self.w = V, state, weights
         self.replace = bool(replace)
         self.dt = _float_dtype(dtype)
         self._exact_bulk = self.dt == np.float64
         self._margin = 0.0 if self._exact_bulk else F32_MARGIN
-        self.rows = np.flatnonzero(eligible)
+        self._reanchor = REANCHOR_F64 if self._exact_bulk else REANCHOR
+        self._chunk = rows_per_block
+        self._copy = bool(copy)
+        if self._copy:
+            self.rows = np.flatnonzero(eligible)
+            # bulk operand (maybe float32); V itself while every row is eligible and already
+            # in that dtype (read only: compaction makes new arrays)
+            self.Vr = (V if self.rows.size == V.shape[0] and V.dtype == self.dt
+                       and V.flags.c_contiguous else V[self.rows].astype(self.dt))
+            self.alive = np.ones(self.rows.size, dtype=bool)
+        else:
+            self.rows = np.arange(V.shape[0])
+            self.Vr = V                                          # read in place, block by block
+            self.alive = np.asarray(eligible, dtype=bool).copy()
         self._n_rows0 = self.rows.size
-        self.Vr = V[self.rows].astype(self.dt)                   # bulk operand (maybe float32)
         self.q = np.asarray(q0[self.rows], dtype=np.float64)    # float64 unweighted scores
-        self.alive = np.ones(self.rows.size, dtype=bool)
-        self.n_alive = self.rows.size
+        self.n_alive = int(self.alive.sum())
         self.active, self.block = active, block
         self._max_active = max(active, 4096)
         self._W = np.empty((block, V.shape[1]))
         self._k = 0
-        self._A = None  # active set of the current block (None: between blocks)
-        self._anchor = None
+        self._A: np.ndarray | None = None  # active set of the block (None: between blocks)
+        self._B: np.ndarray | None = None  # its sub-active set (None: between sub-blocks)
+        self._active2 = positive_int(sub_active, "sub_active")
+        self._anchor: float | None = None
         self.n_evals, self.n_blocks = self.rows.size, 0
 
-    def _key(self, idx: ArrayLike = None) -> np.ndarray:
+    def _key(self, idx: np.ndarray | None = None) -> np.ndarray:
         q = self.q if idx is None else self.q[idx]
         if self.w is None:
             return q.copy() if idx is not None else q
@@ -395,7 +472,7 @@ class BlockedGreedy:
         self._anchor = None
 
     def _start_block(self) -> None:
-        if self.n_alive < 0.75 * self.rows.size:  # compact: drop picked rows from the bulk
+        if self._copy and self.n_alive < 0.9 * self.rows.size:  # compact: drop picked rows
             self.rows, self.Vr, self.q = (self.rows[self.alive], self.Vr[self.alive],
                                           self.q[self.alive])
             self.alive = np.ones(self.rows.size, dtype=bool)
@@ -403,13 +480,14 @@ class BlockedGreedy:
         top = float(key.max())
         if self._anchor is None:
             self._anchor = top
-        if top < self._anchor / REANCHOR:
+        if top < self._anchor / self._reanchor:
             # The downdated scores carry an absolute rounding error ~ eps * (score at the last
             # exact evaluation); once scores have shrunk by REANCHOR that error is REANCHOR
             # times larger relative to them, so recompute all of them exactly (O(N d^2)).
-            for lo in range(0, self.rows.size, _REFRESH_ROWS):
-                self.q[lo:lo + _REFRESH_ROWS] = self.state.scores(
-                    self.V[self.rows[lo:lo + _REFRESH_ROWS]])
+            for lo in range(0, self.rows.size, self._chunk):
+                hi = lo + self._chunk
+                self.q[lo:hi] = self.state.scores(self.V[self.rows[lo:hi]] if self._copy
+                                                  else self.V[lo:hi])
             self.n_evals += self.rows.size
             key = np.where(self.alive, self._key(), -np.inf)
             self._anchor = top = float(key.max())
@@ -420,25 +498,66 @@ class BlockedGreedy:
         else:
             A, tau = np.flatnonzero(self.alive), -np.inf
         self._A, self._K = A, K
-        self._VA = self.V[self.rows[A]]
+        self._VA = np.asarray(self.V[self.rows[A]], dtype=np.float64)
         self._wA = None if self.w is None else self.w[self.rows[A]]
-        if self._exact_bulk:
-            self._sA = self._key(A)
-        else:
-            self._sA = self.state.scores(self._VA).astype(np.float64)
-            if self._wA is not None:
-                self._sA *= self._wA
-            self.n_evals += A.size
+        self._sA = self._key(A)  # float32 bulk: within F32_MARGIN; B is re-scored exactly
         self._thresh = tau + self._margin * abs(tau) if np.isfinite(tau) else -np.inf
         self.n_blocks += 1
         self._k = 0
+        self._B = None
+
+    def _start_sub(self) -> bool:
+        """Choose B, the K2 best rows of A, with exact scores, and tau2, the largest score of
+        A outside B; False when no row of A can beat tau (the block is over)."""
+        sA = self._sA
+        K2 = min(self._active2, sA.size)
+        if K2 < sA.size:
+            part = np.argpartition(-sA, K2)
+            B, tau2 = np.sort(part[:K2]), float(sA[part[K2]])
+        else:
+            B, tau2 = np.arange(sA.size), -np.inf
+        if not np.isfinite(sA[B]).any():  # every row of A was picked
+            return False
+        self._B, self._VB = B, self._VA[B]
+        self._wB = None if self._wA is None else self._wA[B]
+        if self._exact_bulk:
+            self._sB = sA[B]
+        else:  # exact float64 scores of B (A's came from the float32 bulk)
+            self._sB = np.where(np.isfinite(sA[B]), self.state.scores(self._VB), -np.inf)
+            if self._wB is not None:
+                self._sB *= self._wB
+            self.n_evals += B.size
+        self._thresh2 = tau2 + self._margin * abs(tau2) if np.isfinite(tau2) else -np.inf
+        self._k2 = self._k
+        return True
+
+    def _end_sub(self) -> None:
+        """Bring the scores of all of A up to date with the picks of the sub-block (one
+        matrix product, K x d x k2) and adapt K2 as K is adapted."""
+        B, k0, k = self._B, self._k2, self._k
+        self._B = None
+        if k == k0:  # the best of B cannot beat tau2: widen B
+            self._active2 *= 2
+            return
+        Wk = self._W[k0:k]
+        C = self._VA @ Wk.T
+        c = np.einsum("ij,ij->i", C, C)
+        if self._wA is not None:
+            c *= self._wA
+        self._sA -= c
+        self._sA[B] = self._sB                 # exact (and -inf for rows picked meanwhile)
+        self.n_evals += (k - k0) * self._sA.size
+        if k - k0 < 8:
+            self._active2 = min(2 * self._active2, 1024)
+        elif k - k0 > 64:
+            self._active2 = max(self._active2 // 2, 64)
 
     def _end_block(self) -> None:
         if self._A is None:
             return
-        k, A = self._k, self._A
-        self._A = None
-        self.n_evals += k * A.size
+        k = self._k
+        self._A = self._B = None
+        self.n_evals += k * self._active2
         if k == 0:  # cannot certify the argmax inside A: widen the active set and retry
             if self._K == self.n_alive:  # only NaN scores could get here; V is validated finite
                 raise RuntimeError("greedy: no certifiable pick among all rows")
@@ -452,9 +571,9 @@ class BlockedGreedy:
         elif k > self.block // 2:
             self.active = max(self.active // 2, 128)
         Wk = self._W[:k].astype(self.dt)
-        for lo in range(0, self.rows.size, _REFRESH_ROWS):
-            C = self.Vr[lo:lo + _REFRESH_ROWS] @ Wk.T
-            self.q[lo:lo + _REFRESH_ROWS] -= np.einsum("ij,ij->i", C, C)
+        for lo in range(0, self.rows.size, self._chunk):
+            C = self.Vr[lo:lo + self._chunk] @ Wk.T
+            self.q[lo:lo + self._chunk] -= np.einsum("ij,ij->i", C, C)
         self.n_evals += k * self.rows.size
         self._k = 0
 
@@ -465,26 +584,34 @@ class BlockedGreedy:
         while True:
             if self._A is None:
                 self._start_block()
-            if self._k < self.block:
-                sA = self._sA
-                j = int(np.argmax(sA))
-                if sA[j] > self._thresh:
-                    v = self._VA[j] if self._wA is None else np.sqrt(self._wA[j]) * self._VA[j]
-                    gain, w = self.state._add(v)
-                    i_loc = int(self._A[j])
-                    c = self._VA @ w
-                    np.multiply(c, c, out=c)  # in place: the same products, no temporaries
-                    if self._wA is not None:
-                        c *= self._wA
-                    sA -= c
-                    if not self.replace:
-                        self.alive[i_loc] = False
-                        self.n_alive -= 1
-                        sA[j] = -np.inf
-                    self._W[self._k] = w
-                    self._k += 1
-                    return int(self.rows[i_loc]), gain, v
-            self._end_block()
+            if self._k >= self.block or (self._B is None and not self._start_sub()):
+                self._end_block()
+                continue
+            sB = self._sB
+            j = int(np.argmax(sB))
+            if not (sB[j] > self._thresh and sB[j] > self._thresh2):
+                if sB[j] > self._thresh:  # beaten only by tau2: refresh A, choose a new B
+                    self._end_sub()
+                else:
+                    self._end_block()
+                continue
+            VB = self._VB
+            v = VB[j] if self._wB is None else np.sqrt(self._wB[j]) * VB[j]
+            gain, w = self.state._add(v)
+            assert self._A is not None and self._B is not None
+            i_loc = int(self._A[self._B[j]])
+            c = VB @ w
+            np.multiply(c, c, out=c)  # in place: the same products, no temporaries
+            if self._wB is not None:
+                c *= self._wB
+            sB -= c
+            if not self.replace:
+                self.alive[i_loc] = False
+                self.n_alive -= 1
+                sB[j] = -np.inf
+            self._W[self._k] = w
+            self._k += 1
+            return int(self.rows[i_loc]), gain, v
 
     def exclude(self, rows: np.ndarray) -> None:
         """Make the rows (global indices, (k,)) ineligible from the next pick on (e.g. a

@@ -23,8 +23,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..validation import as_rng, positive_int
+from ..validation import Seed, as_rng, positive_int
 from .common import DesignResult, design_vectors, subset_logdet
 
 METHODS = ("gaussian", "srht", "pca")
@@ -48,14 +49,14 @@ def fwht(X: np.ndarray) -> np.ndarray:
     return Y / np.sqrt(p)
 
 
-def srht_transform(d: int, seed=0) -> tuple[np.ndarray, int]:
+def srht_transform(d: int, seed: Seed = 0) -> tuple[np.ndarray, int]:
     """(D H_p restricted to its first d rows (d, p), p): the orthogonal part of the SRHT."""
     p = 1 << max(0, int(d - 1).bit_length())
     signs = as_rng(seed).choice([-1.0, 1.0], size=p)
     return fwht(np.diag(signs))[:d], p
 
 
-def projection(V: np.ndarray, k: int, method: str = "gaussian", seed=0) -> np.ndarray:
+def projection(V: np.ndarray, k: int, method: str = "gaussian", seed: Seed = 0) -> np.ndarray:
     """The (d, k) projection matrix R of ``method`` for rows V (N, d) (module docstring)."""
     N, d = V.shape
     k = positive_int(k, "k")
@@ -75,8 +76,9 @@ def projection(V: np.ndarray, k: int, method: str = "gaussian", seed=0) -> np.nd
     raise ValueError(f"method: one of {', '.join(METHODS)}, got {method!r}")
 
 
-def reduced_greedy(V, n, k, *, method: str = "gaussian", gamma: float = 1.0, weights=None,
-                   seed=0, exact: DesignResult | None = None) -> DesignResult:
+def reduced_greedy(V: ArrayLike, n: int, k: int, *, method: str = "gaussian",
+                   gamma: float = 1.0, weights: ArrayLike | None = None, seed: Seed = 0,
+                   exact: DesignResult | None = None) -> DesignResult:
     """Greedy on the projected rows V R, scored in the original space.
 
     Args:
@@ -90,6 +92,8 @@ def reduced_greedy(V, n, k, *, method: str = "gaussian", gamma: float = 1.0, wei
         the reduced selection and of the exact one.
     """
     from .greedy import greedy_select
+    if exact is not None:
+        exact.picks("exact")
     t0 = time.perf_counter()
     Vd = design_vectors(V, weights)
     R = projection(Vd, k, method, seed)
@@ -97,9 +101,10 @@ def reduced_greedy(V, n, k, *, method: str = "gaussian", gamma: float = 1.0, wei
     t_red = time.perf_counter() - t0
     if exact is None:
         exact = greedy_select(Vd, n, gamma=gamma)
-    ld = subset_logdet(Vd, red.indices, gamma)
-    overlap = len(set(red.indices.tolist()) & set(exact.indices.tolist())) / n
-    return DesignResult(solver="greedy-reduced", indices=red.indices, logdet=ld, support=n,
+    picks = red.picks()
+    ld = subset_logdet(Vd, picks, gamma)
+    overlap = len(set(picks.tolist()) & set(exact.picks("exact").tolist())) / n
+    return DesignResult(solver="greedy-reduced", indices=picks, logdet=ld, support=n,
                         iterations=n, seconds=t_red,
                         info={"k": int(R.shape[1]), "method": method,
                               "reduced_logdet": red.logdet, "exact_logdet": exact.logdet,

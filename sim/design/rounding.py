@@ -15,23 +15,20 @@
 
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
-
-from typing import Any
-
 import math
 import time
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..data import check_indices
 from ..linalg import inv_from_chol
-from ..validation import as_rng, positive_int
+from ..validation import Seed, as_rng, positive_int
 from .common import (DesignResult, check_gamma, check_pi, chol, design_vectors, subset_logdet,
                      variances)
 
 
-def efficient_rounding(pi: np.ndarray, n: int) -> np.ndarray:
+def efficient_rounding(pi: ArrayLike, n: int) -> np.ndarray:
     """Pukelsheim-Rieder efficient rounding: integer counts (N,) summing to n.
 
     With k = #support, start from ceil((n - k/2) pi_i) on the support, then repeatedly add a run
@@ -56,7 +53,7 @@ def efficient_rounding(pi: np.ndarray, n: int) -> np.ndarray:
     return counts
 
 
-def round_design(V: ArrayLike, pi: np.ndarray, n: int, *, gamma: float = 1.0,
+def round_design(V: ArrayLike, pi: ArrayLike, n: int, *, gamma: float = 1.0,
                  weights: ArrayLike | None = None,
                  improve: bool = True) -> DesignResult:
     """n distinct rows from a relaxed design pi (module docstring), scored by
@@ -82,13 +79,13 @@ def round_design(V: ArrayLike, pi: np.ndarray, n: int, *, gamma: float = 1.0,
     if improve:
         res = exchange(Vd, idx, gamma=gamma)
         info["swaps"] = res.info["swaps"]
-        idx = res.indices
+        idx = res.picks()
     return DesignResult(solver="round", indices=idx, logdet=subset_logdet(Vd, idx, gamma),
                         support=int(idx.size), seconds=time.perf_counter() - t0, info=info)
 
 
-def sample_design(pi: np.ndarray, n: int, seed: Any, *, replace: bool = True, V: ArrayLike = None,
-                  gamma: float = 1.0,
+def sample_design(pi: ArrayLike, n: int, seed: Seed, *, replace: bool = True,
+                  V: ArrayLike | None = None, gamma: float = 1.0,
                   weights: ArrayLike | None = None) -> DesignResult:
     """n draws from pi: i.i.d. with replacement (Dope) or successive sampling without replacement
     (needs n <= #support). If V is given, logdet = log det(gamma I + sum over draws, repeats

@@ -15,15 +15,19 @@ and reads ``options.criterion`` (:func:`check_solver_criterion` refuses the othe
 
 from __future__ import annotations
 
-from typing import Any
-
-from numpy.typing import ArrayLike
-
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..registry import Registry
+from ..validation import positive_int
+from .common import DesignResult
+
+if TYPE_CHECKING:  # dask.distributed is optional (the ``dist`` extra)
+    from distributed import Client
 
 SOLVERS = Registry("design solver", "adpo.design_solvers")
 
@@ -36,7 +40,8 @@ class SolveOptions:
     candidates: greedy's "all" or a random subset size m. seed: random visiting orders and
     subsets. efficiency: the relaxed solvers' certificate target. dtype: float64 or float32
     (greedy's bulk refresh). backend / device: "numpy" or "torch"; "cpu" or "cuda" (greedy).
-    rows_per_block: rows per streamed block when V is a memory-mapped pool (torch greedy).
+    rows_per_block: rows per block of greedy's bulk refresh (streamed when V is a memory-mapped
+    pool); None: the engine's default (numpy 2048, torch 65536).
     scheduler: GreeDi's Dask scheduler, "local:K" or an address (None: 2 blocks, in process).
     criterion: "d" (log det), "a" (trace of H^{-1}) or "g" (largest target variance), for the
     solvers tagged ``criterion-a`` / ``criterion-g``; the targets of "g" are the unweighted rows.
@@ -50,7 +55,7 @@ class SolveOptions:
     dtype: type = np.float64
     backend: str = "numpy"
     device: str = "cpu"
-    rows_per_block: int = 65536
+    rows_per_block: int | None = None
     scheduler: str | None = None
     criterion: str = "d"
 
@@ -70,29 +75,38 @@ def check_solver_criterion(solver: str, criterion: str) -> str:
     return c
 
 
+def _exact_n(o: SolveOptions) -> int:
+    """``o.n``, which the exact solvers need, or a one-line ValueError."""
+    return positive_int(o.n, "n")
+
+
 @SOLVERS.register("greedy", tags=("exact", "criterion-a", "criterion-g"),
                   help="greedy log det with rank-one updates (paper eq. 10); A/G: greedy on "
                   "that criterion (sim.design.criteria)")
-def _greedy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
+def _greedy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .greedy import greedy_select
     if o.criterion != "d":
         from .criteria import greedy_criterion
         if o.backend != "numpy" or o.candidates != "all" or o.dtype != np.float64:
             raise ValueError(f"criterion: the {o.criterion.upper()}-greedy runs the exact "
                              "float64 numpy argmax only; drop --backend/--candidates/--float32")
-        return greedy_criterion(V, o.n, criterion=o.criterion, gamma=o.gamma, weights=weights)
+        return greedy_criterion(V, _exact_n(o), criterion=o.criterion, gamma=o.gamma,
+                                weights=weights)
     if o.backend != "numpy":
         from .torch_greedy import greedy_select_torch
         if o.candidates != "all":
             raise ValueError("backend: the torch engine runs the exact argmax only; use "
                              "--candidates all or --backend numpy")
-        return greedy_select_torch(V, o.n, gamma=o.gamma, weights=weights, dtype=o.dtype,
-                                   device=o.device, rows_per_block=o.rows_per_block)
-    return greedy_select(V, o.n, gamma=o.gamma, weights=weights, candidates=o.candidates,
-                         seed=o.seed, dtype=o.dtype)
+        return greedy_select_torch(V, _exact_n(o), gamma=o.gamma, weights=weights,
+                                   dtype=o.dtype, device=o.device,
+                                   rows_per_block=o.rows_per_block or 65536)
+    return greedy_select(V, _exact_n(o), gamma=o.gamma, weights=weights,
+                         candidates=o.candidates, seed=o.seed, dtype=o.dtype,
+                         rows_per_block=o.rows_per_block or 2048)
 
 
-def _on_scheduler(run: Any, o: SolveOptions):
+def _on_scheduler(run: Callable[[int, Client | None], DesignResult], o: SolveOptions
+                  ) -> DesignResult:
     """run(parts, client) on o.scheduler's workers (one block each), or on 2 in-process blocks."""
     from .greedi import connect
     if o.scheduler is None:
@@ -106,45 +120,47 @@ def _on_scheduler(run: Any, o: SolveOptions):
 
 @SOLVERS.register("greedi", tags=("exact", "distributed"),
                   help="GreeDi: greedy per block on Dask workers, then greedy on the union")
-def _greedi(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
+def _greedi(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .greedi import greedi_select
+    n = _exact_n(o)
     return _on_scheduler(lambda parts, client: greedi_select(
-        V, o.n, parts=parts, gamma=o.gamma, weights=weights, seed=o.seed, dtype=o.dtype,
+        V, n, parts=parts, gamma=o.gamma, weights=weights, seed=o.seed, dtype=o.dtype,
         client=client), o)
 
 
 @SOLVERS.register("greedi-exact", tags=("exact", "distributed"),
                   help="exact greedy with the rows kept on Dask workers (same picks as greedy)")
-def _greedi_exact(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
+def _greedi_exact(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .greedi import greedi_exact_select
+    n = _exact_n(o)
     return _on_scheduler(lambda parts, client: greedi_exact_select(
-        V, o.n, parts=parts, gamma=o.gamma, weights=weights, client=client), o)
+        V, n, parts=parts, gamma=o.gamma, weights=weights, client=client), o)
 
 
 @SOLVERS.register("exchange", tags=("exact",), help="greedy, then Fedorov exchange")
-def _exchange(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
+def _exchange(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .greedy import greedy_select
     from .rounding import exchange
-    start = greedy_select(V, o.n, gamma=o.gamma, weights=weights)
-    res = exchange(V, start.indices, gamma=o.gamma, weights=weights)
+    start = greedy_select(V, _exact_n(o), gamma=o.gamma, weights=weights)
+    res = exchange(V, start.picks(), gamma=o.gamma, weights=weights)
     res.info["greedy_weighted_logdet"] = start.logdet
     return res
 
 
 @SOLVERS.register("brute", tags=("exact",), help="exhaustive search (tiny instances)")
-def _brute(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
+def _brute(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .brute import brute_force_design
-    return brute_force_design(V, o.n, gamma=o.gamma, weights=weights)
+    return brute_force_design(V, _exact_n(o), gamma=o.gamma, weights=weights)
 
 
 @SOLVERS.register("fw", tags=("relaxed",), help="Frank-Wolfe, pairwise steps, working set")
-def _fw(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
+def _fw(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .relaxed import fw_design
     return fw_design(V, weights=weights, efficiency=o.efficiency)
 
 
 @SOLVERS.register("rex", tags=("relaxed",), help="randomized exchange (Harman et al. 2020)")
-def _rex(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
+def _rex(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .rex import rex_design
     return rex_design(V, weights=weights, efficiency=o.efficiency, seed=o.seed)
 
@@ -152,7 +168,7 @@ def _rex(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
 @SOLVERS.register("multiplicative", tags=("relaxed", "criterion-a", "criterion-g"),
                   help="pi_i <- pi_i g_i / d; A: Yu's pi_i (v^T M^-2 v)^1/2; G: minimax "
                   "multiplicative with its certificate (sim.design.criteria.g_design)")
-def _multiplicative(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
+def _multiplicative(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .relaxed import multiplicative_design
     if o.criterion == "a":
         from .criteria import a_design
@@ -165,7 +181,7 @@ def _multiplicative(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
 
 @SOLVERS.register("cvxpy", tags=("relaxed", "criterion-a", "criterion-g"),
                   help="cvxpy/Clarabel (small instances)")
-def _cvxpy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions):
+def _cvxpy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .relaxed import cvxpy_design
     if o.criterion != "d":
         from .criteria import cvxpy_criterion_design

@@ -62,11 +62,12 @@ def _check_source(theta_source: str, log_fraction: float) -> float:
 
 @register_method("adpo+fair", config=ADPOPlusFairConfig, aliases=("adpo-plus-fair",),
                  tags=("offline", "greedy-design", "theta-hat:independent-labels"),
-                 help="ADPO+ with theta_hat fitted on an independent label draw (or a disjoint "
-                      "logged split), never on the labels that define theta_star",
                  style={"color": "#bcbd22", "marker": "h", "label": "ADPO+ fair"})
 class ADPOPlusFair(ADPOPlus):
-    """ADPO+ whose theta_hat is fitted on labels independent of the evaluation target.
+    """ADPO+ with theta_hat fitted on an independent label draw (or a disjoint logged split).
+
+    (The first line is the method's help in ``adpo methods``.) theta_hat never sees the labels
+    that define the evaluation target theta_star.
 
     Attributes after use: ``theta_`` (d,), ``log_rows_`` (the log's rows with "split", else
     None), ``fresh_labels_`` (N,) with "fresh".

@@ -52,11 +52,13 @@ class _SwitchAt:
 
 @register_method("adpo+warm", config=ADPOPlusWarmConfig, aliases=("adpo-plus-warm",),
                  tags=("offline", "reads-logged-labels", "greedy-design"),
-                 help="ADPO+ after a warm start: APO's unweighted greedy for the first n0 (= d) "
-                      "picks, then ADPO+'s weights (the small-budget remedy)",
                  style={"color": "#17becf", "marker": "P", "label": "ADPO+ warm"})
 class ADPOPlusWarm(ADPOPlus):
-    """APO for picks 1..n0, ADPO+ from pick n0 + 1 on (see the module)."""
+    """ADPO+ after a warm start: APO's greedy for picks 1..n0 (n0 = d), ADPO+'s weights after.
+
+    (The first line is the method's help in ``adpo methods``.) The small-budget remedy: see the
+    module docstring.
+    """
 
     name = "adpo+warm"
     Config = ADPOPlusWarmConfig

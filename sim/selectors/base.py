@@ -50,10 +50,8 @@ from ..design.criteria import check_criterion
 from ..design.groups import GroupCap
 from ..dpo import fit_dpo
 from ..registry import Entry
-from ..validation import RenamedOptionsMeta, as_labels, as_rng, positive_int, positive_scalar
-
-
-Seed = int | np.random.Generator | np.random.SeedSequence
+from ..validation import (RenamedOptionsMeta, Seed, as_labels, as_rng, positive_int,
+                          positive_scalar)
 
 
 class LabelOracle:

@@ -1,0 +1,136 @@
+"""The blocked greedy engine at scale on this machine: how close to the BLAS it runs, and out of
+core (issue 15).
+
+1. GEMM rate of numpy's BLAS at the refresh's shape, float64 and float32, with the kernel named.
+2. In memory: the blocked greedy (paper eq. 10, :func:`sim.design.greedy_select`) on N x d
+   Gaussian rows, n picks, float64 and float32. It needs 2 N d n flop for the bulk downdates
+   (the paper's scale N = 2^16, d = 384, n = 2^15: 1.65e12); reported as GFLOP/s and as a fraction
+   of the GEMM rate. Same picks in both precisions required.
+3. Out of core: a float32 pool folder (:mod:`sim.store`) of N x d rows written block by block,
+   memory-mapped, and the greedy run on it streamed (never loaded: rows are read in
+   ``rows_per_block`` blocks); wall time and peak anonymous resident memory (the page cache of
+   the mapped file is not counted: it is the operating system's, and evictable). The first
+   min(n, 1000) picks are checked against the in-memory float64 engine on the same rows (the
+   whole pool when a float64 copy fits in a third of the memory, else its first ``check_rows``
+   rows: recorded).
+
+``python -m bench.bench_greedy [--quick | --scale paper]``; writes bench/results/greedy.json.
+Default scale: about 3 minutes on 2 quiet cores; paper scale (N = 2^20, d = 768, n = 2^14 out of
+core): about 10 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from bench.bench_scale import gemm_rate, peak_anon_mb
+from bench.common import Results, machine
+
+SCALES = {
+    # in memory (N, d, n); out of core (N, d, n, check rows when the pool does not fit twice)
+    "quick": {"greedy": (3000, 64, 512), "ooc": (20_000, 32, 300, 5000)},
+    "default": {"greedy": (2**14, 384, 2**13), "ooc": (2**18, 768, 2**12, 2**15)},
+    "paper": {"greedy": (2**16, 384, 2**15), "ooc": (2**20, 768, 2**14, 2**17)},
+}
+
+
+def bench_in_memory(res, N, d, n, rates):
+    from sim.design import greedy_select
+    V = np.random.default_rng(0).standard_normal((N, d))
+    greedy_select(V[:2000], 50)                 # warm-up
+    flops = 2.0 * N * d * n
+    picks = {}
+    for dt in (np.float64, np.float32):
+        name = np.dtype(dt).name
+        t0 = time.perf_counter()
+        r = greedy_select(V, n, dtype=dt)
+        sec = time.perf_counter() - t0
+        picks[name] = r.indices
+        gf = flops / sec / 1e9
+        res.add("in_memory", N=N, d=d, n=n, dtype=name, seconds=sec, flops=flops, gflops=gf,
+                gemm_gflops=rates[name], gemm_fraction=gf / rates[name], blocks=r.info["blocks"],
+                evaluations=r.info["evaluations"], loadavg=list(os.getloadavg()))
+        print(f"greedy N={N} d={d} n={n} {name}: {sec:.2f} s = {gf:.0f} GFLOP/s = "
+              f"{gf / rates[name]:.0%} of GEMM ({r.info['blocks']} blocks)", flush=True)
+    same = bool(np.array_equal(picks["float64"], picks["float32"]))
+    for row in res.tables["in_memory"][-2:]:
+        row["same_picks_f32_f64"] = same
+
+
+def bench_out_of_core(res, N, d, n, check_rows, tmpdir):
+    from sim.design import greedy_select
+    from sim.store import PoolWriter, open_pool
+    os.makedirs(tmpdir, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=tmpdir) as tmp:
+        t0 = time.perf_counter()
+        with PoolWriter(f"{tmp}/pool", N, d, beta=1.0, dtype=np.float32) as w:
+            for lo in range(0, N, 65536):           # written block by block: never N x d here
+                rng = np.random.default_rng([2, lo])
+                w.phi[lo:lo + 65536] = rng.standard_normal((min(65536, N - lo), d),
+                                                           dtype=np.float32)
+            w.put("b", np.zeros(N))
+        t_write = time.perf_counter() - t0
+        pool = open_pool(f"{tmp}/pool")
+        greedy_select(pool.phi[:2000], 20)           # warm-up (an in-memory slice)
+        load0 = list(os.getloadavg())
+        t0 = time.perf_counter()
+        out, mb = peak_anon_mb(lambda: greedy_select(pool.phi, n, dtype=np.float32))
+        t_stream = time.perf_counter() - t0
+        assert out.info["streamed"]
+        # the exactness check against the in-memory float64 engine: on the whole pool when its
+        # float64 copy fits in a third of the memory
+        m = min(n, 1000)
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        rows = N if 8 * N * d < total / 3 else check_rows
+        ref = greedy_select(np.asarray(pool.phi[:rows], dtype=np.float64), m, dtype=np.float64)
+        streamed = out.indices[:m] if rows == N else greedy_select(
+            pool.phi[:rows], m, dtype=np.float32).indices
+    same = bool(np.array_equal(streamed, ref.indices))
+    res.add("out_of_core", N=N, d=d, n=n, phi_mb=N * d * 4 / 2**20, write_s=t_write,
+            streamed_s=t_stream, peak_anon_mb=mb, blocks=out.info["blocks"],
+            check_rows=rows, check_picks=m, same_picks_as_in_memory_f64=same,
+            loadavg_start=load0, loadavg_end=list(os.getloadavg()))
+    print(f"out-of-core N={N} d={d} n={n} float32: {t_stream:.1f} s, peak RssAnon +{mb:.0f} MB "
+          f"(phi {N * d * 4 / 2**20:.0f} MB); first {m} picks on {rows} rows = in-memory "
+          f"float64: {same}", flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_greedy", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="smoke sizes (= --scale quick)")
+    ap.add_argument("--scale", choices=tuple(SCALES), default="default")
+    ap.add_argument("--tmp", default="results/bench", help="folder for the temporary pool "
+                    "(on disk: the page cache, not a tmpfs)")
+    args = ap.parse_args(argv)
+    scale = "quick" if args.quick else args.scale
+    S = SCALES[scale]
+    res = Results("greedy", quick=scale == "quick",
+                  params={"scale": scale, "in_memory": S["greedy"], "out_of_core": S["ooc"]})
+    print(machine(), flush=True)
+    rates = gemm_rate(res, S["greedy"][1])
+    bench_in_memory(res, *S["greedy"], rates)
+    bench_out_of_core(res, *S["ooc"], args.tmp)
+    g = res.tables["gemm"][0]
+    for r in res.tables["in_memory"]:
+        res.headline(f"blocked greedy N = {r['N']}, d = {r['d']}, n = {r['n']}, {r['dtype']}, in "
+                     f"memory", ours=f"{r['seconds']:.1f} s = {r['gflops']:.0f} GFLOP/s = "
+                     f"{r['gemm_fraction']:.0%} of GEMM", reference=f"GEMM "
+                     f"{r['gemm_gflops']:.0f} GFLOP/s ({'; '.join(g['blas'])}, "
+                     f"OPENBLAS_CORETYPE={g['OPENBLAS_CORETYPE']})")
+    o = res.tables["out_of_core"][0]
+    res.headline(f"out-of-core greedy N = {o['N']}, d = {o['d']}, n = {o['n']}, float32 pool "
+                 f"streamed", ours=f"{o['streamed_s']:.0f} s, peak +{o['peak_anon_mb']:.0f} MB "
+                 f"(phi {o['phi_mb']:.0f} MB)", reference=f"first {o['check_picks']} picks on "
+                 f"{o['check_rows']} rows = in-memory float64: "
+                 f"{o['same_picks_as_in_memory_f64']}")
+    print(res.write())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
