@@ -3,9 +3,9 @@
 For each feature set (``gaussian``: ``gaussian_env``; ``unit``: the same rows scaled to
 ||phi_i|| = 1) and each greedy selector, times ``make_selector(...).select(n)`` and
 ``greedy_select(phi, n, weights=w)`` with the weights w the selector used, side by side in one
-run: one warm-up each, then ``--repeat`` interleaved runs of each; medians. Each row reports
-(b) ``select_s``, the selector's whole run, and (a) ``engine_s``, the same run less the time
-spent in refits (``Selector.refit_seconds_``: the theta_hat fits and the weights with eq. 13's
+run: one warm-up each (``--no-warmup``: none), then ``--repeat`` interleaved runs of each;
+medians. Each row reports (b) ``select_s``, the selector's whole run, and (a) ``engine_s``,
+the same run less the time spent in refits (``Selector.refit_seconds_``: the theta_hat fits and the weights with eq. 13's
 widths), i.e. the selection engine alone, which does the work ``greedy_select`` does;
 ``refit_fraction`` = refit time / ``select_s``. Fixed-weight selectors must pick exactly
 greedy_select's rows (``same_picks``). ADPO refits theta_hat on the pow2 schedule (~log2(n)
@@ -61,19 +61,20 @@ def _label(name, kw):
     return name + "".join(f" {k}={v}" for k, v in kw.items())
 
 
-def _case(name, data, n, kw, repeat):
+def _case(name, data, n, kw, repeat, warmup=True):
     cand = kw.get("n_candidates", "all")
-    w = _run_selector(name, data, n, kw)[3].weights()  # warm-up; its weights (ADPO: at
-    # theta_hat on all its labels)
+    first = _run_selector(name, data, n, kw)
+    w = first[3].weights()  # its weights (ADPO: at theta_hat on all its labels)
 
     def ref():
         t0 = time.perf_counter()
         r = greedy_select(data.phi, n, gamma=1.0, weights=w, candidates=cand, seed=0)
         return time.perf_counter() - t0, r
 
-    ref()  # warm-up
-    runs, refs = [], []
-    for _ in range(repeat):  # interleaved, so a change of machine load hits both alike
+    runs, refs = ([], []) if warmup else ([first], [ref()])  # else the first runs are timed
+    if warmup:
+        ref()
+    for _ in range(repeat - len(runs)):  # interleaved: a change of load hits both alike
         runs.append(_run_selector(name, data, n, kw))
         refs.append(ref())
     sel = runs[-1][3]
@@ -101,6 +102,8 @@ def main(argv=None) -> None:
     ap.add_argument("--size", type=int, nargs=3, metavar=("N", "d", "n"), default=None,
                     help="any other pool size, dimension, budget (overrides --scale)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-warmup", dest="warmup", action="store_false",
+                    help="time the first run of each side too (paper scale: minutes per run)")
     ap.add_argument("--features", nargs="+", default=["gaussian", "unit"],
                     choices=["gaussian", "unit"])
     labels = [_label(name, kw) for name, kw in CASES]
@@ -109,6 +112,8 @@ def main(argv=None) -> None:
     ap.add_argument("--blas-threads", type=int, default=None, metavar="K",
                     help="pin BLAS to K threads (default: the library's own setting)")
     args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error(f"--repeat: a positive integer, got {args.repeat}")
     if args.blas_threads is not None and args.blas_threads < 1:
         ap.error(f"--blas-threads: a positive integer, got {args.blas_threads}")
     with threadpool_limits(limits=args.blas_threads, user_api="blas"):
@@ -119,10 +124,10 @@ def _run(args) -> None:
     N, d, n = args.size or SCALES[args.scale]
     res = Results("selection", quick=args.scale == "quick" or args.size is not None,
                   params=dict(N=N, d=d, n=n, scale="size" if args.size else args.scale,
-                              repeat=args.repeat, features=args.features,
+                              repeat=args.repeat, warmup=args.warmup, features=args.features,
                               methods=args.methods, blas_threads=args.blas_threads))
-    print(f"selectors vs greedy_select, N={N}, d={d}, n={n}, median of {args.repeat} after a "
-          f"warm-up; BLAS threads {args.blas_threads or 'default'}; machine: {machine()}; "
+    print(f"selectors vs greedy_select, N={N}, d={d}, n={n}, median of {args.repeat}"
+          f"{' after a warm-up' if args.warmup else ''}; BLAS threads {args.blas_threads or 'default'}; machine: {machine()}; "
           f"load {os.getloadavg()}", flush=True)
     base = gaussian_env(N, d, seed=0)
     rows = []
@@ -132,7 +137,7 @@ def _run(args) -> None:
         for name, kw in CASES:
             if _label(name, kw) not in args.methods:
                 continue
-            r = res.add("rows", features=feats, **_case(name, data, n, kw, args.repeat))
+            r = res.add("rows", features=feats, **_case(name, data, n, kw, args.repeat, args.warmup))
             rows.append(r)
             print(f"{feats:8s} {r['method']:22s} selector {r['select_s']:7.2f} s (engine "
                   f"{r['engine_s']:7.2f} s, refits {100 * r['refit_fraction']:4.1f}%)  "
