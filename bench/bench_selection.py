@@ -5,9 +5,9 @@ For each feature set (``gaussian``: ``gaussian_env``; ``unit``: the same rows sc
 ``greedy_select(phi, n, weights=w)`` with the weights w the selector used, side by side in one
 run: one warm-up each (``--no-warmup``: none), then ``--repeat`` interleaved runs of each;
 medians. Each row reports (b) ``select_s``, the selector's whole run, and (a) ``engine_s``,
-the same run less the time spent in refits (``Selector.refit_seconds_``: the theta_hat fits and the weights with eq. 13's
-widths), i.e. the selection engine alone, which does the work ``greedy_select`` does;
-``refit_fraction`` = refit time / ``select_s``. Fixed-weight selectors must pick exactly
+the same run less the time spent in refits (``Selector.refit_seconds_``: the theta_hat fits
+and the weights with eq. 13's widths), i.e. the selection engine alone, which does the work
+``greedy_select`` does; ``refit_fraction`` = refit time / ``select_s``. Fixed-weight selectors must pick exactly
 greedy_select's rows (``same_picks``). ADPO refits theta_hat on the pow2 schedule (~log2(n)
 refits, Algorithm 1); its reference is greedy_select at the weights of theta_hat on all its n
 labels (not the same picks: its weights change along the run).
