@@ -338,6 +338,15 @@ def _stream_source(V: np.memmap, weights: ArrayLike | None,
     return V, None if weights is None else check_weights(weights, N), norms
 
 
+def _top(key: np.ndarray, K: int) -> tuple[np.ndarray, float]:
+    """(the positions of the K largest entries of key (N,), ascending; the (K+1)-th largest
+    entry, -inf when K = N): an active set and the bound tau on every score outside it."""
+    if K < key.size:
+        part = np.argpartition(-key, K)
+        return np.sort(part[:K]), float(key[part[K]])
+    return np.arange(key.size), -np.inf
+
+
 def _row(V: np.ndarray, w: np.ndarray | None, i: int) -> np.ndarray:
     """The design vector sqrt(w_i) V_i (d,) float64 of one row."""
     v = np.asarray(V[i], dtype=np.float64)
@@ -492,30 +501,26 @@ class BlockedGreedy:
             key = np.where(self.alive, self._key(), -np.inf)
             self._anchor = top = float(key.max())
         K = min(self.active, self.n_alive)
-        if K < key.size:
-            part = np.argpartition(-key, K)
-            A, tau = np.sort(part[:K]), float(key[part[K]])
-        else:
-            A, tau = np.flatnonzero(self.alive), -np.inf
+        A, tau = _top(key, K)  # K = key.size only when every row is alive
         self._A, self._K = A, K
         self._VA = np.asarray(self.V[self.rows[A]], dtype=np.float64)
         self._wA = None if self.w is None else self.w[self.rows[A]]
         self._sA = self._key(A)  # float32 bulk: within F32_MARGIN; B is re-scored exactly
-        self._thresh = tau + self._margin * abs(tau) if np.isfinite(tau) else -np.inf
+        self._thresh = self._above(tau)
         self.n_blocks += 1
         self._k = 0
         self._B = None
+
+    def _above(self, tau: float) -> float:
+        """What a pick must beat to outscore every row bounded by tau: tau itself with exact
+        (float64) scores, tau plus the float32 margin otherwise; -inf when nothing is left."""
+        return tau + self._margin * abs(tau) if np.isfinite(tau) else -np.inf
 
     def _start_sub(self) -> bool:
         """Choose B, the K2 best rows of A, with exact scores, and tau2, the largest score of
         A outside B; False when no row of A can beat tau (the block is over)."""
         sA = self._sA
-        K2 = min(self._active2, sA.size)
-        if K2 < sA.size:
-            part = np.argpartition(-sA, K2)
-            B, tau2 = np.sort(part[:K2]), float(sA[part[K2]])
-        else:
-            B, tau2 = np.arange(sA.size), -np.inf
+        B, tau2 = _top(sA, min(self._active2, sA.size))
         if not np.isfinite(sA[B]).any():  # every row of A was picked
             return False
         self._B, self._VB = B, self._VA[B]
@@ -527,7 +532,7 @@ class BlockedGreedy:
             if self._wB is not None:
                 self._sB *= self._wB
             self.n_evals += B.size
-        self._thresh2 = tau2 + self._margin * abs(tau2) if np.isfinite(tau2) else -np.inf
+        self._thresh2 = self._above(tau2)
         self._k2 = self._k
         return True
 
