@@ -74,10 +74,10 @@ def test_srht_keeps_norms_and_costs_what_the_gaussian_projection_costs():
 def test_a_relaxed_exact_result_is_refused_before_the_selection():
     """Found by mypy (``DesignResult.indices`` is Optional): ``exact=`` a relaxed design ended,
     after the whole reduced selection, in AttributeError 'NoneType' has no attribute 'tolist'."""
-    from sim.design.relaxed import multiplicative_design
+    from sim.design import DesignResult
     V = np.random.default_rng(2).standard_normal((200, 12))
-    relaxed = multiplicative_design(V)
-    with pytest.raises(ValueError, match="^exact: the .* result is a relaxed design"):
+    relaxed = DesignResult(solver="multiplicative", pi=np.full(200, 1 / 200))  # pi, no indices
+    with pytest.raises(ValueError, match="^exact: the 'multiplicative' result is a relaxed"):
         reduced_greedy(V, 10, 6, exact=relaxed)
     r = reduced_greedy(V, 10, 6, exact=greedy_select(V, 10))
     assert r.indices.size == 10

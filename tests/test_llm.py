@@ -120,12 +120,7 @@ def _trl_file(path, pairs):
     return path
 
 
-PAIRS = [("Name a fruit.", "An apple.", "A brick."),
-         ("Say hello.", "Hello there!", "Goodbye."),
-         ("Count to three.", "One, two, three.", "Seven."),
-         ("What colour is grass?", "Green.", "Purple, mostly, on Tuesdays."),
-         ("Is ice cold?", "Yes.", "No, ice is hot."),
-         ("Pick a number.", "Seven.", "Banana.")]
+from helpers import PAIRS  # noqa: E402
 
 
 def test_extract_file_keeps_chosen_rejected_order_and_random_orientation(tiny, tmp_path):

@@ -34,12 +34,7 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-PAIRS = [("Name a fruit.", "An apple.", "A brick."),
-         ("Say hello.", "Hello there!", "Goodbye."),
-         ("Count to three.", "One, two, three.", "Seven."),
-         ("What colour is grass?", "Green.", "Purple, mostly, on Tuesdays."),
-         ("Is ice cold?", "Yes.", "No, ice is hot."),
-         ("Pick a number.", "Seven.", "Banana.")]
+from helpers import PAIRS  # noqa: E402
 
 
 def _rows():

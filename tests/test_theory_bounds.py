@@ -14,13 +14,11 @@ from sim.dpo import logistic_weight
 from theory import bounds as B
 from theory import checks, constants as C
 
+from helpers import ball
+
 SETTINGS = settings(max_examples=40, deadline=None)
 
 
-def _ball(rng, n, d):
-    x = rng.standard_normal((n, d))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x * rng.random((n, 1)) ** (1 / d)
 
 
 @SETTINGS
@@ -36,7 +34,7 @@ def test_exact_self_normalized_radius_never_exceeds_theorem3(d, n, beta, gamma, 
        beta=st.floats(0.05, 5), gamma=st.floats(1e-2, 10))
 def test_data_dependent_log_det_is_below_the_am_gm_bound(seed, d, n, beta, gamma):
     rng = np.random.default_rng(seed)
-    phi = _ball(rng, n, d)
+    phi = ball(rng, n, d)
     exact = B.self_normalized_radius(d, n, beta, gamma, 0.1, phi_selected=phi)
     assert exact <= B.self_normalized_radius(d, n, beta, gamma, 0.1) * (1 + 1e-12)
     # The exact log det term against numpy.slogdet.
@@ -60,8 +58,8 @@ def test_corrected_theorem4_holds_for_every_greedy_run(seed, d, n, beta, g):
     """
     rng = np.random.default_rng(seed)
     N, gamma = 120, g * C.c_max(beta)
-    phi, b = _ball(rng, N, d), rng.uniform(-1, 1, N)
-    theta_hat, theta_star = _ball(rng, 1, d)[0], _ball(rng, 1, d)[0]
+    phi, b = ball(rng, N, d), rng.uniform(-1, 1, N)
+    theta_hat, theta_star = ball(rng, 1, d)[0], ball(rng, 1, d)[0]
     w = beta**2 * logistic_weight(beta * (phi @ theta_hat - b))  # design weights (ADPO+-like)
     idx, kappa = checks.reference_greedy(phi, w, gamma, n)
     data = PreferenceData(phi=phi, b=b, beta=beta, theta_star=theta_star)
@@ -126,7 +124,7 @@ def test_theorem2_against_a_hand_computation():
 def test_lemma6_on_random_designs(seed, d, t, beta, gamma):
     rng = np.random.default_rng(seed)
     cmax = C.c_max(beta)
-    vs = _ball(rng, t + 1, d) * math.sqrt(cmax)  # ||v||^2 <= c_max
+    vs = ball(rng, t + 1, d) * math.sqrt(cmax)  # ||v||^2 <= c_max
     h = gamma * np.eye(d) + vs[:-1].T @ vs[:-1]
     y = checks.quad_forms(h, vs[-1:])[0]
     assert y <= B.lemma6_constant(beta, gamma) * math.log1p(y) * (1 + 1e-12) + 1e-300

@@ -10,13 +10,11 @@ from sim.dpo import fit_dpo, logistic_weight, sigmoid
 from sim.envs import gaussian_env
 from theory import checks, constants as C
 
+from helpers import ball
+
 SETTINGS = settings(max_examples=30, deadline=None)
 
 
-def _ball(rng, n, d):
-    x = rng.standard_normal((n, d))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x * rng.random((n, 1)) ** (1 / d)
 
 
 @SETTINGS
@@ -24,7 +22,7 @@ def _ball(rng, n, d):
        beta=st.floats(0.05, 5))
 def test_lemma1_gradient_and_hessian_match_finite_differences(seed, d, n, beta):
     rng = np.random.default_rng(seed)
-    phi, b, theta = _ball(rng, n, d), rng.uniform(-1, 1, n), _ball(rng, 1, d)[0]
+    phi, b, theta = ball(rng, n, d), rng.uniform(-1, 1, n), ball(rng, 1, d)[0]
     s = (rng.random(n) < sigmoid(beta * (phi @ theta - b))).astype(np.int8)
     r = checks.lemma1_check(phi, b, beta, s, theta, eps=1e-5)
     # Central differences: error O(eps^2 * third derivative) + rounding O(1e-16 * loss / eps).

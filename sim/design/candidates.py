@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import as_rng, positive_int
+from ..validation import Seed, as_rng, positive_int
 
 
 class CandidateSampler:
@@ -23,7 +23,7 @@ class CandidateSampler:
             i.e. when more than m rows are eligible); may be None when m is None.
     """
 
-    def __init__(self, m: int | None, rng: int | np.random.Generator | None) -> None:
+    def __init__(self, m: int | None, rng: Seed | None) -> None:
         self.m = None if m is None else positive_int(m, "candidates (m)")
         self.rng: np.random.Generator | None = (None if (m is None and rng is None)
                                                 else as_rng(rng))

@@ -69,12 +69,11 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from ..data import as_groups, check_indices
 from ..linalg import chol_quad_forms, cholesky, inv_from_chol, logdet_chol
-from ..validation import as_matrix, as_vector, positive_int
+from ..validation import Seed, as_matrix, as_vector, positive_int
 from .candidates import CandidateSampler
 from .common import DesignResult, check_gamma, check_weights, design_vectors
 from .groups import GroupCap
 
-Seed = int | np.random.Generator
 F32_MARGIN = 1e-3     # relative slack on tau when the stale scores were refreshed in float32
 REANCHOR = 8.0        # recompute all scores exactly whenever the top score shrank by this factor
 REANCHOR_F64 = 64.0   # the same with a float64 bulk (its stale scores carry ~eps64 * 64 * sqrt(d))
