@@ -9,7 +9,8 @@ alone (SMPyBandits' evaluator design).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,18 @@ TRUE_METRICS = ("max_logit_error_true", "mean_logit_error_true")
 ENV_FACTS = ("label_mean", "theta_star_norm")
 #: With an environment's ``holdout``: the same metrics over the held-out rows, prefixed.
 HELDOUT_PREFIX = "heldout_"
+
+
+def _kappa_max(selector: Any, n: int) -> float | None:
+    """max_{t <= n} kappa_t: Assumption 4's kappa as measured over the first n picks (the kappa
+    Theorem 2's bound at n needs); None unless the selector records kappa (``record_kappa``)."""
+    kappa = np.asarray(getattr(selector, "kappa_", ()), dtype=float)
+    return float(kappa[:n].max()) if kappa.size else None
+
+
+#: Metrics read from the selector after its first n picks: name -> (selector, n) -> value, or
+#: None when the selector does not measure it (then no row is written).
+SELECTOR_METRICS: dict[str, Callable[[Any, int], float | None]] = {"kappa_max": _kappa_max}
 
 
 #: Stream tag of a cell's selector: ``rng_for(seed, SELECTOR_STREAM)``.
@@ -85,8 +98,9 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         data: a pre-built environment (skips ``build_env``; it must equal build_env(env, seed)).
 
     Returns: rows {"env", "method", "seed", "n", "metric", "value"}; metrics in METRICS (and
-    ENV_FACTS, and ``heldout_*`` with a holdout), where ``seconds`` is the cumulative selection
-    wall time up to n.
+    ENV_FACTS, ``heldout_*`` with a holdout, and the SELECTOR_METRICS the selector measures,
+    e.g. ``kappa_max`` with ``record_kappa = true``), where ``seconds`` is the cumulative
+    selection wall time up to n.
     """
     seed = int(seed)
     budgets = sorted({positive_int(n, "budgets") for n in budgets})
@@ -149,6 +163,10 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         if test is not None:
             metrics.update({HELDOUT_PREFIX + k: v for k, v in evaluate(test, theta).items()})
         metrics.update(facts, seconds=elapsed)
+        for key, read in SELECTOR_METRICS.items():
+            value = read(selector, n)
+            if value is not None:
+                metrics[key] = value
         rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": n, "metric": k,
                      "value": float(v)} for k, v in metrics.items())
     return rows

@@ -73,3 +73,12 @@ def test_bad_inputs():
         rex_design(V, batch=0)
     with pytest.raises(ValueError, match="rank"):
         rex_design(np.c_[V, V[:, :1]])
+
+
+def test_max_seconds_stops_once_past_the_time_and_reports_it():
+    V = np.random.default_rng(2).standard_normal((300, 8))
+    assert rex_design(V, efficiency=1 - 1e-9).converged
+    r = rex_design(V, efficiency=1 - 1e-9, max_seconds=1e-9)   # R's t.max; the start is longer
+    assert not r.converged and r.iterations == 0 and r.efficiency < 1 - 1e-9
+    with pytest.raises(ValueError, match="max_seconds"):
+        rex_design(V, max_seconds=0)

@@ -54,17 +54,19 @@ def test_cached_computes_once(tmp_path, monkeypatch):
     assert not list(tmp_path.rglob("*.tmp.npz"))
 
 
-SELECTION_FIGURES = ("paper_fig3_beta", "paper_fig4_alpha")
+SELECTION_FIGURES = ("paper_fig3_beta", "paper_fig4_alpha", "theory_bound")
 
 
 @pytest.mark.parametrize("name", SELECTION_FIGURES)
 def test_selection_figures_declare_valid_runner_sweeps(name):
     """Every scale of every selection figure parses and validates in the runner's schema, with
-    one shared budget grid per figure."""
+    one shared budget grid per figure (a script's own ``OPTIONS``, else SELECTION_OPTIONS)."""
     from figures import common
+    options = getattr(importlib.import_module(f"figures.fig_{name}"), "OPTIONS",
+                      common.SELECTION_OPTIONS)
     for scale in common.SCALES:
-        sweep, opts = common.load_sweep_config(name, scale, common.SELECTION_OPTIONS)
-        assert sweep.cells() and set(opts) == set(common.SELECTION_OPTIONS)
+        sweep, opts = common.load_sweep_config(name, scale, options)
+        assert sweep.cells() and set(opts) == set(options)
         budgets = common.sweep_budgets(sweep)
         assert budgets == [b for b in budgets if b & (b - 1) == 0] and len(budgets) >= 4
 
@@ -126,3 +128,41 @@ def test_every_method_has_a_style():
     assert all(s != ("black", ".") for s in styles.values()), styles
     assert len(set(styles.values())) == len(styles)  # distinct per method
     assert common.method_style("adpo(n_candidates=256)") == styles["adpo"]
+
+
+def test_theory_bound_setting_comes_from_the_sweep_and_is_pinned_down():
+    """theory_bound evaluates Theorem 2 at the env's d, N, beta, the kappa methods' one gamma and
+    [figure] delta; a sweep that leaves gamma ambiguous, or an env outside Assumption 2, is
+    refused with the key named."""
+    import dataclasses
+
+    from figures import common, fig_theory_bound as fig
+
+    sweep, opts = common.load_sweep_config(fig.NAME, "default", fig.OPTIONS)
+    cfg = fig.bound_setting(sweep, {**opts, "delta": 0.01})
+    assert (cfg["N"], cfg["d"], cfg["beta"], cfg["gamma"], cfg["delta"]) == (8192, 8, 1.0, 1.0, 0.01)
+    assert cfg["n_grid"] == [2**k for k in range(4, 13)] and cfg["seeds"] == [0, 1, 2, 3, 4]
+    methods = list(sweep.methods)
+    methods[0] = {**methods[0], "gamma": 2.0}
+    with pytest.raises(ValueError, match="methods.gamma"):
+        fig.bound_setting(dataclasses.replace(sweep, methods=tuple(methods)), opts)
+    methods = [{k: v for k, v in m.items() if k != "gamma"} for m in methods]  # none states it
+    with pytest.raises(ValueError, match="methods.gamma"):
+        fig.bound_setting(dataclasses.replace(sweep, methods=tuple(methods)), opts)
+    env = {**sweep.envs[0], "assumption2": False}
+    with pytest.raises(ValueError, match="env: .*assumption2"):
+        fig.bound_setting(dataclasses.replace(sweep, envs=(env,)), opts)
+
+
+def test_theory_bound_kappa_is_the_largest_recorded_kappa_max_at_each_n():
+    """A closed-form table: kappa at n = max over cells of kappa_max at n, floored at 1, 1 where
+    no cell recorded it; other metrics are ignored (a mean, a min or a last-cell read fails)."""
+    import pandas as pd
+
+    from figures.fig_theory_bound import kappa_at
+
+    rows = [("adpo", 0, 8, "kappa_max", 1.5), ("adpo", 1, 8, "kappa_max", 2.5),
+            ("adpo+", 0, 8, "kappa_max", 1.2), ("adpo+", 0, 16, "kappa_max", 0.9),
+            ("uniform", 0, 8, "max_logit_error", 9.0), ("uniform", 0, 32, "max_logit_error", 9.0)]
+    df = pd.DataFrame(rows, columns=["method", "seed", "n", "metric", "value"])
+    assert kappa_at(df, [8, 16, 32]).tolist() == [2.5, 1.0, 1.0]

@@ -423,3 +423,28 @@ def test_real_signal_keeps_finished_cells(tmp_path, sig, jobs):
     t = read_table(out)
     assert len(t) == 24 * 2 and sorted(set(t.seed)) == list(range(24))
     assert np.array_equal(t.value, t.seed + t.n / 1000) and no_temp(out)
+
+
+@pytest.mark.parametrize("name", ["adpo+", "adpo"])
+def test_run_cell_kappa_max_is_the_running_max_of_the_selectors_kappa(name):
+    """``kappa_max`` at n = max_{t <= n} kappa_t of a second selector run on the same streams
+    (one select call instead of run_cell's increments). kappa_t is not monotone here (checked),
+    so the last, the first or the mean kappa_t would fail; no row without ``record_kappa``."""
+    from sim.experiment import SELECTOR_STREAM, build_env, run_cell
+    from sim.selectors import make_selector
+    from sim.validation import rng_for
+
+    env = {"kind": "gaussian", "N": 200, "d": 3, "assumption2": True, "theta_norm": 1.0}
+    method, budgets, seed = {"name": name, "n_candidates": 16}, [2, 4, 8, 16], 0
+    rows = run_cell(env, {**method, "record_kappa": True}, seed, budgets)
+    got = [r["value"] for r in rows if r["metric"] == "kappa_max"]
+    data = build_env(env, seed)
+    sel = make_selector(name, data, seed=rng_for(seed, SELECTOR_STREAM), record_kappa=True,
+                        n_candidates=16, fit_ridge=data.info["fit_ridge"],
+                        radius=data.info["radius"])
+    sel.select(budgets[-1])
+    kappa = sel.kappa_
+    assert [kappa[n - 1] for n in budgets] != [kappa[:n].max() for n in budgets]  # not monotone
+    assert got == [kappa[:n].max() for n in budgets]
+    for plain in (method, {"name": "uniform"}):
+        assert not any(r["metric"] == "kappa_max" for r in run_cell(env, plain, seed, budgets))

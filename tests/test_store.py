@@ -70,7 +70,7 @@ def test_cli_streams_a_pool_with_either_engine(pool, tmp_path):
         res = json.loads(out.read_text())
         assert res["indices"] == ref.indices.tolist(), (src, extra)
         assert res["info"]["streamed"] is streamed, (src, extra)
-    assert main(["design", "--data", str(root / "pool"), "--solver", "fw", "--backend",
+    assert main(["design", "--data", str(root / "pool"), "--solver", "rex", "--backend",
                  "torch"]) == 2
 
 

@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 from sim.data import PreferenceData
-from sim.design.solvers import SOLVERS, SolveOptions, check_solver_criterion, solver_names
+from sim.design.solvers import (SOLVERS, SolveOptions, check_solver_backend, check_solver_criterion,
+                                solver_names)
 from sim.dpo import logistic_weight
 from sim.io import check_output, write_json
 from sim.store import Pool, is_pool, open_pool
@@ -30,10 +31,13 @@ from ..options import add_renamed
 
 
 def memory_estimate(solver: str, N: int, d: int) -> float:
-    """Bytes a solver holds at its peak (float64): a few copies of the (N, d) rows; cvxpy builds
+    """Bytes a solver holds at its peak (float64): a few copies of the (N, d) rows (fw and rex:
+    two, measured for fw at N = 1e6, d = 128 in bench_scale's relaxed table); cvxpy builds
     the (N, d, d) stack of v_i v_i^T and its conic form (measured: 24 GB at N = 1e5, d = 64)."""
     if solver == "cvxpy":
         return 8.0 * 8 * N * d * d
+    if solver in ("fw", "rex"):  # phi, the weighted rows, O(N) vectors and 65536-row blocks
+        return 2 * 8.0 * N * d + 64.0 * N + 8.0 * min(N, 65536) * d
     return 4 * 8.0 * N * d
 
 
@@ -55,8 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="relaxed solvers stop once the certificate reaches this (default 1-1e-6)")
     p.add_argument("--float32", action="store_true", help="greedy: single-precision bulk refresh")
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
-                   help="greedy: the numpy engine or the torch one (same picks; needs torch)")
-    p.add_argument("--device", default="cpu", help="greedy with --backend torch: cpu or cuda")
+                   help="greedy, fw: the numpy engine or the torch one (same picks / same "
+                   "design; needs torch)")
+    p.add_argument("--device", default="cpu", help="with --backend torch: cpu or cuda")
     p.add_argument("--rows-per-block", type=int, default=None,
                    help="greedy: rows per block of the bulk refresh, read in turn from a pool "
                    "folder (bounds the memory: ~rows x (d + 256) x 8 bytes; default 2048 for "
@@ -111,8 +116,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"n: rounding is D-optimal; a relaxed --criterion {args.criterion} design "
                          f"is not rounded: drop --n, or use --solver greedy --criterion "
                          f"{args.criterion} for n rows")
-    if args.backend != "numpy" and args.solver != "greedy":
-        raise ValueError(f"backend: --backend {args.backend} applies to --solver greedy only")
+    check_solver_backend(args.solver, args.backend, args.device)
     check_output(args.out, suffix=".json", inputs=(args.data,), allow_stdout=True)
 
 

@@ -47,10 +47,14 @@ import time
 
 import numpy as np
 
-from ..linalg import inv_from_chol
+from ..linalg import inv_from_chol, weighted_gram
 from ..validation import as_rng, positive_int, positive_scalar
 from .common import (DesignResult, check_pi, chol, design_vectors, information_matrix,
                      logdet_chol, require_full_rank, variances)
+from .relaxed_rows import NumpyRows, TorchRows, check_backend, make_rows
+
+Rows = NumpyRows | TorchRows
+START_ROWS = 32   # the greedy start looks at the START_ROWS * d longest rows (see _start)
 
 
 def _check_relaxed(V: ArrayLike, weights: ArrayLike | None, efficiency: float,
@@ -70,13 +74,14 @@ def _check_efficiency(efficiency: float) -> float:
     return e
 
 
-def _finish(solver: str, V: ArrayLike, pi: np.ndarray, it: int, t0: float, converged: bool,
-            info: dict) -> DesignResult:
-    """Result with log det M(pi) and the certificate over all N rows, from one Cholesky."""
+def _finish(solver: str, V: np.ndarray, pi: np.ndarray, it: int, t0: float, converged: bool,
+            info: dict, rows: Rows | None = None) -> DesignResult:
+    """Result with log det M(pi) and the certificate over all N rows, from one Cholesky (the
+    variances in float64, on ``rows``' backend when given)."""
     pi = np.where(pi > 0, pi, 0.0)
     pi = pi / pi.sum()
     L = chol(information_matrix(V, pi), "M(pi)")
-    g = variances(V, L)
+    g = variances(V, L) if rows is None else rows.scan(L, exact=True)
     eff = V.shape[1] / float(g.max())
     return DesignResult(solver=solver, pi=pi, logdet=logdet_chol(L), efficiency=eff,
                         support=int((pi > 0).sum()), iterations=int(it),
@@ -87,7 +92,8 @@ def _finish(solver: str, V: ArrayLike, pi: np.ndarray, it: int, t0: float, conve
 def fw_design(V: ArrayLike, *, weights: ArrayLike | None = None, efficiency: float = 1 - 1e-6,
               max_iter: int = 1_000_000,
               step: str = "pairwise", working_set: bool | None = None, start: str = "greedy",
-              pi0: ArrayLike | None = None) -> DesignResult:
+              pi0: ArrayLike | None = None, backend: str = "numpy",
+              device: str = "cpu") -> DesignResult:
     """Frank-Wolfe with away steps for the relaxed D-optimal design (module docstring).
 
     Args:
@@ -102,24 +108,35 @@ def fw_design(V: ArrayLike, *, weights: ArrayLike | None = None, efficiency: flo
         working_set: restrict steps to a growing working set (default: when N > 2000).
         start: "greedy" (uniform on the greedy design of d rows) or "uniform" (all rows).
         pi0: (N,) explicit starting design (overrides ``start``).
+        backend, device: "numpy" (CPU), or "torch" on "cpu" / "cuda" (needs PyTorch): where the
+            O(N d) work of every step and the scans over all N rows run
+            (:mod:`sim.design.relaxed_rows`); the steps themselves are the same float64
+            arithmetic, so both give the same design to rounding.
 
     Returns:
         DesignResult with ``pi`` (N,), ``logdet`` = log det M(pi), ``efficiency``, ``support``,
-        ``iterations``; ``info`` counts toward/away/drop steps and working-set rounds.
+        ``iterations``; ``info`` counts toward/away/drop steps and working-set rounds, and
+        names the backend and device.
+
+    Memory: V (as float64, shared with the torch CPU backend, copied once to a GPU), O(N)
+    vectors, blocks of ``relaxed_rows.BLOCK`` rows and the working set's rows.
     """
     t0 = time.perf_counter()
+    check_backend(backend, device)
     V, eff_target, max_iter = _check_relaxed(V, weights, efficiency, max_iter)
     N, d = V.shape
+    if step not in ("away", "pairwise", "fw"):
+        raise ValueError(f"step: 'away', 'pairwise' or 'fw', got {step!r}")
     pi = _start(V, start, pi0)
     if working_set is None:
         working_set = N > 2000
-    if step not in ("away", "pairwise", "fw"):
-        raise ValueError(f"step: 'away', 'pairwise' or 'fw', got {step!r}")
+    rows = make_rows(V, backend, device)
     info = {"toward": 0, "away": 0, "pairwise": 0, "drop": 0, "rounds": 0,
-            "working_set": bool(working_set), "step": step}
+            "working_set": bool(working_set), "step": step, "backend": backend,
+            "device": str(device)}
     if not working_set:
-        pi, it, ok = _fw_core(V, pi, eff_target, max_iter, step, info)
-        return _finish("fw", V, pi, it, t0, ok, info)
+        pi, it, ok = _fw_core(rows, pi, eff_target, max_iter, step, info)
+        return _finish("fw", V, pi, it, t0, ok, info, rows)
 
     # Working set: FW on the rows W (the support plus violators); after each solve, check the
     # certificate on all N rows and add the rows with the largest g_i > d.
@@ -127,21 +144,25 @@ def fw_design(V: ArrayLike, *, weights: ArrayLike | None = None, efficiency: flo
     ws = np.zeros(N, dtype=bool)
     ws[pi > 0] = True
     it_total, ok = 0, False
-    g = variances(V, chol(information_matrix(V, pi), "M(pi)"))
+    g = rows.scan(chol(information_matrix(V, pi), "M(pi)"))
     while True:
         viol = np.flatnonzero(g > d / inner_target)
         if viol.size:
             add = max(2 * d, int(ws.sum()) // 2)
-            top = viol[np.argsort(-g[viol])[:add]]
+            top = viol[np.argsort(-g[viol])[:add]] if viol.size > add else viol
             ws[top] = True
-        rows = np.flatnonzero(ws)
+        idx = np.flatnonzero(ws)
         info["rounds"] += 1
-        sub, it, ok_sub = _fw_core(V[rows], pi[rows], inner_target, max_iter - it_total, step,
-                                   info)
+        # Solve the working set 10x closer to optimal than the current design is over all rows
+        # (and to inner_target at the end): early rounds, whose working sets still miss rows,
+        # are not solved to full precision.
+        target = min(1 - 0.1 * (1 - d / float(g.max())), inner_target)
+        sub, it, ok_sub = _fw_core(rows.take(idx), pi[idx], target, max_iter - it_total,
+                                   step, info)
         it_total += it
         pi = np.zeros(N)
-        pi[rows] = sub
-        g = variances(V, chol(information_matrix(V, pi), "M(pi)"))
+        pi[idx] = sub
+        g = rows.scan(chol(information_matrix(V, pi), "M(pi)"))
         if d / g.max() >= eff_target:
             ok = True
             break
@@ -149,7 +170,7 @@ def fw_design(V: ArrayLike, *, weights: ArrayLike | None = None, efficiency: flo
             break
         ws &= pi > 0  # keep the working set small: drop rows the solver emptied
     info["working_set_size"] = int(ws.sum())
-    return _finish("fw", V, pi, it_total, t0, ok, info)
+    return _finish("fw", V, pi, it_total, t0, ok, info, rows)
 
 
 def _start(V: ArrayLike, start: Any, pi0: ArrayLike | None) -> np.ndarray:
@@ -162,61 +183,81 @@ def _start(V: ArrayLike, start: Any, pi0: ArrayLike | None) -> np.ndarray:
         raise ValueError(f"start: 'greedy' or 'uniform', got {start!r}")
     from .greedy import greedy_select
     # A tiny ridge makes greedy's first d picks a pivoted-Cholesky basis: a well-spread,
-    # full-rank support of d rows.
-    scale = float(np.einsum("ij,ij->i", V, V).max())
-    idx = greedy_select(V, d, gamma=1e-9 * scale).indices
-    pi = np.zeros(N)
-    pi[idx] = 1.0 / d
-    try:
-        chol(information_matrix(V, pi))
-    except ValueError:  # numerically singular basis: fall back to the uniform design
-        pi = np.full(N, 1.0 / N)
-    return pi
+    # full-rank support of d rows. Among the START_ROWS * d longest rows only (all rows when N
+    # is smaller): greedy over all N rows copies V (measured +2 GB and 20 s at N = 1e6,
+    # d = 128), and the long rows are where the D-optimal mass goes (g_i grows as |v_i|^2).
+    norms = np.einsum("ij,ij->i", V, V)
+    m = min(N, START_ROWS * d)
+    cand = np.arange(N) if m == N else np.sort(np.argpartition(-norms, m - 1)[:m])
+    for rows in (cand, np.arange(N)) if m < N else (cand,):
+        idx = rows[greedy_select(V[rows], d, gamma=1e-9 * float(norms.max())).indices]
+        pi = np.zeros(N)
+        pi[idx] = 1.0 / d
+        try:
+            chol(information_matrix(V, pi))
+            return pi
+        except ValueError:  # numerically singular basis: all rows, then the uniform design
+            continue
+    return np.full(N, 1.0 / N)
 
 
-def _fw_core(X: np.ndarray, p: Any, target: Any, max_iter: int, step: Any, info: dict):
-    """Steps on the rows X (m, d) from p (m,); returns (p, iterations, converged).
+def _fw_core(R: Rows, p: np.ndarray, target: float, max_iter: int, step: str,
+             info: dict) -> tuple[np.ndarray, int, bool]:
+    """Steps on the rows R (m, d) from p (m,); returns (p, iterations, converged).
 
     Each step is a few O(m d) matrix-vector products: for m d below ~4e6 BLAS threads cost more
-    to wake than they save (measured 4-5x slower at m = 1000, d = 32 on 2 cores), so the steps
-    run single-threaded there.
+    to wake than they save (measured 4-5x slower at m = 1000, d = 32 on 2 cores; torch's CPU
+    pool 60x slower on a loaded machine), so CPU steps run single-threaded there.
     """
-    if X.shape[0] * X.shape[1] <= 4_000_000:
-        from threadpoolctl import threadpool_limits
-        with threadpool_limits(limits=1, user_api="blas"):
-            return _fw_steps(X, p, target, max_iter, step, info)
-    return _fw_steps(X, p, target, max_iter, step, info)
+    if R.shape[0] * R.shape[1] > 4_000_000 or str(getattr(R, "device", "cpu")) != "cpu":
+        return _fw_steps(R, p, target, max_iter, step, info)
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"), R.single_thread():
+        return _fw_steps(R, p, target, max_iter, step, info)
 
 
-def _fw_steps(X: np.ndarray, p: Any, target: Any, max_iter: int, step: Any, info: dict):
-    m, d = X.shape
+def pairwise_step(gj: float, gk: float, gjk: float) -> float:
+    """The unclipped optimal mass delta* = (g_j - g_k) / (2 (g_j g_k - g_jk^2)) moved from the
+    support vertex k to j (module docstring); inf when the quadratic is not concave."""
+    den = 2.0 * (gj * gk - gjk * gjk)
+    return (gj - gk) / den if den > 0 else np.inf
+
+
+def _fw_steps(R: Rows, p: np.ndarray, target: float, max_iter: int, step: str,
+              info: dict) -> tuple[np.ndarray, int, bool]:
+    m, d = R.shape
     p = p.copy()
-    it, recompute_every = 0, max(d, 50)
+    it, recompute_every = 0, max(4 * d, 200)
     while True:
-        L = chol(information_matrix(X, p), "M(pi)")
+        sup = np.flatnonzero(p > 0)
+        L = chol(weighted_gram(R.host_rows(sup), p[sup]), "M(pi)")
         # M^{-1} from the Cholesky factor: the O(d^2) rank-one updates below maintain it.
         Minv = inv_from_chol(L)
-        g = np.einsum("ij,ij->i", X @ Minv, X)
+        R.refresh(L)
         for _ in range(recompute_every):
-            j = int(np.argmax(g))
-            gmax = g[j]
+            j, gmax = R.top()
             if d / gmax >= target:
                 return p, it, True
             if it >= max_iter:
                 return p, it, False
             it += 1
-            k = int(np.argmin(np.where(p > 0, g, np.inf))) if step != "fw" else j
+            k, gk = j, gmax
+            if step != "fw":
+                sup = np.flatnonzero(p > 0)
+                gs = R.values(sup)
+                a = int(np.argmin(gs))
+                k, gk = int(sup[a]), float(gs[a])
             if step == "pairwise" and k != j:
                 # Move delta from the support vertex k (smallest g) to j = argmax g. The det
                 # ratio (1 + delta g_j)(1 - delta g_k) + delta^2 g_jk^2 is a concave quadratic,
                 # maximized at delta* = (g_j - g_k) / (2 (g_j g_k - g_jk^2)); clip to [0, pi_k].
-                uj = Minv @ X[j]
-                uk = Minv @ X[k]
-                gj, gk, gjk = gmax, g[k], float(uj @ X[k])
-                den = 2.0 * (gj * gk - gjk * gjk)
-                delta = min((gj - gk) / den if den > 0 else np.inf, p[k])
+                xj, xk = R.host_rows(j), R.host_rows(k)
+                uj = Minv @ xj
+                uk = Minv @ xk
+                gjk = float(uj @ xk)
+                delta = min(pairwise_step(gmax, gk, gjk), p[k])
                 # M + delta v_j v_j^T, then - delta v_k v_k^T: two Sherman-Morrison steps.
-                r1 = delta / (1.0 + delta * gj)
+                r1 = delta / (1.0 + delta * gmax)
                 uk1 = uk - r1 * gjk * uj
                 gk1 = gk - r1 * gjk * gjk
                 r2 = delta / (1.0 - delta * gk1) if delta * gk1 < 1 - 1e-12 else np.inf
@@ -225,24 +266,22 @@ def _fw_steps(X: np.ndarray, p: Any, target: Any, max_iter: int, step: Any, info
                 info["drop" if p[k] == 0 else "pairwise"] += 1
                 if not np.isfinite(r2):
                     break  # the drop left M nearly singular: refactorize from p
-                C = X @ np.column_stack([uj, uk1])
-                Minv = Minv - r1 * np.outer(uj, uj) + r2 * np.outer(uk1, uk1)
-                g = g - r1 * C[:, 0] ** 2 + r2 * C[:, 1] ** 2
+                U = np.column_stack([uj, uk1])
+                Minv = Minv + (U * (-r1, r2)) @ U.T
+                R.update(U, (-r1, r2), 1.0)
                 continue
             i, a, kind = j, (gmax - d) / (d * (gmax - 1.0)), "toward"
-            if step == "away" and d - g[k] > gmax - d:  # the away direction has the larger gap
-                gk = g[k]
+            if step == "away" and d - gk > gmax - d:  # the away direction has the larger gap
                 a_min = -p[k] / (1.0 - p[k]) if p[k] < 1 else -np.inf
                 a_star = (gk - d) / (d * (gk - 1.0)) if gk > 1 else -np.inf
                 i, a, kind = k, max(a_star, a_min), "away"
                 if a == a_min:
                     kind = "drop"
-            gi = g[i]
-            u = Minv @ X[i]
+            gi = gmax if i == j else gk
+            u = Minv @ R.host_rows(i)
             b = a / (1.0 - a + a * gi)
             Minv = (Minv - b * np.outer(u, u)) / (1.0 - a)
-            c = X @ u
-            g = (g - b * c * c) / (1.0 - a)
+            R.update(u[:, None], (-b,), 1.0 - a)
             p *= 1.0 - a
             p[i] += a
             if kind == "drop":

@@ -54,7 +54,7 @@ def exchange_step(gk: float, gl: float, gkl: float) -> float:
 
 def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 10_000,
                batch: float = 4.0, nullify: bool = True, seed=0, start: str = "greedy",
-               pi0=None) -> DesignResult:
+               pi0=None, max_seconds: float | None = None) -> DesignResult:
     """Relaxed D-optimal design by randomized exchange (REX; module docstring).
 
     Args:
@@ -68,6 +68,9 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
         seed: int or numpy Generator for the random visiting orders.
         start: "greedy" (uniform on the greedy design of d rows) or "uniform"; pi0: (N,)
             explicit start (overrides ``start``).
+        max_seconds: stop (converged=False) once past this wall time, as R's ``t.max`` (checked
+            between iterations and between the leading-batch rows of a pass; the certificate is
+            that of the design reached); None: no limit.
 
     Returns:
         DesignResult(solver="rex") with ``pi`` (N,), ``logdet`` = log det M(pi),
@@ -78,6 +81,8 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
     V, target, max_iter = _check_relaxed(V, weights, efficiency, max_iter)
     N, d = V.shape
     batch = positive_scalar(batch, "batch")
+    if max_seconds is not None:
+        positive_scalar(max_seconds, "max_seconds")
     rng = as_rng(seed)
     pi = _start(V, start, pi0)
     L = min(N, int(math.ceil(batch * d)))
@@ -89,7 +94,8 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
         if d / float(g.max()) >= target:
             ok = True
             break
-        if it >= max_iter:
+        if it >= max_iter or (max_seconds is not None
+                               and time.perf_counter() - t0 > max_seconds):
             break
         it += 1
         Minv = scipy.linalg.cho_solve((Lc, True), np.eye(d), check_finite=False)
@@ -102,6 +108,8 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
         # Each exchange is a few O(d^2) products: BLAS threads cost more to wake than they save.
         with threadpool_limits(limits=1, user_api="blas"):
             for lx in rng.permutation(lead).tolist():
+                if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                    break  # out of time within a pass (one pass at d = 256 can take minutes)
                 for kx in rng.permutation(supp).tolist():
                     if kx == lx or (pi[kx] <= 0 and pi[lx] <= 0):
                         continue
@@ -113,13 +121,18 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
 
 
 def _exchange(V, pi, Minv, k, l, *, only_nullifying, info):
-    """Optimal exchange of mass from row k to row l, in place on ``pi``; returns (M'^{-1},
-    whether k or l was emptied). The optimal clipped step never lowers det M (the ratio is a
-    concave quadratic in alpha equal to 1 at alpha = 0), so an exchange whose ratio is <= 1e-10
-    (possible only through rounding) is refused and counted in ``info['refused']``."""
-    vk, vl = V[k], V[l]
-    uk, ul = Minv @ vk, Minv @ vl                # M^{-1} v_k, M^{-1} v_l
-    gk, gl, gkl = float(vk @ uk), float(vl @ ul), float(vk @ ul)
+    """Optimal exchange of mass from row k to row l, in place on ``pi`` and ``Minv``; returns
+    (M'^{-1}, whether k or l was emptied). The optimal clipped step never lowers det M (the
+    ratio is a concave quadratic in alpha equal to 1 at alpha = 0), so an exchange whose ratio
+    is <= 1e-10 (possible only through rounding) is refused and counted in ``info['refused']``.
+
+    Each exchange is O(d^2) in six numpy calls (per-call overhead, not flops, is what costs at
+    d <= 256): U = B M^{-1} for B = [v_k; v_l] (2, d), the 2 x 2 products C = U B^T, and one
+    (d, 2) x (2, d) product for the rank-2 Woodbury update.
+    """
+    B = V[[k, l]]                                # (2, d): v_k, v_l
+    U = B @ Minv                                 # (2, d): u_k = M^{-1} v_k, u_l (M symmetric)
+    (gk, gkl), (_, gl) = (U @ B.T).tolist()
     a = exchange_step(gk, gl, gkl)
     a = min(pi[k], max(-pi[l], a))
     if a == 0.0:
@@ -128,8 +141,8 @@ def _exchange(V, pi, Minv, k, l, *, only_nullifying, info):
     emptied = pk < NULL or pl < NULL
     if only_nullifying and not emptied:
         return Minv, False
-    # M' = M + a (v_l v_l^T - v_k v_k^T) = M + B D B^T, B = [v_k, v_l], D = diag(-a, a).
-    # Woodbury: M'^{-1} = M^{-1} - U (I + D C)^{-1} D U^T with C = B^T M^{-1} B.
+    # M' = M + a (v_l v_l^T - v_k v_k^T) = M + B^T D B, D = diag(-a, a).
+    # Woodbury: M'^{-1} = M^{-1} - U^T (I + D C)^{-1} D U with C = B M^{-1} B^T.
     t11, t12 = 1.0 - a * gk, -a * gkl
     t21, t22 = a * gkl, 1.0 + a * gl
     det = t11 * t22 - t12 * t21                  # = det M' / det M
@@ -138,11 +151,6 @@ def _exchange(V, pi, Minv, k, l, *, only_nullifying, info):
         return Minv, False
     pi[k], pi[l] = pk, pl
     info["exchanges"] += 1
-    # With U = [uk, ul] and T^{-1} D = [[-a t22, -a t12], [a t21, a t11]] / det, the update
-    # U (T^{-1} D) U^T is x uk^T + y ul^T with x, y the columns of U (T^{-1} D).
-    c = a / det
-    x = (-c * t22) * uk + (c * t21) * ul
-    y = (-c * t12) * uk + (c * t11) * ul
-    Minv -= np.outer(x, uk)
-    Minv -= np.outer(y, ul)
+    c = a / det                                  # (I + D C)^{-1} D = c [[-t22, -t12], [t21, t11]]
+    Minv -= U.T @ (np.array([[-c * t22, -c * t12], [c * t21, c * t11]]) @ U)
     return Minv, emptied

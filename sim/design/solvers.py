@@ -8,6 +8,9 @@ entry-point group ``adpo.design_solvers``) with one of two tags:
 * ``relaxed``: returns pi on the simplex with the Kiefer-Wolfowitz certificate (the CLI rounds
   it to n rows when ``options.n`` is given).
 
+A solver tagged ``torch`` also runs on PyTorch (``options.backend`` / ``options.device``);
+:func:`check_solver_backend` refuses ``--backend torch`` for the others in one line.
+
 Every solver optimizes the D criterion (log det, paper eq. 10); a solver that also handles the
 A or G criterion of :mod:`sim.design.criteria` carries the tag ``criterion-a`` / ``criterion-g``
 and reads ``options.criterion`` (:func:`check_solver_criterion` refuses the other pairs).
@@ -39,7 +42,8 @@ class SolveOptions:
     n: rows to choose (exact solvers). gamma: ridge of H_0 = gamma I (exact solvers).
     candidates: greedy's "all" or a random subset size m. seed: random visiting orders and
     subsets. efficiency: the relaxed solvers' certificate target. dtype: float64 or float32
-    (greedy's bulk refresh). backend / device: "numpy" or "torch"; "cpu" or "cuda" (greedy).
+    (greedy's bulk refresh). backend / device: "numpy" or "torch"; "cpu" or "cuda" (the
+    solvers tagged ``torch``: greedy, fw).
     rows_per_block: rows per block of greedy's bulk refresh (streamed when V is a memory-mapped
     pool); None: the engine's default (numpy 2048, torch 65536).
     scheduler: GreeDi's Dask scheduler, "local:K" or an address (None: 2 blocks, in process).
@@ -65,6 +69,17 @@ def solver_names(tag: str | None = None) -> tuple[str, ...]:
     return tuple(e.name for e in SOLVERS if tag is None or tag in e.tags)
 
 
+def check_solver_backend(solver: str, backend: str, device: str) -> None:
+    """A one-line ValueError unless ``solver`` runs on ``backend`` / ``device``."""
+    if backend not in ("numpy", "torch"):
+        raise ValueError(f"backend: 'numpy' or 'torch', got {backend!r}")
+    if backend != "numpy" and "torch" not in SOLVERS.get(solver).tags:
+        raise ValueError(f"backend: --backend {backend} applies to --solver "
+                         f"{' or '.join(solver_names('torch'))} only; use --backend numpy")
+    if backend == "numpy" and device != "cpu":
+        raise ValueError(f"device: --device {device} applies to --backend torch only")
+
+
 def check_solver_criterion(solver: str, criterion: str) -> str:
     """The validated criterion, or a one-line ValueError naming the solvers that handle it."""
     from .criteria import check_criterion
@@ -80,7 +95,7 @@ def _exact_n(o: SolveOptions) -> int:
     return positive_int(o.n, "n")
 
 
-@SOLVERS.register("greedy", tags=("exact", "criterion-a", "criterion-g"),
+@SOLVERS.register("greedy", tags=("exact", "criterion-a", "criterion-g", "torch"),
                   help="greedy log det with rank-one updates (paper eq. 10); A/G: greedy on "
                   "that criterion (sim.design.criteria)")
 def _greedy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
@@ -153,10 +168,12 @@ def _brute(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignRe
     return brute_force_design(V, _exact_n(o), gamma=o.gamma, weights=weights)
 
 
-@SOLVERS.register("fw", tags=("relaxed",), help="Frank-Wolfe, pairwise steps, working set")
+@SOLVERS.register("fw", tags=("relaxed", "torch"),
+                  help="Frank-Wolfe, pairwise steps, working set (numpy or torch)")
 def _fw(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .relaxed import fw_design
-    return fw_design(V, weights=weights, efficiency=o.efficiency)
+    return fw_design(V, weights=weights, efficiency=o.efficiency, backend=o.backend,
+                     device=o.device)
 
 
 @SOLVERS.register("rex", tags=("relaxed",), help="randomized exchange (Harman et al. 2020)")

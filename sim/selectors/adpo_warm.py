@@ -73,6 +73,9 @@ class ADPOPlusWarm(ADPOPlus):
         """Offline, no labels are told: round t counts the picks (1 + rows selected so far)."""
         return len(self.selected_) + 1
 
+    def _round_after(self, k: int) -> int:
+        return self._round() + k
+
     def weights(self) -> np.ndarray:
         t = self._round()
         if t <= self.n0:

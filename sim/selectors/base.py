@@ -370,6 +370,33 @@ class Selector:
         """The round t of the next ask: 1 + the number of labels told (Algorithm 1's t)."""
         return len(self._told_rows) + 1 if self.replace else len(self.labels_) + 1
 
+    def _round_after(self, k: int) -> int:
+        """The round of the ask that follows ``k`` more picks in :meth:`select` (which tells
+        each batch's labels before the next ask): ``_round() + k`` for a method that uses
+        labels (without replacement the k rows are new, with it each pick is one more label),
+        ``_round()`` for one that reads none. A subclass whose rounds count something else
+        overrides both."""
+        return self._round() + k if self.uses_labels else self._round()
+
+    def _free_picks(self, left: int) -> int:
+        """How many of the next ``left`` picks :meth:`select` takes in one :meth:`ask`.
+
+        Whole batches of ``batch_size``, up to (not including) the first batch before which
+        a refit would fall due: the picks are then exactly those of asking batch by batch (a
+        pick depends on the labels only through the refits), with one call's overhead instead
+        of one per batch. :meth:`select` still reveals the labels batch by batch, in order.
+        """
+        b = self.batch_size
+        if isinstance(self.schedule, Once):  # never due: one ask for all
+            return left
+        t = self._round()
+        last = t if self._last_refit is None or self.schedule.due(t, self._last_refit) \
+            else self._last_refit
+        k = min(b, left)
+        while k < left and not self.schedule.due(self._round_after(k), last):
+            k += min(b, left - k)
+        return k
+
     def _record(self, idx: np.ndarray, lab: np.ndarray) -> None:
         np.subtract.at(self._pending, idx, 1)
         self.labels_.update(zip(idx.tolist(), lab.tolist()))
@@ -424,14 +451,16 @@ class Selector:
             labels = LabelOracle(self._logged_labels, draw=draw)
         out: list[int] = []
         while len(out) < n:
-            idx = self.ask(min(self.batch_size, n - len(out)))
-            if self.uses_labels:  # idx came from ask(): only the labels need checking
+            chunk = self.ask(self._free_picks(n - len(out)))
+            if self.uses_labels:  # revealed batch by batch, as asking batch by batch would
                 assert labels is not None
-                lab = np.asarray(labels(idx))
-                if lab.shape != idx.shape or not ((lab == 0) | (lab == 1)).all():
-                    lab = as_labels(lab, "labels", length=idx.size)  # raises, naming the entry
-                self._record(idx, lab.astype(np.int8))
-            out.extend(idx.tolist())
+                for lo in range(0, chunk.size, self.batch_size):
+                    idx = chunk[lo:lo + self.batch_size]  # from ask(): only labels need checks
+                    lab = np.asarray(labels(idx))
+                    if lab.shape != idx.shape or not ((lab == 0) | (lab == 1)).all():
+                        lab = as_labels(lab, "labels", length=idx.size)  # raises, naming it
+                    self._record(idx, lab.astype(np.int8))
+            out.extend(chunk.tolist())
         return np.asarray(out, dtype=np.int64)
 
     # ------------------------------------------------------------------ the rule

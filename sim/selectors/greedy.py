@@ -89,6 +89,7 @@ class GreedySelector(Selector):
         self._engine: Any = None  # BlockedGreedy, IncrementalGreedy, CriterionGreedy or engine_factory's
         self._V = self.data.phi
         self._w: np.ndarray | None = None
+        self._reweight = False  # new weights the blocked engine has yet to take (ADPO)
         self.gains_: list[float] = []
         self.kappa_list: list[float] = []
 
@@ -117,8 +118,9 @@ class GreedySelector(Selector):
         w = np.asarray(self.weights(), dtype=np.float64)
         if self._engine is not None:  # changing weights: the engine keeps H and its scores
             self._w = w
-            if isinstance(self._engine, BlockedGreedy):
-                self._engine.reweight(w)
+            # The blocked engine takes them at the next pick: reweighting first brings its
+            # delayed score downdates up to date, engine work that refit_seconds_ leaves out.
+            self._reweight = isinstance(self._engine, BlockedGreedy)
             return
         phi = self.data.phi
         if self.fixed_weights:
@@ -144,6 +146,9 @@ class GreedySelector(Selector):
     def _pick_one(self) -> tuple[int, np.ndarray]:
         eng = self._engine
         if not isinstance(eng, (IncrementalGreedy, CriterionGreedy)):
+            if self._reweight:
+                eng.reweight(self._w)
+                self._reweight = False
             i, gain, v = eng.next()
         else:
             assert eng is not None
