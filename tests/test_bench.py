@@ -13,6 +13,8 @@ def test_readme_table_matches_committed_results():
     text = readme.README.read_text()
     assert get_block(text, readme.BLOCK) == readme.render()
     assert get_block(text, readme.POOLS_BLOCK) == readme.render_pools()
+    # every setting of the pools table has a measurement behind it
+    assert "not measured yet" not in readme.render_pools()
 
 
 def test_stale_readme_table_is_caught(tmp_path, monkeypatch):
