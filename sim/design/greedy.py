@@ -87,7 +87,54 @@ def _float_dtype(dtype: DTypeLike) -> np.dtype:
     return dt
 
 
-class GreedyState:
+class RankOneBuffer:
+    """The Sherman-Morrison bookkeeping shared by :class:`GreedyState` and the torch engine's
+    state: ``_add(v)`` computes u = H^{-1} v, the gain log(1 + v^T u) and w = u / sqrt(1 + v^T u)
+    (so (H + v v^T)^{-1} = H^{-1} - w w^T), buffers w and v in ``_W`` / ``_Vp`` (``_flush`` rows,
+    ``_k`` used) and, when the buffer is full, calls ``_fold()`` and, every ``_refresh``
+    additions, ``_recompute()``. Subclasses provide ``solve``, ``_fold``, ``_recompute`` and
+    ``_cast`` (v in the dtype of H^{-1}), on numpy arrays or torch tensors alike."""
+
+    _W: Any
+    _Vp: Any
+    _k: int
+    _flush: int
+    _refresh: int
+    logdet: float
+    n_added: int
+
+    def solve(self, v: Any) -> Any:
+        raise NotImplementedError
+
+    def _fold(self) -> None:
+        raise NotImplementedError
+
+    def _recompute(self) -> None:
+        raise NotImplementedError
+
+    def _cast(self, v: Any) -> Any:
+        return v
+
+    def _add(self, v: Any) -> tuple[float, Any]:
+        """H <- H + v v^T without checks: (gain log(1 + v^T H^{-1} v), w) with
+        (H + v v^T)^{-1} = H^{-1} - w w^T."""
+        u = self.solve(self._cast(v))
+        s = max(float(v @ u), 0.0)  # v^T H^{-1} v >= 0; clip rounding below 0 for v ~ 0
+        w = u / np.sqrt(1.0 + s)
+        self._W[self._k] = w
+        self._Vp[self._k] = v
+        self._k += 1
+        gain = float(np.log1p(s))
+        self.logdet += gain
+        self.n_added += 1
+        if self._k == self._flush:
+            self._fold()
+            if self.n_added % self._refresh < self._flush:
+                self._recompute()
+        return gain, w
+
+
+class GreedyState(RankOneBuffer):
     """H = gamma I + sum of added v v^T, kept through H^{-1} (Sherman-Morrison), and log det H.
 
     The rank-one terms w w^T of ``H^{-1} <- H^{-1} - w w^T`` are buffered and folded into the
@@ -145,22 +192,8 @@ class GreedyState:
         v = as_vector(v, "v", length=self.d)
         return self._add(v)[0]
 
-    def _add(self, v: np.ndarray) -> tuple[float, np.ndarray]:
-        """As :meth:`add` without checks; also returns w with (H + v v^T)^{-1} = H^{-1} - w w^T."""
-        u = self.solve(v.astype(self.dtype, copy=False))
-        s = max(float(v @ u), 0.0)  # v^T H^{-1} v >= 0; clip rounding below 0 for v ~ 0
-        w = u / np.sqrt(1.0 + s)
-        self._W[self._k] = w
-        self._Vp[self._k] = v
-        self._k += 1
-        gain = float(np.log1p(s))
-        self.logdet += gain
-        self.n_added += 1
-        if self._k == self._flush:
-            self._fold()
-            if self.n_added % self._refresh < self._flush:
-                self._recompute()
-        return gain, w
+    def _cast(self, v: np.ndarray) -> np.ndarray:
+        return v.astype(self.dtype, copy=False)
 
     def _fold(self) -> None:
         if not self._k:

@@ -51,7 +51,7 @@ from threadpoolctl import threadpool_limits
 
 from ..validation import as_matrix, as_vector, positive_int
 from .common import DesignResult, check_gamma, design_vectors
-from .greedy import F32_MARGIN, REANCHOR, GreedyState, _float_dtype
+from .greedy import F32_MARGIN, REANCHOR, GreedyState, RankOneBuffer, _float_dtype
 
 if TYPE_CHECKING:
     import torch
@@ -187,10 +187,11 @@ def design_weights(weights: ArrayLike, N: int) -> np.ndarray:
     return w
 
 
-class _TorchState:
+class _TorchState(RankOneBuffer):
     """H^{-1} (float64, device) with buffered rank-one updates and a Cholesky refresh from the
     exactly accumulated H every ``refresh`` additions: :class:`greedy.GreedyState` on tensors
-    (the device path; the host path uses GreedyState itself)."""
+    (the device path; the host path uses GreedyState itself); ``_add`` is the shared
+    :class:`greedy.RankOneBuffer`'s."""
 
     def __init__(self, torch: Any, d: int, gamma: float, device: torch.device, flush: int = 64,
                  refresh: int = 4096) -> None:
@@ -198,50 +199,38 @@ class _TorchState:
         f64 = torch.float64
         self.h_inv = torch.eye(d, dtype=f64, device=device) / gamma
         self.H = gamma * torch.eye(d, dtype=f64, device=device)
-        self.W = torch.empty((flush, d), dtype=f64, device=device)
-        self.Vp = torch.empty((flush, d), dtype=f64, device=device)
-        self.k, self.flush, self.refresh, self.n_added = 0, flush, refresh, 0
+        self._W = torch.empty((flush, d), dtype=f64, device=device)
+        self._Vp = torch.empty((flush, d), dtype=f64, device=device)
+        self._k, self._flush, self._refresh, self.n_added = 0, flush, refresh, 0
         self.logdet = d * float(np.log(gamma))
 
     def solve(self, v: Tensor) -> Tensor:
         """H^{-1} v, (d,) -> (d,)."""
         u = self.h_inv @ v
-        if self.k:
-            W = self.W[:self.k]
+        if self._k:
+            W = self._W[:self._k]
             u = u - W.T @ (W @ v)
         return u
 
     def scores(self, X: Tensor) -> Tensor:
         """v^T H^{-1} v for the float64 rows of X, (m, d) -> (m,)."""
         s = ((X @ self.h_inv) * X).sum(1)
-        if self.k:
-            C = X @ self.W[:self.k].T
+        if self._k:
+            C = X @ self._W[:self._k].T
             s -= (C * C).sum(1)
         return s
 
-    def _add(self, v: Tensor) -> tuple[float, Tensor]:
-        """H <- H + v v^T; returns (gain log(1 + v^T H^{-1} v), w) with w w^T the downdate of
-        H^{-1} (the contract of ``GreedyState._add``)."""
-        u = self.solve(v)
-        s = max(float(v @ u), 0.0)
-        w = u / np.sqrt(1.0 + s)
-        self.W[self.k] = w
-        self.Vp[self.k] = v
-        self.k += 1
-        gain = float(np.log1p(s))
-        self.logdet += gain
-        self.n_added += 1
-        if self.k == self.flush:
-            W, Vp = self.W[:self.k], self.Vp[:self.k]
-            self.h_inv -= W.T @ W
-            self.H += Vp.T @ Vp
-            self.k = 0
-            if self.n_added % self.refresh < self.flush:
-                L = self.t.linalg.cholesky(self.H)
-                h_inv = self.t.cholesky_inverse(L)
-                self.h_inv = (h_inv + h_inv.T) / 2
-                self.logdet = 2.0 * float(self.t.log(self.t.diagonal(L)).sum())
-        return gain, w
+    def _fold(self) -> None:
+        W, Vp = self._W[:self._k], self._Vp[:self._k]
+        self.h_inv -= W.T @ W
+        self.H += Vp.T @ Vp
+        self._k = 0
+
+    def _recompute(self) -> None:
+        L = self.t.linalg.cholesky(self.H)
+        h_inv = self.t.cholesky_inverse(L)
+        self.h_inv = (h_inv + h_inv.T) / 2
+        self.logdet = 2.0 * float(self.t.log(self.t.diagonal(L)).sum())
 
 
 def greedy_select_torch(V: Any, n: int, *, gamma: float = 1.0,
