@@ -62,7 +62,8 @@ class _Rows:
         self.V: np.ndarray
         if isinstance(V, np.memmap) and _whole_file(V):
             from .greedy import _stream_source
-            self.V, self.w, _ = _stream_source(V, weights, 2048)
+            self.V = V
+            self.w, _ = _stream_source(V, weights, 2048)
             self.path = str(V.filename)
         else:
             self.V = design_vectors(V, weights)

@@ -267,7 +267,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
     w_eng: np.ndarray | None = None
     s_norm: np.ndarray | None = None
     if isinstance(V, np.memmap) and stream:  # a pool: never copied; validated in row blocks
-        Vd, w_eng, s_norm = _stream_source(V, weights, rows_per_block)
+        Vd = V
+        w_eng, s_norm = _stream_source(V, weights, rows_per_block)
     else:
         Vd = design_vectors(V, weights)
     N, d = Vd.shape
@@ -307,8 +308,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         raise ValueError("record_kappa: needs the exact scores of all rows at every pick; use "
                          "method='maintained' (or 'auto')")
 
-    state: GreedyState | None = GreedyState(d, gamma)
-    assert state is not None
+    state = GreedyState(d, gamma)
+    logdet: float | None = None  # set here only when the engine does not extend ``state``
     for i in init:
         state._add(_row(Vd, w_eng, i))
     # Scores at the start: ||v||^2 / gamma, or from H_0^{-1} when an initial design is given
@@ -327,8 +328,7 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
     elif method == "naive":
         H0 = gamma * np.eye(d) + Vd[init].T @ Vd[init]
         picks, gains, kappa, evals = _naive(Vd, eligible, n, H0, record_kappa, replace, cap)
-        base = state.logdet
-        state = None
+        logdet = state.logdet + float(np.sum(gains))
     else:
         eng = BlockedGreedy(Vd, eligible, state, s0, weights=w_eng, dtype=dt,
                             active=positive_int(active, "active"),
@@ -345,7 +345,7 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         info["blocks"] = eng.n_blocks
     info["evaluations"] = int(evals)
     gains = np.asarray(gains, dtype=np.float64)
-    logdet = base + float(gains.sum()) if state is None else state.logdet
+    logdet = state.logdet if logdet is None else logdet
     return DesignResult(solver="greedy", indices=np.asarray(picks, dtype=np.int64),
                         logdet=float(logdet), support=n, iterations=n,
                         seconds=time.perf_counter() - t0, gains=gains,
@@ -353,9 +353,9 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
 
 
 def _stream_source(V: np.memmap, weights: ArrayLike | None,
-                   rows: int) -> tuple[np.memmap, np.ndarray | None, np.ndarray]:
-    """Validate a memory-mapped (N, d) V in row blocks, without loading it: returns V itself,
-    the validated weights (N,) or None, and the squared norms ||V_i||^2 (N,) float64."""
+                   rows: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """Validate a memory-mapped (N, d) V in row blocks, without loading it: returns the
+    validated weights (N,) or None, and the squared norms ||V_i||^2 (N,) float64."""
     if V.ndim != 2 or 0 in V.shape or V.dtype.kind != "f":
         raise ValueError(f"V: expected a non-empty 2-D float array (N x d), got shape {V.shape} "
                          f"and dtype {V.dtype}")
@@ -367,7 +367,7 @@ def _stream_source(V: np.memmap, weights: ArrayLike | None,
     bad = np.flatnonzero(~np.isfinite(norms))  # a NaN or inf anywhere in a row makes it non-finite
     if bad.size:
         raise ValueError(f"V: row {int(bad[0])} holds a NaN or infinite value; clean the pool")
-    return V, None if weights is None else check_weights(weights, N), norms
+    return None if weights is None else check_weights(weights, N), norms
 
 
 def _top(key: np.ndarray, K: int) -> tuple[np.ndarray, float]:
@@ -550,7 +550,7 @@ class BlockedGreedy:
 
     def _start_sub(self) -> bool:
         """Choose B, the K2 best rows of A, with exact scores, and tau2, the largest score of
-        A outside B; False when no row of A can beat tau (the block is over)."""
+        A outside B; False when every row of A has been picked (the block is over)."""
         sA = self._sA
         B, tau2 = _top(sA, min(self._active2, sA.size))
         if not np.isfinite(sA[B]).any():  # every row of A was picked
