@@ -95,13 +95,7 @@ def load_sweep_config(name: str, scale: str, options: dict, resolve=None):
 
     cfg = _read_toml(name, scale)
     where = f"figures/fig_{name}.toml"
-    opts = dict(options)
-    for part in (cfg.get("figure", {}), cfg[scale].get("figure", {})):
-        bad = sorted(set(part) - set(options))
-        if bad:
-            raise ValueError(f"{where} [figure]: unknown key(s) {bad}; allowed: "
-                             f"{sorted(options)}")
-        opts.update(part)
+    opts = _figure_options(cfg, scale, options, where)
     sweep_cfg = {k: v for k, v in cfg.items() if k not in SCALES and k != "figure"}
     sweep_cfg.update({k: v for k, v in cfg[scale].items() if k != "figure"})
     sweep_cfg.setdefault("name", name)
@@ -116,6 +110,53 @@ def load_sweep_config(name: str, scale: str, options: dict, resolve=None):
     except ValueError as exc:
         raise ValueError(f"{where} [{scale}]: {exc}") from None
     return sweep, opts
+
+
+def load_panel_sweeps(name: str, scale: str, panels, options: dict):
+    """({panel: sweep}, figure options) of a figure whose panels are separate sweeps.
+
+    Besides ``[figure]`` (as in :func:`load_sweep_config`), the TOML's top level and each scale
+    section hold keys shared by every panel (e.g. ``seeds``) and one table per panel
+    (``[ranking]``, ``[[ranking.methods]]``, ``[tiny.ranking]``, ``[[tiny.ranking.env]]``). A
+    panel's sweep is, key by key, the top level's shared keys, overridden by its top-level table,
+    then by the scale's shared keys, then by the scale's table for the panel; each is validated
+    by ``sim.runner.parse_sweep`` (unknown keys refused, every env and method checked) and named
+    ``<name>-<panel>``. Returns ``({panel: sim.runner.Sweep}, dict)``.
+    """
+    from sim.runner import parse_sweep
+
+    cfg = _read_toml(name, scale)
+    where = f"figures/fig_{name}.toml"
+    opts = _figure_options(cfg, scale, options, where)
+    top = {k: v for k, v in cfg.items() if k not in SCALES}
+    sweeps = {}
+    for panel in panels:
+        sweep_cfg: dict = {"name": f"{name}-{panel}"}
+        for section in (top, cfg[scale]):
+            sweep_cfg.update({k: v for k, v in section.items()
+                              if k not in panels and k != "figure"})
+            part = section.get(panel, {})
+            if not isinstance(part, dict):
+                raise ValueError(f"{where} [{scale}]: {panel}: expected a table of sweep keys")
+            sweep_cfg.update(part)
+        try:
+            sweeps[panel] = parse_sweep(sweep_cfg)
+        except ValueError as exc:
+            raise ValueError(f"{where} [{scale}] {panel}: {exc}") from None
+    return sweeps, opts
+
+
+def _figure_options(cfg: dict, scale: str, options: dict, where: str) -> dict:
+    """``options`` (the defaults) updated by the TOML's ``[figure]`` and ``[<scale>.figure]``;
+    an unknown key raises ValueError naming the allowed ones."""
+    opts = dict(options)
+    for part in (cfg.get("figure", {}), cfg[scale].get("figure", {})):
+        bad = sorted(set(part) - set(options))
+        if bad:
+            raise ValueError(f"{where} [figure]: unknown key(s) {bad}; allowed: "
+                             f"{sorted(options)}")
+        opts.update(part)
+    return opts
 
 
 def method_style(label: str) -> tuple[str, str]:
@@ -221,15 +262,21 @@ def curves(summary: pd.DataFrame, metrics, *, by="env") -> dict:
     return out
 
 
-def plot_curves(ax, summary: pd.DataFrame, metric: str, *, logy: bool = True, labels=None):
-    """Mean with 95% bands against n (log2 axis), one line per method label."""
+def plot_curves(ax, summary: pd.DataFrame, metric: str, *, logy: bool = True, labels=None,
+                styles=None):
+    """Mean with 95% bands against n (log2 axis), one line per method label.
+
+    ``labels``: {method label: legend text}; ``styles``: {method label: matplotlib line keywords
+    (e.g. ``color``, ``marker``, ``ls``)} over the method's registered style
+    (:func:`method_style`), for panels that vary one method's options."""
     sub = summary[summary.metric == metric]
     for label, g in sub.groupby("method", sort=False):
         color, marker = method_style(label)
-        ax.plot(g.n, g["mean"], marker=marker, ms=3.5, lw=1.2, color=color,
-                label=(labels or {}).get(label, legend(label)))
+        kw = {"marker": marker, "ms": 3.5, "lw": 1.2, "color": color,
+              **(styles or {}).get(label, {})}
+        ax.plot(g.n, g["mean"], label=(labels or {}).get(label, legend(label)), **kw)
         ax.fill_between(g.n, np.maximum(g["mean"] - g.half, 1e-12) if logy else g["mean"] - g.half,
-                        g["mean"] + g.half, color=color, alpha=0.15, lw=0)
+                        g["mean"] + g.half, color=kw["color"], alpha=0.15, lw=0)
     ax.set_xscale("log", base=2)
     if logy and len(sub):
         ax.set_yscale("log")
@@ -286,11 +333,13 @@ SELECTION_OPTIONS = {"metrics": ["max_logit_error", "mean_logit_error", "error_r
 
 
 def run_sweep(name: str, sweep=None, *, envs=None, methods=None, seeds=None, budgets=None,
-              jobs: int = 1) -> pd.DataFrame:
+              jobs: int = 1, cell_fn=None) -> pd.DataFrame:
     """Tidy results of every cell of ``sweep`` via the resumable runner.
 
-    ``sweep`` comes from :func:`load_sweep_config`; scripts that do not declare their cells in
-    TOML yet pass ``envs``, ``methods``, ``seeds`` and ``budgets`` (``sim.runner.make_sweep``).
+    ``sweep`` comes from :func:`load_sweep_config` (or :func:`load_panel_sweeps`); scripts that
+    do not declare their cells in TOML yet pass ``envs``, ``methods``, ``seeds`` and ``budgets``
+    (``sim.runner.make_sweep``). ``cell_fn``: the cell kind (default
+    :func:`sim.experiment.run_cell`; e.g. :func:`sim.experiment.run_stop_cell`).
 
     Finished cells are cached under ``results/figures/<name>/cells/`` keyed by their full
     configuration and the code fingerprint (sim.runner), so a rerun of ``make figures`` only
@@ -301,7 +350,7 @@ def run_sweep(name: str, sweep=None, *, envs=None, methods=None, seeds=None, bud
     if sweep is None:
         sweep = runner.make_sweep(list(envs), list(methods), [int(s) for s in seeds],
                                   budgets=[int(b) for b in budgets], name=name)
-    return runner.run_sweep(sweep, cache_dir(name), jobs=jobs).table
+    return runner.run_sweep(sweep, cache_dir(name), jobs=jobs, cell_fn=cell_fn).table
 
 
 def sweep_budgets(sweep) -> list[int]:

@@ -1,161 +1,143 @@
-"""Beyond one pair at a time: rankings of K responses, D/A/G criteria, and the stopping rule.
+"""Beyond one pair at a time: rankings of K responses, D/A/G criteria, pools, the stopping rule.
 
-Left: K-wise Plackett–Luce rankings (sim.ranking): which prompts to have ranked — ADPO, ADPO+
-(theta_hat on all logged rankings of the pool), the oracle (theta_star), a label-free D-optimal
-design at theta = 0 ("d-opt") and Uniform; max logit error over every response pair of every
-prompt (eq. 7's K-wise form) of the PL MLE on the chosen prompts.
-Middle: pairwise Gaussian environment, greedy designs for the D, A and G criteria with the
-Lemma 1 weights at theta_star (sim.design.criteria; G's targets are the unweighted phi, so it
-minimizes the largest predicted logit variance), against Uniform: max logit error of the MLE.
+Every panel is a sweep in the runner's schema, declared in ``fig_beyond_pairs.toml`` (one table
+per panel, sizes per scale; :func:`figures.common.load_panel_sweeps`), run by
+:func:`sim.experiment.run_cell` through the runner's cell cache; curves are means over seeds with
+95% t-bands (:func:`figures.common.plot_curves`) in each method's registered colour.
+
+Left: K-wise Plackett–Luce rankings (env kind ``ranking``, sim.ranking): which prompts to have
+ranked — ADPO, ADPO+ (theta_hat on all logged rankings of the pool), the oracle (theta_star), a
+label-free D-optimal design at theta = 0 ("d-opt") and Uniform (the ``rank-*`` methods); max
+logit error over every response pair of every prompt (eq. 7's K-wise form) of the PL MLE on the
+chosen prompts.
+Middle: pairwise Gaussian environment, the oracle's greedy design (Lemma 1 weights at
+theta_star) under the D, A and G criteria (sim.design.criteria; G's targets are the unweighted
+phi, so it minimizes the largest predicted logit variance), against Uniform: max logit error of
+the MLE.
 Right: which pair to compare and repeated labels — the ``prompts`` environment (every pair of K
-responses of M prompts, sim.envs.prompts_env), APO, ADPO+ and Uniform run by the runner's
-``run_cell`` with no constraint, at most one pair per prompt (``max_per_prompt = 1``), and with
-replacement (``replace``: a repeat is a fresh label from theta_true); max logit error of the MLE.
+responses of M prompts, sim.envs.prompts_env), APO, ADPO+ and Uniform with no constraint, at
+most one pair per prompt (``max_per_prompt = 1``), and with replacement (``replace``: a repeat
+is a fresh label from theta_true); max logit error of the MLE.
 Table in the sidecar: labels needed before the largest predicted logit sd falls below a target
-(sim.stopping), for APO, ADPO and Uniform.
+(sim.stopping), for APO, ADPO and Uniform: the stop panel's cells
+(:func:`sim.experiment.run_stop_cell`) record the rule's statistic ``max_logit_sd`` after every
+K labels up to N, and the rule stops at the first of these n where it is below the target
+(:func:`stop_n`; NaN where it never is: the cap is N).
 """
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
+import pandas as pd
 
 from figures import common
-from sim.design.criteria import greedy_criterion
-from sim.dpo import dpo_weights, fit_dpo
-from sim.envs import gaussian_env
-from sim.experiment import run_cell
-from sim.metrics import max_logit_error
-from sim.ranking import ranking_env
-from sim.ranking_select import RANKING_METHODS, run_ranking_cell
-from sim.selectors import LabelOracle, make_selector
-from sim.stopping import select_until
+from sim.experiment import run_stop_cell
 
 NAME = "beyond_pairs"
-CRITERIA = ("d", "a", "g", "uniform")
-STOP_METHODS = ("apo", "adpo", "uniform")
-POOL_METHODS = ("apo", "adpo+", "uniform")
-POOL_VARIANTS = {"unlimited": {}, "one per prompt": {"max_per_prompt": 1},
-                 "with replacement": {"replace": True}}
+PANELS = ("ranking", "criteria", "stop", "pools")
+#: The ``[figure]`` options (defaults): the stopping rule's targets on max_i sd_i.
+OPTIONS = {"stop_targets": [1.0]}
+METRIC = "max_logit_error"
+RANK_PREFIX = "rank-"  # the ranking methods' registry prefix, dropped from the sidecar's keys
+#: Line styles of the criteria panel (one method, the oracle, under three criteria).
+CRITERION_STYLES = {"d": {"color": "C0", "marker": "o"}, "a": {"color": "C1", "marker": "s"},
+                    "g": {"color": "C2", "marker": "^"}}
+#: Line styles of the pools panel's variants (the colour is the method's).
+VARIANT_LINES = {"unlimited": "-", "one per prompt": "--", "with replacement": ":"}
 
 
-def _ranking(cfg: dict) -> dict:
-    r = cfg["ranking"]
-    out = {m: [] for m in RANKING_METHODS}
-    for seed in range(cfg["seeds"]):
-        env = ranking_env(r["M"], r["K"], r["d"], seed=seed)
-        for m in RANKING_METHODS:
-            rows = run_ranking_cell(env, m, tuple(r["budgets"]), seed)
-            out[m].append([x["value"] for x in rows if x["metric"] == "max_logit_error"])
-    return np.asarray([out[m] for m in RANKING_METHODS])  # (methods, seeds, budgets)
+def labels(sweep) -> list[str]:
+    return [m["label"] for m in sweep.methods]
 
 
-def _criteria(cfg: dict) -> dict:
-    c = cfg["criteria"]
-    out = {k: [] for k in CRITERIA}
-    for seed in range(cfg["seeds"]):
-        data = gaussian_env(c["N"], c["d"], seed=seed)
-        w = dpo_weights(data.phi, data.b, data.beta, data.theta_star)
-        n_max = max(c["budgets"])
-        for k in CRITERIA:
-            if k == "uniform":
-                idx = np.random.default_rng(seed).permutation(data.N)[:n_max]
-            else:
-                idx = greedy_criterion(data.phi, n_max, criterion=k, weights=w).indices
-            errs = []
-            for n in c["budgets"]:
-                th = fit_dpo(data.phi[idx[:n]], data.b[idx[:n]], data.beta, data.s[idx[:n]],
-                             fit_ridge=1e-3).theta
-                errs.append(max_logit_error(data.phi, th, data.theta_star))
-            out[k].append(errs)
-    return np.asarray([out[k] for k in CRITERIA])  # (criteria, seeds, budgets)
+def per_seed(df: pd.DataFrame, label: str, metric: str = METRIC) -> np.ndarray:
+    """(seeds, budgets) values of ``metric`` for a method label, seeds and budgets ascending."""
+    sub = df[(df.method == label) & (df.metric == metric)]
+    return sub.pivot(index="seed", columns="n", values="value").to_numpy()
 
 
-def _stop(cfg: dict) -> dict:
-    s = cfg["stop"]
-    out = {m: np.zeros((cfg["seeds"], len(s["targets"]))) for m in STOP_METHODS}
-    for seed in range(cfg["seeds"]):
-        data = gaussian_env(s["N"], s["d"], seed=seed)
-        for m in STOP_METHODS:
-            for j, target in enumerate(s["targets"]):
-                res = select_until(make_selector(m, data, seed=seed), LabelOracle(data.s), target,
-                                   data.N, check_every=s["check_every"])
-                out[m][seed, j] = len(res.indices) if res.stopped else np.nan
-    return np.asarray([out[m] for m in STOP_METHODS])  # (methods, seeds, targets)
+def stop_n(df: pd.DataFrame, label: str, targets) -> np.ndarray:
+    """(seeds, targets): the first budget n whose ``max_logit_sd`` is below each target (the
+    rule of sim.stopping.select_until checked at the cells' budgets), NaN where none is."""
+    sd = df[(df.method == label) & (df.metric == "max_logit_sd")]
+    out = []
+    for _, g in sd.sort_values(["seed", "n"]).groupby("seed", sort=True):
+        n, v = g.n.to_numpy(), g.value.to_numpy()
+        out.append([float(n[np.argmax(v < t)]) if np.any(v < t) else np.nan for t in targets])
+    return np.asarray(out, dtype=float)
 
 
-def _pools(cfg: dict) -> np.ndarray:
-    p = cfg["pools"]
-    env = {"kind": "prompts", "M": p["M"], "K": p["K"], "d": p["d"]}
-    out = np.zeros((len(POOL_METHODS), len(POOL_VARIANTS), cfg["seeds"], len(p["budgets"])))
-    for seed in range(cfg["seeds"]):
-        for i, m in enumerate(POOL_METHODS):
-            for j, opts in enumerate(POOL_VARIANTS.values()):
-                method = {"name": m, **opts}
-                if m != "uniform":
-                    method["n_candidates"] = p["n_candidates"]
-                rows = run_cell(env, method, seed, p["budgets"])
-                out[i, j, seed] = [r["value"] for r in rows if r["metric"] == "max_logit_error"]
-    return out  # (methods, variants, seeds, budgets)
+def variant(label: str) -> tuple[str, str]:
+    """(method, variant) of a pools label "<method> <variant>"."""
+    m, _, v = label.partition(" ")
+    return m, v
 
 
-def compute(cfg: dict) -> dict:
-    return {"ranking": _ranking(cfg), "criteria": _criteria(cfg), "stop": _stop(cfg),
-            "pools": _pools(cfg)}
-
-
-def main(scale: str = "default", out_dir="figures", jobs: int = 1):
-    cfg = common.load_config(NAME, scale)
-    res = common.cached(NAME, cfg, lambda: compute(cfg))
+def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
+    sweeps, opts = common.load_panel_sweeps(NAME, scale, PANELS, OPTIONS)
+    df = {p: common.run_sweep(f"{NAME}/{p}", sweeps[p], jobs=jobs,
+                              cell_fn=run_stop_cell if p == "stop" else None) for p in PANELS}
+    summary = {p: common.summarize(df[p][df[p].metric == METRIC]) for p in ("ranking", "criteria",
+                                                                            "pools")}
+    env = {p: sweeps[p].envs[0] for p in PANELS}
+    budgets = {p: common.sweep_budgets(sweeps[p]) for p in PANELS}
+    seeds = len(sweeps["ranking"].seeds)
+    targets = [float(t) for t in opts["stop_targets"]]
     common.style()
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6), layout="constrained")
-    for ax, key, sub, names in ((axes[0], "ranking", cfg["ranking"], RANKING_METHODS),
-                                (axes[1], "criteria", cfg["criteria"], CRITERIA)):
-        for m in names:
-            v = np.asarray(res[key][names.index(m)])
-            mean, half = np.transpose([common.mean_band(col) for col in v.T])
-            lo, hi = mean - half, mean + half
-            label = m if key == "ranking" else (f"greedy {m.upper()}" if m != "uniform" else m)
-            if m == "adpo+":
-                label += " (θ̂ on all logged rankings)"
-            ax.plot(sub["budgets"], mean, marker="o", ms=3, label=label)
-            ax.fill_between(sub["budgets"], lo, hi, alpha=0.12)
-        ax.set(xscale="log", yscale="log", xlabel="n (labels)", ylabel="max logit error")
-        ax.legend(fontsize=7)
-    r, c = cfg["ranking"], cfg["criteria"]
+    common.plot_curves(axes[0], summary["ranking"], METRIC, labels={
+        m: m.removeprefix(RANK_PREFIX) + (" (θ̂ on all logged rankings)" if m.endswith("+") else "")
+        for m in labels(sweeps["ranking"])})
+    common.plot_curves(axes[1], summary["criteria"], METRIC, styles=CRITERION_STYLES,
+                       labels={k: f"greedy {k.upper()}" for k in CRITERION_STYLES})
+    common.plot_curves(axes[2], summary["pools"], METRIC, styles={
+        lab: {"ls": VARIANT_LINES.get(variant(lab)[1], "-.")} for lab in labels(sweeps["pools"])})
+    r, c, p = env["ranking"], env["criteria"], env["pools"]
+    axes[0].set_xlabel("n (ranked prompts)")
     axes[0].set_title(f"Rankings: M={r['M']} prompts, K={r['K']}, d={r['d']}", fontsize=9)
     axes[1].set_title(f"Criteria (weights at θ*): N={c['N']}, d={c['d']}", fontsize=9)
-    p = cfg["pools"]
-    for i, m in enumerate(POOL_METHODS):
-        for j, (variant, ls) in enumerate(zip(POOL_VARIANTS, ("-", "--", ":"))):
-            v = np.asarray(res["pools"][i][j])
-            mean, half = np.transpose([common.mean_band(col) for col in v.T])
-            axes[2].plot(p["budgets"], mean, ls=ls, marker="o", ms=3, color=f"C{i}",
-                         label=f"{m}, {variant}")
-    axes[2].set(xscale="log", yscale="log", xlabel="n (labels)", ylabel="max logit error")
-    axes[2].legend(fontsize=6, ncol=1)
     axes[2].set_title(f"Which pair / repeats: M={p['M']} prompts, K={p['K']}, d={p['d']}",
                       fontsize=9)
+    for ax, size in zip(axes, (7, 7, 6)):
+        ax.legend(fontsize=size)
 
-    def curves(key, names):
-        return {m: np.asarray(res[key][j]).mean(axis=0).tolist() for j, m in enumerate(names)}
+    def means(panel: str, key=lambda lab: lab) -> dict:
+        return {key(lab): per_seed(df[panel], lab).mean(axis=0).tolist()
+                for lab in labels(sweeps[panel])}
 
-    stop = {m: {"targets": cfg["stop"]["targets"],
-                "mean_n": np.nanmean(res["stop"][j], axis=0).tolist(),
-                "stopped_fraction": np.mean(np.isfinite(res["stop"][j]), axis=0).tolist()}
-            for j, m in enumerate(STOP_METHODS)}
-    side = {"figure": NAME, "scale": scale, "config": cfg,
-            "ranking_max_logit_error": curves("ranking", RANKING_METHODS),
-            "criteria_max_logit_error": curves("criteria", CRITERIA),
-            "stop": stop,
-            "pools_max_logit_error": {
-                m: {variant: np.asarray(res["pools"][i][j]).mean(axis=0).tolist()
-                    for j, variant in enumerate(POOL_VARIANTS)}
-                for i, m in enumerate(POOL_METHODS)},
-            "pools_sem": {
-                m: {variant: (np.asarray(res["pools"][i][j]).std(axis=0, ddof=1)
-                              / np.sqrt(cfg["seeds"])).tolist()
-                    for j, variant in enumerate(POOL_VARIANTS)}
-                for i, m in enumerate(POOL_METHODS)}}
+    stops = {lab: stop_n(df["stop"], lab, targets) for lab in labels(sweeps["stop"])}
+    pools: dict = {"mean": {}, "sem": {}}
+    for lab in labels(sweeps["pools"]):
+        m, v = variant(lab)
+        e = per_seed(df["pools"], lab)
+        pools["mean"].setdefault(m, {})[v] = e.mean(axis=0).tolist()
+        pools["sem"].setdefault(m, {})[v] = (e.std(axis=0, ddof=1) / np.sqrt(len(e))).tolist()
+    s = env["stop"]
+    config = {"seeds": seeds, "scale": scale,
+              "ranking": {"M": r["M"], "K": r["K"], "d": r["d"], "budgets": budgets["ranking"]},
+              "criteria": {"N": c["N"], "d": c["d"], "budgets": budgets["criteria"]},
+              "stop": {"N": s["N"], "d": s["d"], "targets": targets,
+                       "check_every": budgets["stop"][0]},
+              "pools": {"M": p["M"], "K": p["K"], "d": p["d"], "budgets": budgets["pools"]}}
+    side = {"figure": NAME, "scale": scale, "config": config,
+            "sweeps": {q: {"envs": list(sweeps[q].envs), "methods": list(sweeps[q].methods),
+                           "seeds": list(sweeps[q].seeds), "budgets": budgets[q]}
+                       for q in PANELS},
+            "ranking_max_logit_error": means("ranking", lambda m: m.removeprefix(RANK_PREFIX)),
+            "criteria_max_logit_error": means("criteria"),
+            "stop": {m: {"targets": targets, "mean_n": _nanmean(v).tolist(),
+                         "stopped_fraction": np.mean(np.isfinite(v), axis=0).tolist()}
+                     for m, v in stops.items()},
+            "pools_max_logit_error": pools["mean"], "pools_sem": pools["sem"]}
     return common.save(fig, out_dir, NAME, side)
+
+
+def _nanmean(v: np.ndarray) -> np.ndarray:
+    """Column means over the seeds that stopped (NaN where none did), without numpy's warning."""
+    hit = np.isfinite(v)
+    with np.errstate(invalid="ignore"):
+        return np.where(hit.any(axis=0), np.nansum(v, axis=0) / hit.sum(axis=0), np.nan)

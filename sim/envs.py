@@ -680,6 +680,11 @@ class RankingEnvConfig(metaclass=RenamedOptionsMeta):
             object.__setattr__(self, key, positive_scalar(getattr(self, key), key,
                                                           allow_zero=True))
 
+    @property
+    def N(self) -> int:
+        """What a sweep's budgets count on a ranking pool: its M prompts."""
+        return self.M
+
 
 @register_env("ranking", config=RankingEnvConfig, tags=("synthetic", "theta_true", "ranking"),
               help="a ranking pool: N prompts with K responses each, one Plackett-Luce ranking "

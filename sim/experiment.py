@@ -18,8 +18,11 @@ from .data import PreferenceData
 from .dpo import fit_dpo
 from .envs import make_env
 from .metrics import evaluate
+from .ranking import RankingData, fit_pl
+from .ranking_select import ranking_logit_errors
 from .selectors import LabelOracle, make_selector, method_options
 from .splits import SPLIT_STREAM, group_split, holdout_data, random_split
+from .stopping import logit_sd_at
 from .validation import positive_int, rng_for
 
 #: Metrics recorded per budget (see sim.metrics.evaluate), plus wall time.
@@ -45,6 +48,14 @@ def _kappa_max(selector: Any, n: int) -> float | None:
 #: None when the selector does not measure it (then no row is written).
 SELECTOR_METRICS: dict[str, Callable[[Any, int], float | None]] = {"kappa_max": _kappa_max}
 
+
+#: Metrics of theta_hat_n computed only in the cells that ask for them (``run_cell``'s
+#: ``fit_metrics``; each costs more than the paper's metrics): name -> (pool data, labelled rows
+#: idx (n,), theta_hat_n (d,)) -> value. ``max_logit_sd``: the stopping rule's statistic
+#: max_i beta sqrt(phi_i^T H^{-1} phi_i), H = gamma I + grad^2 L(theta_hat_n; S_n), gamma = 1
+#: (:mod:`sim.stopping`; O(N d^2) per budget).
+FIT_METRICS: dict[str, Callable[[PreferenceData, np.ndarray, np.ndarray], float]] = {
+    "max_logit_sd": lambda data, idx, theta: logit_sd_at(data, idx, theta)}
 
 #: Stream tag of a cell's selector: ``rng_for(seed, SELECTOR_STREAM)``.
 SELECTOR_STREAM = 0x5E1EC7
@@ -74,7 +85,8 @@ def build_env(env: dict, seed: int) -> PreferenceData:
 
 
 def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
-             data: PreferenceData | None = None) -> list[dict]:
+             data: PreferenceData | RankingData | None = None,
+             fit_metrics: Iterable[str] = ()) -> list[dict]:
     """Run one method on one environment draw up to max(budgets); tidy rows per budget.
 
     Args:
@@ -96,16 +108,31 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         seed: seeds the environment (and labels) and, independently, the selector.
         budgets: increasing sample sizes n at which theta_hat_n is fitted and evaluated.
         data: a pre-built environment (skips ``build_env``; it must equal build_env(env, seed)).
+        fit_metrics: names in FIT_METRICS to record at every budget as well.
+
+    A ranking pool (env kind ``ranking``, :class:`sim.ranking.RankingData`) takes the ranking
+    methods (``rank-*``): n is the number of ranked prompts, theta_hat_n the Plackett-Luce MLE
+    on their logged rankings (ridge ``fit_ridge``), and the metrics the K-wise eq. 7 over every
+    response pair of every prompt (:func:`sim.ranking_select.ranking_logit_errors`):
+    ``max_logit_error``, ``mean_logit_error``, ``theta_star_norm`` and ``seconds``.
 
     Returns: rows {"env", "method", "seed", "n", "metric", "value"}; metrics in METRICS (and
-    ENV_FACTS, ``heldout_*`` with a holdout, and the SELECTOR_METRICS the selector measures,
-    e.g. ``kappa_max`` with ``record_kappa = true``), where ``seconds`` is the cumulative
-    selection wall time up to n.
+    ENV_FACTS, ``heldout_*`` with a holdout, the SELECTOR_METRICS the selector measures,
+    e.g. ``kappa_max`` with ``record_kappa = true``, and ``fit_metrics``), where ``seconds`` is
+    the cumulative selection wall time up to n.
     """
     seed = int(seed)
     budgets = sorted({positive_int(n, "budgets") for n in budgets})
+    fit_metrics = list(fit_metrics)
+    bad = sorted(set(fit_metrics) - set(FIT_METRICS))
+    if bad:
+        raise ValueError(f"fit_metrics: unknown {bad}; choose from {sorted(FIT_METRICS)}")
     if data is None:
         data = build_env(env, seed)
+    if isinstance(data, RankingData):
+        if env.get("holdout") is not None or fit_metrics:
+            raise ValueError("env.holdout / fit_metrics: not available on a ranking pool")
+        return _ranking_rows(data, env, method, seed, budgets)
     test = None
     if env.get("holdout") is not None:
         split_seed = np.random.SeedSequence([seed, SPLIT_STREAM])
@@ -121,21 +148,7 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
                          "available for selection")
     if data.s is None:
         raise ValueError("s: the environment has no labels to fit on")
-    method = dict(method)
-    m_label, e_label = label(method, "name"), label(env, "kind")
-    method.pop("label", None)
-    name = method.pop("name", None)
-    if name is None:
-        raise ValueError("method.name: missing; e.g. 'adpo+' or 'uniform'")
-    fit_ridge = method.setdefault("fit_ridge", data.info.get("fit_ridge", 1e-3))
-    radius = method.setdefault("radius", data.info.get("radius"))
-    sel_rng = rng_for(seed, SELECTOR_STREAM)  # independent of the env's stream
-    # fit_ridge/radius also serve the evaluation fits below; the selector gets them only if
-    # it takes them (uniform, APO, ... fit nothing); other unknown options are still refused.
-    given = {k: v for k, v in method.items() if k not in ("fit_ridge", "radius")}
-    selector = make_selector(name, data, seed=sel_rng, **given,
-                             **method_options(name, {"fit_ridge": fit_ridge, "radius": radius}))
-
+    selector, (fit_ridge, radius), (e_label, m_label) = _cell_selector(data, env, method, seed)
     facts = {"label_mean": float(np.mean(data.s))}
     if data.theta_star is not None:
         facts["theta_star_norm"] = float(np.linalg.norm(data.theta_star))
@@ -163,11 +176,77 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         if test is not None:
             metrics.update({HELDOUT_PREFIX + k: v for k, v in evaluate(test, theta).items()})
         metrics.update(facts, seconds=elapsed)
-        for key, read in SELECTOR_METRICS.items():
-            value = read(selector, n)
-            if value is not None:
-                metrics[key] = value
-        rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": n, "metric": k,
-                     "value": float(v)} for k, v in metrics.items())
+        metrics.update({k: FIT_METRICS[k](data, idx, theta) for k in fit_metrics})
+        rows.extend(_rows(e_label, m_label, seed, n, metrics, selector))
+    return rows
+
+
+def run_stop_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
+                  data: PreferenceData | None = None) -> list[dict]:
+    """:func:`run_cell` that also records ``max_logit_sd`` at every budget: the stopping rule's
+    trace (:func:`sim.stopping.select_until` checks at the same n with the same picks stops at
+    the first n whose value is below its target). A cell kind of its own for the runner
+    (``run_sweep(..., cell_fn=run_stop_cell)``), so its cells are cached apart."""
+    return run_cell(env, method, seed, budgets, data=data, fit_metrics=("max_logit_sd",))
+
+
+def _cell_selector(data: PreferenceData | RankingData, env: dict, method: dict,
+                   seed: int) -> tuple[Any, tuple[float, float | None], tuple[str, str]]:
+    """(selector, (fit_ridge, radius) of the evaluation fits, (env label, method label)).
+
+    The method's ``fit_ridge``/``radius`` default to the environment's; the selector is seeded
+    by ``rng_for(seed, SELECTOR_STREAM)``, independent of the environment's stream."""
+    method = dict(method)
+    m_label, e_label = label(method, "name"), label(env, "kind")
+    method.pop("label", None)
+    name = method.pop("name", None)
+    if name is None:
+        raise ValueError("method.name: missing; e.g. 'adpo+' or 'uniform'")
+    fit_ridge = method.setdefault("fit_ridge", data.info.get("fit_ridge", 1e-3))
+    radius = method.setdefault("radius", data.info.get("radius"))
+    sel_rng = rng_for(seed, SELECTOR_STREAM)  # independent of the env's stream
+    # fit_ridge/radius also serve the evaluation fits; the selector gets them only if it takes
+    # them (uniform, APO, ... fit nothing); other unknown options are still refused.
+    given = {k: v for k, v in method.items() if k not in ("fit_ridge", "radius")}
+    selector = make_selector(name, data, seed=sel_rng, **given,  # type: ignore[arg-type]
+                             **method_options(name, {"fit_ridge": fit_ridge, "radius": radius}))
+    return selector, (fit_ridge, radius), (e_label, m_label)
+
+
+def _rows(e_label: str, m_label: str, seed: int, n: int, metrics: dict,
+          selector: Any) -> list[dict]:
+    """The tidy rows of one budget: ``metrics`` plus the SELECTOR_METRICS the selector measures."""
+    for key, read in SELECTOR_METRICS.items():
+        value = read(selector, n)
+        if value is not None:
+            metrics[key] = value
+    return [{"env": e_label, "method": m_label, "seed": seed, "n": n, "metric": k,
+             "value": float(v)} for k, v in metrics.items()]
+
+
+def _ranking_rows(data: RankingData, env: dict, method: dict, seed: int,
+                  budgets: list[int]) -> list[dict]:
+    """run_cell on a ranking pool (see there): prompts picked by a ``rank-*`` method, each told
+    its logged ranking as it is picked; the PL MLE on the first n (no warm start)."""
+    if budgets[-1] > data.M:
+        raise ValueError(f"budgets: largest budget {budgets[-1]} exceeds the {data.M} prompts "
+                         "of the ranking pool")
+    if data.rankings is None or data.theta_star is None:
+        raise ValueError("data: a ranking cell needs logged rankings and theta_star")
+    selector, (fit_ridge, _), (e_label, m_label) = _cell_selector(data, env, method, seed)
+    rows: list[dict] = []
+    chosen: list[int] = []
+    elapsed = 0.0
+    for n in budgets:
+        t0 = time.perf_counter()
+        chosen.extend(selector.select(n - len(chosen), rankings=data.rankings).tolist())
+        elapsed += time.perf_counter() - t0
+        idx = np.asarray(chosen)
+        theta = fit_pl(data.psi[idx], data.b[idx], data.beta, data.rankings[idx],
+                       fit_ridge=fit_ridge).theta
+        mx, mean = ranking_logit_errors(data, theta, data.theta_star)
+        metrics = {"max_logit_error": mx, "mean_logit_error": mean,
+                   "theta_star_norm": float(np.linalg.norm(data.theta_star)), "seconds": elapsed}
+        rows.extend(_rows(e_label, m_label, seed, n, metrics, selector))
     return rows
 

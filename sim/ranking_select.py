@@ -163,20 +163,3 @@ def ranking_logit_errors(data: RankingData, theta: np.ndarray,
     pairs = diff[:, iu[0], iu[1]]
     return float(pairs.max()), float(pairs.mean())
 
-
-def run_ranking_cell(data: RankingData, method: str, budgets: tuple[int, ...], seed: int, *,
-                     gamma: float = 1.0, fit_ridge: float = 1e-3) -> list[dict]:
-    """Select max(budgets) prompts, fit the PL MLE on each prefix, score against theta_star."""
-    if data.rankings is None or data.theta_star is None:
-        raise ValueError("data: a ranking cell needs logged rankings and theta_star")
-    sel = RankingSelector(data, method, seed=seed, gamma=gamma, fit_ridge=fit_ridge)
-    picks = sel.select(max(budgets), rankings=data.rankings)
-    rows = []
-    for n in budgets:
-        idx = picks[:n]
-        th = fit_pl(data.psi[idx], data.b[idx], data.beta, data.rankings[idx],
-                    fit_ridge=fit_ridge).theta
-        mx, mean = ranking_logit_errors(data, th, data.theta_star)
-        rows += [dict(method=method, seed=seed, n=n, metric="max_logit_error", value=mx),
-                 dict(method=method, seed=seed, n=n, metric="mean_logit_error", value=mean)]
-    return rows

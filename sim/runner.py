@@ -13,6 +13,7 @@ Sweep files (TOML)
     description = "..."            # optional, informative
     seeds = [0, 1, 2]              # a list; or {start = 0, count = 10}; or 10 (= 0..9)
     budgets = "pow2:4:14"          # 2^4 .. 2^14; or an explicit list [16, 32, 100];
+                                   # or "every:16" (16, 32, ... and N: every 16 labels);
                                    # omitted: powers of two from n_min to n_max
     n_min = 16                     # only without `budgets` (default 16)
     n_max = 8192                   # only without `budgets` (default: largest 2^k <= N/2)
@@ -41,6 +42,11 @@ Sweep files (TOML)
     replace = true                 # with only such methods, budgets may exceed N
     max_per_prompt = 1             # at most one pick per prompt (data with a 'group' key,
                                    # e.g. [env] kind = "prompts")
+
+A ranking pool (``[env] kind = "ranking"``: K responses per prompt, one Plackett-Luce ranking
+each) takes the ranking methods (``rank-adpo``, ``rank-uniform``, ...; N is its number of
+prompts M, a budget counts ranked prompts); a sweep mixing ranking and pairwise entries is
+refused.
 
 Unknown keys, duplicate cells, budgets above an environment's N, and bad values (checked by
 each registry entry's config dataclass, before anything is built) raise ``ValueError`` naming
@@ -301,15 +307,22 @@ def _check_seed_range(start: int, count: int) -> None:
 def parse_budgets(spec: Any, N: int, *, n_min: int | None = None,
                   n_max: int | None = None, replace: bool = False) -> tuple:
     """Sorted distinct budgets <= N (any size with ``replace``: designs with replacement) from
-    a list, ``"pow2:LO:HI"`` (2^LO..2^HI) or None (powers of two from n_min, default 16, to
-    n_max, default the largest 2^k <= N/2)."""
+    a list, ``"pow2:LO:HI"`` (2^LO..2^HI), ``"every:K"`` (K, 2K, ... and N itself: every K
+    labels up to the whole pool, the checks of sim.stopping.select_until with max_n = N) or
+    None (powers of two from n_min, default 16, to n_max, default the largest 2^k <= N/2)."""
+    if isinstance(spec, str) and spec.startswith("every:"):
+        step = spec.split(":", 1)[1].strip()
+        if not step.isdigit() or int(step) < 1:
+            raise ValueError(f"budgets: expected 'every:K' with an integer K >= 1, got {spec!r}")
+        return tuple(sorted({*range(int(step), N + 1, int(step)), N}))
     if spec is None or spec == "pow2":
         hi = _pos_int(n_max, "n_max") if n_max is not None else 1 << (max(N // 2, 1).bit_length() - 1)
         out = pow2_budgets(n_min if n_min is not None else min(DEFAULT_N_MIN, hi), hi)
     elif isinstance(spec, str):
         parts = spec.split(":")
         if len(parts) != 3 or parts[0] != "pow2" or not all(p.strip().isdigit() for p in parts[1:]):
-            raise ValueError(f"budgets: expected 'pow2:LO:HI' (2^LO..2^HI) or a list, got {spec!r}")
+            raise ValueError(f"budgets: expected 'pow2:LO:HI' (2^LO..2^HI), 'every:K' or a "
+                             f"list, got {spec!r}")
         lo, hi = int(parts[1]), int(parts[2])
         if lo > hi:
             raise ValueError(f"budgets: 'pow2:{lo}:{hi}' is empty; LO must be <= HI")
@@ -319,7 +332,8 @@ def parse_budgets(spec: Any, N: int, *, n_min: int | None = None,
         if len(set(out)) != len(out):
             raise ValueError(f"budgets: duplicates in {list(spec)}")
     else:
-        raise ValueError(f"budgets: expected 'pow2:LO:HI' or a non-empty list, got {spec!r}")
+        raise ValueError(f"budgets: expected 'pow2:LO:HI', 'every:K' or a non-empty list, "
+                         f"got {spec!r}")
     out = sorted(out)
     if out[-1] > N and not replace:
         raise ValueError(f"budgets: largest budget {out[-1]} exceeds the environment's N = {N}; "
@@ -341,6 +355,7 @@ def check_configs(sweep: Sweep) -> list[str]:
             n_heldout(_env_n(env, i), env["holdout"])
     for i, m in enumerate(sweep.methods):
         method_config(m, f"methods[{i}]")
+    _check_kinds(sweep)
     return []
 
 
@@ -377,11 +392,25 @@ def _entry(registry: Any, name: Any, where: str) -> Any:
         entry = registry.get(str(name))
     except ValueError as exc:
         raise ValueError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
-    if "ranking" in entry.tags:
-        raise ValueError(f"{where}: {entry.name!r} is for ranking pools; sweeps run pairwise "
-                         "pools only (use `adpo select` on a ranking pool, or "
-                         "sim.ranking_select.run_ranking_cell)")
     return entry
+
+
+def _check_kinds(sweep: Sweep) -> None:
+    """Ranking methods (tag ``ranking``) run on ranking pools only, pairwise methods on pairs:
+    a sweep mixing the two kinds is refused, naming the first mismatched pair."""
+    from .registry import ENVS, METHODS
+
+    for i, env in enumerate(sweep.envs):
+        ranking = "ranking" in ENVS.get(str(env["kind"])).tags
+        for j, m in enumerate(sweep.methods):
+            entry = METHODS.get(str(m["name"]))
+            if ("ranking" in entry.tags) != ranking:
+                raise ValueError(
+                    f"methods[{j}].name: {entry.name!r} selects "
+                    f"{'prompts of a ranking pool' if not ranking else 'pairs'} but env[{i}] "
+                    f"(kind {env['kind']!r}) is {'a ranking pool' if ranking else 'pairwise'}; "
+                    f"use {'a rank-* method' if ranking else 'a pairwise method'} or another "
+                    "env (one sweep per kind of pool)")
 
 
 def _expand(base: dict, grid: Any, where: str) -> list[dict]:

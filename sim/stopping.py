@@ -29,11 +29,25 @@ from .validation import positive_int, positive_scalar
 
 def max_logit_sd(data: PreferenceData, idx: np.ndarray, s: np.ndarray, *,
                  gamma: float = 1.0, fit_ridge: float = 1e-3) -> float:
-    """max_i beta sqrt(phi_i^T H^{-1} phi_i) after labels ``s`` on rows ``idx`` (see module)."""
+    """max_i beta sqrt(phi_i^T H^{-1} phi_i) after labels ``s`` on rows ``idx`` (see module):
+    theta_hat is the MLE on them (eq. 6, ridge ``fit_ridge``), then :func:`logit_sd_at`."""
     idx = np.asarray(idx, dtype=np.int64)
+    theta = (fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_ridge).theta
+             if idx.size else None)
+    return logit_sd_at(data, idx, theta, gamma=gamma)
+
+
+def logit_sd_at(data: PreferenceData, idx: np.ndarray, theta: np.ndarray | None, *,
+                gamma: float = 1.0) -> float:
+    """max_{i in [N]} beta sqrt(phi_i^T H^{-1} phi_i), H = gamma I + grad^2 L(theta; rows idx)
+    (Lemma 1's Hessian at the given theta_hat (d,); ``idx`` (n,) the labelled rows, repeats
+    counted; H = gamma I when ``idx`` is empty): the rule's statistic for a theta_hat fitted
+    elsewhere (sim.experiment's ``max_logit_sd`` metric)."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if idx.size and theta is None:
+        raise ValueError("theta: the Hessian of labelled rows needs the fitted theta_hat")
     if idx.size:
-        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_ridge).theta
-        H = dpo_hessian(theta, data.phi[idx], data.b[idx], data.beta, ridge=gamma)
+        H = dpo_hessian(np.asarray(theta), data.phi[idx], data.b[idx], data.beta, ridge=gamma)
     else:
         H = gamma * np.eye(data.d)
     return data.beta * float(np.sqrt(variances(data.phi, chol(H, "H")).max()))

@@ -3,6 +3,7 @@
 import importlib
 import json
 
+import numpy as np
 import pytest
 
 from figures.__main__ import discover
@@ -166,3 +167,58 @@ def test_theory_bound_kappa_is_the_largest_recorded_kappa_max_at_each_n():
             ("uniform", 0, 8, "max_logit_error", 9.0), ("uniform", 0, 32, "max_logit_error", 9.0)]
     df = pd.DataFrame(rows, columns=["method", "seed", "n", "metric", "value"])
     assert kappa_at(df, [8, 16, 32]).tolist() == [2.5, 1.0, 1.0]
+
+
+def test_beyond_pairs_panels_are_runner_sweeps_at_every_scale():
+    """Each panel of beyond_pairs parses and validates as a runner sweep at every scale (ranking
+    methods on the ranking pool, the stop panel's budgets every K labels up to N)."""
+    from figures import common
+    from figures.fig_beyond_pairs import OPTIONS, PANELS
+    for scale in common.SCALES:
+        sweeps, opts = common.load_panel_sweeps("beyond_pairs", scale, PANELS, OPTIONS)
+        assert set(sweeps) == set(PANELS) and opts["stop_targets"]
+        assert {m["name"] for m in sweeps["ranking"].methods} == {
+            "rank-adpo", "rank-adpo+", "rank-oracle", "rank-d-opt", "rank-uniform"}
+        stop = common.sweep_budgets(sweeps["stop"])
+        assert stop[-1] == sweeps["stop"].envs[0]["N"] and len(set(np.diff(stop[:-1]))) == 1
+        assert len({len(s.seeds) for s in sweeps.values()}) == 1  # one seed count per scale
+
+
+PANELS_FAKE = """seeds = 3
+[figure]
+metrics = ["error_rate"]
+[a]
+[[a.methods]]
+name = "uniform"
+[b]
+seeds = 1
+[[b.methods]]
+name = "apo"
+[tiny]
+budgets = [4]
+[tiny.a]
+env = {kind = "gaussian", N = 32, d = 2}
+[tiny.b]
+budgets = [8]
+env = {kind = "gaussian", N = 16, d = 2}
+"""
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (("", ""), None),
+    (("[tiny.b]\nbudgets = [8]", "[tiny.b]\nbudget = [8]"), r"\[tiny\] b: .*unknown key.*'budget'"),
+    (("[[b.methods]]", "[[b.method]]"), r"\[tiny\] b: .*unknown key.*'method'"),
+])
+def test_panel_sweeps_merge_shared_keys_then_panel_tables(tmp_path, monkeypatch, edit, msg):
+    """A panel's keys override the shared ones at each level, the scale over the top level
+    (b: its own seeds and budgets; a: the shared seeds and the scale's budgets)."""
+    common = _fake_figure(tmp_path, monkeypatch, PANELS_FAKE.replace(*edit))
+    if msg is not None:
+        with pytest.raises(ValueError, match=msg):
+            common.load_panel_sweeps("fake", "tiny", ("a", "b"), {"metrics": []})
+        return
+    sweeps, opts = common.load_panel_sweeps("fake", "tiny", ("a", "b"), {"metrics": []})
+    assert opts == {"metrics": ["error_rate"]}
+    assert sweeps["a"].seeds == (0, 1, 2) and sweeps["a"].budgets == ((4,),)
+    assert sweeps["b"].seeds == (0,) and sweeps["b"].budgets == ((8,),)
+    assert sweeps["b"].methods[0]["name"] == "apo" and sweeps["a"].name == "fake-a"

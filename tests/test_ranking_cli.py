@@ -88,13 +88,48 @@ def test_fit_is_the_plackett_luce_mle_on_the_selected_prompts(pool, tmp_path):
     assert main(["fit", "--data", str(pool), "--radius", "1"]) != 0
 
 
-def test_sweeps_refuse_ranking_entries_in_one_line():
-    from sim.runner import env_config, method_config
-    with pytest.raises(ValueError, match=r"^methods\[0\].name: 'rank-adpo' is for ranking pools"):
-        method_config({"name": "rank-adpo"}, "methods[0]")
-    with pytest.raises(ValueError, match=r"^env.kind: 'ranking' is for ranking pools"):
-        env_config({"kind": "ranking", "M": 10})
-    assert method_config({"name": "adpo"}) is not None  # pairwise entries pass
+def test_sweeps_run_ranking_pools_and_refuse_mixed_kinds_in_one_line():
+    from sim.runner import parse_sweep
+    base = {"seeds": 1, "budgets": [4]}
+    sweep = parse_sweep(dict(base, env={"kind": "ranking", "M": 10, "K": 3, "d": 2},
+                             methods=[{"name": "rank-adpo"}, {"name": "rank-uniform"}]))
+    assert len(sweep.cells()) == 2
+    with pytest.raises(ValueError, match=r"^methods\[0\].name: 'adpo' selects pairs but env\[0\] "
+                                         r"\(kind 'ranking'\) is a ranking pool"):
+        parse_sweep(dict(base, env={"kind": "ranking", "M": 10}, methods=[{"name": "adpo"}]))
+    with pytest.raises(ValueError, match=r"^methods\[1\].name: 'rank-adpo' selects prompts of a "
+                                         r"ranking pool but env\[0\] \(kind 'gaussian'\)"):
+        parse_sweep(dict(base, env={"kind": "gaussian", "N": 10, "d": 2},
+                         methods=[{"name": "uniform"}, {"name": "rank-adpo"}]))
+    with pytest.raises(ValueError, match=r"exceeds the environment's N = 10"):  # N: M prompts
+        parse_sweep(dict(base, budgets=[16], env={"kind": "ranking", "M": 10},
+                         methods=[{"name": "rank-adpo"}]))
+
+
+def test_ranking_cell_is_the_pl_fit_on_the_selected_prompts():
+    """run_cell on a ranking pool: the rank-* selector's picks (seeded like every cell), the PL
+    MLE on each prefix, the K-wise eq. 7 against theta_star — recomposed here by hand."""
+    from sim.experiment import SELECTOR_STREAM, run_cell
+    from sim.validation import rng_for
+    env = {"kind": "ranking", "M": 40, "K": 3, "d": 2}
+    data = make_env("ranking", seed=3, M=40, K=3, d=2)
+    for rule in ("adpo", "uniform"):
+        rows = run_cell(env, {"name": f"rank-{rule}"}, 3, [4, 12])
+        got = {(r["n"], r["metric"]): r["value"] for r in rows}
+        picks = RankingSelector(data, rule, seed=rng_for(3, SELECTOR_STREAM)).select(12)
+        for n in (4, 12):
+            theta = fit_pl(data.psi[picks[:n]], data.b[picks[:n]], data.beta,
+                           data.rankings[picks[:n]], fit_ridge=1e-3).theta
+            mx, mean = ranking_logit_errors(data, theta, data.theta_star)
+            assert got[(n, "max_logit_error")] == pytest.approx(mx, rel=1e-12)
+            assert got[(n, "mean_logit_error")] == pytest.approx(mean, rel=1e-12)
+        # mutant: the same method seeded by the env's seed (not the cell's selector stream)
+        # picks other prompts for uniform; the rows above would not match it
+        if rule == "uniform":
+            other = RankingSelector(data, rule, seed=3).select(12)
+            assert not np.array_equal(other, picks)
+    with pytest.raises(ValueError, match=r"^budgets: largest budget 41 exceeds the 40 prompts"):
+        run_cell(env, {"name": "rank-adpo"}, 0, [41])
 
 
 def test_ranking_methods_refuse_unknown_options_and_pairs_in_one_line():

@@ -100,6 +100,10 @@ def test_budget_forms():
     assert parse_budgets(None, 1000) == (16, 32, 64, 128, 256)
     assert parse_budgets(None, 1000, n_min=5, n_max=40) == (8, 16, 32)
     assert parse_budgets(None, 20) == (8,)
+    # every K labels and the whole pool: the checks of sim.stopping.select_until with max_n = N
+    assert parse_budgets("every:8", 30) == (8, 16, 24, 30)
+    assert parse_budgets("every:10", 30) == (10, 20, 30)
+    assert parse_budgets("every:50", 30) == (30,)
 
 
 @pytest.mark.parametrize("mutate, key", [
@@ -117,6 +121,8 @@ def test_budget_forms():
     (lambda c: c.update(budgets="pow2:5:2"), "budgets"),
     (lambda c: c.update(budgets="log:1:2"), "budgets"),
     (lambda c: c.update(budgets=[8, 8]), "budgets"),
+    (lambda c: c.update(budgets="every:0"), "budgets"),
+    (lambda c: c.update(budgets="every:x"), "budgets"),
     (lambda c: c.update(budgets=[0, 8]), "budgets"),
     (lambda c: c.update(n_max=16), "n_min/n_max"),
     (lambda c: c.update(seeds=[1, 1]), "seeds"),

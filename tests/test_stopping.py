@@ -113,3 +113,44 @@ def test_select_command_stop_below(tmp_path):
     data.with_(s=None).save(str(unlabelled))
     assert main(["select", "--data", str(unlabelled), "--method", "apo", "--n", "5",
                  "--stop-below", "0.5"]) == 3
+
+
+def test_stop_cells_record_the_rules_trace_and_the_figure_stops_where_the_rule_does():
+    """sim.experiment.run_stop_cell at the budgets "every:8" up to N records ``max_logit_sd``
+    equal to select_until's trace (same picks: the cell's selector stream; same checks: every 8
+    labels and N), and figures.fig_beyond_pairs.stop_n reads the rule's stop off it for every
+    target. Mutants, each seen to fail: the statistic at H = gamma I (no labels' information);
+    a stop at ``sd <= target`` (checked on a trace that hits a target exactly)."""
+    import pandas as pd
+
+    from figures.fig_beyond_pairs import stop_n
+    from sim.experiment import SELECTOR_STREAM, run_cell, run_stop_cell
+    from sim.runner import parse_budgets
+    from sim.stopping import logit_sd_at
+    from sim.validation import rng_for
+
+    env = {"kind": "gaussian", "N": 100, "d": 3}
+    data = gaussian_env(100, 3, seed=4)
+    budgets = parse_budgets("every:8", data.N)
+    assert budgets[-2:] == (96, 100)
+    for method in ("apo", "adpo", "uniform"):
+        df = pd.DataFrame(run_stop_cell(env, {"name": method}, 4, budgets))
+        sd = df[df.metric == "max_logit_sd"].sort_values("n")
+        ref = select_until(make_selector(method, data, seed=rng_for(4, SELECTOR_STREAM)),
+                           LabelOracle(data.s), 1e-9, data.N, check_every=8)
+        assert [n for n, _ in ref.trace] == sd.n.tolist() == list(budgets)
+        np.testing.assert_allclose(sd.value, [v for _, v in ref.trace], rtol=1e-6)
+        prior = [logit_sd_at(data, np.array([], dtype=np.int64), None)] * len(budgets)
+        assert not np.allclose(sd.value, prior, rtol=1e-3)  # mutant: H = gamma I
+        targets = [sd.value.iloc[3] * 1.0001, sd.value.min() * 0.5]
+        got = stop_n(df, method, targets)[0]
+        res = select_until(make_selector(method, data, seed=rng_for(4, SELECTOR_STREAM)),
+                           LabelOracle(data.s), targets[0], data.N, check_every=8)
+        assert res.stopped and got[0] == len(res.indices) and np.isnan(got[1])
+    # strict <, as the rule: a value equal to the target does not stop it (mutant: <=)
+    toy = pd.DataFrame({"method": "m", "seed": 0, "n": [8, 16, 24, 32], "metric": "max_logit_sd",
+                        "value": [3.0, 0.5, 0.9, 0.4]})
+    assert np.array_equal(stop_n(toy, "m", [0.5, 1.0, 0.1]), [[32.0, 16.0, np.nan]],
+                          equal_nan=True)
+    with pytest.raises(ValueError, match=r"^fit_metrics: unknown \['nope'\]"):
+        run_cell(env, {"name": "apo"}, 0, [8], fit_metrics=("nope",))

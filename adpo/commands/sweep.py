@@ -13,8 +13,9 @@ SCHEMA_TEMPLATE = """\
 sweep file (TOML):
   name = "digits-paper"        optional
   seeds = [0, 1, 2]            or {start = 0, count = 10}, or 10 (= seeds 0..9)
-  budgets = "pow2:4:14"        2^4..2^14, or a list [16, 32, 100]; omitted: powers of two
-                               from n_min (16) to n_max (largest 2^k <= N/2)
+  budgets = "pow2:4:14"        2^4..2^14, or a list [16, 32, 100], or "every:16" (16, 32,
+                               ... and N); omitted: powers of two from n_min (16) to n_max
+                               (largest 2^k <= N/2)
   [env]                        an environment kind of sim.registry.ENVS and its options
   kind = "digits"              (<ENVS>; `adpo envs` lists the options)
   N = 16384                    label = "..." (optional name in the table)
