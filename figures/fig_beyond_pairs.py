@@ -22,7 +22,7 @@ Table in the sidecar: labels needed before the largest predicted logit sd falls 
 (sim.stopping), for APO, ADPO and Uniform: the stop panel's cells
 (:func:`sim.experiment.run_stop_cell`) record the rule's statistic ``max_logit_sd`` after every
 K labels up to N, and the rule stops at the first of these n where it is below the target
-(:func:`stop_n`; NaN where it never is: the cap is N).
+(:func:`stop_n`; NaN where it never is, by the cap: the stop panel's largest budget).
 """
 
 from __future__ import annotations
@@ -121,8 +121,10 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
               "ranking": {"M": r["M"], "K": r["K"], "d": r["d"], "budgets": budgets["ranking"]},
               "criteria": {"N": c["N"], "d": c["d"], "budgets": budgets["criteria"]},
               "stop": {"N": s["N"], "d": s["d"], "targets": targets,
-                       "check_every": budgets["stop"][0]},
-              "pools": {"M": p["M"], "K": p["K"], "d": p["d"], "budgets": budgets["pools"]}}
+                       "check_every": budgets["stop"][0], "cap": budgets["stop"][-1]},
+              "pools": {"M": p["M"], "K": p["K"], "d": p["d"], "budgets": budgets["pools"],
+                        "n_candidates": _one([m["n_candidates"] for m in sweeps["pools"].methods
+                                              if "n_candidates" in m])}}
     side = {"figure": NAME, "scale": scale, "config": config,
             "sweeps": {q: {"envs": list(sweeps[q].envs), "methods": list(sweeps[q].methods),
                            "seeds": list(sweeps[q].seeds), "budgets": budgets[q]}
@@ -141,3 +143,9 @@ def _nanmean(v: np.ndarray) -> np.ndarray:
     hit = np.isfinite(v)
     with np.errstate(invalid="ignore"):
         return np.where(hit.any(axis=0), np.nansum(v, axis=0) / hit.sum(axis=0), np.nan)
+
+
+def _one(values: list):
+    """The value shared by every entry of ``values`` (the sorted distinct values if several)."""
+    distinct = sorted(set(values))
+    return distinct[0] if len(distinct) == 1 else distinct

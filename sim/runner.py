@@ -13,7 +13,8 @@ Sweep files (TOML)
     description = "..."            # optional, informative
     seeds = [0, 1, 2]              # a list; or {start = 0, count = 10}; or 10 (= 0..9)
     budgets = "pow2:4:14"          # 2^4 .. 2^14; or an explicit list [16, 32, 100];
-                                   # or "every:16" (16, 32, ... and N: every 16 labels);
+                                   # or "every:16" (16, 32, ... and N: every 16 labels;
+                                   # "every:16:1024": up to 1024);
                                    # omitted: powers of two from n_min to n_max
     n_min = 16                     # only without `budgets` (default 16)
     n_max = 8192                   # only without `budgets` (default: largest 2^k <= N/2)
@@ -307,14 +308,17 @@ def _check_seed_range(start: int, count: int) -> None:
 def parse_budgets(spec: Any, N: int, *, n_min: int | None = None,
                   n_max: int | None = None, replace: bool = False) -> tuple:
     """Sorted distinct budgets <= N (any size with ``replace``: designs with replacement) from
-    a list, ``"pow2:LO:HI"`` (2^LO..2^HI), ``"every:K"`` (K, 2K, ... and N itself: every K
-    labels up to the whole pool, the checks of sim.stopping.select_until with max_n = N) or
-    None (powers of two from n_min, default 16, to n_max, default the largest 2^k <= N/2)."""
+    a list, ``"pow2:LO:HI"`` (2^LO..2^HI), ``"every:K"`` or ``"every:K:MAX"`` (K, 2K, ... up
+    to MAX, default N, and MAX itself: the checks of sim.stopping.select_until every K labels
+    with max_n = MAX) or None (powers of two from n_min, default 16, to n_max, default the
+    largest 2^k <= N/2)."""
     if isinstance(spec, str) and spec.startswith("every:"):
-        step = spec.split(":", 1)[1].strip()
-        if not step.isdigit() or int(step) < 1:
-            raise ValueError(f"budgets: expected 'every:K' with an integer K >= 1, got {spec!r}")
-        return tuple(sorted({*range(int(step), N + 1, int(step)), N}))
+        parts = [p.strip() for p in spec.split(":")[1:]]
+        if len(parts) not in (1, 2) or not all(p.isdigit() and int(p) >= 1 for p in parts):
+            raise ValueError(f"budgets: expected 'every:K' or 'every:K:MAX' with integers "
+                             f"K, MAX >= 1, got {spec!r}")
+        step, top = int(parts[0]), int(parts[1]) if len(parts) == 2 else N
+        spec = sorted({*range(step, top + 1, step), top})
     if spec is None or spec == "pow2":
         hi = _pos_int(n_max, "n_max") if n_max is not None else 1 << (max(N // 2, 1).bit_length() - 1)
         out = pow2_budgets(n_min if n_min is not None else min(DEFAULT_N_MIN, hi), hi)

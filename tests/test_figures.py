@@ -180,7 +180,7 @@ def test_beyond_pairs_panels_are_runner_sweeps_at_every_scale():
         assert {m["name"] for m in sweeps["ranking"].methods} == {
             "rank-adpo", "rank-adpo+", "rank-oracle", "rank-d-opt", "rank-uniform"}
         stop = common.sweep_budgets(sweeps["stop"])
-        assert stop[-1] == sweeps["stop"].envs[0]["N"] and len(set(np.diff(stop[:-1]))) == 1
+        assert stop[-1] <= sweeps["stop"].envs[0]["N"] and len(set(np.diff(stop[:-1]))) == 1
         assert len({len(s.seeds) for s in sweeps.values()}) == 1  # one seed count per scale
 
 

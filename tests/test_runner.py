@@ -104,6 +104,7 @@ def test_budget_forms():
     assert parse_budgets("every:8", 30) == (8, 16, 24, 30)
     assert parse_budgets("every:10", 30) == (10, 20, 30)
     assert parse_budgets("every:50", 30) == (30,)
+    assert parse_budgets("every:8:20", 30) == (8, 16, 20)  # capped at MAX (select_until's max_n)
 
 
 @pytest.mark.parametrize("mutate, key", [
@@ -123,6 +124,8 @@ def test_budget_forms():
     (lambda c: c.update(budgets=[8, 8]), "budgets"),
     (lambda c: c.update(budgets="every:0"), "budgets"),
     (lambda c: c.update(budgets="every:x"), "budgets"),
+    (lambda c: c.update(budgets="every:4:0"), "budgets"),
+    (lambda c: c.update(budgets="every:4:64"), "exceeds"),               # MAX > N
     (lambda c: c.update(budgets=[0, 8]), "budgets"),
     (lambda c: c.update(n_max=16), "n_min/n_max"),
     (lambda c: c.update(seeds=[1, 1]), "seeds"),
