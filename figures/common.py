@@ -159,6 +159,18 @@ def _figure_options(cfg: dict, scale: str, options: dict, where: str) -> dict:
     return opts
 
 
+def declared_cells(cfg: dict, N: int) -> tuple[list[dict], list[int], list[int]]:
+    """(methods, seeds, budgets) that a figure declares in the runner's schema but runs in its
+    own loop (the cells of ``fig_llm_dpo`` train a network): ``cfg["methods"]`` holds
+    ``[[methods]]`` tables (expanded by their ``grid`` and validated by each method's registry
+    entry, duplicates refused; :func:`sim.runner.check_methods`), ``cfg["seeds"]`` and
+    ``cfg["budgets"]`` a sweep's forms (budgets at most ``N``). ValueError names the key."""
+    from sim.runner import check_methods, parse_budgets, parse_seeds
+
+    return (check_methods(cfg.get("methods")), parse_seeds(cfg.get("seeds")),
+            list(parse_budgets(cfg.get("budgets"), N)))
+
+
 def method_style(label: str) -> tuple[str, str]:
     """(colour, marker) of a method label such as 'adpo+' or 'adpo(n_candidates=256)', from the
     ``style`` its registration declares (``sim.registry.METHODS``): the one place every figure

@@ -19,6 +19,15 @@ Pipeline (every number from an actual run; the one LLM forward pass cached under
    and calibration slope between the log-linear predicted logits and the trained network's
    implicit-reward margins.
 
+Methods, seeds and budgets are declared in the runner's schema (``[[methods]]`` tables, ``seeds``,
+``budgets``; validated by :func:`figures.common.declared_cells`), but the cells are not runner
+cells: every (seed, method) cell resets and DPO-trains the same loaded network on the one cached
+forward pass (hidden states entering the top block, kept in memory); a runner cell is a pure
+function of (env, method, seed, budgets) run in its own worker, so it would reload the network
+and the training cache per cell (and hold one copy per worker), and its rows are the log-linear
+fit's metrics, not a trained network's. The selection itself is the runner's protocol: each
+method's ``fit_ridge`` is the figure's, as ``run_cell`` gives it the environment's.
+
 INFERRED choices (the paper is silent; also in the sidecar): beta = 0.1 (TRL's default); phi /
 RMS row norm; chosen/rejected orientation of the log-linear rows at random (``data_seed``) so
 labels are not all ones; the network's reference is its own initial weights (the same pi_0 as
@@ -36,7 +45,8 @@ import numpy as np
 
 from sim.io import atomic_savez, atomic_write_text
 
-from figures.common import cache_dir, figure_code, load_config, mean_band, method_style, save, style
+from figures.common import (cache_dir, declared_cells, figure_code, load_config, mean_band,
+                            method_style, save, style)
 
 NAME = "llm_dpo"
 DATA_KEYS = ("N", "n_messages", "max_chars", "scale_reward", "data_seed")
@@ -138,23 +148,22 @@ def compute(cfg: dict) -> dict:
     tcfg = lt.TrainConfig(model=cfg["model"], top_k_blocks=cfg["top_k_blocks"],
                           beta=cfg["beta"], lr=cfg["lr"], steps=cfg["steps"],
                           batch_size=cfg["batch_size"], max_length=cfg["max_length"])
-    n_max = max(cfg["budgets"])
+    methods, seeds, budgets = declared_cells(cfg, cfg["N"])
+    n_max = max(budgets)
     cells = []
-    for seed in range(cfg["seeds"]):
+    for seed in seeds:
         split = group_split([r.prompt for r in rows], cfg["heldout"],
                             np.random.SeedSequence([seed, SPLIT_STREAM]))
         pool, test = split.train, split.test
         pool_data = data.subset(pool)
         test_seq = [int(j) for i in test for j in (2 * i, 2 * i + 1)]
-        for method in cfg["methods"]:
-            # adpo+fair on real data: theta_hat from an independent half of the logged labels
-            shared = dict(n_candidates=cfg["n_candidates"] or None, gamma=cfg["gamma"],
-                          alpha=cfg["alpha"], refit=cfg["refit"], fit_ridge=cfg["fit_ridge"],
-                          theta_source="split")
-            sel = make_selector(method, pool_data, seed=seed,
-                                **method_options(method, shared))
+        for decl in methods:
+            name = decl["name"]
+            opts = {k: v for k, v in decl.items() if k not in ("name", "label")}
+            sel = make_selector(name, pool_data, seed=seed, **opts,
+                                **method_options(name, {"fit_ridge": cfg["fit_ridge"]}))
             picks_all = pool[sel.select(n_max)]
-            for n in cfg["budgets"]:
+            for n in budgets:
                 picks = picks_all[:n]
                 theta = fit_dpo(data.phi[picks], data.b[picks], data.beta, data.s[picks],
                                 fit_ridge=cfg["fit_ridge"]).theta
@@ -179,7 +188,7 @@ def compute(cfg: dict) -> dict:
                 corr = float(np.corrcoef(z, m)[0, 1]) if np.std(m) > 0 and np.std(z) > 0 \
                     else float("nan")
                 slope = float(np.polyfit(z, m, 1)[0]) if np.std(z) > 0 else float("nan")
-                cells.append({"seed": seed, "method": method, "n": n,
+                cells.append({"seed": seed, "method": decl["label"], "n": n,
                               "net": net, "loglinear": ll, "corr": corr, "slope": slope,
                               "train_loss_first": losses[0], "train_loss_last": losses[-1],
                               "n_pool": int(pool.size), "n_heldout": int(test.size)})
@@ -191,10 +200,11 @@ def compute(cfg: dict) -> dict:
 
 
 def summarize(res: dict, cfg: dict) -> dict:
-    """Mean and 95% half-width over seeds per (method, n) of every reported quantity."""
+    """Mean and 95% half-width over seeds per (method label, n) of every reported quantity."""
     out = {}
-    for meth in cfg["methods"]:
-        for n in cfg["budgets"]:
+    methods, _, budgets = declared_cells(cfg, cfg["N"])
+    for meth in (m["label"] for m in methods):
+        for n in budgets:
             cs = [c for c in res["cells"] if c["method"] == meth and c["n"] == n]
             entry = {}
             for who in ("net", "loglinear"):
@@ -217,6 +227,7 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
     cfg = load_config(NAME, scale)
     res = compute(cfg)
     summ = summarize(res, cfg)
+    _, seeds, budgets = declared_cells(cfg, cfg["N"])
     style()
     import matplotlib.pyplot as plt
 
@@ -225,9 +236,9 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
               ("net_reward_agreement", "network: agreement with true reward"),
               ("corr", "corr(log-linear logit, network margin)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.0))
-    n = np.array(cfg["budgets"])
+    n = np.array(budgets)
     for ax, (key, title) in zip(axes, panels):
-        for meth in cfg["methods"]:
+        for meth in summ:
             m = np.array([summ[meth][str(b)][key]["mean"] for b in n])
             h = np.array([summ[meth][str(b)][key]["half_95"] for b in n])
             color, marker = method_style(meth)
@@ -241,15 +252,15 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
         "SmolLM2-135M-Instruct"
     fig.suptitle(f"DPO on selected pairs, judged on held-out prompts: {res['N']} simulated-label "
                  f"Chit Chat pairs, {src}, top {cfg['top_k_blocks']} block(s) trained, "
-                 f"{cfg['steps']} steps, {cfg['seeds']} seeds", fontsize=8)
+                 f"{cfg['steps']} steps, {len(seeds)} seeds", fontsize=8)
     fig.tight_layout()
-    big = max(cfg["budgets"])
+    big = max(budgets)
     orders = {k: method_order(summ, k, big) for k in
               ("net_accuracy", "loglinear_accuracy", "net_reward_agreement",
                "loglinear_reward_agreement", "net_nll", "loglinear_nll")}
     uniform_gap = {m: {str(b): summ[m][str(b)]["net_accuracy"]["mean"]
-                       - summ["uniform"][str(b)]["net_accuracy"]["mean"] for b in cfg["budgets"]}
-                   for m in cfg["methods"] if "uniform" in summ and m != "uniform"}
+                       - summ["uniform"][str(b)]["net_accuracy"]["mean"] for b in budgets}
+                   for m in summ if "uniform" in summ and m != "uniform"}
     import torch
     import transformers
     sidecar = {

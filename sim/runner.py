@@ -218,15 +218,7 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
         raise ValueError("env: missing [env] table (or [[env]] tables); e.g. [env] kind = "
                          "\"gaussian\", N = 4096, d = 32")
     envs = _expand(env, cfg.get("grid", {}), "grid")
-    raw_methods = cfg.get("methods")
-    if not isinstance(raw_methods, list) or not raw_methods:
-        raise ValueError("methods: missing; add at least one [[methods]] table with a name")
-    methods = []
-    for i, m in enumerate(raw_methods):
-        if not isinstance(m, dict) or "name" not in m:
-            raise ValueError(f"methods[{i}]: expected a table with a 'name' key")
-        m = dict(m)
-        methods.extend(_expand(m, m.pop("grid", {}), f"methods[{i}].grid"))
+    methods = expand_methods(cfg.get("methods"))
     if "budgets" in cfg and ("n_min" in cfg or "n_max" in cfg):
         raise ValueError("n_min/n_max: only used without 'budgets'; drop one of them")
     # Designs with replacement may ask for more labels than pairs: only then is N no limit.
@@ -238,6 +230,32 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
     if check:
         sweep = dataclasses.replace(sweep, check_warnings=tuple(check_configs(sweep)))
     return sweep
+
+
+def expand_methods(raw: Any) -> list[dict]:
+    """The ``[[methods]]`` tables of a sweep, each expanded by its ``grid`` (no validation of
+    the options: :func:`check_methods` does that)."""
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("methods: missing; add at least one [[methods]] table with a name")
+    methods = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict) or "name" not in m:
+            raise ValueError(f"methods[{i}]: expected a table with a 'name' key")
+        m = dict(m)
+        methods.extend(_expand(m, m.pop("grid", {}), f"methods[{i}].grid"))
+    return methods
+
+
+def check_methods(raw: Any) -> list[dict]:
+    """``[[methods]]`` tables expanded and validated as a sweep's are (every option checked by
+    the method's registry entry, duplicate configurations and labels refused), for callers that
+    declare methods in the sweep schema but run their own cells (e.g. a figure that trains a
+    network per cell). ValueError names the key."""
+    methods = expand_methods(raw)
+    for i, m in enumerate(methods):
+        method_config(m, f"methods[{i}]")
+    _check_unique(Sweep("methods", (), tuple(methods), (), ()))
+    return methods
 
 
 def _check_unique(sweep: Sweep) -> Sweep:

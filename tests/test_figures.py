@@ -222,3 +222,23 @@ def test_panel_sweeps_merge_shared_keys_then_panel_tables(tmp_path, monkeypatch,
     assert sweeps["a"].seeds == (0, 1, 2) and sweeps["a"].budgets == ((4,),)
     assert sweeps["b"].seeds == (0,) and sweeps["b"].budgets == ((8,),)
     assert sweeps["b"].methods[0]["name"] == "apo" and sweeps["a"].name == "fake-a"
+
+
+def test_llm_dpo_declares_methods_seeds_budgets_in_the_runner_schema():
+    """llm_dpo's cells run in the script (they train a network), but its methods, seeds and
+    budgets are validated as a sweep's at every scale; a bad option, a duplicate method or a
+    budget above N is refused naming the key (mutant: no validation, and each passes)."""
+    from figures import common
+    for scale in common.SCALES:
+        cfg = common.load_config("llm_dpo", scale)
+        methods, seeds, budgets = common.declared_cells(cfg, cfg["N"])
+        assert [m["label"] for m in methods] == ["adpo+", "adpo+fair", "adpo", "apo", "uniform"]
+        assert seeds == list(range(cfg["seeds"])) and budgets == sorted(cfg["budgets"])
+    cfg = common.load_config("llm_dpo", "tiny")
+    bad = [dict(cfg["methods"][0], alfa=3.0)] + cfg["methods"][1:]
+    with pytest.raises(ValueError, match=r"methods\[0\] \(adpo\+\)\..*alfa"):
+        common.declared_cells(dict(cfg, methods=bad), cfg["N"])
+    with pytest.raises(ValueError, match=r"methods: configuration 1 duplicates"):
+        common.declared_cells(dict(cfg, methods=cfg["methods"][:1] * 2), cfg["N"])
+    with pytest.raises(ValueError, match=r"exceeds the environment's N = 32"):
+        common.declared_cells(dict(cfg, budgets=[4, 64]), cfg["N"])
