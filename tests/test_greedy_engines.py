@@ -50,20 +50,29 @@ def test_incremental_engine_with_changing_weights_and_subsets_is_the_literal_arg
     assert eng.n_evals < 60 * 40  # the lazy bounds saved work
 
 
-def test_blocked_engine_reweighted_between_picks_is_the_literal_argmax():
-    # ADPO between refits: the blocked engine with weights replaced every 7 picks.
+@pytest.mark.parametrize("active, block, every, dtype", [(16, 4, 7, np.float64),
+                                                        (4, 64, 5, np.float64),
+                                                        (4, 64, 5, np.float32)])
+def test_blocked_engine_reweighted_between_picks_is_the_literal_argmax(active, block, every,
+                                                                      dtype):
+    # ADPO between refits: the blocked engine with weights replaced every few picks, mostly
+    # inside a block (new active set from the block-start bounds, pending picks applied to it
+    # only). Small active sets and long blocks make the bound tau decide picks: without it,
+    # or without the pending downdates on the new A, picks go wrong.
     rng = np.random.default_rng(1)
     N, d, gamma = 500, 6, 1.0
     phi = rng.standard_normal((N, d))
     w = rng.uniform(0.05, 1.0, N)
     q0 = np.einsum("ij,ij->i", phi, phi) / gamma
     eng = BlockedGreedy(phi, np.ones(N, dtype=bool), GreedyState(d, gamma), q0, weights=w,
-                        active=16, block=4)
+                        active=active, block=block, dtype=dtype)
     H = gamma * np.eye(d)
     free = np.ones(N, dtype=bool)
+    inside = 0
     for t in range(80):
-        if t and t % 7 == 0:
+        if t and t % every == 0:
             w = rng.uniform(0.05, 1.0, N)
+            inside += eng._k > 0
             eng.reweight(w)
         ref = np.where(free, w * _scores(H, phi), -np.inf)
         i, gain, v = eng.next()
@@ -72,6 +81,7 @@ def test_blocked_engine_reweighted_between_picks_is_the_literal_argmax():
         H += np.outer(v, v)
         free[i] = False
     assert eng.state.logdet == pytest.approx(np.linalg.slogdet(H)[1], rel=1e-10)
+    assert inside >= 5  # the mid-block path ran
 
 
 def _literal_adpo(data, n, *, gamma, fit_ridge, m=None, seed=0):
