@@ -118,8 +118,8 @@ class GreedySelector(Selector):
         w = np.asarray(self.weights(), dtype=np.float64)
         if self._engine is not None:  # changing weights: the engine keeps H and its scores
             self._w = w
-            # The blocked engine takes them at the next pick: reweighting first brings its
-            # delayed score downdates up to date, engine work that refit_seconds_ leaves out.
+            # The blocked engine takes them at the next pick (a new active set inside its
+            # block, BlockedGreedy.reweight): engine work that refit_seconds_ leaves out.
             self._reweight = isinstance(self._engine, BlockedGreedy)
             return
         phi = self.data.phi
