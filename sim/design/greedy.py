@@ -730,5 +730,6 @@ class BlockedGreedy:
         if self._k:
             q = q - self.products.rowsq(self._VA, self._W[:self._k])
         self._sA = q if self._wA is None else self._wA * q
+        self._exA = np.full(K, self._exact_bulk)  # float32 bulk: B re-scores them exactly
         self._thresh = self._above(tau)
         self.n_evals += self._k * K
