@@ -164,3 +164,29 @@ def test_float32_near_ties_are_decided_in_float64(seed):
     out = greedy_select(V, 400, dtype=np.float32)
     assert np.array_equal(out.indices, greedy_select(V, 400).indices)
     assert out.info["rescored"] > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_float32_reweighted_mid_block_decides_near_ties_in_float64(seed):
+    # The near-tie pairs above, under weights replaced inside blocks (equal within a pair): the
+    # new active set's scores come from the float32 bulk, so they must be re-scored in float64
+    # before they decide a pick. Trusting them (marking them exact) picks otherwise.
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((500, 16)) * rng.uniform(0.5, 1.5, (500, 1))
+    V = np.vstack([base, base * (1 + 3e-7)])
+    q0 = np.einsum("ij,ij->i", V, V)
+    engines = [BlockedGreedy(V, np.ones(1000, dtype=bool), GreedyState(16, 1.0), q0,
+                             weights=np.ones(1000), dtype=dt, active=32, block=64)
+               for dt in (np.float32, np.float64)]
+    picks: list[list[int]] = [[], []]
+    inside = 0
+    for t in range(300):
+        if t % 9 == 5:
+            w = np.tile(rng.uniform(0.2, 1.0, 500), 2)
+            inside += engines[0]._k > 0
+            for eng in engines:
+                eng.reweight(w)
+        for eng, p in zip(engines, picks):
+            p.append(eng.next()[0])
+    assert picks[0] == picks[1]
+    assert inside >= 10  # the mid-block path ran
