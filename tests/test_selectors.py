@@ -141,13 +141,13 @@ def test_adpo_matches_naive_algorithm_1(env, refit, rounds, alpha):
 
 @pytest.mark.parametrize("gamma", [1.0, 0.05])
 def test_ucb_widths_low_rank_and_full_paths_match_an_explicit_inverse(gamma):
-    # eq. 13's widths by Woodbury (t < d / 2 told rows) and by Cholesky solves (t >= d / 2)
+    # eq. 13's widths by Woodbury (t <= d / 4 told rows) and by Cholesky solves (t > d / 4)
     # against sigma = inv(gamma I + Hessian) formed outright; t = 0 is gamma I alone.
     from sim.selectors.greedy import ucb_widths_sq
     data = gaussian_env(300, 16, beta=1.5, seed=4)
     rng = np.random.default_rng(0)
     theta = 0.5 * rng.standard_normal(16)
-    for t in (0, 1, 3, 7, 8, 9, 40):
+    for t in (0, 1, 3, 4, 5, 9, 40):
         rows = rng.choice(300, t, replace=False)
         z = data.beta * (data.phi[rows] @ theta - data.b[rows])
         w = data.beta**2 * logistic_weight(z)
