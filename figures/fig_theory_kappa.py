@@ -4,7 +4,8 @@ kappa_t = max_{i in [N]} v_{t,i}^T H_{t-1}^{-1} v_{t,i} / v_{t,I_t}^T H_{t-1}^{-
 measured by the selectors (record_kappa = true) over all N rows, selected ones included.
 Cells (environment, methods, seeds, budgets) are declared in ``fig_theory_kappa.toml`` in the
 runner's schema and run by :func:`sim.experiment.run_cell` through the runner's cell cache
-(:func:`figures.common.run_sweep`); each cell records ``kappa_t`` at every round and, at every
+(:func:`figures.common.run_sweep`); each cell records ``kappa_t`` at every round (its
+``series``) and, at every
 power-of-two budget n, ``kappa_max`` (max_{t <= n} kappa_t), ``max_design_variance`` and
 ``design_variance_ceiling``. A method without ``n_candidates`` takes the exact argmax over all
 unselected rows, one with ``n_candidates = m`` a fresh random subset of m per round (the
@@ -47,9 +48,10 @@ def kappa_setting(sweep) -> dict:
     if len(sweep.envs) != 1:
         raise ValueError(f"env: the figure needs one environment, got {len(sweep.envs)}")
     env = sweep.envs[0]
-    if not all(m.get("record_kappa") is True for m in sweep.methods):
-        raise ValueError("methods.record_kappa: every method must set record_kappa = true "
-                         "(kappa_t and Theorem 4 are traced only then)")
+    if not all(m.get("record_kappa") is True and SERIES in m.get("series", [])
+               for m in sweep.methods):
+        raise ValueError(f"methods.record_kappa: every method must set record_kappa = true and "
+                         f"series = [\"{SERIES}\"] (kappa_t and Theorem 4 are traced only then)")
     shared = {}
     for key in ("gamma", "alpha"):
         values = {m.get(key) for m in sweep.methods}

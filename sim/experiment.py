@@ -79,9 +79,21 @@ def _kappa_series(selector: Any) -> np.ndarray | None:
 
 
 #: Per-round series read from the selector after the last budget: name -> selector -> (t,)
-#: values of rounds 1..t, or None; written as rows with ``n`` = the round (1..max(budgets)),
-#: not only at the budgets (a per-round curve needs no fit per round).
+#: values of rounds 1..t, or None when it does not record them. A method table asks for them
+#: by name (``series = ["kappa_t"]``); each is written as rows with ``n`` = the round
+#: (1..max(budgets)): a per-round curve without a fit per round.
 SELECTOR_SERIES: dict[str, Callable[[Any], np.ndarray | None]] = {"kappa_t": _kappa_series}
+
+
+def series_names(value: Any, where: str = "method.series") -> list[str]:
+    """The validated ``series`` of a method table: a list of distinct SELECTOR_SERIES names."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{where}: expected a list of names, e.g. [\"kappa_t\"]; got {value!r}")
+    bad = [v for v in value if v not in SELECTOR_SERIES]
+    if bad or len(set(value)) != len(value):
+        raise ValueError(f"{where}: {bad[0] if bad else 'duplicates'!r} - list each series "
+                         f"once, from: {', '.join(SELECTOR_SERIES)}")
+    return list(value)
 
 
 #: Stream tag of a cell's selector: ``rng_for(seed, SELECTOR_STREAM)``.
@@ -124,7 +136,8 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
             over the pool and the same metrics over the held-out rows are recorded as
             ``heldout_<metric>`` (logit errors and error rate against the pool's theta_star;
             accuracy, margin, NLL with the held-out labels).
-        method: {"name": a sim.selectors method, **selector kwargs, "label": optional}. Its
+        method: {"name": a sim.selectors method, **selector kwargs, "label": optional,
+            "series": optional list of SELECTOR_SERIES names}. Its
             ``fit_ridge``/``radius`` default to the environment's, so theta_hat_n and theta_star
             are fitted alike. ``replace = true`` (designs with replacement): a pair may be
             picked again; its first label is the logged s_i, each repeat a fresh draw
@@ -139,8 +152,9 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     ENV_FACTS, ``heldout_*`` with a holdout, and the SELECTOR_METRICS the selector measures:
     with ``record_kappa = true``, ``kappa_max`` and, given a theta_star, Theorem 4's
     ``max_design_variance`` and its ``design_variance_ceiling``), where ``seconds`` is the
-    cumulative selection wall time up to n. SELECTOR_SERIES add one row per round t (``n`` = t,
-    every t <= max(budgets)): ``kappa_t`` with ``record_kappa = true``.
+    cumulative selection wall time up to n. The SELECTOR_SERIES named by the method's
+    ``series`` add one row per round t (``n`` = t, every t <= max(budgets)): ``kappa_t``
+    (needs ``record_kappa = true``).
     """
     seed = int(seed)
     budgets = sorted({positive_int(n, "budgets") for n in budgets})
@@ -164,6 +178,7 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     method = dict(method)
     m_label, e_label = label(method, "name"), label(env, "kind")
     method.pop("label", None)
+    wanted = series_names(method.pop("series", []))
     name = method.pop("name", None)
     if name is None:
         raise ValueError("method.name: missing; e.g. 'adpo+' or 'uniform'")
@@ -209,10 +224,12 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
                 metrics[key] = value
         rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": n, "metric": k,
                      "value": float(v)} for k, v in metrics.items())
-    for key, series in SELECTOR_SERIES.items():
-        values = series(selector)
-        if values is not None:
-            rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": t, "metric": key,
-                         "value": float(v)} for t, v in enumerate(values[:budgets[-1]], start=1))
+    for key in wanted:
+        values = SELECTOR_SERIES[key](selector)
+        if values is None:
+            raise ValueError(f"method.series: {name!r} did not record {key!r} (kappa_t needs "
+                             "record_kappa = true)")
+        rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": t, "metric": key,
+                     "value": float(v)} for t, v in enumerate(values[:budgets[-1]], start=1))
     return rows
 

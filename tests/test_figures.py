@@ -184,7 +184,9 @@ def test_theory_kappa_setting_is_pinned_down_by_the_sweep():
     methods = list(sweep.methods)
     for bad, key in (({**methods[0], "gamma": 1.0}, "methods.gamma"),
                      ({k: v for k, v in methods[0].items() if k != "record_kappa"},
-                      "methods.record_kappa")):
+                      "methods.record_kappa"),
+                     ({k: v for k, v in methods[0].items() if k != "series"},
+                      "methods.record_kappa.*series")):
         with pytest.raises(ValueError, match=key):
             fig.kappa_setting(dataclasses.replace(sweep, methods=(bad, *methods[1:])))
 

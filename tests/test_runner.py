@@ -467,7 +467,7 @@ def test_run_cell_traces_kappa_t_and_theorem4_against_a_brute_force_replay():
 
     env = {"kind": "gaussian", "N": 150, "d": 3, "beta": 0.5, "theta_norm": 1.0}  # ||phi|| ~ 1
     method, budgets, seed, gamma = {"name": "adpo", "n_candidates": 8, "gamma": 0.3}, [2, 8, 24], 1, 0.3
-    rows = run_cell(env, {**method, "record_kappa": True}, seed, budgets)
+    rows = run_cell(env, {**method, "record_kappa": True, "series": ["kappa_t"]}, seed, budgets)
     got = {k: {r["n"]: r["value"] for r in rows if r["metric"] == k}
            for k in ("kappa_t", "kappa_max", "max_design_variance", "design_variance_ceiling")}
     data = build_env(env, seed)
@@ -503,3 +503,20 @@ def test_run_cell_traces_kappa_t_and_theorem4_against_a_brute_force_replay():
     assert abs(np.linalg.norm(data.phi, axis=1).max() - 1) > 0.1  # so ||phi|| vs ||phi||^2 shows
     plain = run_cell(env, method, seed, budgets)
     assert not {r["metric"] for r in plain} & set(got)
+    unasked = run_cell(env, {**method, "record_kappa": True}, seed, budgets)  # no series asked
+    assert {r["metric"] for r in unasked} & set(got) == set(got) - {"kappa_t"}
+    with pytest.raises(ValueError, match="method.series: 'adpo' did not record 'kappa_t'"):
+        run_cell(env, {**method, "series": ["kappa_t"]}, seed, budgets)
+
+
+@pytest.mark.parametrize("series, msg", [("kappa_t", "expected a list"),
+                                         (["kappa"], "'kappa' - list each series once"),
+                                         (["kappa_t", "kappa_t"], "'duplicates'")])
+def test_sweep_refuses_bad_series_before_running(series, msg):
+    """A method's ``series`` is checked against sim.experiment.SELECTOR_SERIES when the sweep is
+    parsed (nothing runs); it is not passed to the selector as an option."""
+    cfg = {"seeds": [0], "budgets": [4], "env": {"kind": "gaussian", "N": 16, "d": 2},
+           "methods": [{"name": "adpo", "record_kappa": True, "series": series}]}
+    with pytest.raises(ValueError, match=rf"methods\[0\]\.series: .*{msg}"):
+        parse_sweep(cfg)
+    assert parse_sweep({**cfg, "methods": [{**cfg["methods"][0], "series": ["kappa_t"]}]}).cells()
