@@ -76,11 +76,16 @@ def test_seeds_and_streams():
 
 def test_repeats_time_by_the_timing_rule(monkeypatch):
     """Fake clock: a warm-up, then the median of 3 timed solves (1, 7, 2 s) -> 2 s; without
-    repeats no time is recorded. Mutants rejected: the mean (3.33), the warm-up timed."""
+    repeats no time is recorded. Mutants rejected: the mean (3.33), no warm-up (3 solves)."""
+    import sim.design.greedy as greedy
+
     ticks = iter([0, 1, 10, 17, 20, 22])
     monkeypatch.setattr(sim.timing, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+    solves = []
+    real = greedy.greedy_select
+    monkeypatch.setattr(greedy, "greedy_select", lambda *a, **k: solves.append(1) or real(*a, **k))
     rows = _by_metric(run_design_cell(ENV, {"name": "greedy", "repeats": 3}, 0, [4]))
-    assert rows[4, "seconds"] == 2
+    assert rows[4, "seconds"] == 2 and len(solves) == 4
     assert (4, "seconds") not in _by_metric(run_design_cell(ENV, {"name": "greedy"}, 0, [4]))
 
 
