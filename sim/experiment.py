@@ -195,13 +195,7 @@ def design_config(method: dict, where: str = "method") -> tuple[Any, Any, dict]:
     ``where.key``)."""
     from .design.solvers import SOLVERS, solve_options
 
-    name = method.get("name")
-    if name is None:
-        raise ValueError(f"{where}.name: missing; choose one of {', '.join(SOLVERS.names())}")
-    try:
-        entry = SOLVERS.get(str(name))
-    except ValueError as exc:
-        raise ValueError(f"{where}.name: {str(exc).split(': ', 1)[-1]}") from None
+    entry = SOLVERS.entry_at(method.get("name"), f"{where}.name")
     keys = {k: method[k] for k in DESIGN_KEYS[2:] if k in method}
     try:
         options = solve_options(entry.name, {k: v for k, v in method.items()

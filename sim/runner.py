@@ -429,12 +429,7 @@ def method_config(method: dict, where: str = "method") -> Any:
 
 
 def _entry(registry: Any, name: Any, where: str) -> Any:
-    if name is None:
-        raise ValueError(f"{where}: missing; choose one of {', '.join(registry.names())}")
-    try:
-        entry = registry.get(str(name))
-    except ValueError as exc:
-        raise ValueError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+    entry = registry.entry_at(name, where)
     if "ranking" in entry.tags:
         raise ValueError(f"{where}: {entry.name!r} is for ranking pools; sweeps run pairwise "
                          "pools only (use `adpo select` on a ranking pool, or "
