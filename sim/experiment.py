@@ -229,7 +229,7 @@ def run_design_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], 
             the pool V, unweighted.
         method: {"name": a solver of sim.design.solvers.SOLVERS, **its options, "label",
             "round", "repeats", "max_N", "max_d"} (:func:`design_config`). The solver's seed
-            is ``SeedSequence([seed, DESIGN_STREAM])``'s first word, independent of the env's.
+            is drawn from ``rng_for(seed, DESIGN_STREAM)``, independent of the env's stream.
         seed: seeds the environment and, independently, the solver.
         budgets: the design sizes n (<= N).
         data: a pre-built environment (skips ``build_env``).
@@ -264,7 +264,7 @@ def run_design_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], 
         return []
     if budgets[-1] > N:
         raise ValueError(f"budgets: largest budget {budgets[-1]} exceeds the {N} rows")
-    solver_seed = int(np.random.SeedSequence([seed, DESIGN_STREAM]).generate_state(1)[0])
+    solver_seed = int(rng_for(seed, DESIGN_STREAM).integers(2**63 - 1))
     repeats = keys.get("repeats")
 
     def solve(n: int | None) -> tuple[Any, dict]:

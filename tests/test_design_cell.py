@@ -144,3 +144,18 @@ def test_design_config_reads_the_solver_table():
                                        "dtype": "float32"})
     assert entry.name == "fw" and opts.efficiency == 0.9 and opts.dtype is np.float32
     assert keys == {"round": True}
+
+
+@pytest.mark.parametrize("name, options", [("design_quality", {}),
+                                           ("design_scaling", {"Ns": [], "d_fixed": 0, "ds": [],
+                                                               "N_fixed": 0})])
+def test_design_figures_declare_valid_design_sweeps(name, options):
+    """Every scale of both design figures parses as a design sweep, each method in its own
+    registered colour/marker (the solver table's styles, distinct, none the black default)."""
+    from figures import common
+
+    for scale in common.SCALES:
+        sweep, _ = common.load_sweep_config(name, scale, options)
+        assert sweep.cell == "design" and sweep.cells()
+        styles = common.sweep_styles(sweep)
+        assert len(set(styles.values())) == len(styles) and ("black", ".") not in styles.values()
