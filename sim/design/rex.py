@@ -68,7 +68,7 @@ from .relaxed import _check_relaxed, _finish, _start
 
 NULL = 1e-14   # mass below this counts as removed (R's `del`)
 _EPS = 1e-24   # keeps alpha's denominator away from 0 for parallel v_k, v_l (R's `eps`)
-BLOCK = 64     # support rows per block of exchanges with one l (module docstring)
+BLOCK = 128    # support rows per block of exchanges with one l (module docstring)
 
 
 def exchange_step(gk: float, gl: float, gkl: float) -> float:
@@ -188,13 +188,14 @@ def _block(G: np.ndarray, pi: np.ndarray, rows: np.ndarray, only_nullifying: boo
     D = np.zeros(m)
     T = np.empty((2, 2))
     l = int(rows[-1])
-    for j in range(m - 1):
-        k = int(rows[j])
+    step, item, gl_at = exchange_step, G.item, m - 1     # hoisted: this loop is REX's hot path
+    made = refused = 0
+    for j, k in enumerate(rows[:-1].tolist()):
         pk, pl = pi.item(k), pi.item(l)
         if pk <= 0 and pl <= 0:
             continue
-        gk, gl, gkl = G.item(j, j), G.item(m - 1, m - 1), G.item(j, m - 1)
-        a = min(pk, max(-pl, exchange_step(gk, gl, gkl)))
+        gk, gl, gkl = item(j, j), item(gl_at, gl_at), item(j, gl_at)
+        a = min(pk, max(-pl, step(gk, gl, gkl)))
         if a == 0.0:
             continue
         nk, nl = pk - a, pl + a
@@ -204,14 +205,16 @@ def _block(G: np.ndarray, pi: np.ndarray, rows: np.ndarray, only_nullifying: boo
         t21, t22 = a * gkl, 1.0 + a * gl
         det = t11 * t22 - t12 * t21
         if not det > 1e-10:
-            info["refused"] += 1
+            refused += 1
             continue
         pi[k], pi[l] = nk, nl
         D[j] -= a
         D[-1] += a
-        info["exchanges"] += 1
+        made += 1
         c = a / det
         T[0, 0], T[0, 1], T[1, 0], T[1, 1] = -c * t22, -c * t12, c * t21, c * t11
-        W = G[j + 1:, j::m - 1 - j]        # (m - j - 1, 2): columns k and l, a view
+        W = G[j + 1:, j::gl_at - j]        # (m - j - 1, 2): columns k and l, a view
         G[j + 1:, j + 1:] -= W @ (T @ W.T)
+    info["exchanges"] += made
+    info["refused"] += refused
     return D
