@@ -5,7 +5,9 @@ core (issue 15).
 2. In memory: the blocked greedy (paper eq. 10, :func:`sim.design.greedy_select`) on N x d
    Gaussian rows, n picks, float64 and float32. It needs 2 N d n flop for the bulk downdates
    (the paper's scale N = 2^16, d = 384, n = 2^15: 1.65e12); reported as GFLOP/s and as a fraction
-   of the GEMM rate. Same picks in both precisions required.
+   of the GEMM rate. Same picks in both precisions required. Then the same runs on
+   ``--backend torch`` on the CPU (when torch is installed): seconds, the ratio to numpy in the
+   same process, same picks.
 3. Out of core: a float32 pool folder (:mod:`sim.store`) of N x d rows written block by block,
    memory-mapped, and the greedy run on it streamed (never loaded: rows are read in
    ``rows_per_block`` blocks); wall time and peak anonymous resident memory (the page cache of
@@ -60,6 +62,22 @@ def bench_in_memory(res, N, d, n, rates):
     same = bool(np.array_equal(picks["float64"], picks["float32"]))
     for row in res.tables["in_memory"][-2:]:
         row["same_picks_f32_f64"] = same
+    try:
+        from sim.design.torch_greedy import greedy_select_torch
+    except ImportError:          # torch is optional: the row says so
+        return
+    greedy_select_torch(V[:2000], 50)           # warm-up: torch's import and thread pool
+    for row in res.tables["in_memory"][-2:]:
+        t0 = time.perf_counter()
+        r = greedy_select_torch(V, n, dtype=np.dtype(row["dtype"]))
+        row.update(torch_cpu_seconds=time.perf_counter() - t0,
+                   torch_same_picks=bool(np.array_equal(r.indices, picks[row["dtype"]])),
+                   torch_loadavg=list(os.getloadavg()))
+        row["torch_over_numpy"] = row["torch_cpu_seconds"] / row["seconds"]
+        print(f"  torch-CPU (--backend torch, numpy's engine with torch's products) "
+              f"{row['dtype']}: {row['torch_cpu_seconds']:.2f} s = "
+              f"{row['torch_over_numpy']:.2f}x numpy, same picks {row['torch_same_picks']}",
+              flush=True)
 
 
 def bench_out_of_core(res, N, d, n, check_rows, tmpdir):
@@ -122,6 +140,11 @@ def main(argv=None) -> int:
                      f"{r['gemm_fraction']:.0%} of GEMM", reference=f"GEMM "
                      f"{r['gemm_gflops']:.0f} GFLOP/s ({'; '.join(g['blas'])}, "
                      f"OPENBLAS_CORETYPE={g['OPENBLAS_CORETYPE']})")
+        if "torch_over_numpy" in r:
+            res.headline(f"torch-CPU blocked greedy N = {r['N']}, d = {r['d']}, n = {r['n']}, "
+                         f"{r['dtype']}", ours=f"{r['torch_cpu_seconds']:.1f} s = "
+                         f"{r['torch_over_numpy']:.2f}x numpy", reference=f"numpy "
+                         f"{r['seconds']:.1f} s, same picks: {r['torch_same_picks']}")
     o = res.tables["out_of_core"][0]
     res.headline(f"out-of-core greedy N = {o['N']}, d = {o['d']}, n = {o['n']}, float32 pool "
                  f"streamed", ours=f"{o['streamed_s']:.0f} s, peak +{o['peak_anon_mb']:.0f} MB "

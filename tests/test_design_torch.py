@@ -25,6 +25,22 @@ def test_same_picks_as_the_numpy_engine(dtype, host_picks):
     assert out.logdet == pytest.approx(ref.logdet, rel=1e-12)
     assert np.allclose(out.gains, ref.gains, rtol=1e-10)
     assert out.info["blocks"] > 3 and out.info["reanchors"] >= 1   # both mechanisms exercised
+    if host_picks:   # the numpy engine itself, its bulk products on torch
+        assert out.info["products"] == "torch"
+
+
+@pytest.mark.parametrize("product", ["rowsq", "quad"])
+def test_a_wrong_torch_product_changes_the_picks(product, monkeypatch):
+    # The CPU path's picks depend on torch's bulk products (refresh and re-anchor): one 0.1% off
+    # must change a float64 pick, so the test above compares torch's arithmetic, not numpy's.
+    from sim.design.torch_greedy import TorchProducts
+    right = getattr(TorchProducts, product)
+    monkeypatch.setattr(TorchProducts, product, lambda self, X, W: 0.999 * right(self, X, W))
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal((4000, 24)) * rng.uniform(0.3, 2.0, (4000, 1))
+    ref = greedy_select(V, 600, gamma=0.5)
+    out = greedy_select_torch(V, 600, gamma=0.5, block=64)
+    assert not np.array_equal(out.indices, ref.indices)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

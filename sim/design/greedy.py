@@ -80,6 +80,25 @@ REANCHOR_F64 = 64.0   # the same with a float64 bulk (its stale scores carry ~ep
 _REFRESH_ROWS = 2048  # rows per GEMM chunk in a refresh: its rows x block product stays in cache
 
 
+class BulkProducts:
+    """The products of the blocked engine whose work grows with the number of rows: the bulk
+    refresh ||W_k v_i||^2 over a row block, the active set's sub-block refresh (the same product
+    on A) and the exact re-scoring v_i^T H^{-1} v_i at a re-anchor. numpy's BLAS here;
+    :mod:`sim.design.torch_greedy` supplies torch's (``--backend torch`` on the CPU), so both
+    backends run this one engine and differ only in who multiplies."""
+
+    name = "numpy"
+
+    def rowsq(self, X: np.ndarray, Wk: np.ndarray) -> np.ndarray:
+        """||W_k x_i||^2 for the rows of X (m, d), W_k (k, d) in X's dtype -> (m,)."""
+        C = X @ Wk.T
+        return np.einsum("ij,ij->i", C, C)
+
+    def quad(self, X: np.ndarray, h_inv: np.ndarray) -> np.ndarray:
+        """x_i^T H^{-1} x_i for the float64 rows of X (m, d) -> (m,)."""
+        return np.einsum("ij,ij->i", X @ h_inv, X)
+
+
 def _float_dtype(dtype: DTypeLike) -> np.dtype:
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
@@ -219,7 +238,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
                   record_kappa: bool = False, method: str = "auto", active: int = 512,
                   block: int = 256, initial: ArrayLike | None = None, replace: bool = False,
                   group: ArrayLike | None = None, max_per_prompt: int | None = None,
-                  rows_per_block: int = _REFRESH_ROWS, sub_active: int = 128) -> DesignResult:
+                  rows_per_block: int = _REFRESH_ROWS, sub_active: int = 128,
+                  products: BulkProducts | None = None) -> DesignResult:
     """Greedy D-optimal selection of n rows (paper eq. 10; Algorithm 2 with fixed weights).
 
     Maximizes log det(gamma I + sum_{i in S} v_i v_i^T) one pick at a time, v_i = sqrt(w_i) V_i.
@@ -254,6 +274,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
             blocked one, V is never copied or converted as a whole: it is validated, scored and
             refreshed in blocks of this many rows (weights, if any, are applied to the scores),
             so the memory beyond the mapped file is O(N + rows_per_block (d + block) + K d).
+        products: who runs the blocked engine's bulk products (:class:`BulkProducts`; None:
+            numpy). The torch backend passes its own.
 
     Returns:
         DesignResult with ``indices`` (n,) in pick order, ``gains`` (n,), ``logdet`` of H_n,
@@ -334,7 +356,7 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
                             active=positive_int(active, "active"),
                             block=positive_int(block, "block"), replace=bool(replace),
                             rows_per_block=rows_per_block, copy=not stream,
-                            sub_active=sub_active)
+                            sub_active=sub_active, products=products)
         picks, gains = [], []
         for _ in range(n):
             i, gain, _v = eng.next()
@@ -342,7 +364,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
             gains.append(gain)
             eng.exclude(cap.picked(i))
         kappa, evals = None, eng.n_evals
-        info["blocks"] = eng.n_blocks
+        info.update(blocks=eng.n_blocks, reanchors=eng.n_reanchors,
+                    compactions=eng.n_compactions, products=eng.products.name)
     info["evaluations"] = int(evals)
     gains = np.asarray(gains, dtype=np.float64)
     logdet = state.logdet if logdet is None else logdet
@@ -457,6 +480,7 @@ class BlockedGreedy:
             downdated like every other row's, q_i <- q_i - (w^T V_i)^2, which is exactly its
             score for a repeated pick.
         rows_per_block: rows per matrix product of the bulk refresh.
+        products: :class:`BulkProducts` (None: numpy's) for the refreshes and re-anchors.
         copy: keep a compacted copy of the eligible rows in ``dtype`` (default; picked rows
             are dropped from it as the run goes). ``False`` reads V in place (e.g. a
             ``numpy.memmap`` of a pool, never loaded as a whole): every row stays in the
@@ -467,8 +491,9 @@ class BlockedGreedy:
                  *, weights: np.ndarray | None = None, dtype: DTypeLike = np.float64,
                  active: int = 512, block: int = 256, replace: bool = False,
                  rows_per_block: int = _REFRESH_ROWS, copy: bool = True,
-                 sub_active: int = 128) -> None:
+                 sub_active: int = 128, products: BulkProducts | None = None) -> None:
         self.V, self.state, self.w = V, state, weights
+        self.products = BulkProducts() if products is None else products
         self.replace = bool(replace)
         self.dt = _float_dtype(dtype)
         self._exact_bulk = self.dt == np.float64
@@ -499,6 +524,7 @@ class BlockedGreedy:
         self._active2 = positive_int(sub_active, "sub_active")
         self._anchor: float | None = None
         self.n_evals, self.n_blocks = self.rows.size, 0
+        self.n_reanchors = self.n_compactions = 0
 
     def _key(self, idx: np.ndarray | None = None) -> np.ndarray:
         q = self.q if idx is None else self.q[idx]
@@ -517,6 +543,7 @@ class BlockedGreedy:
             self.rows, self.Vr, self.q = (self.rows[self.alive], self.Vr[self.alive],
                                           self.q[self.alive])
             self.alive = np.ones(self.rows.size, dtype=bool)
+            self.n_compactions += 1
         key = np.where(self.alive, self._key(), -np.inf)
         top = float(key.max())
         if self._anchor is None:
@@ -525,11 +552,13 @@ class BlockedGreedy:
             # The downdated scores carry an absolute rounding error ~ eps * (score at the last
             # exact evaluation); once scores have shrunk by REANCHOR that error is REANCHOR
             # times larger relative to them, so recompute all of them exactly (O(N d^2)).
+            h_inv = self.state.h_inv  # (folds the pending rank-one terms first)
             for lo in range(0, self.rows.size, self._chunk):
                 hi = lo + self._chunk
-                self.q[lo:hi] = self.state.scores(self.V[self.rows[lo:hi]] if self._copy
-                                                  else self.V[lo:hi])
+                X = self.V[self.rows[lo:hi]] if self._copy else self.V[lo:hi]
+                self.q[lo:hi] = self.products.quad(np.asarray(X, dtype=np.float64), h_inv)
             self.n_evals += self.rows.size
+            self.n_reanchors += 1
             key = np.where(self.alive, self._key(), -np.inf)
             self._anchor = top = float(key.max())
         K = min(self.active, self.n_alive)
@@ -576,9 +605,7 @@ class BlockedGreedy:
         if k == k0:  # the best of B cannot beat tau2: widen B
             self._active2 *= 2
             return
-        Wk = self._W[k0:k]
-        C = self._VA @ Wk.T
-        c = np.einsum("ij,ij->i", C, C)
+        c = self.products.rowsq(self._VA, self._W[k0:k])
         if self._wA is not None:
             c *= self._wA
         self._sA -= c
@@ -609,8 +636,7 @@ class BlockedGreedy:
             self.active = max(self.active // 2, 128)
         Wk = self._W[:k].astype(self.dt)
         for lo in range(0, self.rows.size, self._chunk):
-            C = self.Vr[lo:lo + self._chunk] @ Wk.T
-            self.q[lo:lo + self._chunk] -= np.einsum("ij,ij->i", C, C)
+            self.q[lo:lo + self._chunk] -= self.products.rowsq(self.Vr[lo:lo + self._chunk], Wk)
         self.n_evals += k * self.rows.size
         self._k = 0
 

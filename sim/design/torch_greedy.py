@@ -11,24 +11,24 @@ accepted only if it beats tau, the largest block-start score outside A (by the r
 float64 whenever the top score shrank by ``REANCHOR`` since the last exact evaluation. See the
 numpy engine's docstring for why each of these is needed; the constants are shared.
 
-Where the per-pick work runs (``host_picks``). A pick costs O(K d + d^2) in about a dozen small
-operations (argmax over A, H^{-1} v, the Sherman-Morrison vector w, the downdate of A's scores by
-(V_A w)^2). On CUDA they run on the device as tensors (H^{-1} is a float64 tensor there), so that
-nothing of size N or K crosses the bus; each pick synchronizes the host three times (the argmax
-index, the test against tau, v^T H^{-1} v). On the CPU each small torch operation costs
-microseconds of dispatch and its K x d matrix-vector product is slower than numpy's, so by
-default the per-pick work runs in numpy on the host with the numpy engine's
-:class:`~sim.design.greedy.GreedyState`, on the same memory (``Tensor.numpy()`` of a CPU tensor
-is a view), and torch runs the bulk: the block-start top-K, the refresh GEMM and the exact
-re-scoring. ``host_picks=False`` runs the device code path on the CPU (the tests run both).
+Where the per-pick work runs (``host_picks``). On the CPU (the default there) the engine IS the
+numpy one, :class:`sim.design.greedy.BlockedGreedy` (two-level active sets, compaction,
+streaming of a memory-mapped pool), with torch running its bulk products
+(:class:`TorchProducts`: the refresh GEMMs and the exact re-scoring at a re-anchor) on the same
+memory, so the two backends cannot drift apart. On CUDA a pick costs O(K d + d^2) in about a
+dozen small operations (argmax over A, H^{-1} v, the Sherman-Morrison vector w, the downdate of
+A's scores by (V_A w)^2) which run on the device as tensors (H^{-1} is a float64 tensor there),
+so that nothing of size N or K crosses the bus; each pick synchronizes the host three times (the
+argmax index, the test against tau, v^T H^{-1} v). ``host_picks=False`` runs that device code
+path on the CPU (the tests run both).
 
-Differences from the numpy engine, none of which changes a pick: on the device path picked rows
-are masked (never compacted away, so a memory-mapped source is never copied); on the host path
-an in-memory bulk is compacted like the numpy engine's once a quarter of its rows are picked;
-and in float32, when no pick can be certified even with an active set of ``max(active, 4096)``
-rows (scores closer together than ``F32_MARGIN``, e.g. rows of exactly equal norm at the start),
-all scores are recomputed exactly in float64 and the next block certifies against the exact tau
-without the margin, instead of widening the active set towards all N rows.
+The device path differs from the numpy engine in ways none of which changes a pick: picked rows
+are masked (never compacted away, so a memory-mapped source is never copied); the active set is
+one level (no sub-active set); and in float32, when no pick can be certified even with an active
+set of ``max(active, 4096)`` rows (scores closer together than ``F32_MARGIN``, e.g. rows of
+exactly equal norm at the start), all scores are recomputed exactly in float64 and the next block
+certifies against the exact tau without the margin, instead of widening the active set towards
+all N rows.
 
 Rows come from a :class:`RowSource`: an in-memory array (moved to the device once) or a
 memory-mapped (N, d) array streamed in blocks of ``rows_per_block`` rows, so peak memory is
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from contextlib import nullcontext
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +50,8 @@ from threadpoolctl import threadpool_limits
 
 from ..validation import as_matrix, as_vector, positive_int
 from .common import DesignResult, check_gamma, design_vectors
-from .greedy import F32_MARGIN, REANCHOR, GreedyState, RankOneBuffer, _float_dtype
+from .greedy import (F32_MARGIN, REANCHOR, BulkProducts, GreedyState, RankOneBuffer,
+                     _float_dtype, greedy_select)
 
 if TYPE_CHECKING:
     import torch
@@ -85,9 +85,6 @@ def resolve_device(device: str) -> torch.device:
 class RowSource:
     """The candidate rows v_i = sqrt(w_i) phi_i, served to the engine in row blocks.
 
-    Rows are addressed by *local* index 0..N-1; :meth:`compact` drops rows of an in-memory bulk
-    and ``rows`` then maps local to original indices (None: the identity).
-
     Args:
         phi: (N, d) array: in memory (moved to the device once, in the bulk dtype, plus a float64
             copy on the host when the bulk is float32), a ``numpy.memmap`` (streamed: only
@@ -106,7 +103,6 @@ class RowSource:
         self.tdt = torch.float32 if self.dt == np.float32 else torch.float64
         self.stream = isinstance(phi, np.memmap) if stream is None else bool(stream)
         self.rows_per_block = positive_int(rows_per_block, "rows_per_block")
-        self.rows: np.ndarray | None = None
         self._bulk: Tensor | None = None
         self._v64: np.ndarray | None = None
         self._src: Tensor | None = None
@@ -150,23 +146,14 @@ class RowSource:
                 yield lo, hi, self._load(np.s_[lo:hi], dtype or self.tdt)
 
     def exact(self, idx: np.ndarray) -> Tensor:
-        """Rows ``idx`` (sorted local int array) in float64 on the device, (m, d)."""
-        rows = idx if self.rows is None else self.rows[idx]
+        """Rows ``idx`` (sorted int array) in float64 on the device, (m, d)."""
+        rows = idx
         if self._v64 is not None:
             return self.torch.from_numpy(np.ascontiguousarray(self._v64[rows])).to(self.device)
         if self._src is not None:
             i = self.torch.from_numpy(np.asarray(rows)).to(self.device)
             return self._src[i].to(self.torch.float64)
         return self._load(rows, self.torch.float64)
-
-    def compact(self, keep: np.ndarray) -> None:
-        """Keep only the local rows ``keep`` (sorted int array) of an in-memory bulk (a copy of
-        those rows in the bulk dtype; the exact rows stay where they are, reached via ``rows``)."""
-        if self._bulk is None:
-            raise ValueError("rows: a streamed source cannot be compacted")
-        self._bulk = self._bulk[self.torch.from_numpy(keep).to(self.device)]
-        self.rows = keep if self.rows is None else self.rows[keep]
-        self.N = int(keep.size)
 
     def _load(self, key: Any, tdtype: torch.dtype) -> Tensor:
         X = np.array(self._phi[key], dtype=np.float64 if tdtype == self.torch.float64
@@ -233,6 +220,35 @@ class _TorchState(RankOneBuffer):
         self.logdet = 2.0 * float(self.t.log(self.t.diagonal(L)).sum())
 
 
+class TorchProducts(BulkProducts):
+    """The blocked engine's bulk products (:class:`sim.design.greedy.BulkProducts`) on torch's
+    CPU kernels, on the numpy arrays' own memory (``torch.from_numpy`` is a view): the host path
+    of :func:`greedy_select_torch`."""
+
+    name = "torch"
+
+    def __init__(self) -> None:
+        self.torch = _torch()
+
+    def _t(self, X: np.ndarray, dtype: Any = None) -> Tensor:
+        with warnings.catch_warnings():  # read-only input (a pool): torch only reads it
+            warnings.filterwarnings("ignore", message=".*not writable.*")
+            return self.torch.from_numpy(np.ascontiguousarray(X, dtype=dtype))
+
+    def rowsq(self, X: np.ndarray, Wk: np.ndarray) -> np.ndarray:
+        # (k x m) = W_k X^T, summed over k: MKL's float64 kernels run this layout up to twice
+        # as fast as X W_k^T (k = 8..256, m = 2048..4096, one thread, AMD EPYC); float32 the other
+        if Wk.dtype == np.float64:
+            C = self._t(Wk) @ self._t(X, Wk.dtype).T
+            return C.mul_(C).sum(0).numpy()
+        C = self._t(X, Wk.dtype) @ self._t(Wk).T
+        return C.mul_(C).sum(1).numpy()
+
+    def quad(self, X: np.ndarray, h_inv: np.ndarray) -> np.ndarray:
+        Xt = self._t(X, np.float64)
+        return ((Xt @ self._t(h_inv)) * Xt).sum(1).numpy()
+
+
 def greedy_select_torch(V: Any, n: int, *, gamma: float = 1.0,
                         weights: ArrayLike | None = None, exclude: ArrayLike | None = None,
                         dtype: DTypeLike = np.float64, device: str = "cpu", active: int = 512,
@@ -245,21 +261,57 @@ def greedy_select_torch(V: Any, n: int, *, gamma: float = 1.0,
     docstring). ``V`` may be an (N, d) array, a float tensor or a ``numpy.memmap`` (streamed in
     blocks of ``rows_per_block`` rows; then peak memory is O(rows_per_block d + N)). ``device``:
     "cpu", "cuda" or "cuda:K". ``dtype``: float64, or float32 for the bulk refresh.
-    ``host_picks``: run the per-pick work in numpy on the host (default: on the CPU only; the
-    module docstring says why); False runs the device code path.
+    ``host_picks``: on the CPU (the default there), the numpy engine
+    (:class:`sim.design.greedy.BlockedGreedy`) itself with torch running its bulk products
+    (:class:`TorchProducts`); False runs the device code path (per-pick work on tensors).
 
     Returns:
         DesignResult(solver="greedy") with ``indices`` (n,) in pick order, ``gains`` (n,),
         ``logdet``, ``info`` (backend, device, dtype, blocks, evaluations, reanchors).
     """
-    t0 = time.perf_counter()
     torch = _torch()
     dev = resolve_device(device)
-    gamma = check_gamma(gamma, allow_zero=False)
     host = dev.type == "cpu" if host_picks is None else bool(host_picks)
     if host and dev.type != "cpu":
         raise ValueError("host_picks: the per-pick work runs on the host only with device "
                          "'cpu'; leave host_picks unset")
+    if host:
+        return _host_select(torch, V, n, gamma=gamma, weights=weights, exclude=exclude,
+                            dtype=dtype, active=active, block=block,
+                            rows_per_block=rows_per_block, stream=stream)
+    return _device_select(torch, dev, V, n, gamma=gamma, weights=weights, exclude=exclude,
+                          dtype=dtype, active=active, block=block,
+                          rows_per_block=rows_per_block, stream=stream)
+
+
+def _host_select(torch: Any, V: Any, n: int, *, gamma: float, weights: ArrayLike | None,
+                 exclude: ArrayLike | None, dtype: DTypeLike, active: int, block: int,
+                 rows_per_block: int, stream: bool | None) -> DesignResult:
+    """The CPU path: :func:`sim.design.greedy.greedy_select`'s blocked engine, its bulk
+    products on torch, numpy's BLAS held to one thread for the per-pick work (so that its pool
+    does not spin on the cores torch's intra-op pool needs for the bulk products)."""
+    if torch.is_tensor(V):
+        if weights is not None:
+            raise ValueError("weights: scale the tensor rows by sqrt(w) before calling")
+        V = V.detach().cpu().numpy()
+    elif isinstance(V, np.memmap) and stream is False:
+        V = np.asarray(V)
+    rows = min(positive_int(rows_per_block, "rows_per_block"), HOST_REFRESH_ROWS)
+    with threadpool_limits(1, user_api="blas"):
+        res = greedy_select(V, n, gamma=gamma, weights=weights, exclude=exclude, dtype=dtype,
+                            method="blocked", active=active, block=block,
+                            rows_per_block=rows, products=TorchProducts())
+    res.info.update(backend="torch", device="cpu", host_picks=True)
+    return res
+
+
+def _device_select(torch: Any, dev: Any, V: Any, n: int, *, gamma: float,
+                   weights: ArrayLike | None, exclude: ArrayLike | None, dtype: DTypeLike,
+                   active: int, block: int, rows_per_block: int,
+                   stream: bool | None) -> DesignResult:
+    """The device path (CUDA, or the CPU with host_picks=False): per-pick work on tensors."""
+    t0 = time.perf_counter()
+    gamma = check_gamma(gamma, allow_zero=False)
     if not isinstance(V, np.memmap) and not torch.is_tensor(V):
         V = as_matrix(V, "V")
     src = RowSource(V, weights, dtype, dev, stream=stream, rows_per_block=rows_per_block)
@@ -275,111 +327,86 @@ def greedy_select_torch(V: Any, n: int, *, gamma: float = 1.0,
     exact_bulk = src.dt == np.float64
     margin = 0.0 if exact_bulk else F32_MARGIN
     f64 = torch.float64
-    # The host path keeps its per-pick arrays in numpy, sharing memory with the tensors
-    # (``alive`` and ``sc`` are written per pick through their numpy views).
-    state: Any = GreedyState(d, gamma) if host else _TorchState(torch, d, gamma, dev)
+    state = _TorchState(torch, d, gamma, dev)
     alive = torch.ones(src.N, dtype=torch.bool, device=dev)
     alive[torch.from_numpy(excl).to(dev)] = False
     sc = torch.empty(src.N, dtype=f64, device=dev)
-
-    def exact_scores(X: Tensor) -> Tensor:
-        """v^T H^{-1} v for the float64 rows of X (m, d), in torch (its threads)."""
-        if not host:
-            return state.scores(X)
-        h_inv = torch.from_numpy(state.h_inv)        # (d, d); folds the pending rank-one terms
-        return ((X @ h_inv) * X).sum(1)
 
     for lo, hi, X in src.blocks(f64):
         sc[lo:hi] = (X * X).sum(1) / gamma
     neg_inf = torch.tensor(-np.inf, dtype=f64, device=dev)
     picks: list[int] = []
     gains: list[float] = []
-    W: Any = np.empty((block, d)) if host else torch.empty((block, d), dtype=f64, device=dev)
-    alive_h = alive.numpy() if host else alive
-    chunk = HOST_REFRESH_ROWS if host else None
-    compactable = host and src._bulk is not None
-    evals, nblocks, reanchors, compactions = src.N, 0, 0, 0
+    W = torch.empty((block, d), dtype=f64, device=dev)
+    evals, nblocks, reanchors = src.N, 0, 0
     max_active = max(active, 4096)
     anchor = float(torch.where(alive, sc, neg_inf).max())
     exact_sc = True   # sc holds exact float64 scores (no float32 downdate since the last pass)
-    # Host path: numpy's BLAS runs the small per-pick products on one thread, so that its
-    # pool does not spin on the cores torch's intra-op pool needs for the bulk products.
-    with threadpool_limits(1, user_api="blas") if host else nullcontext():
-        while len(picks) < n:
-            if compactable and n_alive < 0.75 * src.N:   # drop the picked (and excluded) rows
-                keep = np.flatnonzero(alive_h)
-                src.compact(keep)
-                sc, alive = sc[torch.from_numpy(keep)], torch.ones(keep.size, dtype=torch.bool)
-                alive_h = alive.numpy()
-                compactions += 1
+    while len(picks) < n:
+        key = torch.where(alive, sc, neg_inf)
+        top = float(key.max())
+        if top < anchor / REANCHOR or (not exact_sc and active > max_active):
+            for lo, hi, X in src.blocks(f64):
+                sc[lo:hi] = state.scores(X)
+            evals += src.N
+            reanchors += 1
             key = torch.where(alive, sc, neg_inf)
-            top = float(key.max())
-            if top < anchor / REANCHOR or (not exact_sc and active > max_active):
-                for lo, hi, X in src.blocks(f64):
-                    sc[lo:hi] = exact_scores(X)
-                evals += src.N
-                reanchors += 1
-                key = torch.where(alive, sc, neg_inf)
-                anchor = top = float(key.max())
-                exact_sc, active = True, min(active, max_active)
-            K = min(active, n_alive)
-            if K < src.N:
-                vals, part = torch.topk(key, K + 1, sorted=True)
-                A = torch.sort(part[:K]).values
-                tau = float(vals[K])
-            else:
-                A, tau = torch.nonzero(alive).flatten(), -np.inf
-            A_np = A.cpu().numpy()
-            VA: Any = src.exact(A_np)
-            if exact_bulk:
-                sA: Any = sc[A].numpy() if host else sc[A].clone()
-            else:
-                sA = exact_scores(VA).numpy() if host else exact_scores(VA)
-                evals += A_np.size
-            if host:
-                VA = VA.numpy()
-            slack = 0.0 if exact_sc else margin
-            thresh = tau + slack * abs(tau) if np.isfinite(tau) else -np.inf
-            nblocks += 1
-            k = 0
-            while k < block and len(picks) < n:
-                j = int(sA.argmax())
-                if not float(sA[j]) > thresh:
-                    break
-                gain, w = state._add(VA[j])
-                i = int(A_np[j])
-                picks.append(i if src.rows is None else int(src.rows[i]))
-                gains.append(gain)
-                alive_h[i] = False
-                n_alive -= 1
-                c = VA @ w
-                c *= c
-                sA -= c
-                sA[j] = -np.inf
-                W[k] = w
-                k += 1
-            evals += k * A_np.size
-            if k == 0:
-                if K == n_alive:
-                    raise RuntimeError("greedy: no certifiable pick among all rows")
-                active = 2 * active
-                continue
-            if k < block // 4:
-                active = min(2 * active, max_active)
-            elif k > block // 2:
-                active = max(active // 2, 128)
-            Wk = (torch.from_numpy(W[:k]) if host else W[:k]).to(src.tdt)
-            for lo, hi, X in src.blocks():
-                step = chunk or hi - lo
-                for a in range(lo, hi, step):
-                    C = X[a - lo:a - lo + step] @ Wk.T
-                    C *= C
-                    sc[a:min(a + step, hi)] -= C.sum(1) if exact_bulk else C.sum(1).to(f64)
-            exact_sc = exact_bulk
-            evals += k * src.N
+            anchor = top = float(key.max())
+            exact_sc, active = True, min(active, max_active)
+        K = min(active, n_alive)
+        if K < src.N:
+            vals, part = torch.topk(key, K + 1, sorted=True)
+            A = torch.sort(part[:K]).values
+            tau = float(vals[K])
+        else:
+            A, tau = torch.nonzero(alive).flatten(), -np.inf
+        A_np = A.cpu().numpy()
+        VA: Any = src.exact(A_np)
+        if exact_bulk:
+            sA = sc[A].clone()
+        else:
+            sA = state.scores(VA)
+            evals += A_np.size
+        slack = 0.0 if exact_sc else margin
+        thresh = tau + slack * abs(tau) if np.isfinite(tau) else -np.inf
+        nblocks += 1
+        k = 0
+        while k < block and len(picks) < n:
+            j = int(sA.argmax())
+            if not float(sA[j]) > thresh:
+                break
+            gain, w = state._add(VA[j])
+            i = int(A_np[j])
+            picks.append(i)
+            gains.append(gain)
+            alive[i] = False
+            n_alive -= 1
+            c = VA @ w
+            c *= c
+            sA -= c
+            sA[j] = -np.inf
+            W[k] = w
+            k += 1
+        evals += k * A_np.size
+        if k == 0:
+            if K == n_alive:
+                raise RuntimeError("greedy: no certifiable pick among all rows")
+            active = 2 * active
+            continue
+        if k < block // 4:
+            active = min(2 * active, max_active)
+        elif k > block // 2:
+            active = max(active // 2, 128)
+        Wk = W[:k].to(src.tdt)
+        for lo, hi, X in src.blocks():
+            C = X @ Wk.T
+            C *= C
+            sc[lo:hi] -= C.sum(1) if exact_bulk else C.sum(1).to(f64)
+        exact_sc = exact_bulk
+        evals += k * src.N
     info = {"method": "blocked", "backend": "torch", "device": str(dev), "dtype": src.dt.name,
             "blocks": nblocks, "evaluations": int(evals), "reanchors": reanchors,
-            "streamed": src.stream, "host_picks": host, "compactions": compactions}
+            "streamed": src.stream, "host_picks": False, "compactions": 0}
     return DesignResult(solver="greedy", indices=np.asarray(picks, dtype=np.int64),
                         logdet=float(state.logdet), support=n, iterations=n,
                         seconds=time.perf_counter() - t0,
