@@ -30,11 +30,13 @@ pair, O(d^3) each): the pairs (k, l) of one l are taken in blocks of ``BLOCK`` s
 At the start of a block, one Cholesky factor C of the current M gives Y = C^{-1} [v_k..., v_l]
 (d x m, m = block + 1) and the Gram matrix G = Y^T Y of the block's rows (G_ij = v_i^T M^{-1}
 v_j); each accepted exchange updates G by the rank-2 Woodbury formula (O(m^2), no d), and at
-the end of the block M gains sum_i D_i v_i v_i^T for the mass D_i each row gained. So every
-pair costs O(d^2) flops in matrix products (a Cholesky of d^3 / 3 and two (m x d x d)
-products per block) and one small Python step, instead of O(d^2) in a handful of level-2 calls;
-no inverse of M is ever formed. M is rebuilt from pi at every iteration, so rounding cannot
-accumulate across iterations.
+the end of the block M gains sum_i D_i v_i v_i^T for the mass D_i each row gained. So a pair
+costs O(d^2) flops inside level-3 calls (per block: a Cholesky, d^3 / 3; a triangular solve and
+the update of M, m d^2 each; G, m^2 d) and one short Python step; each accepted exchange adds
+one small rank-2 product on the rest of the block's G. No inverse of M is formed, and M is
+rebuilt from pi at every iteration, so rounding cannot accumulate across iterations. The
+leading batch is sorted before it is permuted, so that its order does not depend on how
+rounding orders near-equal variances.
 
 Differences from R's ``od_D_REX`` (kept on purpose):
 
