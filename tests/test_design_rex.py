@@ -1,7 +1,8 @@
 """REX (sim.design.rex): step-by-step agreement with a literal port of R's od_D_REX loop (a dense
 solve per exchange), agreement with Frank-Wolfe and cvxpy, the Kiefer-Wolfowitz conditions at its
 optimum, and mutants (a wrong exchange step, no leading batch, the block engine's Gram or M
-update dropped, one support order per leading row) that fail."""
+update dropped, a stale Cholesky factor, one support order per leading row, R's version 0) that
+fail."""
 
 import inspect
 import types
@@ -94,6 +95,8 @@ def test_block_engine_equals_the_literal_r_loop(monkeypatch, block):
 @pytest.mark.parametrize("old,new", [
     ("G[j + 1:, j + 1:] -= W @ (T @ W.T)", "pass"),             # stale Gram within a block
     ("M += (Xm.T * D[moved]) @ Xm", "pass"),                     # M not updated between blocks
+    ("M += (Xm.T * D[moved]) @ Xm\n                C = None",      # a stale Cholesky factor
+     "M += (Xm.T * D[moved]) @ Xm"),
     ("lx, kx = rng.permutation(lead), rng.permutation(supp)",    # R draws kx once per iteration
      "lx, kx = rng.permutation(lead), rng.permutation(rng.permutation(supp))"),
     ("only_null = nullify and pi[k0] < NULL", "only_null = False"),  # version 0, not R's 1

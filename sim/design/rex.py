@@ -149,6 +149,7 @@ def _exchanges(V: np.ndarray, pi: np.ndarray, M: np.ndarray, ls: list[int], ks: 
     exchange of mass from k to l (module docstring); in place on ``pi`` (N,) and on
     ``M`` (d, d) = M(pi). Stops between two l once ``time.perf_counter()`` passes ``deadline``.
     With ``only_nullifying`` an exchange is made only if it empties k or l."""
+    C = None                    # Cholesky factor of M while M is unchanged
     for l in ls:
         if time.perf_counter() > deadline:
             return
@@ -159,11 +160,12 @@ def _exchanges(V: np.ndarray, pi: np.ndarray, M: np.ndarray, ls: list[int], ks: 
                 continue
             rows = np.append(blk, l)
             X = V[rows]                                           # (m, d): the v_k, then v_l
-            C, bad = scipy.linalg.lapack.dpotrf(M, lower=1, clean=0)
-            if bad:
-                raise ValueError("V: the information matrix M(pi) lost positive "
-                                 "definiteness during the exchanges (rounding on nearly "
-                                 "dependent candidates); rescale V or use solver 'fw'")
+            if C is None:
+                C, bad = scipy.linalg.lapack.dpotrf(M, lower=1, clean=0)
+                if bad:
+                    raise ValueError("V: the information matrix M(pi) lost positive "
+                                     "definiteness during the exchanges (rounding on nearly "
+                                     "dependent candidates); rescale V or use solver 'fw'")
             Y = scipy.linalg.lapack.dtrtrs(C, X.T, lower=1)[0]    # (d, m) = C^{-1} X^T
             G = Y.T @ Y                                           # (m, m): v_i^T M^{-1} v_j
             D = _block(G, pi, rows, only_nullifying, info)
@@ -171,6 +173,7 @@ def _exchanges(V: np.ndarray, pi: np.ndarray, M: np.ndarray, ls: list[int], ks: 
             if moved.size:                                        # M += sum_i D_i v_i v_i^T
                 Xm = X[moved]
                 M += (Xm.T * D[moved]) @ Xm
+                C = None
 
 
 def _block(G: np.ndarray, pi: np.ndarray, rows: np.ndarray, only_nullifying: bool,
