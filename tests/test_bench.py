@@ -109,3 +109,4 @@ def test_relaxed_bench_measures_every_solver_on_one_instance(monkeypatch):
     br.bench_relaxed(stopped, [(200, 6)], [], rex_seconds=1e-9, torch=False)
     rex = next(r for r in stopped.tables["relaxed"] if r["solver"] == "rex")
     assert not rex["converged"] and "stopped at efficiency" in stopped.headlines[0]["ours"]
+    assert "REX / FW-numpy > " in stopped.headlines[0]["reference"]   # a bound, not a ratio
