@@ -15,6 +15,9 @@ core (issue 15).
    min(n, 1000) picks are checked against the in-memory float64 engine on the same rows (the
    whole pool when a float64 copy fits in a third of the memory, else its first ``check_rows``
    rows: recorded).
+4. Across machines: n picks from a pool folder by GreeDi on local Dask worker processes that
+   read their own rows of the file, against the single-machine greedy streamed from it: time
+   and log det ratio.
 
 ``python -m bench.bench_greedy [--quick | --scale paper]``; writes bench/results/greedy.json.
 Default scale: about 3 minutes on 2 quiet cores; paper scale (N = 2^20, d = 768, n = 2^14 out of
@@ -35,9 +38,13 @@ from bench.common import Results, machine
 
 SCALES = {
     # in memory (N, d, n); out of core (N, d, n, check rows when the pool does not fit twice)
-    "quick": {"greedy": (3000, 64, 512), "ooc": (20_000, 32, 300, 5000)},
-    "default": {"greedy": (2**14, 384, 2**13), "ooc": (2**18, 768, 2**12, 2**15)},
-    "paper": {"greedy": (2**16, 384, 2**15), "ooc": (2**20, 768, 2**14, 2**17)},
+    # GreeDi from a pool (N, d, n, workers)
+    "quick": {"greedy": (3000, 64, 512), "ooc": (20_000, 32, 300, 5000),
+              "greedi": (20_000, 16, 100, 2)},
+    "default": {"greedy": (2**14, 384, 2**13), "ooc": (2**18, 768, 2**12, 2**15),
+                "greedi": (2**18, 64, 2**12, 2)},
+    "paper": {"greedy": (2**16, 384, 2**15), "ooc": (2**20, 768, 2**14, 2**17),
+              "greedi": (10**6, 128, 10**4, 2)},
 }
 
 
@@ -80,19 +87,25 @@ def bench_in_memory(res, N, d, n, rates):
               flush=True)
 
 
+def write_pool(path, N, d, seed=2):
+    """A float32 pool folder of N x d Gaussian rows, written block by block (never N x d in
+    memory); returns the seconds it took."""
+    from sim.store import PoolWriter
+    t0 = time.perf_counter()
+    with PoolWriter(path, N, d, beta=1.0, dtype=np.float32) as w:
+        for lo in range(0, N, 65536):
+            rng = np.random.default_rng([seed, lo])
+            w.phi[lo:lo + 65536] = rng.standard_normal((min(65536, N - lo), d), dtype=np.float32)
+        w.put("b", np.zeros(N))
+    return time.perf_counter() - t0
+
+
 def bench_out_of_core(res, N, d, n, check_rows, tmpdir):
     from sim.design import greedy_select
-    from sim.store import PoolWriter, open_pool
+    from sim.store import open_pool
     os.makedirs(tmpdir, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmpdir) as tmp:
-        t0 = time.perf_counter()
-        with PoolWriter(f"{tmp}/pool", N, d, beta=1.0, dtype=np.float32) as w:
-            for lo in range(0, N, 65536):           # written block by block: never N x d here
-                rng = np.random.default_rng([2, lo])
-                w.phi[lo:lo + 65536] = rng.standard_normal((min(65536, N - lo), d),
-                                                           dtype=np.float32)
-            w.put("b", np.zeros(N))
-        t_write = time.perf_counter() - t0
+        t_write = write_pool(f"{tmp}/pool", N, d)
         pool = open_pool(f"{tmp}/pool")
         greedy_select(pool.phi[:2000], 20)           # warm-up (an in-memory slice)
         load0 = list(os.getloadavg())
@@ -118,6 +131,41 @@ def bench_out_of_core(res, N, d, n, check_rows, tmpdir):
           f"float64: {same}", flush=True)
 
 
+def bench_greedi_pool(res, N, d, n, workers, tmpdir):
+    """n picks from a pool folder by GreeDi on ``workers`` local Dask worker processes (each
+    reads its own rows from the memory-mapped file; one BLAS thread each) against the
+    single-machine greedy streamed from the same file (2 BLAS threads), both float32 bulks."""
+    from sim.design import greedy_select
+    from sim.design.greedi import connect, greedi_select
+    from sim.store import open_pool
+    os.makedirs(tmpdir, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=tmpdir) as tmp:
+        write_pool(f"{tmp}/pool", N, d, seed=5)
+        pool = open_pool(f"{tmp}/pool")
+        load0 = list(os.getloadavg())
+        t0 = time.perf_counter()
+        single = greedy_select(pool.phi, n, dtype=np.float32)
+        t_single = time.perf_counter() - t0
+        client = connect(f"local:{workers}")
+        try:
+            greedi_select(pool.phi[:4000], 20, parts=workers, client=client)   # warm-up
+            t0 = time.perf_counter()
+            g = greedi_select(pool.phi, n, parts=workers, client=client, dtype=np.float32)
+            t_g = time.perf_counter() - t0
+        finally:
+            client.close()
+    ratio = g.logdet / single.logdet
+    overlap = len(set(g.indices.tolist()) & set(single.indices.tolist())) / n
+    res.add("greedi_pool", N=N, d=d, n=n, workers=workers, greedi_s=t_g,
+            round1_s=g.info["round1_seconds"], single_streamed_s=t_single,
+            logdet_ratio=ratio, pick_overlap=overlap,
+            rows_read_by_workers=g.info["rows_read_by_workers"], loadavg_start=load0,
+            loadavg_end=list(os.getloadavg()))
+    print(f"GreeDi pool N={N} d={d} n={n} x{workers} workers: {t_g:.1f} s (log det ratio "
+          f"{ratio:.5f}, overlap {overlap:.2f}) vs single-machine streamed {t_single:.1f} s",
+          flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.bench_greedy", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke sizes (= --scale quick)")
@@ -128,11 +176,13 @@ def main(argv=None) -> int:
     scale = "quick" if args.quick else args.scale
     S = SCALES[scale]
     res = Results("greedy", quick=scale == "quick",
-                  params={"scale": scale, "in_memory": S["greedy"], "out_of_core": S["ooc"]})
+                  params={"scale": scale, "in_memory": S["greedy"], "out_of_core": S["ooc"],
+                          "greedi_pool": S["greedi"]})
     print(machine(), flush=True)
     rates = gemm_rate(res, S["greedy"][1])
     bench_in_memory(res, *S["greedy"], rates)
     bench_out_of_core(res, *S["ooc"], args.tmp)
+    bench_greedi_pool(res, *S["greedi"], args.tmp)
     g = res.tables["gemm"][0]
     for r in res.tables["in_memory"]:
         res.headline(f"blocked greedy N = {r['N']}, d = {r['d']}, n = {r['n']}, {r['dtype']}, in "
@@ -151,6 +201,12 @@ def main(argv=None) -> int:
                  f"(phi {o['phi_mb']:.0f} MB)", reference=f"first {o['check_picks']} picks on "
                  f"{o['check_rows']} rows = in-memory float64: "
                  f"{o['same_picks_as_in_memory_f64']}")
+    r = res.tables["greedi_pool"][0]
+    res.headline(f"GreeDi from a pool folder N = {r['N']}, d = {r['d']}, n = {r['n']}, "
+                 f"{r['workers']} local Dask worker processes reading their own rows",
+                 ours=f"{r['greedi_s']:.0f} s, log det ratio {r['logdet_ratio']:.5f}",
+                 reference=f"single-machine greedy streamed from the same file "
+                 f"{r['single_streamed_s']:.0f} s")
     print(res.write())
     return 0
 

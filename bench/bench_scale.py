@@ -151,7 +151,7 @@ def bench_greedi(res, N, d, n, workers_list):
 SCALES = {
     # greedy (N, d, n); greedi (N, d, n, workers)
     "quick": {"greedy": (3000, 64, 512), "greedi": (5000, 16, 50, (2,))},
-    "default": {"greedy": (2**14, 384, 2**13), "greedi": (2**16, 64, 512, (2,))},
+    "default": {"greedy": (2**14, 384, 2**13), "greedi": (2**16, 64, 512, (2, 4))},
     "paper": {"greedy": (2**16, 384, 2**15), "greedi": (2**16, 64, 512, (2, 4))},
 }
 

@@ -29,7 +29,7 @@ def test_stale_readme_table_is_caught(tmp_path, monkeypatch):
     readme_file.write_text(replace_block("x\n<!-- bench:table -->\n<!-- /bench:table -->\n"
                                          "<!-- bench:pools -->\n<!-- /bench:pools -->\n",
                                          readme.BLOCK, body))
-    monkeypatch.setattr(readme, "POOLS", (("laptop", "adpo design", "demo", "demo"),))
+    monkeypatch.setattr(readme, "POOLS", (("laptop", "adpo design", (("demo", "demo"),)),))
     readme_file.write_text(replace_block(readme_file.read_text(), readme.POOLS_BLOCK,
                                          readme.render_pools(tmp_path)))
     monkeypatch.setattr(readme, "README", readme_file)

@@ -77,3 +77,16 @@ def test_device_without_the_torch_backend_is_refused(data_file, tmp_path, capsys
     assert main(["select", "--data", str(path), "--n", "5", "--method", "apo", "--device",
                  "cuda", "--out", str(tmp_path / "x.json")]) != 0
     assert "device" in capsys.readouterr().err
+
+
+def test_cpu_backend_is_the_numpy_engine_with_torch_products(data_file):
+    """On the CPU, --backend torch hands the selector the resumable numpy engine whose bulk
+    products run on torch (no batches): same picks as the numpy backend."""
+    from sim.design.greedy import BlockedGreedy
+    from sim.design.torch_greedy import torch_engine
+    _, data = data_file
+    ref = make_selector("adpo+", data, seed=0).select(120)
+    sel = make_selector("adpo+", data, seed=0)
+    sel.engine_factory = lambda *a: torch_engine(*a, n=5)
+    assert np.array_equal(sel.select(120), ref)
+    assert isinstance(sel._engine, BlockedGreedy) and sel._engine.products.name == "torch"

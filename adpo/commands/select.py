@@ -106,7 +106,7 @@ def use_backend(sel: Selector, args: argparse.Namespace) -> None:
         return
     from functools import partial
 
-    from sim.design.torch_greedy import TorchEngine, resolve_device
+    from sim.design.torch_greedy import resolve_device, torch_engine
     from sim.selectors.greedy import GreedySelector
     if not (isinstance(sel, GreedySelector) and sel.fixed_weights
             and sel.candidates.exhaustive and not sel.cfg.record_kappa
@@ -115,7 +115,7 @@ def use_backend(sel: Selector, args: argparse.Namespace) -> None:
                          f"(oracle, adpo+, apo) over all rows; {args.method!r} with these "
                          f"options needs --backend numpy")
     resolve_device(args.device)
-    sel.engine_factory = partial(TorchEngine, n=args.n, device=args.device)
+    sel.engine_factory = partial(torch_engine, n=args.n, device=args.device)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -365,7 +365,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
             eng.exclude(cap.picked(i))
         kappa, evals = None, eng.n_evals
         info.update(blocks=eng.n_blocks, reanchors=eng.n_reanchors,
-                    compactions=eng.n_compactions, products=eng.products.name)
+                    compactions=eng.n_compactions, rescored=eng.n_rescored,
+                    products=eng.products.name)
     info["evaluations"] = int(evals)
     gains = np.asarray(gains, dtype=np.float64)
     logdet = state.logdet if logdet is None else logdet
@@ -525,6 +526,7 @@ class BlockedGreedy:
         self._anchor: float | None = None
         self.n_evals, self.n_blocks = self.rows.size, 0
         self.n_reanchors = self.n_compactions = 0
+        self.n_rescored = 0  # rows of A re-scored exactly in float64 (float32 bulk)
 
     def _key(self, idx: np.ndarray | None = None) -> np.ndarray:
         q = self.q if idx is None else self.q[idx]
@@ -567,6 +569,7 @@ class BlockedGreedy:
         self._VA = np.asarray(self.V[self.rows[A]], dtype=np.float64)
         self._wA = None if self.w is None else self.w[self.rows[A]]
         self._sA = self._key(A)  # float32 bulk: within F32_MARGIN; B is re-scored exactly
+        self._exA = np.full(K, self._exact_bulk)  # which of A's scores are exact (float64)
         self._thresh = self._above(tau)
         self.n_blocks += 1
         self._k = 0
@@ -578,22 +581,31 @@ class BlockedGreedy:
         return tau + self._margin * abs(tau) if np.isfinite(tau) else -np.inf
 
     def _start_sub(self) -> bool:
-        """Choose B, the K2 best rows of A, with exact scores, and tau2, the largest score of
-        A outside B; False when every row of A has been picked (the block is over)."""
-        sA = self._sA
-        B, tau2 = _top(sA, min(self._active2, sA.size))
+        """Choose B, the K2 best rows of A, with exact scores, and tau2, what a pick from B must
+        beat to outscore every row of A outside B; False when every row of A has been picked
+        (the block is over). With a float32 bulk, A's scores start within ``F32_MARGIN`` of
+        exact; a row of A is re-scored exactly in float64 the first time it enters B and stays
+        exact (``_exA``: its later downdates are float64 products), so only the rows never
+        re-scored carry the margin into tau2. (Applying the margin to all of A made B grow to
+        all of A wherever scores lie within 1e-3 of each other, e.g. unit-norm rows.)"""
+        sA, ex = self._sA, self._exA
+        B, _ = _top(sA, min(self._active2, sA.size))
         if not np.isfinite(sA[B]).any():  # every row of A was picked
             return False
         self._B, self._VB = B, self._VA[B]
         self._wB = None if self._wA is None else self._wA[B]
-        if self._exact_bulk:
-            self._sB = sA[B]
-        else:  # exact float64 scores of B (A's came from the float32 bulk)
-            self._sB = np.where(np.isfinite(sA[B]), self.state.scores(self._VB), -np.inf)
-            if self._wB is not None:
-                self._sB *= self._wB
-            self.n_evals += B.size
-        self._thresh2 = self._above(tau2)
+        sB = sA[B]                           # a copy (fancy indexing)
+        new = np.flatnonzero(~ex[B] & np.isfinite(sB))
+        if new.size:  # float32 bulk: exact float64 scores of B's rows not yet re-scored
+            s = self.state.scores(self._VB[new])
+            sB[new] = s if self._wB is None else s * self._wB[new]
+            self.n_evals += new.size
+            self.n_rescored += new.size
+        self._sB = sB
+        rest = np.ones(sA.size, dtype=bool)
+        rest[B] = False
+        self._thresh2 = max(sA[rest & ex].max(initial=-np.inf),
+                            self._above(float(sA[rest & ~ex].max(initial=-np.inf))))
         self._k2 = self._k
         return True
 
@@ -602,16 +614,17 @@ class BlockedGreedy:
         matrix product, K x d x k2) and adapt K2 as K is adapted."""
         B, k0, k = self._B, self._k2, self._k
         self._B = None
+        if k > k0:
+            c = self.products.rowsq(self._VA, self._W[k0:k])
+            if self._wA is not None:
+                c *= self._wA
+            self._sA -= c
+            self.n_evals += (k - k0) * self._sA.size
+        self._sA[B] = self._sB                 # exact (and -inf for rows picked meanwhile)
+        self._exA[B] = True
         if k == k0:  # the best of B cannot beat tau2: widen B
             self._active2 *= 2
-            return
-        c = self.products.rowsq(self._VA, self._W[k0:k])
-        if self._wA is not None:
-            c *= self._wA
-        self._sA -= c
-        self._sA[B] = self._sB                 # exact (and -inf for rows picked meanwhile)
-        self.n_evals += (k - k0) * self._sA.size
-        if k - k0 < 8:
+        elif k - k0 < 8:
             self._active2 = min(2 * self._active2, 1024)
         elif k - k0 > 64:
             self._active2 = max(self._active2 // 2, 64)
@@ -622,6 +635,10 @@ class BlockedGreedy:
         k = self._k
         self._A = self._B = None
         self.n_evals += k * self._active2
+        # B widened within the block (it could not certify against tau2) starts the next block
+        # at most at the cap again: otherwise B would stay all of A, as no sub-block ends to
+        # shrink it.
+        self._active2 = min(self._active2, 1024)
         if k == 0:  # cannot certify the argmax inside A: widen the active set and retry
             if self._K == self.n_alive:  # only NaN scores could get here; V is validated finite
                 raise RuntimeError("greedy: no certifiable pick among all rows")

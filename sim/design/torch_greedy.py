@@ -413,6 +413,19 @@ def _device_select(torch: Any, dev: Any, V: Any, n: int, *, gamma: float,
                         gains=np.asarray(gains, dtype=np.float64), info=info)
 
 
+def torch_engine(V: np.ndarray, eligible: np.ndarray, state: GreedyState,
+                 q0: np.ndarray | None = None, *, n: int, device: str = "cpu",
+                 dtype: DTypeLike = np.float64) -> Any:
+    """The engine ``adpo select --backend torch`` hands a fixed-weight greedy selector: on the
+    CPU the numpy engine itself with torch's bulk products (resumable, no batches), on CUDA
+    :class:`TorchEngine`. Same signature as :class:`sim.design.greedy.BlockedGreedy`."""
+    if resolve_device(device).type == "cpu":
+        from .greedy import BlockedGreedy
+        q = (np.einsum("ij,ij->i", V, V) / state.gamma) if q0 is None else q0
+        return BlockedGreedy(V, eligible, state, q, dtype=dtype, products=TorchProducts())
+    return TorchEngine(V, eligible, state, q0, n=n, device=device, dtype=dtype)
+
+
 class TorchEngine:
     """The torch engine behind the resumable ``next() -> (i, gain, v)`` interface of
     :class:`sim.design.greedy.BlockedGreedy`, for the fixed-weight selectors (oracle, ADPO+, APO:
