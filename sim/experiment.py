@@ -17,7 +17,7 @@ import numpy as np
 from .data import PreferenceData
 from .dpo import fit_dpo
 from .envs import make_env
-from .metrics import evaluate
+from .metrics import evaluate, max_design_variance
 from .selectors import LabelOracle, make_selector, method_options
 from .splits import SPLIT_STREAM, group_split, holdout_data, random_split
 from .validation import positive_int, rng_for
@@ -41,9 +41,59 @@ def _kappa_max(selector: Any, n: int) -> float | None:
     return float(kappa[:n].max()) if kappa.size else None
 
 
+def _traces_theorem4(selector: Any) -> bool:
+    """Whether a cell traces Theorem 4 along the run: the selector records kappa
+    (``record_kappa``, Assumption 4's premise of Theorem 4) and the pool has a theta_star."""
+    cfg = getattr(selector, "cfg", None)
+    return bool(getattr(cfg, "record_kappa", False)) and selector.data.theta_star is not None
+
+
+def _design_variance(selector: Any, n: int) -> float | None:
+    """Theorem 4's left side after the first n picks, max_i phi_i^T Sigma_n^{-1} phi_i
+    (:func:`sim.metrics.max_design_variance`, the selector's design ridge gamma)."""
+    if not _traces_theorem4(selector):
+        return None
+    return max_design_variance(selector.data, selector.selected_[:n], selector.cfg.gamma)
+
+
+def _design_variance_ceiling(selector: Any, n: int) -> float | None:
+    """max_i ||phi_i||^2 / gamma: what max_design_variance can never exceed (Sigma_n >= gamma I),
+    so a Theorem 4 bound at or above it checks nothing (theory.bounds.theorem4_ceiling)."""
+    if not _traces_theorem4(selector):
+        return None
+    phi = selector.data.phi
+    return float(np.einsum("ij,ij->i", phi, phi).max() / selector.cfg.gamma)
+
+
 #: Metrics read from the selector after its first n picks: name -> (selector, n) -> value, or
 #: None when the selector does not measure it (then no row is written).
-SELECTOR_METRICS: dict[str, Callable[[Any, int], float | None]] = {"kappa_max": _kappa_max}
+SELECTOR_METRICS: dict[str, Callable[[Any, int], float | None]] = {
+    "kappa_max": _kappa_max, "max_design_variance": _design_variance,
+    "design_variance_ceiling": _design_variance_ceiling}
+
+
+def _kappa_series(selector: Any) -> np.ndarray | None:
+    """Assumption 4's kappa_t per pick t (the selector's ``kappa_``), None unless recorded."""
+    kappa = np.asarray(getattr(selector, "kappa_", ()), dtype=float)
+    return kappa if kappa.size else None
+
+
+#: Per-round series read from the selector after the last budget: name -> selector -> (t,)
+#: values of rounds 1..t, or None when it does not record them. A method table asks for them
+#: by name (``series = ["kappa_t"]``); each is written as rows with ``n`` = the round
+#: (1..max(budgets)): a per-round curve without a fit per round.
+SELECTOR_SERIES: dict[str, Callable[[Any], np.ndarray | None]] = {"kappa_t": _kappa_series}
+
+
+def series_names(value: Any, where: str = "method.series") -> list[str]:
+    """The validated ``series`` of a method table: a list of distinct SELECTOR_SERIES names."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{where}: expected a list of names, e.g. [\"kappa_t\"]; got {value!r}")
+    bad = [v for v in value if v not in SELECTOR_SERIES]
+    if bad or len(set(value)) != len(value):
+        raise ValueError(f"{where}: {bad[0] if bad else 'duplicates'!r} - list each series "
+                         f"once, from: {', '.join(SELECTOR_SERIES)}")
+    return list(value)
 
 
 #: Stream tag of a cell's selector: ``rng_for(seed, SELECTOR_STREAM)``.
@@ -86,7 +136,8 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
             over the pool and the same metrics over the held-out rows are recorded as
             ``heldout_<metric>`` (logit errors and error rate against the pool's theta_star;
             accuracy, margin, NLL with the held-out labels).
-        method: {"name": a sim.selectors method, **selector kwargs, "label": optional}. Its
+        method: {"name": a sim.selectors method, **selector kwargs, "label": optional,
+            "series": optional list of SELECTOR_SERIES names}. Its
             ``fit_ridge``/``radius`` default to the environment's, so theta_hat_n and theta_star
             are fitted alike. ``replace = true`` (designs with replacement): a pair may be
             picked again; its first label is the logged s_i, each repeat a fresh draw
@@ -98,9 +149,12 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         data: a pre-built environment (skips ``build_env``; it must equal build_env(env, seed)).
 
     Returns: rows {"env", "method", "seed", "n", "metric", "value"}; metrics in METRICS (and
-    ENV_FACTS, ``heldout_*`` with a holdout, and the SELECTOR_METRICS the selector measures,
-    e.g. ``kappa_max`` with ``record_kappa = true``), where ``seconds`` is the cumulative
-    selection wall time up to n.
+    ENV_FACTS, ``heldout_*`` with a holdout, and the SELECTOR_METRICS the selector measures:
+    with ``record_kappa = true``, ``kappa_max`` and, given a theta_star, Theorem 4's
+    ``max_design_variance`` and its ``design_variance_ceiling``), where ``seconds`` is the
+    cumulative selection wall time up to n. The SELECTOR_SERIES named by the method's
+    ``series`` add one row per round t (``n`` = t, every t <= max(budgets)): ``kappa_t``
+    (needs ``record_kappa = true``).
     """
     seed = int(seed)
     budgets = sorted({positive_int(n, "budgets") for n in budgets})
@@ -124,6 +178,7 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     method = dict(method)
     m_label, e_label = label(method, "name"), label(env, "kind")
     method.pop("label", None)
+    wanted = series_names(method.pop("series", []))
     name = method.pop("name", None)
     if name is None:
         raise ValueError("method.name: missing; e.g. 'adpo+' or 'uniform'")
@@ -169,5 +224,12 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
                 metrics[key] = value
         rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": n, "metric": k,
                      "value": float(v)} for k, v in metrics.items())
+    for key in wanted:
+        values = SELECTOR_SERIES[key](selector)
+        if values is None:
+            raise ValueError(f"method.series: {name!r} did not record {key!r} (kappa_t needs "
+                             "record_kappa = true)")
+        rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": t, "metric": key,
+                     "value": float(v)} for t, v in enumerate(values[:budgets[-1]], start=1))
     return rows
 

@@ -41,6 +41,11 @@ Sweep files (TOML)
     replace = true                 # with only such methods, budgets may exceed N
     max_per_prompt = 1             # at most one pick per prompt (data with a 'group' key,
                                    # e.g. [env] kind = "prompts")
+    [[methods]]
+    name = "adpo"
+    record_kappa = true            # per-budget kappa_max and Theorem 4 metrics
+    series = ["kappa_t"]           # optional: per-round rows (n = round) of the series the
+                                   # selector records (sim.experiment.SELECTOR_SERIES)
 
 Unknown keys, duplicate cells, budgets above an environment's N, and bad values (checked by
 each registry entry's config dataclass, before anything is built) raise ``ValueError`` naming
@@ -358,12 +363,15 @@ def env_config(env: dict, where: str = "env") -> Any:
 
 
 def method_config(method: dict, where: str = "method") -> Any:
-    """The validated config dataclass of a ``[[methods]]`` table (``name``, ``label`` and the
-    method's options); ``ValueError`` names ``where.key``."""
+    """The validated config dataclass of a ``[[methods]]`` table (``name``, ``label``, the
+    run_cell key ``series`` and the method's options); ``ValueError`` names ``where.key``."""
     from .registry import METHODS
 
+    from .experiment import series_names
+
     entry = _entry(METHODS, method.get("name"), f"{where}.name")
-    options = {k: v for k, v in method.items() if k not in ("name", "label")}
+    series_names(method.get("series", []), f"{where}.series")
+    options = {k: v for k, v in method.items() if k not in ("name", "label", "series")}
     try:
         return entry.make_config(options)
     except (TypeError, ValueError) as exc:
