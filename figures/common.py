@@ -118,15 +118,27 @@ def load_sweep_config(name: str, scale: str, options: dict, resolve=None):
     return sweep, opts
 
 
-def method_style(label: str) -> tuple[str, str]:
+def method_style(label: str, registry=None) -> tuple[str, str]:
     """(colour, marker) of a method label such as 'adpo+' or 'adpo(n_candidates=256)', from the
-    ``style`` its registration declares (``sim.registry.METHODS``): the one place every figure
-    gets its palette from (black dots for a method without a style, or an unknown name)."""
-    from sim.registry import METHODS
-
+    ``style`` its registration declares (``registry``: ``sim.registry.METHODS`` by default, or
+    the design solvers' ``sim.design.solvers.SOLVERS``): the one place every figure gets its
+    palette from (black dots for a method without a style, or an unknown name)."""
+    if registry is None:
+        from sim.registry import METHODS as registry
     name = method_name(label)
-    style = METHODS.get(name).style if name in METHODS else {}
+    style = registry.get(name).style if name in registry else {}
     return style.get("color", "black"), style.get("marker", ".")
+
+
+def sweep_styles(sweep) -> dict[str, tuple[str, str]]:
+    """{method label: (colour, marker)} of every method of a sweep, from the registration of
+    its ``name`` whatever its label says (design sweeps: the solver table's styles)."""
+    from sim.experiment import label
+
+    registry = None
+    if sweep.cell == "design":
+        from sim.design.solvers import SOLVERS as registry
+    return {label(m, "name"): method_style(m["name"], registry) for m in sweep.methods}
 
 
 def log_log_panel(ax, *, xlabel: str, ylabel: str, title: str) -> None:
@@ -221,11 +233,13 @@ def curves(summary: pd.DataFrame, metrics, *, by="env") -> dict:
     return out
 
 
-def plot_curves(ax, summary: pd.DataFrame, metric: str, *, logy: bool = True, labels=None):
-    """Mean with 95% bands against n (log2 axis), one line per method label."""
+def plot_curves(ax, summary: pd.DataFrame, metric: str, *, logy: bool = True, labels=None,
+                styles=None):
+    """Mean with 95% bands against n (log2 axis), one line per method label; ``styles``
+    ({label: (colour, marker)}, e.g. :func:`sweep_styles`) overrides :func:`method_style`."""
     sub = summary[summary.metric == metric]
     for label, g in sub.groupby("method", sort=False):
-        color, marker = method_style(label)
+        color, marker = (styles or {}).get(label) or method_style(label)
         ax.plot(g.n, g["mean"], marker=marker, ms=3.5, lw=1.2, color=color,
                 label=(labels or {}).get(label, legend(label)))
         ax.fill_between(g.n, np.maximum(g["mean"] - g.half, 1e-12) if logy else g["mean"] - g.half,

@@ -1,5 +1,8 @@
 """One experiment cell: (environment, method, seed) -> tidy metric rows at a grid of budgets.
 
+Two kinds (sim.runner.cell_kinds): a selector on an environment (:func:`run_cell`) and a design
+solver on an environment's rows (:func:`run_design_cell`).
+
 This is the unit of work of the sweep runner (:mod:`sim.runner`) and of the figure scripts.
 The environment, and with it the labels, is a deterministic function of (env config, seed):
 every method of a seed sees the same pre-drawn labels, so differences come from selection
@@ -8,6 +11,7 @@ alone (SMPyBandits' evaluator design).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -233,3 +237,125 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
                      "value": float(v)} for t, v in enumerate(values[:budgets[-1]], start=1))
     return rows
 
+
+
+# --------------------------------------------------------------------------- design cells
+#: Stream tag of a design cell's solver seed (random subsets, visiting orders).
+DESIGN_STREAM = 0xDE5165
+#: Keys of a design ``[[methods]]`` table besides the solver's options
+#: (``sim.design.solvers.DECLARED_OPTIONS``).
+DESIGN_KEYS = ("name", "label", "round", "repeats", "max_N", "max_d")
+#: Metrics a design cell records at each budget n (those that apply; see run_design_cell).
+DESIGN_METRICS = ("logdet", "relaxed_logdet", "certificate", "seconds")
+
+
+def design_config(method: dict, where: str = "method") -> tuple[Any, Any, dict]:
+    """(solver entry, validated SolveOptions, cell keys) of a design ``[[methods]]`` table:
+    ``name`` a solver of ``sim.design.solvers.SOLVERS``, its options, and the cell's keys
+    ``round`` (bool, relaxed solvers), ``repeats`` (int >= 3), ``max_N`` / ``max_d`` (ints >= 1).
+    Unknown solvers and options are refused with the valid ones listed (ValueError naming
+    ``where.key``)."""
+    from .design.solvers import SOLVERS, solve_options
+
+    entry = SOLVERS.entry_at(method.get("name"), f"{where}.name")
+    keys = {k: method[k] for k in DESIGN_KEYS[2:] if k in method}
+    try:
+        options = solve_options(entry.name, {k: v for k, v in method.items()
+                                             if k not in DESIGN_KEYS})
+        if "round" in keys:
+            if not isinstance(keys["round"], bool):
+                raise ValueError(f"round: true or false, got {keys['round']!r}")
+            if keys["round"] and "relaxed" not in entry.tags:
+                raise ValueError(f"round: rounds a relaxed design; {entry.name!r} is exact")
+        if "repeats" in keys:
+            keys["repeats"] = positive_int(keys["repeats"], "repeats", minimum=3)
+        for k in ("max_N", "max_d"):
+            if k in keys:
+                keys[k] = positive_int(keys[k], k)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} ({entry.name}).{exc}") from None
+    return entry, options, keys
+
+
+def design_measured(method: dict) -> bool:
+    """Whether a design method's rows are measurements (``repeats``: a timing)."""
+    return method.get("repeats") is not None
+
+
+def run_design_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
+                    data: PreferenceData | None = None) -> list[dict]:
+    """One design solver on the rows of one environment draw, at each budget n.
+
+    Args:
+        env: an environment table as in :func:`run_cell` (no ``holdout``); its phi (N, d) are
+            the pool V, unweighted.
+        method: {"name": a solver of sim.design.solvers.SOLVERS, **its options, "label",
+            "round", "repeats", "max_N", "max_d"} (:func:`design_config`). The solver's seed
+            is drawn from ``rng_for(seed, DESIGN_STREAM)``, independent of the env's stream.
+        seed: seeds the environment and, independently, the solver.
+        budgets: the design sizes n (<= N).
+        data: a pre-built environment (skips ``build_env``).
+
+    Rows (metric at n), paper eq. 10's log det:
+        exact solvers, solved afresh for each n: ``logdet`` = log det(gamma I + sum_{i in S} v_i
+        v_i^T) of its n picks S (gamma its option);
+        relaxed solvers, solved once: ``relaxed_logdet`` = log det M(pi) and ``certificate`` =
+        its Kiefer-Wolfowitz bound d / max_i v_i^T M(pi)^{-1} v_i (the same at every n), and
+        with ``round = true`` ``logdet`` of the efficient rounding of pi to n rows
+        (sim.design.rounding.round_design, then exchange);
+        with ``repeats``: ``seconds`` = the solve's wall time by the timing rule
+        (sim.timing.median_time: a warm-up, then the median of ``repeats``; the design is the
+        last call's). Without it no time is recorded: the store keeps results, not timings.
+        No rows at all when the pool has more than ``max_N`` rows or ``max_d`` columns.
+        D-efficiency against the relaxed optimum: :func:`d_efficiency`.
+    """
+    from .design.rounding import round_design
+    from .linalg import subset_logdet
+    from .timing import median_time
+
+    seed = int(seed)
+    budgets = sorted({positive_int(n, "budgets") for n in budgets})
+    entry, options, keys = design_config(method)
+    if env.get("holdout") is not None:
+        raise ValueError("env.holdout: a design cell uses every row; drop holdout")
+    if data is None:
+        data = build_env(env, seed)
+    V = np.asarray(data.phi, dtype=np.float64)
+    N, d = V.shape
+    if N > keys.get("max_N", N) or d > keys.get("max_d", d):
+        return []
+    if budgets[-1] > N:
+        raise ValueError(f"budgets: largest budget {budgets[-1]} exceeds the {N} rows")
+    solver_seed = int(rng_for(seed, DESIGN_STREAM).integers(2**63 - 1))
+    repeats = keys.get("repeats")
+
+    def solve(n: int | None) -> tuple[Any, dict]:
+        opts = dataclasses.replace(options, n=n, seed=solver_seed)
+        if repeats is None:
+            return entry.factory(V, None, opts), {}
+        t = median_time(entry.factory, V, None, opts, repeat=repeats)
+        return t.result, {"seconds": t.seconds}
+
+    per_n: list[tuple[int, dict]] = []
+    if "relaxed" in entry.tags:
+        res, timing = solve(None)
+        for n in budgets:
+            m = {"relaxed_logdet": res.logdet, "certificate": res.efficiency, **timing}
+            if keys.get("round"):
+                rounded = round_design(V, res.pi, n, gamma=options.gamma).picks()
+                m["logdet"] = subset_logdet(V, rounded, options.gamma)
+            per_n.append((n, m))
+    else:
+        for n in budgets:
+            res, timing = solve(n)
+            per_n.append((n, {"logdet": subset_logdet(V, res.picks(), options.gamma),
+                              **timing}))
+    e_label, m_label = label(env, "kind"), label(method, "name")
+    return [{"env": e_label, "method": m_label, "seed": seed, "n": n, "metric": k,
+             "value": float(v)} for n, m in per_n for k, v in m.items()]
+
+
+def d_efficiency(logdet: Any, relaxed_logdet: Any, n: Any, d: int) -> np.ndarray:
+    """D-efficiency (det sum_S v v^T / det(n M*))^(1/d) of an n-row design against the relaxed
+    optimum M* (log dets as run_design_cell records them): 1 bounds every exact design."""
+    return np.exp((np.asarray(logdet) - d * np.log(n) - np.asarray(relaxed_logdet)) / d)
