@@ -2,11 +2,7 @@
 
 0. GEMM rate: numpy's BLAS on the blocked greedy's refresh shape (rows x d) @ (d x 256), float64
    and float32, with the kernel named (threadpoolctl's core type and OPENBLAS_CORETYPE).
-1. Relaxed D-optimal designs to efficiency 1 - 1e-6: Frank-Wolfe (sim.design.relaxed) on numpy
-   and on torch-CPU, REX (sim.design.rex, stopped after a time cap like R's t.max) and
-   cvxpy/Clarabel (tightened) where it finishes in under a minute (N = 1e3, d = 32): default
-   N = 1e3 ... 1e5 at d = 32 and N = 1e4 at d = 128; ``--scale paper`` N = 1e3 ... 1e6 x
-   d = 32, 128, 256. The log det gap to the best design, the certificate, peak memory beyond V.
+1. (Relaxed D-optimal designs, REX vs Frank-Wolfe vs cvxpy, are in bench/bench_relaxed.py.)
 2. The blocked greedy, numpy vs torch-CPU, float64 and float32, at N = 2^14, d = 384,
    n = 2^13 (paper scale: N = 2^16, n = 2^15; same picks required), and numpy's achieved flop
    rate 2 N d n / t as a fraction of the GEMM rate of 0.
@@ -59,47 +55,6 @@ def _timed(fn, *args, **kw):
     t0 = time.perf_counter()
     out = fn(*args, **kw)
     return time.perf_counter() - t0, out
-
-
-RELAXED_TARGET = 1 - 1e-6
-
-
-def bench_relaxed(res, sizes, cvxpy_sizes, rex_seconds):
-    """Relaxed D-optimal designs to efficiency 1 - 1e-6 on V ~ N(0, I) (N, d): Frank-Wolfe on
-    numpy and on torch-CPU (skipped without torch), REX (stopped after ``rex_seconds``, R's
-    t.max, reporting the efficiency it reached) and cvxpy/Clarabel, tightened, on
-    ``cvxpy_sizes`` only; the log det gap to the best design of the instance, the certificate,
-    and the peak anonymous memory of each run beyond V."""
-    from sim.design import cvxpy_design, fw_design, rex_design
-    try:
-        import torch  # noqa: F401
-        backends = ("numpy", "torch")
-    except ImportError:
-        backends = ("numpy",)
-    for N, d in sizes:
-        V = np.random.default_rng(1).standard_normal((N, d))
-        runs = {f"fw-{b}": (lambda b=b: fw_design(V, efficiency=RELAXED_TARGET, backend=b))
-                for b in backends}
-        runs["rex"] = lambda: rex_design(V, efficiency=RELAXED_TARGET, seed=0,
-                                         max_seconds=rex_seconds)
-        if (N, d) in cvxpy_sizes:
-            runs["cvxpy"] = lambda: cvxpy_design(V, tol_gap_rel=1e-10, tol_gap_abs=1e-10,
-                                                 tol_feas=1e-10)
-        rows = {}
-        for name, run in runs.items():
-            t0 = time.perf_counter()
-            r, mb = peak_anon_mb(run)
-            rows[name] = (time.perf_counter() - t0, r, mb)
-        best = max(r.logdet for _, r, _ in rows.values())
-        for name, (sec, r, mb) in rows.items():
-            res.add("relaxed", N=N, d=d, solver=name, seconds=sec, logdet=r.logdet,
-                    logdet_gap=best - r.logdet, efficiency=r.efficiency, support=r.support,
-                    iterations=r.iterations, converged=r.converged, peak_anon_mb=mb,
-                    V_mb=V.nbytes / 2**20, load=list(os.getloadavg()))
-            print(f"relaxed N={N} d={d} {name}: {sec:.2f} s, eff {r.efficiency:.9f}, gap "
-                  f"{best - r.logdet:.2e}, {'converged' if r.converged else 'NOT converged'}, "
-                  f"+{mb:.0f} MB (V {V.nbytes / 2**20:.0f} MB), load "
-                  f"{os.getloadavg()[0]:.1f}", flush=True)
 
 
 def gemm_rate(res, d, rows=8192, k=256):
@@ -194,18 +149,10 @@ def bench_greedi(res, N, d, n, workers_list):
 
 
 SCALES = {
-    # relaxed sizes (N, d), cvxpy's sizes, REX's time cap (s); greedy (N, d, n);
-    # greedi (N, d, n, workers)
-    "quick": {"relaxed": [(300, 8), (3000, 8)], "cvxpy": [(300, 8)], "rex_seconds": 30,
-              "greedy": (3000, 64, 512), "greedi": (5000, 16, 50, (2,))},
-    "default": {"relaxed": [(1000, 32), (10_000, 32), (100_000, 32), (10_000, 128)],
-                "cvxpy": [(1000, 32)], "rex_seconds": 20,
-                "greedy": (2**14, 384, 2**13), "greedi": (2**16, 64, 512, (2, 4))},
-    "paper": {"relaxed": [(N, d) for N in (1000, 10_000, 100_000, 1_000_000)
-                          for d in (32, 128, 256)],
-              "cvxpy": [(1000, 32)], "rex_seconds": 120,
-              "greedy": (2**16, 384, 2**15),
-              "greedi": (2**16, 64, 512, (2, 4))},
+    # greedy (N, d, n); greedi (N, d, n, workers)
+    "quick": {"greedy": (3000, 64, 512), "greedi": (5000, 16, 50, (2,))},
+    "default": {"greedy": (2**14, 384, 2**13), "greedi": (2**16, 64, 512, (2, 4))},
+    "paper": {"greedy": (2**16, 384, 2**15), "greedi": (2**16, 64, 512, (2, 4))},
 }
 
 
@@ -217,27 +164,12 @@ def main(argv=None) -> int:
     scale = "quick" if args.quick else args.scale
     q = scale == "quick"
     S = SCALES[scale]
-    sizes, tc, gd = S["relaxed"], S["greedy"], S["greedi"]
-    res = Results("scale", quick=q, params={"scale": scale, "relaxed_sizes": sizes,
-                                            "cvxpy_sizes": S["cvxpy"],
-                                            "rex_seconds": S["rex_seconds"],
-                                            "greedy": tc, "greedi": gd,
-                                            "efficiency": RELAXED_TARGET})
+    tc, gd = S["greedy"], S["greedi"]
+    res = Results("scale", quick=q, params={"scale": scale, "greedy": tc, "greedi": gd})
     print(machine(), flush=True)
     rates = gemm_rate(res, tc[1])
-    bench_relaxed(res, sizes, S["cvxpy"], S["rex_seconds"])
     bench_torch_cpu(res, *tc, rates)
     bench_greedi(res, *gd)
-    rel = {(r["N"], r["d"], r["solver"]): r for r in res.tables["relaxed"]}
-    for N, d in sizes:
-        r = {k[2]: v for k, v in rel.items() if k[:2] == (N, d)}
-        res.headline(f"relaxed design to efficiency 1 - 1e-6, N = {N}, d = {d}",
-                     ours=", ".join(f"{k} {v['seconds']:.2f} s" for k, v in r.items()
-                                    if k.startswith("fw")),
-                     reference=", ".join(
-                         f"{k} {v['seconds']:.2f} s (gap {v['logdet_gap']:.1e}"
-                         f"{'' if v['converged'] else ', efficiency %.6f, stopped' % v['efficiency']})"
-                         for k, v in r.items() if not k.startswith("fw")))
     for r in res.tables["torch_cpu"]:
         res.headline(f"greedy N = {r['N']}, d = {r['d']}, n = {r['n']}, {r['dtype']}: torch-CPU "
                      f"vs numpy", ours=f"torch {r['torch_s']:.2f} s ({r['ratio']:.2f}x)",

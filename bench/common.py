@@ -33,18 +33,16 @@ seconds are kept in the result so the spread can be read.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
 import pathlib
 import platform
-import statistics
 import subprocess
-import time
-from typing import Any, Callable
 
 import numpy as np
+
+from sim.timing import Timing, median_time  # noqa: F401  (the timing rule; public here)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"  # committed
@@ -106,33 +104,6 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() + ("-dirty" if dirty.strip() else "") if out.returncode == 0 else None
-
-
-@dataclasses.dataclass
-class Timing:
-    """Median wall seconds of the timed repeats, all repeats, and the last call's result."""
-
-    seconds: float
-    runs: list
-    result: Any
-
-
-def median_time(fn: Callable, *args, repeat: int = 3, warmup: int = 1, **kw) -> Timing:
-    """Call ``fn(*args, **kw)`` ``warmup`` times untimed, then ``repeat`` (>= 3) times timed.
-
-    Returns the median seconds (the robust centre on a shared machine), every repeat, and the
-    result of the last call.
-    """
-    if repeat < 3:
-        raise ValueError(f"repeat: the median needs at least 3 runs, got {repeat}")
-    for _ in range(warmup):
-        fn(*args, **kw)
-    runs, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn(*args, **kw)
-        runs.append(time.perf_counter() - t0)
-    return Timing(statistics.median(runs), runs, out)
 
 
 def _now() -> str:

@@ -171,15 +171,27 @@ def declared_cells(cfg: dict, N: int) -> tuple[list[dict], list[int], list[int]]
             list(parse_budgets(cfg.get("budgets"), N)))
 
 
-def method_style(label: str) -> tuple[str, str]:
+def method_style(label: str, registry=None) -> tuple[str, str]:
     """(colour, marker) of a method label such as 'adpo+' or 'adpo(n_candidates=256)', from the
-    ``style`` its registration declares (``sim.registry.METHODS``): the one place every figure
-    gets its palette from (black dots for a method without a style, or an unknown name)."""
-    from sim.registry import METHODS
-
+    ``style`` its registration declares (``registry``: ``sim.registry.METHODS`` by default, or
+    the design solvers' ``sim.design.solvers.SOLVERS``): the one place every figure gets its
+    palette from (black dots for a method without a style, or an unknown name)."""
+    if registry is None:
+        from sim.registry import METHODS as registry
     name = method_name(label)
-    style = METHODS.get(name).style if name in METHODS else {}
+    style = registry.get(name).style if name in registry else {}
     return style.get("color", "black"), style.get("marker", ".")
+
+
+def sweep_styles(sweep) -> dict[str, tuple[str, str]]:
+    """{method label: (colour, marker)} of every method of a sweep, from the registration of
+    its ``name`` whatever its label says (design sweeps: the solver table's styles)."""
+    from sim.experiment import label
+
+    registry = None
+    if sweep.cell == "design":
+        from sim.design.solvers import SOLVERS as registry
+    return {label(m, "name"): method_style(m["name"], registry) for m in sweep.methods}
 
 
 def log_log_panel(ax, *, xlabel: str, ylabel: str, title: str) -> None:
@@ -278,14 +290,16 @@ def plot_curves(ax, summary: pd.DataFrame, metric: str, *, logy: bool = True, la
                 styles=None):
     """Mean with 95% bands against n (log2 axis), one line per method label.
 
-    ``labels``: {method label: legend text}; ``styles``: {method label: matplotlib line keywords
-    (e.g. ``color``, ``marker``, ``ls``)} over the method's registered style
-    (:func:`method_style`), for panels that vary one method's options."""
+    ``labels``: {method label: legend text}; ``styles``: {method label: (colour, marker)} (e.g.
+    :func:`sweep_styles`) or {method label: matplotlib line keywords (``color``, ``marker``,
+    ``ls``, ...)} over the method's registered style (:func:`method_style`), for panels that
+    vary one method's options."""
     sub = summary[summary.metric == metric]
     for label, g in sub.groupby("method", sort=False):
-        color, marker = method_style(label)
+        style = (styles or {}).get(label)
+        color, marker = (style if isinstance(style, tuple) else method_style(label))
         kw = {"marker": marker, "ms": 3.5, "lw": 1.2, "color": color,
-              **(styles or {}).get(label, {})}
+              **(style if isinstance(style, dict) else {})}
         ax.plot(g.n, g["mean"], label=(labels or {}).get(label, legend(label)), **kw)
         ax.fill_between(g.n, np.maximum(g["mean"] - g.half, 1e-12) if logy else g["mean"] - g.half,
                         g["mean"] + g.half, color=kw["color"], alpha=0.15, lw=0)
@@ -345,13 +359,12 @@ SELECTION_OPTIONS = {"metrics": ["max_logit_error", "mean_logit_error", "error_r
 
 
 def run_sweep(name: str, sweep=None, *, envs=None, methods=None, seeds=None, budgets=None,
-              jobs: int = 1, cell_fn=None) -> pd.DataFrame:
+              jobs: int = 1) -> pd.DataFrame:
     """Tidy results of every cell of ``sweep`` via the resumable runner.
 
     ``sweep`` comes from :func:`load_sweep_config` (or :func:`load_panel_sweeps`); scripts that
     do not declare their cells in TOML yet pass ``envs``, ``methods``, ``seeds`` and ``budgets``
-    (``sim.runner.make_sweep``). ``cell_fn``: the cell kind (default
-    :func:`sim.experiment.run_cell`; e.g. :func:`sim.experiment.run_stop_cell`).
+    (``sim.runner.make_sweep``).
 
     Finished cells are cached under ``results/figures/<name>/cells/`` keyed by their full
     configuration and the code fingerprint (sim.runner), so a rerun of ``make figures`` only
@@ -362,7 +375,7 @@ def run_sweep(name: str, sweep=None, *, envs=None, methods=None, seeds=None, bud
     if sweep is None:
         sweep = runner.make_sweep(list(envs), list(methods), [int(s) for s in seeds],
                                   budgets=[int(b) for b in budgets], name=name)
-    return runner.run_sweep(sweep, cache_dir(name), jobs=jobs, cell_fn=cell_fn).table
+    return runner.run_sweep(sweep, cache_dir(name), jobs=jobs).table
 
 
 def sweep_budgets(sweep) -> list[int]:

@@ -19,8 +19,8 @@ responses of M prompts, sim.envs.prompts_env), APO, ADPO+ and Uniform with no co
 most one pair per prompt (``max_per_prompt = 1``), and with replacement (``replace``: a repeat
 is a fresh label from theta_true); max logit error of the MLE.
 Table in the sidecar: labels needed before the largest predicted logit sd falls below a target
-(sim.stopping), for APO, ADPO and Uniform: the stop panel's cells
-(:func:`sim.experiment.run_stop_cell`) record the rule's statistic ``max_logit_sd`` after every
+(sim.stopping), for APO, ADPO and Uniform: the stop panel's cells (``cell = "stop"``,
+:func:`sim.experiment.run_stop_cell`) record the rule's statistic ``max_logit_sd`` after every
 K labels up to N, and the rule stops at the first of these n where it is below the target
 (:func:`stop_n`; NaN where it never is, by the cap: the stop panel's largest budget).
 """
@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from figures import common
-from sim.experiment import run_stop_cell
 
 NAME = "beyond_pairs"
 PANELS = ("ranking", "criteria", "stop", "pools")
@@ -77,8 +76,7 @@ def variant(label: str) -> tuple[str, str]:
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
     sweeps, opts = common.load_panel_sweeps(NAME, scale, PANELS, OPTIONS)
-    df = {p: common.run_sweep(f"{NAME}/{p}", sweeps[p], jobs=jobs,
-                              cell_fn=run_stop_cell if p == "stop" else None) for p in PANELS}
+    df = {p: common.run_sweep(f"{NAME}/{p}", sweeps[p], jobs=jobs) for p in PANELS}
     summary = {p: common.summarize(df[p][df[p].metric == METRIC]) for p in ("ranking", "criteria",
                                                                             "pools")}
     env = {p: sweeps[p].envs[0] for p in PANELS}

@@ -1,68 +1,90 @@
 """Design figure: wall time of the design solvers as N and d grow.
 
 Greedy (n = 4 d picks, exact argmax with rank-one updates), Frank-Wolfe with away steps to
-efficiency 1 - 1e-6, and cvxpy/Clarabel on the sizes where it runs in seconds. One random
-Gaussian instance per size (seed 0); each time is a warm-up then the median of 3 runs
-(``bench.common.median_time``, the benchmarks' timing rule); every solve's certified efficiency
-and the load average are in the sidecar.
+efficiency 1 - 1e-6, and cvxpy/Clarabel on the sizes where it runs in seconds, each on the rows of
+one gaussian pool per size (seed 0). Cells are declared in ``fig_design_scaling.toml`` in the
+runner's schema (``cell = "design"``) and run by :func:`sim.experiment.run_design_cell`; each
+method has ``repeats = 3``, so every time is a warm-up then the median of 3 runs
+(:func:`sim.timing.median_time`, the benchmarks' timing rule) and the cells are measurements:
+the runner reruns them on every run, in this process, one at a time, and never serves a stored
+time. Every solve's certified efficiency and the load average are in the sidecar.
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
 
 import numpy as np
 
-from bench.common import median_time
 from figures import common
-from sim.design import greedy_select
-from sim.design.relaxed import cvxpy_design, fw_design
+from sim.experiment import label
 
 NAME = "design_scaling"
-KEYS = ("Ns", "d_fixed", "ds", "N_fixed", "cvxpy_max_N", "cvxpy_max_d")
-SOLVERS = ("greedy (n = 4d)", "Frank-Wolfe (eff. 1-1e-6)", "cvxpy / Clarabel")
+#: The ``[figure]`` options: the panels, time vs N (one env per N of ``Ns``, d = d_fixed) and
+#: time vs d (one env per d of ``ds``, N = N_fixed).
+OPTIONS = {"Ns": [], "d_fixed": 16, "ds": [], "N_fixed": 1000}
 
 
-def one(N, d, cvxpy_ok):
-    V = np.random.default_rng(0).standard_normal((N, d))
-    tg = median_time(greedy_select, V, min(N, 4 * d), gamma=1.0).seconds
-    f = median_time(fw_design, V, efficiency=1 - 1e-6)
-    tc, eff_c = np.nan, np.nan
-    if cvxpy_ok:
-        c = median_time(cvxpy_design, V)
-        tc, eff_c = c.seconds, c.result.efficiency
-    return [tg, f.seconds, tc, f.result.efficiency, eff_c]
+def panel(sweep, points) -> list[dict]:
+    """The env of each (N, d) of ``points``; ValueError unless exactly one env has that size."""
+    out = []
+    for N, d in points:
+        hit = [e for e in sweep.envs if e.get("N") == N and e.get("d") == d]
+        if len(hit) != 1:
+            raise ValueError(f"env: the figure needs exactly one env with N = {N}, d = {d} "
+                             f"(its [figure] Ns/ds), got {len(hit)}")
+        out.append(hit[0])
+    return out
 
 
-def compute(cfg):
+def table(df, sweep, envs) -> tuple[list[str], np.ndarray]:
+    """(columns, rows): per env of ``envs``, every method's ``seconds`` (``<name>_s``), then
+    every relaxed method's ``certificate`` (``<name>_efficiency``); NaN where a cell has no
+    rows (max_N / max_d)."""
+    from sim.design.solvers import SOLVERS
+
+    methods = [(m["name"], label(m, "name")) for m in sweep.methods]
+    cols = [(f"{n}_s", lab, "seconds") for n, lab in methods]
+    cols += [(f"{n}_efficiency", lab, "certificate") for n, lab in methods
+             if "relaxed" in SOLVERS.get(n).tags]
+    val = df.set_index(["env", "method", "metric"])["value"]
+    rows = [[float(val.get((label(e, "kind"), lab, metric), np.nan)) for _, lab, metric in cols]
+            for e in envs]
+    return [c for c, _, _ in cols], np.array(rows)
+
+
+def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
+    sweep, opts = common.load_sweep_config(NAME, scale, OPTIONS)
+    by_n = panel(sweep, [(N, opts["d_fixed"]) for N in opts["Ns"]])
+    by_d = panel(sweep, [(opts["N_fixed"], d) for d in opts["ds"]])
     load = [os.getloadavg()]
-    by_n = [one(N, cfg["d_fixed"], N <= cfg["cvxpy_max_N"] and cfg["d_fixed"] <= cfg["cvxpy_max_d"])
-            for N in cfg["Ns"]]
-    by_d = [one(cfg["N_fixed"], d, cfg["N_fixed"] <= cfg["cvxpy_max_N"] and d <= cfg["cvxpy_max_d"])
-            for d in cfg["ds"]]
+    df = common.run_sweep(NAME, sweep, jobs=jobs)  # measurements: always run here, in turn
     load.append(os.getloadavg())
-    return {"by_n": np.array(by_n), "by_d": np.array(by_d), "load_average": np.array(load)}
-
-
-def main(scale: str = "default", out_dir="figures", jobs: int = 1):
-    cfg = common.load_config(NAME, scale, keys=KEYS)
-    res = common.cached(NAME, cfg, lambda: compute(cfg))
+    cols, rows_n = table(df, sweep, by_n)
+    _, rows_d = table(df, sweep, by_d)
+    cfg = {**opts, "scale": scale}
+    styles = common.sweep_styles(sweep)
     common.style()
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
-    for ax, key, xs, xlabel in ((axes[0], "by_n", cfg["Ns"], f"N (d = {cfg['d_fixed']})"),
-                                (axes[1], "by_d", cfg["ds"], f"d (N = {cfg['N_fixed']})")):
-        for j, name in enumerate(SOLVERS):
-            y = res[key][:, j]
+    for ax, rows, xs, xlabel, base in (
+            (axes[0], rows_n, cfg["Ns"], f"N (d = {cfg['d_fixed']})", 10),
+            (axes[1], rows_d, cfg["ds"], f"d (N = {cfg['N_fixed']})", 2)):
+        for j, m in enumerate(sweep.methods):
+            lab = label(m, "name")
+            y = rows[:, j]
             ok = np.isfinite(y)
-            ax.plot(np.asarray(xs)[ok], y[ok], marker="os^"[j], label=name)
+            color, marker = styles[lab]
+            ax.plot(np.asarray(xs)[ok], y[ok], marker=marker, color=color, label=lab)
         ax.set(yscale="log", xlabel=xlabel, ylabel="seconds")
-        ax.set_xscale("log", base=10 if key == "by_n" else 2)
+        ax.set_xscale("log", base=base)
     axes[0].legend(fontsize=7)
     fig.suptitle("D-optimal design solvers: wall time (median of 3 after a warm-up)", fontsize=9)
     side = {"figure": NAME, "scale": scale, "config": cfg, "seed": 0,
-            "columns": ["greedy_s", "fw_s", "cvxpy_s", "fw_efficiency", "cvxpy_efficiency"],
-            "by_n": res["by_n"].tolist(), "by_d": res["by_d"].tolist(), "timing": "warm-up, "
-            "then the median of 3", "load_average_start_end": res["load_average"].tolist()}
+            "envs": list(sweep.envs), "methods": list(sweep.methods),
+            "columns": cols, "by_n": rows_n.tolist(), "by_d": rows_d.tolist(),
+            "timing": "warm-up, then the median of 3; measured on this run (never cached)",
+            "load_average_start_end": load}
     return common.save(fig, out_dir, NAME, side)

@@ -1,5 +1,8 @@
 """One experiment cell: (environment, method, seed) -> tidy metric rows at a grid of budgets.
 
+Two kinds (sim.runner.cell_kinds): a selector on an environment (:func:`run_cell`) and a design
+solver on an environment's rows (:func:`run_design_cell`).
+
 This is the unit of work of the sweep runner (:mod:`sim.runner`) and of the figure scripts.
 The environment, and with it the labels, is a deterministic function of (env config, seed):
 every method of a seed sees the same pre-drawn labels, so differences come from selection
@@ -8,6 +11,7 @@ alone (SMPyBandits' evaluator design).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,7 +21,7 @@ import numpy as np
 from .data import PreferenceData
 from .dpo import fit_dpo
 from .envs import make_env
-from .metrics import evaluate
+from .metrics import evaluate, max_design_variance
 from .ranking import RankingData, fit_pl
 from .ranking_select import ranking_logit_errors
 from .selectors import LabelOracle, make_selector, method_options
@@ -44,9 +48,59 @@ def _kappa_max(selector: Any, n: int) -> float | None:
     return float(kappa[:n].max()) if kappa.size else None
 
 
+def _traces_theorem4(selector: Any) -> bool:
+    """Whether a cell traces Theorem 4 along the run: the selector records kappa
+    (``record_kappa``, Assumption 4's premise of Theorem 4) and the pool has a theta_star."""
+    cfg = getattr(selector, "cfg", None)
+    return bool(getattr(cfg, "record_kappa", False)) and selector.data.theta_star is not None
+
+
+def _design_variance(selector: Any, n: int) -> float | None:
+    """Theorem 4's left side after the first n picks, max_i phi_i^T Sigma_n^{-1} phi_i
+    (:func:`sim.metrics.max_design_variance`, the selector's design ridge gamma)."""
+    if not _traces_theorem4(selector):
+        return None
+    return max_design_variance(selector.data, selector.selected_[:n], selector.cfg.gamma)
+
+
+def _design_variance_ceiling(selector: Any, n: int) -> float | None:
+    """max_i ||phi_i||^2 / gamma: what max_design_variance can never exceed (Sigma_n >= gamma I),
+    so a Theorem 4 bound at or above it checks nothing (theory.bounds.theorem4_ceiling)."""
+    if not _traces_theorem4(selector):
+        return None
+    phi = selector.data.phi
+    return float(np.einsum("ij,ij->i", phi, phi).max() / selector.cfg.gamma)
+
+
 #: Metrics read from the selector after its first n picks: name -> (selector, n) -> value, or
 #: None when the selector does not measure it (then no row is written).
-SELECTOR_METRICS: dict[str, Callable[[Any, int], float | None]] = {"kappa_max": _kappa_max}
+SELECTOR_METRICS: dict[str, Callable[[Any, int], float | None]] = {
+    "kappa_max": _kappa_max, "max_design_variance": _design_variance,
+    "design_variance_ceiling": _design_variance_ceiling}
+
+
+def _kappa_series(selector: Any) -> np.ndarray | None:
+    """Assumption 4's kappa_t per pick t (the selector's ``kappa_``), None unless recorded."""
+    kappa = np.asarray(getattr(selector, "kappa_", ()), dtype=float)
+    return kappa if kappa.size else None
+
+
+#: Per-round series read from the selector after the last budget: name -> selector -> (t,)
+#: values of rounds 1..t, or None when it does not record them. A method table asks for them
+#: by name (``series = ["kappa_t"]``); each is written as rows with ``n`` = the round
+#: (1..max(budgets)): a per-round curve without a fit per round.
+SELECTOR_SERIES: dict[str, Callable[[Any], np.ndarray | None]] = {"kappa_t": _kappa_series}
+
+
+def series_names(value: Any, where: str = "method.series") -> list[str]:
+    """The validated ``series`` of a method table: a list of distinct SELECTOR_SERIES names."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{where}: expected a list of names, e.g. [\"kappa_t\"]; got {value!r}")
+    bad = [v for v in value if v not in SELECTOR_SERIES]
+    if bad or len(set(value)) != len(value):
+        raise ValueError(f"{where}: {bad[0] if bad else 'duplicates'!r} - list each series "
+                         f"once, from: {', '.join(SELECTOR_SERIES)}")
+    return list(value)
 
 
 #: Metrics of theta_hat_n computed only in the cells that ask for them (``run_cell``'s
@@ -98,7 +152,8 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
             over the pool and the same metrics over the held-out rows are recorded as
             ``heldout_<metric>`` (logit errors and error rate against the pool's theta_star;
             accuracy, margin, NLL with the held-out labels).
-        method: {"name": a sim.selectors method, **selector kwargs, "label": optional}. Its
+        method: {"name": a sim.selectors method, **selector kwargs, "label": optional,
+            "series": optional list of SELECTOR_SERIES names}. Its
             ``fit_ridge``/``radius`` default to the environment's, so theta_hat_n and theta_star
             are fitted alike. ``replace = true`` (designs with replacement): a pair may be
             picked again; its first label is the logged s_i, each repeat a fresh draw
@@ -117,9 +172,12 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
     ``max_logit_error``, ``mean_logit_error``, ``theta_star_norm`` and ``seconds``.
 
     Returns: rows {"env", "method", "seed", "n", "metric", "value"}; metrics in METRICS (and
-    ENV_FACTS, ``heldout_*`` with a holdout, the SELECTOR_METRICS the selector measures,
-    e.g. ``kappa_max`` with ``record_kappa = true``, and ``fit_metrics``), where ``seconds`` is
-    the cumulative selection wall time up to n.
+    ENV_FACTS, ``heldout_*`` with a holdout, and the SELECTOR_METRICS the selector measures:
+    with ``record_kappa = true``, ``kappa_max`` and, given a theta_star, Theorem 4's
+    ``max_design_variance`` and its ``design_variance_ceiling``; and ``fit_metrics``), where
+    ``seconds`` is the cumulative selection wall time up to n. The SELECTOR_SERIES named by the
+    method's ``series`` add one row per round t (``n`` = t, every t <= max(budgets)): ``kappa_t``
+    (needs ``record_kappa = true``).
     """
     seed = int(seed)
     budgets = sorted({positive_int(n, "budgets") for n in budgets})
@@ -148,6 +206,8 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
                          "available for selection")
     if data.s is None:
         raise ValueError("s: the environment has no labels to fit on")
+    method = dict(method)
+    wanted = series_names(method.pop("series", []))
     selector, (fit_ridge, radius), (e_label, m_label) = _cell_selector(data, env, method, seed)
     facts = {"label_mean": float(np.mean(data.s))}
     if data.theta_star is not None:
@@ -178,6 +238,13 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         metrics.update(facts, seconds=elapsed)
         metrics.update({k: FIT_METRICS[k](data, idx, theta) for k in fit_metrics})
         rows.extend(_rows(e_label, m_label, seed, n, metrics, selector))
+    for key in wanted:
+        values = SELECTOR_SERIES[key](selector)
+        if values is None:
+            raise ValueError(f"method.series: {method.get('name')!r} did not record {key!r} "
+                             "(kappa_t needs record_kappa = true)")
+        rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": t, "metric": key,
+                     "value": float(v)} for t, v in enumerate(values[:budgets[-1]], start=1))
     return rows
 
 
@@ -185,8 +252,8 @@ def run_stop_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
                   data: PreferenceData | None = None) -> list[dict]:
     """:func:`run_cell` that also records ``max_logit_sd`` at every budget: the stopping rule's
     trace (:func:`sim.stopping.select_until` checks at the same n with the same picks stops at
-    the first n whose value is below its target). A cell kind of its own for the runner
-    (``run_sweep(..., cell_fn=run_stop_cell)``), so its cells are cached apart."""
+    the first n whose value is below its target). The runner's cell kind ``stop``
+    (a sweep's ``cell = "stop"``), so its cells are cached apart."""
     return run_cell(env, method, seed, budgets, data=data, fit_metrics=("max_logit_sd",))
 
 
@@ -250,3 +317,124 @@ def _ranking_rows(data: RankingData, env: dict, method: dict, seed: int,
         rows.extend(_rows(e_label, m_label, seed, n, metrics, selector))
     return rows
 
+
+# --------------------------------------------------------------------------- design cells
+#: Stream tag of a design cell's solver seed (random subsets, visiting orders).
+DESIGN_STREAM = 0xDE5165
+#: Keys of a design ``[[methods]]`` table besides the solver's options
+#: (``sim.design.solvers.DECLARED_OPTIONS``).
+DESIGN_KEYS = ("name", "label", "round", "repeats", "max_N", "max_d")
+#: Metrics a design cell records at each budget n (those that apply; see run_design_cell).
+DESIGN_METRICS = ("logdet", "relaxed_logdet", "certificate", "seconds")
+
+
+def design_config(method: dict, where: str = "method") -> tuple[Any, Any, dict]:
+    """(solver entry, validated SolveOptions, cell keys) of a design ``[[methods]]`` table:
+    ``name`` a solver of ``sim.design.solvers.SOLVERS``, its options, and the cell's keys
+    ``round`` (bool, relaxed solvers), ``repeats`` (int >= 3), ``max_N`` / ``max_d`` (ints >= 1).
+    Unknown solvers and options are refused with the valid ones listed (ValueError naming
+    ``where.key``)."""
+    from .design.solvers import SOLVERS, solve_options
+
+    entry = SOLVERS.entry_at(method.get("name"), f"{where}.name")
+    keys = {k: method[k] for k in DESIGN_KEYS[2:] if k in method}
+    try:
+        options = solve_options(entry.name, {k: v for k, v in method.items()
+                                             if k not in DESIGN_KEYS})
+        if "round" in keys:
+            if not isinstance(keys["round"], bool):
+                raise ValueError(f"round: true or false, got {keys['round']!r}")
+            if keys["round"] and "relaxed" not in entry.tags:
+                raise ValueError(f"round: rounds a relaxed design; {entry.name!r} is exact")
+        if "repeats" in keys:
+            keys["repeats"] = positive_int(keys["repeats"], "repeats", minimum=3)
+        for k in ("max_N", "max_d"):
+            if k in keys:
+                keys[k] = positive_int(keys[k], k)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where} ({entry.name}).{exc}") from None
+    return entry, options, keys
+
+
+def design_measured(method: dict) -> bool:
+    """Whether a design method's rows are measurements (``repeats``: a timing)."""
+    return method.get("repeats") is not None
+
+
+def run_design_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
+                    data: PreferenceData | None = None) -> list[dict]:
+    """One design solver on the rows of one environment draw, at each budget n.
+
+    Args:
+        env: an environment table as in :func:`run_cell` (no ``holdout``); its phi (N, d) are
+            the pool V, unweighted.
+        method: {"name": a solver of sim.design.solvers.SOLVERS, **its options, "label",
+            "round", "repeats", "max_N", "max_d"} (:func:`design_config`). The solver's seed
+            is drawn from ``rng_for(seed, DESIGN_STREAM)``, independent of the env's stream.
+        seed: seeds the environment and, independently, the solver.
+        budgets: the design sizes n (<= N).
+        data: a pre-built environment (skips ``build_env``).
+
+    Rows (metric at n), paper eq. 10's log det:
+        exact solvers, solved afresh for each n: ``logdet`` = log det(gamma I + sum_{i in S} v_i
+        v_i^T) of its n picks S (gamma its option);
+        relaxed solvers, solved once: ``relaxed_logdet`` = log det M(pi) and ``certificate`` =
+        its Kiefer-Wolfowitz bound d / max_i v_i^T M(pi)^{-1} v_i (the same at every n), and
+        with ``round = true`` ``logdet`` of the efficient rounding of pi to n rows
+        (sim.design.rounding.round_design, then exchange);
+        with ``repeats``: ``seconds`` = the solve's wall time by the timing rule
+        (sim.timing.median_time: a warm-up, then the median of ``repeats``; the design is the
+        last call's). Without it no time is recorded: the store keeps results, not timings.
+        No rows at all when the pool has more than ``max_N`` rows or ``max_d`` columns.
+        D-efficiency against the relaxed optimum: :func:`d_efficiency`.
+    """
+    from .design.rounding import round_design
+    from .linalg import subset_logdet
+    from .timing import median_time
+
+    seed = int(seed)
+    budgets = sorted({positive_int(n, "budgets") for n in budgets})
+    entry, options, keys = design_config(method)
+    if env.get("holdout") is not None:
+        raise ValueError("env.holdout: a design cell uses every row; drop holdout")
+    if data is None:
+        data = build_env(env, seed)
+    V = np.asarray(data.phi, dtype=np.float64)
+    N, d = V.shape
+    if N > keys.get("max_N", N) or d > keys.get("max_d", d):
+        return []
+    if budgets[-1] > N:
+        raise ValueError(f"budgets: largest budget {budgets[-1]} exceeds the {N} rows")
+    solver_seed = int(rng_for(seed, DESIGN_STREAM).integers(2**63 - 1))
+    repeats = keys.get("repeats")
+
+    def solve(n: int | None) -> tuple[Any, dict]:
+        opts = dataclasses.replace(options, n=n, seed=solver_seed)
+        if repeats is None:
+            return entry.factory(V, None, opts), {}
+        t = median_time(entry.factory, V, None, opts, repeat=repeats)
+        return t.result, {"seconds": t.seconds}
+
+    per_n: list[tuple[int, dict]] = []
+    if "relaxed" in entry.tags:
+        res, timing = solve(None)
+        for n in budgets:
+            m = {"relaxed_logdet": res.logdet, "certificate": res.efficiency, **timing}
+            if keys.get("round"):
+                rounded = round_design(V, res.pi, n, gamma=options.gamma).picks()
+                m["logdet"] = subset_logdet(V, rounded, options.gamma)
+            per_n.append((n, m))
+    else:
+        for n in budgets:
+            res, timing = solve(n)
+            per_n.append((n, {"logdet": subset_logdet(V, res.picks(), options.gamma),
+                              **timing}))
+    e_label, m_label = label(env, "kind"), label(method, "name")
+    return [{"env": e_label, "method": m_label, "seed": seed, "n": n, "metric": k,
+             "value": float(v)} for n, m in per_n for k, v in m.items()]
+
+
+def d_efficiency(logdet: Any, relaxed_logdet: Any, n: Any, d: int) -> np.ndarray:
+    """D-efficiency (det sum_S v v^T / det(n M*))^(1/d) of an n-row design against the relaxed
+    optimum M* (log dets as run_design_cell records them): 1 bounds every exact design."""
+    return np.exp((np.asarray(logdet) - d * np.log(n) - np.asarray(relaxed_logdet)) / d)

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from numpy.typing import ArrayLike
+
 from .data import PreferenceData
-from .dpo import log_sigmoid
+from .dpo import dpo_hessian, log_sigmoid
+from .linalg import chol_quad_forms, cholesky
 
 
 def logit_errors(phi: np.ndarray, theta_hat: np.ndarray, theta_star: np.ndarray,
@@ -92,3 +95,17 @@ def evaluate(data: PreferenceData, theta_hat: np.ndarray) -> dict[str, float]:
     args = (data.phi, data.b, data.beta, theta_hat, data.s)
     out.update(accuracy=accuracy(*args), margin=margin(*args), nll=neg_log_likelihood(*args))
     return out
+
+
+def max_design_variance(data: PreferenceData, indices: ArrayLike, gamma: float) -> float:
+    """Theorem 4's left side: max_i phi_i^T Sigma_n^{-1} phi_i over all N rows (picked included).
+
+    Sigma_n = gamma I + grad^2 L_DPO(theta_star; S_n) (sec. 5, Theorem 4) for the picks S_n =
+    ``indices`` (n,), gamma the design ridge; by Cholesky solves. The largest variance of a
+    logit phi_i^T theta_hat under the design; at most max_i ||phi_i||^2 / gamma (Sigma_n >= gamma I).
+    """
+    if data.theta_star is None:
+        raise ValueError("data.theta_star: Theorem 4's Sigma_n is the Hessian at theta_star")
+    idx = np.asarray(indices, dtype=np.int64)
+    sig = dpo_hessian(data.theta_star, data.phi[idx], data.b[idx], data.beta, ridge=gamma)
+    return float(chol_quad_forms(data.phi, cholesky(sig, "Sigma_n")).max())

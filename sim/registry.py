@@ -191,6 +191,17 @@ class Registry:
         self._ensure_loaded()
         return iter(list(self._entries.values()))
 
+    def entry_at(self, name: Any, where: str) -> Entry:
+        """``get(name)`` for a name read from a config table at ``where`` (e.g.
+        ``methods[0].name``): a missing or unknown name is a one-line ``ValueError`` naming
+        ``where`` and listing the registered names."""
+        if name is None:
+            raise ValueError(f"{where}: missing; choose one of {', '.join(self.names())}")
+        try:
+            return self.get(str(name))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+
     def build(self, name: str, *args: Any, **options: Any) -> Any:
         """``get(name)``, validate ``options`` against its config, then call the factory."""
         entry = self.get(name)

@@ -29,7 +29,8 @@ Sweep files (TOML)
     beta = [1.0, 2.0, 5.0]
 
     # several environments: an array of tables [[env]] instead of [env] (each expanded by the
-    # grid, each with its own budgets when n_max is omitted)
+    # grid, each with its own budgets when n_max is omitted, or with its own `budgets = [...]`
+    # key, which overrides the top level's for that environment)
 
     [[methods]]                    # sim.selectors.make_selector(name, data, **rest); methods
                                    # and their options: sim.registry.METHODS (`adpo methods`)
@@ -43,6 +44,27 @@ Sweep files (TOML)
     replace = true                 # with only such methods, budgets may exceed N
     max_per_prompt = 1             # at most one pick per prompt (data with a 'group' key,
                                    # e.g. [env] kind = "prompts")
+    [[methods]]
+    name = "adpo"
+    record_kappa = true            # per-budget kappa_max and Theorem 4 metrics
+    series = ["kappa_t"]           # optional: per-round rows (n = round) of the series the
+                                   # selector records (sim.experiment.SELECTOR_SERIES)
+
+Design sweeps (``cell = "design"`` at the top level; default ``"select"``): each cell runs a
+design solver of the one solver table (``sim.design.solvers.SOLVERS``) on the rows phi of one
+environment draw, at each budget n (:func:`sim.experiment.run_design_cell`)::
+
+    cell = "design"
+    [[methods]]
+    name = "greedy"                # a solver; its options: sim.design.solvers.DECLARED_OPTIONS
+    gamma = 1e-9                   # (n and the solver's seed come from the cell)
+    repeats = 3                    # optional: a timing (warm-up, then the median of 3); such
+                                   # cells rerun on every run and are never read from the store
+    [[methods]]
+    name = "fw"
+    efficiency = 0.999999
+    round = true                   # relaxed solvers: also round to n rows at each budget
+    max_N = 1000                   # optional: no rows on pools with more rows (or max_d columns)
 
 A ranking pool (``[env] kind = "ranking"``: K responses per prompt, one Plackett-Luce ranking
 each) takes the ranking methods (``rank-adpo``, ``rank-uniform``, ...; N is its number of
@@ -105,7 +127,8 @@ from .validation import MAX_SEED, DataError
 
 COLUMNS = ("env", "method", "seed", "n", "metric", "value")
 CELL_FORMAT = "adpo-cell/1"
-TOP_KEYS = ("name", "description", "seeds", "budgets", "n_min", "n_max", "env", "grid", "methods")
+TOP_KEYS = ("name", "description", "cell", "seeds", "budgets", "n_min", "n_max", "env", "grid",
+            "methods")
 DEFAULT_N_MIN = 16
 #: A cell function: (env dict, method dict, seed, budgets) -> tidy rows.
 CellFn = Callable[..., list[dict]]
@@ -145,6 +168,8 @@ class Sweep:
     budgets: tuple  # one sorted tuple of budgets per env config
     #: What the config check could not verify (see :func:`check_configs`); kept in sweep.json.
     check_warnings: tuple = ()
+    #: The kind of its cells (a key of :func:`cell_kinds`): "select" or "design".
+    cell: str = "select"
 
     def cells(self) -> list[Cell]:
         """Cells in sweep order: env-major, then method, then seed."""
@@ -156,6 +181,40 @@ def default_cell_fn() -> Callable:
     from .experiment import run_cell
 
     return run_cell
+
+
+@dataclasses.dataclass(frozen=True)
+class CellKind:
+    """A kind of cell (a sweep's ``cell`` key): its cell function ``fn``, the check of one
+    ``[[methods]]`` table ``check_method(method, where) -> config`` (ValueError naming the key),
+    and ``measured(method)``: whether the method's rows are measurements (wall times), which
+    the store never serves back, so those cells rerun on every run, in this process, one at a
+    time (a stored timing would be passed off as a result of this run and this machine)."""
+
+    fn: CellFn
+    check_method: Callable[[dict, str], Any]
+    measured: Callable[[dict], bool]
+
+
+def cell_kinds() -> dict[str, CellKind]:
+    """Every kind of cell: ``select`` (a selector on an environment, sim.experiment.run_cell,
+    the default), ``stop`` (run_cell plus the stopping rule's statistic at every budget,
+    sim.experiment.run_stop_cell) and ``design`` (a design solver of sim.design.solvers.SOLVERS on an
+    environment's rows, sim.experiment.run_design_cell)."""
+    from .experiment import (design_config, design_measured, run_cell, run_design_cell,
+                             run_stop_cell)
+
+    return {"select": CellKind(run_cell, method_config, lambda method: False),
+            "design": CellKind(run_design_cell, design_config, design_measured),
+            "stop": CellKind(run_stop_cell, method_config, lambda method: False)}
+
+
+def cell_kind(name: Any) -> CellKind:
+    """The :class:`CellKind` called ``name``, or a one-line ValueError listing the kinds."""
+    kinds = cell_kinds()
+    if name not in kinds:
+        raise ValueError(f"cell: one of {', '.join(kinds)}, got {name!r}")
+    return kinds[name]
 
 
 def cell_code(cell_fn: CellFn) -> str:
@@ -185,21 +244,21 @@ def load_sweep(path: str | os.PathLike[str], *, check: bool = True) -> Sweep:
 
 def make_sweep(env: Any, methods: Any, seeds: Any, budgets: Any = None, *, grid: Any = None,
                name: str = "sweep", n_min: int | None = None, n_max: int | None = None,
-               check: bool = True) -> Sweep:
+               check: bool = True, cell: str = "select") -> Sweep:
     """The Python form of a sweep file: ``env`` is one dict or a list of dicts (several
     environments), ``methods`` a list of dicts (or names), the rest as in the TOML schema."""
     envs = [env] if isinstance(env, dict) else list(env)
     if not isinstance(methods, list):
         raise ValueError("methods: missing; add at least one [[methods]] table with a name")
     methods = [{"name": m} if isinstance(m, str) else m for m in methods]
-    cfg = {"name": name, "seeds": seeds, "methods": methods}
+    cfg = {"name": name, "cell": cell, "seeds": seeds, "methods": methods}
     for k, v in (("budgets", budgets), ("grid", grid), ("n_min", n_min), ("n_max", n_max)):
         if v is not None:
             cfg[k] = v
     parts = [parse_sweep(dict(cfg, env=e), check=check) for e in envs]
     return _check_unique(Sweep(name, tuple(e for p in parts for e in p.envs), parts[0].methods,
                                parts[0].seeds, tuple(b for p in parts for b in p.budgets),
-                               tuple(w for p in parts for w in p.check_warnings)))
+                               tuple(w for p in parts for w in p.check_warnings), cell))
 
 
 def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
@@ -208,25 +267,31 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
         raise ValueError("config: expected a table of keys")
     _no_unknown(cfg, TOP_KEYS, "config")
     name = str(cfg.get("name", "sweep"))
+    cell = cfg.get("cell", "select")
+    cell_kind(cell)
     seeds = parse_seeds(cfg.get("seeds"))
     env = cfg.get("env")
     if isinstance(env, list) and env and all(isinstance(e, dict) for e in env):
         return make_sweep(env, cfg.get("methods"), cfg.get("seeds"), cfg.get("budgets"),
                           grid=cfg.get("grid"), name=name, n_min=cfg.get("n_min"),
-                          n_max=cfg.get("n_max"), check=check)
+                          n_max=cfg.get("n_max"), check=check, cell=cell)
     if not isinstance(env, dict):
         raise ValueError("env: missing [env] table (or [[env]] tables); e.g. [env] kind = "
                          "\"gaussian\", N = 4096, d = 32")
+    env = dict(env)
+    own_budgets = env.pop("budgets", None)  # an environment's own grid overrides the top level's
     envs = _expand(env, cfg.get("grid", {}), "grid")
     methods = expand_methods(cfg.get("methods"))
     if "budgets" in cfg and ("n_min" in cfg or "n_max" in cfg):
         raise ValueError("n_min/n_max: only used without 'budgets'; drop one of them")
     # Designs with replacement may ask for more labels than pairs: only then is N no limit.
     over = bool(methods) and all(m.get("replace") is True for m in methods)
-    budgets = tuple(parse_budgets(cfg.get("budgets"), _env_n(e, i), n_min=cfg.get("n_min"),
-                                  n_max=cfg.get("n_max"), replace=over)
+    budgets = tuple(parse_budgets(own_budgets if own_budgets is not None else cfg.get("budgets"),
+                                  _env_n(e, i), n_min=cfg.get("n_min"), n_max=cfg.get("n_max"),
+                                  replace=over)
                     for i, e in enumerate(envs))
-    sweep = _check_unique(Sweep(name, tuple(envs), tuple(methods), tuple(seeds), budgets))
+    sweep = _check_unique(Sweep(name, tuple(envs), tuple(methods), tuple(seeds), budgets,
+                                cell=cell))
     if check:
         sweep = dataclasses.replace(sweep, check_warnings=tuple(check_configs(sweep)))
     return sweep
@@ -375,9 +440,11 @@ def check_configs(sweep: Sweep) -> list[str]:
             from .splits import n_heldout
 
             n_heldout(_env_n(env, i), env["holdout"])
+    check_method = cell_kind(sweep.cell).check_method
     for i, m in enumerate(sweep.methods):
-        method_config(m, f"methods[{i}]")
-    _check_kinds(sweep)
+        check_method(m, f"methods[{i}]")
+    if check_method is method_config:  # selection cells: pools and methods of one kind
+        _check_kinds(sweep)
     return []
 
 
@@ -395,12 +462,15 @@ def env_config(env: dict, where: str = "env") -> Any:
 
 
 def method_config(method: dict, where: str = "method") -> Any:
-    """The validated config dataclass of a ``[[methods]]`` table (``name``, ``label`` and the
-    method's options); ``ValueError`` names ``where.key``."""
+    """The validated config dataclass of a ``[[methods]]`` table (``name``, ``label``, the
+    run_cell key ``series`` and the method's options); ``ValueError`` names ``where.key``."""
     from .registry import METHODS
 
+    from .experiment import series_names
+
     entry = _entry(METHODS, method.get("name"), f"{where}.name")
-    options = {k: v for k, v in method.items() if k not in ("name", "label")}
+    series_names(method.get("series", []), f"{where}.series")
+    options = {k: v for k, v in method.items() if k not in ("name", "label", "series")}
     try:
         return entry.make_config(options)
     except (TypeError, ValueError) as exc:
@@ -408,12 +478,7 @@ def method_config(method: dict, where: str = "method") -> Any:
 
 
 def _entry(registry: Any, name: Any, where: str) -> Any:
-    if name is None:
-        raise ValueError(f"{where}: missing; choose one of {', '.join(registry.names())}")
-    try:
-        entry = registry.get(str(name))
-    except ValueError as exc:
-        raise ValueError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+    entry = registry.entry_at(name, where)
     return entry
 
 
@@ -556,7 +621,8 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, jobs: int = 1,
 
     Returns: SweepResult; the table has columns env, method, seed (int), n (int), metric, value.
     """
-    cell_fn = cell_fn or default_cell_fn()
+    kind = cell_kind(sweep.cell)
+    cell_fn = cell_fn or kind.fn
     jobs = _pos_int(jobs, "jobs")
     t0 = time.perf_counter()
     store = CellStore(out)
@@ -566,11 +632,14 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, jobs: int = 1,
     code = cell_code(cell_fn)
     keys = [c.key(cell_fn, code) for c in cells]
     atomic_write_text(store.root / "sweep.json", json.dumps(
-        {"name": sweep.name, "cell_fn": fn_id(cell_fn), "code": code,
+        {"name": sweep.name, "cell": sweep.cell, "cell_fn": fn_id(cell_fn), "code": code,
          "check_warnings": list(sweep.check_warnings),
          "cells": [dict(key=k, **c.config()) for k, c in zip(keys, cells)]}, indent=1))
-    todo = [i for i, k in enumerate(keys) if not store.finished(k)]
-    bar = _bar(len(cells), len(cells) - len(todo), progress, sweep.name)
+    # Measurements (kind.measured) are never served from the store: they rerun here, after
+    # the other cells, one at a time, so no worker shares the cores with a timed solve.
+    fresh = [i for i, c in enumerate(cells) if kind.measured(c.method)]
+    todo = [i for i, k in enumerate(keys) if not store.finished(k) and i not in fresh]
+    bar = _bar(len(cells), len(cells) - len(todo) - len(fresh), progress, sweep.name)
     try:
         if scheduler:
             results = _run_dask(scheduler, cell_fn, cells, todo)
@@ -578,14 +647,15 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, jobs: int = 1,
             results = _run_pool(jobs, cell_fn, cells, todo)
         else:
             results = _run_here(cell_fn, cells, todo)
-        for i, rows, seconds in results:
+        for i, rows, seconds in itertools.chain(results, _run_here(cell_fn, cells, fresh)):
             store.save(keys[i], cells[i], cell_fn, _check_rows(rows, cells[i]), seconds, code)
             bar.update(1)
     finally:
         bar.close()
     table = assemble(store, keys)
     paths = write_table(table, store.root)
-    return SweepResult(table, len(cells), len(todo), len(cells) - len(todo), paths,
+    return SweepResult(table, len(cells), len(todo) + len(fresh),
+                       len(cells) - len(todo) - len(fresh), paths,
                        time.perf_counter() - t0)
 
 

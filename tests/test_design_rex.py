@@ -1,11 +1,111 @@
-"""REX (sim.design.rex): agreement with Frank-Wolfe and cvxpy, the Kiefer-Wolfowitz conditions at
-its optimum, and mutants (a wrong exchange step, no leading batch) that fail to certify."""
+"""REX (sim.design.rex): step-by-step agreement with a literal port of R's od_D_REX loop (a dense
+solve per exchange), agreement with Frank-Wolfe and cvxpy, the Kiefer-Wolfowitz conditions at its
+optimum, and mutants (a wrong exchange step, no leading batch, the block engine's Gram or M
+update dropped, a stale Cholesky factor, one support order per leading row, R's version 0) that
+fail."""
+
+import inspect
+import types
 
 import numpy as np
 import pytest
 
 import sim.design.rex as rex
 from sim.design import cvxpy_design, fw_design, rex_design
+from sim.design.common import chol, information_matrix, variances
+from sim.validation import as_rng
+
+
+def reference_rex(V, pi, rng, L, nullify=True):
+    """One iteration of R's od_D_REX (OptimalDesign 1.0.3), literally: M solved afresh for every
+    pair, M updated additively; with this module's documented differences (weights below 1e-14
+    zeroed and pi renormalized after the pass) and its draws of the random orders (a permutation
+    of the sorted leading batch, then one of the support). The variances that choose the batch
+    and the LBE are computed as rex_design computes them: the LBE's k = argmin over the support
+    is a near-tie by construction (the previous pass's last exchange equalizes two variances), so
+    any other rounding may pick the other row."""
+    pi = pi.copy()
+    N, d = V.shape
+    M = V.T @ (pi[:, None] * V)
+    g = variances(V, chol(information_matrix(V, pi)))
+    supp = np.flatnonzero(pi > 0)
+    lead = np.sort(np.argpartition(-g, L - 1)[:L]) if L < N else np.arange(N)
+    lx, kx = rng.permutation(lead), rng.permutation(supp)
+
+    def exchange(k, l, only_nullifying, clip_l=True):
+        nonlocal M
+        X = V[[k, l]]
+        cv = X @ np.linalg.solve(M, X.T)
+        alpha = 0.5 * (cv[1, 1] - cv[0, 0]) / (cv[0, 0] * cv[1, 1] - cv[0, 1] ** 2 + 1e-24)
+        alpha = min(pi[k], max(-pi[l], alpha) if clip_l else alpha)
+        wk, wl = pi[k] - alpha, pi[l] + alpha
+        if not only_nullifying or wk < 1e-14 or wl < 1e-14:
+            pi[k], pi[l] = wk, wl
+            M = M + alpha * (np.outer(V[l], V[l]) - np.outer(V[k], V[k]))
+
+    kb, lb = supp[np.argmin(g[supp])], int(np.argmax(g))
+    exchange(kb, lb, False, clip_l=False)          # the LBE: alpha = min(w[kb], alpha)
+    only = nullify and pi[kb] < 1e-14
+    for l in lx:
+        for k in kx:
+            exchange(k, l, only)
+    pi[pi < 1e-14] = 0.0
+    return pi / pi.sum()
+
+
+def _versus_reference(rex_design, iterations=3, seed=7):
+    """max |pi - pi_ref| after each of 1..iterations REX iterations, where pi_ref is the literal
+    R iteration from rex_design's own previous pi (same random draws)."""
+    V = _instance()
+    pi = np.full(len(V), 1 / len(V))    # a full support: every pass has ~20 x 70 pairs
+    rng = as_rng(seed)
+    errs = []
+    for it in range(1, iterations + 1):
+        r = rex_design(V, pi0=np.full(len(V), 1 / len(V)), efficiency=1 - 1e-14,
+                       max_iter=it, seed=seed)
+        assert not r.converged and r.iterations == it
+        errs.append(float(np.abs(r.pi - reference_rex(V, pi, rng, L=20)).max()))
+        pi = r.pi
+    return errs, r
+
+
+def _mutant(old, new):
+    """sim.design.rex with one line of its source replaced (a mutant of the block engine)."""
+    src = inspect.getsource(rex)
+    assert src.count(old) == 1, old
+    mod = types.ModuleType("rex_mutant")
+    mod.__dict__["__package__"] = "sim.design"
+    exec(compile(src.replace(old, new), "rex_mutant", "exec"), mod.__dict__)
+    return mod
+
+
+def _instance(seed=4, N=70, d=5):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((N, d)) * rng.uniform(0.3, 2.0, (N, 1))
+
+
+@pytest.mark.parametrize("block", [3, 128])
+def test_block_engine_equals_the_literal_r_loop(monkeypatch, block):
+    monkeypatch.setattr(rex, "BLOCK", block)  # 3: many blocks per leading row, l inside some
+    errs, r = _versus_reference(rex_design)
+    assert max(errs) <= 1e-12, errs
+    assert r.info["exchanges"] > 200
+
+
+@pytest.mark.parametrize("old,new", [
+    ("G[j + 1:, j + 1:] -= W @ (T @ W.T)", "pass"),             # stale Gram within a block
+    ("M += (Xm.T * D[moved]) @ Xm", "pass"),                     # M not updated between blocks
+    ("M += (Xm.T * D[moved]) @ Xm\n                C = None",      # a stale Cholesky factor
+     "M += (Xm.T * D[moved]) @ Xm"),
+    ("lx, kx = rng.permutation(lead), rng.permutation(supp)",    # R draws kx once per iteration
+     "lx, kx = rng.permutation(lead), rng.permutation(rng.permutation(supp))"),
+    ("only_null = nullify and pi[k0] < NULL", "only_null = False"),  # version 0, not R's 1
+])
+def test_block_engine_mutants_depart_from_the_literal_r_loop(monkeypatch, old, new):
+    mut = _mutant(old, new)
+    monkeypatch.setattr(mut, "BLOCK", 3)
+    errs, _ = _versus_reference(mut.rex_design)
+    assert max(errs) > 1e-4, errs
 
 
 def _g(V, pi):
@@ -14,8 +114,10 @@ def _g(V, pi):
     return np.einsum("ij,ij->i", V, np.linalg.solve(M, V.T).T)
 
 
-@pytest.mark.parametrize("seed,N,d", [(0, 40, 3), (1, 150, 7), (2, 400, 10)])
-def test_rex_agrees_with_fw_and_cvxpy(seed, N, d):
+@pytest.mark.parametrize("seed,N,d,block", [(0, 40, 3, 128), (1, 150, 7, 128), (2, 400, 10, 128),
+                                           (2, 400, 10, 4)])
+def test_rex_agrees_with_fw_and_cvxpy(monkeypatch, seed, N, d, block):
+    monkeypatch.setattr(rex, "BLOCK", block)   # 4: many blocks per leading row
     rng = np.random.default_rng(seed)
     V = rng.standard_normal((N, d)) * rng.uniform(0.2, 2.0, (N, 1))
     r = rex_design(V, efficiency=1 - 1e-9, seed=seed)

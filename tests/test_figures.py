@@ -55,7 +55,7 @@ def test_cached_computes_once(tmp_path, monkeypatch):
     assert not list(tmp_path.rglob("*.tmp.npz"))
 
 
-SELECTION_FIGURES = ("paper_fig3_beta", "paper_fig4_alpha", "theory_bound")
+SELECTION_FIGURES = ("paper_fig3_beta", "paper_fig4_alpha", "theory_bound", "theory_kappa")
 
 
 @pytest.mark.parametrize("name", SELECTION_FIGURES)
@@ -242,3 +242,55 @@ def test_llm_dpo_declares_methods_seeds_budgets_in_the_runner_schema():
         common.declared_cells(dict(cfg, methods=cfg["methods"][:1] * 2), cfg["N"])
     with pytest.raises(ValueError, match=r"exceeds the environment's N = 32"):
         common.declared_cells(dict(cfg, budgets=[4, 64]), cfg["N"])
+
+
+def test_theory_kappa_setting_is_pinned_down_by_the_sweep():
+    """theory_kappa states one environment's N, d, beta and the methods' one gamma and alpha;
+    a method without record_kappa, or two gammas, is refused with the key named."""
+    import dataclasses
+
+    from figures import common, fig_theory_kappa as fig
+
+    sweep, _ = common.load_sweep_config(fig.NAME, "default", fig.OPTIONS)
+    cfg = fig.kappa_setting(sweep)
+    assert (cfg["kind"], cfg["N"], cfg["d"], cfg["beta"], cfg["gamma"], cfg["alpha"], cfg["n"]) == (
+        "gaussian", 8192, 16, 0.25, 0.015625, 3.0, 2048)
+    assert cfg["n_grid"] == [2**k for k in range(12)] and cfg["seeds"] == [0, 1, 2]
+    methods = list(sweep.methods)
+    for bad, key in (({**methods[0], "gamma": 1.0}, "methods.gamma"),
+                     ({k: v for k, v in methods[0].items() if k != "record_kappa"},
+                      "methods.record_kappa"),
+                     ({k: v for k, v in methods[0].items() if k != "series"},
+                      "methods.record_kappa.*series")):
+        with pytest.raises(ValueError, match=key):
+            fig.kappa_setting(dataclasses.replace(sweep, methods=(bad, *methods[1:])))
+
+
+def test_theory_kappa_summary_counts_checks_where_the_corrected_bound_is_informative():
+    """A hand-made table (2 seeds x 3 checkpoints): 'informative' is corrected < ceiling, and the
+    failures, the margin and the printed failures are counted among those checkpoints only
+    (counting every checkpoint, or calling printed < ceiling informative, gives other numbers);
+    the bounds use max(1, kappa_max) of each seed (kappa_max = 0.5 reads as 1)."""
+    from figures import fig_theory_kappa as fig
+    from theory import bounds
+
+    cfg = {"n": 8, "d": 2, "beta": 0.25, "gamma": 0.015625}
+    kappa = np.array([[1.0, 1.0, 1.5, 1.0, 1.1, 1.0, 1.0, 1.2],
+                      [1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.3, 1.0]])
+    meas = np.array([[5.0, 2.0, 1.0], [5.0, 3.0, 0.5]])
+    ceiling = np.full((2, 3), 4.0)
+    bnd = {"printed": np.array([[3.0, 1.0, 2.0], [3.0, 1.0, 0.4]]),
+           "corrected": np.array([[4.5, 2.5, 1.5], [4.0, 2.5, 0.4]])}
+    row = fig.summary_row(cfg, kappa, meas, bnd, ceiling)
+    assert (row["max"], row["median"], row["max_after_n_over_4"]) == (2.0, 1.0, 1.5)
+    assert row["theorem4_checks"] == 6 and row["theorem4_informative_checks"] == 4
+    assert row["theorem4_corrected_failures"] == 4  # 5 > 4.5, 5 > 4, 3 > 2.5, 0.5 > 0.4
+    assert row["theorem4_corrected_failures_informative"] == 2  # 3 > 2.5 and 0.5 > 0.4 only
+    assert row["theorem4_printed_failures"] == 5 and row["theorem4_printed_failures_informative"] == 3
+    assert row["theorem4_min_corrected_over_measured_informative"] == pytest.approx(0.4 / 0.5)
+    assert row["theorem4_max_corrected_over_ceiling"] == pytest.approx(4.5 / 4.0)
+    got = fig.theorem4_bounds(cfg, [2, 8], np.array([[0.5, 1.5], [2.0, 2.0]]))
+    for form in bounds.FORMS:
+        want = [[bounds.theorem4_bound(2, n, 0.25, 0.015625, k, form=form) for n, k in zip((2, 8), ks)]
+                for ks in ((1.0, 1.5), (2.0, 2.0))]
+        assert got[form].tolist() == want

@@ -50,20 +50,29 @@ def test_incremental_engine_with_changing_weights_and_subsets_is_the_literal_arg
     assert eng.n_evals < 60 * 40  # the lazy bounds saved work
 
 
-def test_blocked_engine_reweighted_between_picks_is_the_literal_argmax():
-    # ADPO between refits: the blocked engine with weights replaced every 7 picks.
+@pytest.mark.parametrize("active, block, every, dtype", [(16, 4, 7, np.float64),
+                                                        (4, 64, 5, np.float64),
+                                                        (4, 64, 5, np.float32)])
+def test_blocked_engine_reweighted_between_picks_is_the_literal_argmax(active, block, every,
+                                                                      dtype):
+    # ADPO between refits: the blocked engine with weights replaced every few picks, mostly
+    # inside a block (new active set from the block-start bounds, pending picks applied to it
+    # only). Small active sets and long blocks make the bound tau decide picks: without it,
+    # or without the pending downdates on the new A, picks go wrong.
     rng = np.random.default_rng(1)
     N, d, gamma = 500, 6, 1.0
     phi = rng.standard_normal((N, d))
     w = rng.uniform(0.05, 1.0, N)
     q0 = np.einsum("ij,ij->i", phi, phi) / gamma
     eng = BlockedGreedy(phi, np.ones(N, dtype=bool), GreedyState(d, gamma), q0, weights=w,
-                        active=16, block=4)
+                        active=active, block=block, dtype=dtype)
     H = gamma * np.eye(d)
     free = np.ones(N, dtype=bool)
+    inside = 0
     for t in range(80):
-        if t and t % 7 == 0:
+        if t and t % every == 0:
             w = rng.uniform(0.05, 1.0, N)
+            inside += eng._k > 0
             eng.reweight(w)
         ref = np.where(free, w * _scores(H, phi), -np.inf)
         i, gain, v = eng.next()
@@ -72,6 +81,7 @@ def test_blocked_engine_reweighted_between_picks_is_the_literal_argmax():
         H += np.outer(v, v)
         free[i] = False
     assert eng.state.logdet == pytest.approx(np.linalg.slogdet(H)[1], rel=1e-10)
+    assert inside >= 5  # the mid-block path ran
 
 
 def _literal_adpo(data, n, *, gamma, fit_ridge, m=None, seed=0):
@@ -154,3 +164,29 @@ def test_float32_near_ties_are_decided_in_float64(seed):
     out = greedy_select(V, 400, dtype=np.float32)
     assert np.array_equal(out.indices, greedy_select(V, 400).indices)
     assert out.info["rescored"] > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_float32_reweighted_mid_block_decides_near_ties_in_float64(seed):
+    # The near-tie pairs above, under weights replaced inside blocks (equal within a pair): the
+    # new active set's scores come from the float32 bulk, so they must be re-scored in float64
+    # before they decide a pick. Trusting them (marking them exact) picks otherwise.
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((500, 16)) * rng.uniform(0.5, 1.5, (500, 1))
+    V = np.vstack([base, base * (1 + 3e-7)])
+    q0 = np.einsum("ij,ij->i", V, V)
+    engines = [BlockedGreedy(V, np.ones(1000, dtype=bool), GreedyState(16, 1.0), q0,
+                             weights=np.ones(1000), dtype=dt, active=32, block=64)
+               for dt in (np.float32, np.float64)]
+    picks: list[list[int]] = [[], []]
+    inside = 0
+    for t in range(300):
+        if t % 9 == 5:
+            w = np.tile(rng.uniform(0.2, 1.0, 500), 2)
+            inside += engines[0]._k > 0
+            for eng in engines:
+                eng.reweight(w)
+        for eng, p in zip(engines, picks):
+            p.append(eng.next()[0])
+    assert picks[0] == picks[1]
+    assert inside >= 10  # the mid-block path ran

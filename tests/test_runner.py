@@ -457,3 +457,75 @@ def test_run_cell_kappa_max_is_the_running_max_of_the_selectors_kappa(name):
     assert got == [kappa[:n].max() for n in budgets]
     for plain in (method, {"name": "uniform"}):
         assert not any(r["metric"] == "kappa_max" for r in run_cell(env, plain, seed, budgets))
+
+
+def test_run_cell_traces_kappa_t_and_theorem4_against_a_brute_force_replay():
+    """With ``record_kappa``: ``kappa_t`` rows at every round t = 1..max(budgets) equal the
+    kappa_ of a second selector run on the same streams (an off-by-one round or a truncation
+    fails: kappa_t varies); ``max_design_variance`` at n = max over ALL N rows of phi^T
+    Sigma_n^{-1} phi with Sigma_n = gamma I + sum over the first n picks of beta^2 mu(1 - mu) phi
+    phi^T at theta_star, by np.linalg.solve (independent of the Cholesky path); the mutants
+    "max over unpicked rows only", "Hessian at theta_true" and "ridge 1 instead of gamma" give
+    other values (checked); ``design_variance_ceiling`` = max ||phi||^2 / gamma (theory.bounds),
+    above every measured value. None of these rows without ``record_kappa``."""
+    from sim.dpo import sigmoid
+    from sim.experiment import SELECTOR_STREAM, build_env, run_cell
+    from sim.selectors import make_selector
+    from sim.validation import rng_for
+    from theory.bounds import theorem4_ceiling
+
+    env = {"kind": "gaussian", "N": 150, "d": 3, "beta": 0.5, "theta_norm": 1.0}  # ||phi|| ~ 1
+    method, budgets, seed, gamma = {"name": "adpo", "n_candidates": 8, "gamma": 0.3}, [2, 8, 24], 1, 0.3
+    rows = run_cell(env, {**method, "record_kappa": True, "series": ["kappa_t"]}, seed, budgets)
+    got = {k: {r["n"]: r["value"] for r in rows if r["metric"] == k}
+           for k in ("kappa_t", "kappa_max", "max_design_variance", "design_variance_ceiling")}
+    data = build_env(env, seed)
+    sel = make_selector("adpo", data, seed=rng_for(seed, SELECTOR_STREAM), record_kappa=True,
+                        n_candidates=8, gamma=gamma, fit_ridge=data.info["fit_ridge"],
+                        radius=data.info["radius"])
+    idx = sel.select(budgets[-1])
+    kappa = sel.kappa_
+    assert len(set(np.round(kappa, 12))) > 2  # varies: a shifted series would not match
+    assert got["kappa_t"] == {t: kappa[t - 1] for t in range(1, budgets[-1] + 1)}
+    assert got["kappa_max"] == {n: max(got["kappa_t"][t] for t in range(1, n + 1)) for n in budgets}
+
+    def variance(n, theta=data.theta_star, rows_=slice(None), ridge=gamma):
+        p, s = data.phi, idx[:n]
+        w = data.beta**2 * sigmoid(data.beta * (p[s] @ theta - data.b[s]))
+        w = w * (1 - sigmoid(data.beta * (p[s] @ theta - data.b[s])))
+        sigma = ridge * np.eye(data.d) + (p[s] * w[:, None]).T @ p[s]
+        q = np.einsum("ij,ji->i", p, np.linalg.solve(sigma, p.T))
+        return q[rows_].max()
+
+    measured = np.array([got["max_design_variance"][n] for n in budgets])
+    assert measured == pytest.approx([variance(n) for n in budgets], rel=1e-10)
+    mutants = {"unpicked rows only": [variance(n, rows_=np.setdiff1d(np.arange(data.N), idx[:n]))
+                                      for n in budgets],
+               "theta_true": [variance(n, theta=data.theta_true) for n in budgets],
+               "ridge 1": [variance(n, ridge=1.0) for n in budgets]}
+    for name, values in mutants.items():
+        assert np.abs(np.array(values) / measured - 1).max() > 1e-6, name
+    for n in budgets:
+        ceiling = theorem4_ceiling(gamma, float(np.linalg.norm(data.phi, axis=1).max()))
+        assert got["design_variance_ceiling"][n] == pytest.approx(ceiling, rel=1e-12)
+        assert got["max_design_variance"][n] < ceiling
+    assert abs(np.linalg.norm(data.phi, axis=1).max() - 1) > 0.1  # so ||phi|| vs ||phi||^2 shows
+    plain = run_cell(env, method, seed, budgets)
+    assert not {r["metric"] for r in plain} & set(got)
+    unasked = run_cell(env, {**method, "record_kappa": True}, seed, budgets)  # no series asked
+    assert {r["metric"] for r in unasked} & set(got) == set(got) - {"kappa_t"}
+    with pytest.raises(ValueError, match="method.series: 'adpo' did not record 'kappa_t'"):
+        run_cell(env, {**method, "series": ["kappa_t"]}, seed, budgets)
+
+
+@pytest.mark.parametrize("series, msg", [("kappa_t", "expected a list"),
+                                         (["kappa"], "'kappa' - list each series once"),
+                                         (["kappa_t", "kappa_t"], "'duplicates'")])
+def test_sweep_refuses_bad_series_before_running(series, msg):
+    """A method's ``series`` is checked against sim.experiment.SELECTOR_SERIES when the sweep is
+    parsed (nothing runs); it is not passed to the selector as an option."""
+    cfg = {"seeds": [0], "budgets": [4], "env": {"kind": "gaussian", "N": 16, "d": 2},
+           "methods": [{"name": "adpo", "record_kappa": True, "series": series}]}
+    with pytest.raises(ValueError, match=rf"methods\[0\]\.series: .*{msg}"):
+        parse_sweep(cfg)
+    assert parse_sweep({**cfg, "methods": [{**cfg["methods"][0], "series": ["kappa_t"]}]}).cells()

@@ -139,6 +139,24 @@ def test_adpo_matches_naive_algorithm_1(env, refit, rounds, alpha):
     assert got.tolist() == ref
 
 
+@pytest.mark.parametrize("gamma", [1.0, 0.05])
+def test_ucb_widths_low_rank_and_full_paths_match_an_explicit_inverse(gamma):
+    # eq. 13's widths by Woodbury (t <= d / 4 told rows) and by Cholesky solves (t > d / 4)
+    # against sigma = inv(gamma I + Hessian) formed outright; t = 0 is gamma I alone.
+    from sim.selectors.greedy import ucb_widths_sq
+    data = gaussian_env(300, 16, beta=1.5, seed=4)
+    rng = np.random.default_rng(0)
+    theta = 0.5 * rng.standard_normal(16)
+    for t in (0, 1, 3, 4, 5, 9, 40):
+        rows = rng.choice(300, t, replace=False)
+        z = data.beta * (data.phi[rows] @ theta - data.b[rows])
+        w = data.beta**2 * logistic_weight(z)
+        sigma = np.linalg.inv(gamma * np.eye(16) + (data.phi[rows].T * w) @ data.phi[rows])
+        ref = np.einsum("ij,jk,ik->i", data.phi, sigma, data.phi)
+        got = ucb_widths_sq(data.phi, data.b, data.beta, theta, rows, gamma)
+        np.testing.assert_allclose(got, ref, rtol=1e-10, err_msg=f"t = {t}")
+
+
 def test_adpo_never_reads_a_label_before_selecting_it(env):
     sel = make_selector("adpo", env, refit="every", seed=0)
     assert sel.data.s is None  # online selectors do not even hold the labels

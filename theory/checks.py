@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 from sim.data import PreferenceData
 from sim.dpo import dpo_gradient, dpo_hessian, dpo_loss, dpo_weights
 from sim.linalg import chol_quad_forms, cholesky
+from sim.metrics import max_design_variance
 from sim.registry import METHODS
 from sim.selectors import Selector, make_selector, method_names
 from sim.validation import as_matrix, as_vector, positive_int, positive_scalar
@@ -277,7 +278,8 @@ def theorem4_along_run(data: PreferenceData, indices: ArrayLike, gamma: float, k
     """Theorem 4 at each n in n_grid for the first n picks of ``indices``.
 
     Measured: max_i phi_i^T Sigma_n^{-1} phi_i over all N rows, Sigma_n = gamma I +
-    grad^2 L_DPO(theta_*; S_n) with theta_* = data.theta_star (Cholesky solves). Bounds: printed
+    grad^2 L_DPO(theta_*; S_n) with theta_* = data.theta_star
+    (:func:`sim.metrics.max_design_variance`, also run_cell's ``max_design_variance`` metric). Bounds: printed
     and corrected, with kappa = max_{t <= n} kappa_t of the run (the smallest constant that
     makes Assumption 4 hold up to round n; ``kappa`` is the run's (n,) kappa_t, or one number
     used for every round). ``bound`` (d, n, beta, gamma, kappa, form=) is
@@ -305,11 +307,9 @@ def theorem4_along_run(data: PreferenceData, indices: ArrayLike, gamma: float, k
         if n > kappas.size or np.isnan(kappas[:n]).any():
             raise ValueError(f"kappa: kappa_t of rounds 1..{n} not recorded (NaN or missing); "
                              f"trace the run with record_kappa=True")
-        s_n = idx[:n]
-        sig = dpo_hessian(data.theta_star, data.phi[s_n], data.b[s_n], data.beta, ridge=gamma)
         k = float(max(1.0, np.max(kappas[:n])))
         rows["n"].append(n)
-        rows["measured"].append(float(quad_forms(sig, data.phi).max()))
+        rows["measured"].append(max_design_variance(data, idx[:n], gamma))
         rows["kappa"].append(k)
         rows["ceiling"].append(ceiling)
         for form in bounds.FORMS:

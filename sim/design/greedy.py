@@ -535,10 +535,16 @@ class BlockedGreedy:
         return self.w[self.rows if idx is None else self.rows[idx]] * q
 
     def reweight(self, weights: np.ndarray | None) -> None:
-        """Replace the weights (N,) (between two picks); the next pick is exact under them."""
-        self._end_block()
+        """Replace the weights (N,) (between two picks); the next pick is exact under them.
+
+        The stored q_i are unweighted, so no score is recomputed: between blocks only w
+        changes; inside a block the block goes on under a new active set
+        (:meth:`_reselect_active`) and its pending downdates reach the bulk at the block's end,
+        in one product with the picks that follow."""
         self.w = weights
         self._anchor = None
+        if self._A is not None:
+            self._reselect_active()
 
     def _start_block(self) -> None:
         if self._copy and self.n_alive < 0.9 * self.rows.size:  # compact: drop picked rows
@@ -706,3 +712,24 @@ class BlockedGreedy:
         hit = hit[self.alive[hit]]
         self.alive[hit] = False
         self.n_alive -= hit.size
+
+    def _reselect_active(self) -> None:
+        """A new active set A and bound tau under the current weights, inside a block (after
+        :meth:`reweight`). The bulk q_i date from the block's start and only shrink as picks are
+        added, so w_i q_i bounds every current score: the K largest give A, the (K+1)-th tau
+        (the lazy argument of the module docstring). A's q_i are brought up to date with the
+        block's k pending picks by one (K x d) @ (d x k) product; the bulk keeps its pending
+        downdates for the block's end."""
+        key = np.where(self.alive, self._key(), -np.inf)
+        K = min(self.active, self.n_alive)
+        A, tau = _top(key, K)
+        self._A, self._K, self._B = A, K, None
+        self._VA = np.asarray(self.V[self.rows[A]], dtype=np.float64)
+        self._wA = None if self.w is None else self.w[self.rows[A]]
+        q = self.q[A]
+        if self._k:
+            q = q - self.products.rowsq(self._VA, self._W[:self._k])
+        self._sA = q if self._wA is None else self._wA * q
+        self._exA = np.full(K, self._exact_bulk)  # float32 bulk: B re-scores them exactly
+        self._thresh = self._above(tau)
+        self.n_evals += self._k * K

@@ -1,6 +1,7 @@
 """REX: randomized exchange for the relaxed D-optimal design (Harman, Filova and Richtarik,
 "A randomized exchange algorithm for computing optimal approximate designs of experiments",
-JASA 115, 2020; the reference implementation is ``od_REX`` / ``od_D_REX`` of R's OptimalDesign).
+JASA 115, 2020; the reference implementation is ``od_REX`` / ``od_D_REX`` of R's OptimalDesign,
+whose loop this module follows step by step; the differences are listed below).
 
 Problem (as in :mod:`sim.design.relaxed`): pi on the simplex maximizing log det M(pi),
 M(pi) = sum_i pi_i v_i v_i^T, with variances g_i = v_i^T M(pi)^{-1} v_i and the
@@ -11,31 +12,56 @@ Every iteration of REX
 1. computes all N variances g from a fresh Cholesky factor of M(pi) (O(N d^2)) and stops once
    d / max g >= ``efficiency``;
 2. forms the *leading batch* B: the ``L = min(N, ceil(batch * d))`` rows with the largest g
-   (the paper's gamma = 4), and takes the support S = {i : pi_i > 0};
-3. makes the *leading boundary exchange* (LBE): moves the optimal mass from k = argmin_{S} g to
+   (the paper's gamma = 4), the support S = {i : pi_i > 0}, and one random order of each
+   (R's ``lx.vec`` and ``kx.vec``, drawn once per iteration);
+3. makes the *leading boundary exchange* (LBE): moves the optimal mass from k = argmin_S g to
    l = argmax g (Boehning's vertex exchange);
-4. visits all pairs (k, l) in S x B, both in a random order, and makes the optimal exchange of
-   mass between them. For an exchange of mass alpha from k to l the determinant changes by
+4. for each l of B in its order, for each k of S in its order, makes the optimal exchange of
+   mass between k and l. For an exchange of mass alpha from k to l the determinant changes by
 
        det M' / det M = (1 + alpha g_l)(1 - alpha g_k) + alpha^2 g_kl^2,
        alpha* = (g_l - g_k) / (2 (g_k g_l - g_kl^2)),  clipped to [-pi_l, pi_k],
 
-   with g_kl = v_k^T M^{-1} v_l at the current M. If the LBE emptied a support point (the
-   paper's version 1, R's default), only the exchanges that empty a point are made in this pass;
-   otherwise all of them.
+   with g_kl = v_k^T M^{-1} v_l at the current M. If the LBE emptied k (the paper's version 1,
+   R's default), only the exchanges that empty a point are made in this pass; otherwise all.
 
-M^{-1} is maintained through the exchanges by the rank-2 Woodbury formula (O(d^2) each, never
-an explicit inverse of M beyond the one Cholesky solve per iteration) and refactorized from pi at
-the next iteration, so rounding cannot accumulate across iterations.
+How the exchanges are computed (the same arithmetic as R's, which solves with M afresh for every
+pair, O(d^3) each): the pairs (k, l) of one l are taken in blocks of ``BLOCK`` support rows.
+At the start of a block, one Cholesky factor C of the current M gives Y = C^{-1} [v_k..., v_l]
+(d x m, m = block + 1) and the Gram matrix G = Y^T Y of the block's rows (G_ij = v_i^T M^{-1}
+v_j); each accepted exchange updates G by the rank-2 Woodbury formula (O(m^2), no d), and at
+the end of the block M gains sum_i D_i v_i v_i^T for the mass D_i each row gained. So a pair
+costs O(d^2) flops inside level-3 calls (per block: a Cholesky, d^3 / 3; a triangular solve and
+the update of M, m d^2 each; G, m^2 d) and one short Python step; each accepted exchange adds
+one small rank-2 product on the rest of the block's G. No inverse of M is formed, and M is
+rebuilt from pi at every iteration, so rounding cannot accumulate across iterations. The
+leading batch is sorted before it is permuted, so that its order does not depend on how
+rounding orders near-equal variances.
+
+Differences from R's ``od_D_REX`` (kept on purpose):
+
+* the start: the greedy design of d rows (as :func:`sim.design.relaxed.fw_design`), or
+  ``pi0``; R starts from ``od_PIN``;
+* the stopping rule is checked before each iteration (a start that already meets the target
+  makes no exchange; R always makes one pass), and ``max_seconds`` is also checked between the
+  leading-batch rows of a pass (R's ``t.max`` only between passes: one pass at d = 256 takes
+  seconds to minutes);
+* after a pass, weights below ``NULL`` are set to 0 and pi renormalized, and M is rebuilt from
+  pi (R keeps such weights in w and M, outside the support, and updates M additively forever);
+* the leading batch is exactly L rows (R's takes every row tied with the L-th variance);
+* an exchange whose determinant ratio is <= 1e-10 (possible only through rounding: the optimal
+  clipped step never lowers det M) is refused and counted in ``info['refused']``.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
 import scipy.linalg
+from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 
 from ..validation import as_rng, positive_scalar
@@ -44,6 +70,7 @@ from .relaxed import _check_relaxed, _finish, _start
 
 NULL = 1e-14   # mass below this counts as removed (R's `del`)
 _EPS = 1e-24   # keeps alpha's denominator away from 0 for parallel v_k, v_l (R's `eps`)
+BLOCK = 128    # support rows per block of exchanges with one l (module docstring)
 
 
 def exchange_step(gk: float, gl: float, gkl: float) -> float:
@@ -52,9 +79,10 @@ def exchange_step(gk: float, gl: float, gkl: float) -> float:
     return 0.5 * (gl - gk) / (gk * gl - gkl * gkl + _EPS)
 
 
-def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int = 10_000,
-               batch: float = 4.0, nullify: bool = True, seed=0, start: str = "greedy",
-               pi0=None, max_seconds: float | None = None) -> DesignResult:
+def rex_design(V: ArrayLike, *, weights: ArrayLike | None = None,
+               efficiency: float = 1 - 1e-6, max_iter: int = 10_000, batch: float = 4.0,
+               nullify: bool = True, seed: Any = 0, start: str = "greedy",
+               pi0: ArrayLike | None = None, max_seconds: float | None = None) -> DesignResult:
     """Relaxed D-optimal design by randomized exchange (REX; module docstring).
 
     Args:
@@ -75,7 +103,7 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
     Returns:
         DesignResult(solver="rex") with ``pi`` (N,), ``logdet`` = log det M(pi),
         ``efficiency`` (certificate over all N rows), ``support``, ``iterations``; ``info``
-        counts the exchanges made and the leading-batch size.
+        counts the exchanges made and refused and names the leading-batch size.
     """
     t0 = time.perf_counter()
     V, target, max_iter = _check_relaxed(V, weights, efficiency, max_iter)
@@ -83,74 +111,115 @@ def rex_design(V, *, weights=None, efficiency: float = 1 - 1e-6, max_iter: int =
     batch = positive_scalar(batch, "batch")
     if max_seconds is not None:
         positive_scalar(max_seconds, "max_seconds")
+    deadline = math.inf if max_seconds is None else t0 + max_seconds
     rng = as_rng(seed)
     pi = _start(V, start, pi0)
     L = min(N, int(math.ceil(batch * d)))
-    info = {"batch": L, "exchanges": 0, "refused": 0, "nullify": bool(nullify)}
+    info: dict[str, Any] = {"batch": L, "exchanges": 0, "refused": 0, "nullify": bool(nullify)}
     it, ok = 0, False
-    while True:
-        Lc = chol(information_matrix(V, pi), "M(pi)")
-        g = variances(V, Lc)
-        if d / float(g.max()) >= target:
-            ok = True
-            break
-        if it >= max_iter or (max_seconds is not None
-                               and time.perf_counter() - t0 > max_seconds):
-            break
-        it += 1
-        Minv = scipy.linalg.cho_solve((Lc, True), np.eye(d), check_finite=False)
-        supp = np.flatnonzero(pi > 0)
-        lead = np.argpartition(-g, L - 1)[:L] if L < N else np.arange(N)
-        k0 = int(supp[np.argmin(g[supp])])
-        l0 = int(np.argmax(g))
-        Minv, nulled = _exchange(V, pi, Minv, k0, l0, only_nullifying=False, info=info)
-        only_null = nullify and nulled
-        # Each exchange is a few O(d^2) products: BLAS threads cost more to wake than they save.
-        with threadpool_limits(limits=1, user_api="blas"):
-            for lx in rng.permutation(lead).tolist():
-                if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-                    break  # out of time within a pass (one pass at d = 256 can take minutes)
-                for kx in rng.permutation(supp).tolist():
-                    if kx == lx or (pi[kx] <= 0 and pi[lx] <= 0):
-                        continue
-                    Minv, _ = _exchange(V, pi, Minv, kx, lx, only_nullifying=only_null,
-                                        info=info)
-        pi[pi < NULL] = 0.0
-        pi /= pi.sum()
+    # The exchanges' products are (65 x d x d) at most: BLAS threads cost more to wake than
+    # they save there (and the one O(N d^2) scan per iteration is not where REX spends time).
+    with threadpool_limits(limits=1, user_api="blas"):
+        while True:
+            M = information_matrix(V, pi)
+            g = variances(V, chol(M, "M(pi)"))
+            if d / float(g.max()) >= target:
+                ok = True
+                break
+            if it >= max_iter or time.perf_counter() > deadline:
+                break
+            it += 1
+            supp = np.flatnonzero(pi > 0)
+            # sorted: the set, not argpartition's rounding-dependent order, is what is permuted
+            lead = np.sort(np.argpartition(-g, L - 1)[:L]) if L < N else np.arange(N)
+            lx, kx = rng.permutation(lead), rng.permutation(supp)
+            k0 = int(supp[np.argmin(g[supp])])
+            l0 = int(np.argmax(g))
+            _exchanges(V, pi, M, [l0], np.array([k0]), False, info, math.inf)   # the LBE
+            only_null = nullify and pi[k0] < NULL
+            _exchanges(V, pi, M, lx.tolist(), kx, only_null, info, deadline)
+            pi[pi < NULL] = 0.0
+            pi /= pi.sum()
     return _finish("rex", V, pi, it, t0, ok, info)
 
 
-def _exchange(V, pi, Minv, k, l, *, only_nullifying, info):
-    """Optimal exchange of mass from row k to row l, in place on ``pi`` and ``Minv``; returns
-    (M'^{-1}, whether k or l was emptied). The optimal clipped step never lowers det M (the
-    ratio is a concave quadratic in alpha equal to 1 at alpha = 0), so an exchange whose ratio
-    is <= 1e-10 (possible only through rounding) is refused and counted in ``info['refused']``.
+def _exchanges(V: np.ndarray, pi: np.ndarray, M: np.ndarray, ls: list[int], ks: np.ndarray,
+               only_nullifying: bool, info: dict[str, Any], deadline: float) -> None:
+    """For each l of ``ls`` in order, for each k of ``ks`` (int array) in order, the optimal
+    exchange of mass from k to l (module docstring); in place on ``pi`` (N,) and on
+    ``M`` (d, d) = M(pi). Stops between two l once ``time.perf_counter()`` passes ``deadline``.
+    With ``only_nullifying`` an exchange is made only if it empties k or l."""
+    C = None                    # Cholesky factor of M while M is unchanged
+    for l in ls:
+        if time.perf_counter() > deadline:
+            return
+        for s in range(0, ks.size, BLOCK):
+            blk = ks[s:s + BLOCK]
+            blk = blk[blk != l]
+            if not blk.size or (pi[l] <= 0 and not (pi[blk] > 0).any()):
+                continue
+            rows = np.append(blk, l)
+            X = V[rows]                                           # (m, d): the v_k, then v_l
+            if C is None:
+                C, bad = scipy.linalg.lapack.dpotrf(M, lower=1, clean=0)
+                if bad:
+                    raise ValueError("V: the information matrix M(pi) lost positive "
+                                     "definiteness during the exchanges (rounding on nearly "
+                                     "dependent candidates); rescale V or use solver 'fw'")
+            Y = scipy.linalg.lapack.dtrtrs(C, X.T, lower=1)[0]    # (d, m) = C^{-1} X^T
+            G = Y.T @ Y                                           # (m, m): v_i^T M^{-1} v_j
+            D = _block(G, pi, rows, only_nullifying, info)
+            moved = np.flatnonzero(D)
+            if moved.size:                                        # M += sum_i D_i v_i v_i^T
+                Xm = X[moved]
+                M += (Xm.T * D[moved]) @ Xm
+                C = None
 
-    Each exchange is O(d^2) in six numpy calls (per-call overhead, not flops, is what costs at
-    d <= 256): U = B M^{-1} for B = [v_k; v_l] (2, d), the 2 x 2 products C = U B^T, and one
-    (d, 2) x (2, d) product for the rank-2 Woodbury update.
+
+def _block(G: np.ndarray, pi: np.ndarray, rows: np.ndarray, only_nullifying: bool,
+           info: dict[str, Any]) -> np.ndarray:
+    """The exchanges from k = rows[j] (j = 0..m-2, in order) to l = rows[-1], on the block's
+    Gram matrix G (m, m) = X M^{-1} X^T (overwritten) and on ``pi``; returns D (m,), the mass
+    each block row gained (M's change is sum_j D_j v_j v_j^T).
+
+    An exchange of a from k to l is M' = M + a (v_l v_l^T - v_k v_k^T) = M + B^T E B with
+    B = [v_k; v_l] and E = diag(-a, a); by Woodbury, every v_i^T M'^{-1} v_j changes by
+    -G[i, (k, l)] (E^{-1} + C)^{-1} G[(k, l), j] with C = G[(k, l), (k, l)], and
+    (E^{-1} + C)^{-1} = (a / det) [[-t22, -t12], [t21, t11]] with T = I + E C,
+    det = det T = det M' / det M. Only the rows still to be visited (j + 1 .. m - 1, l last)
+    are updated.
     """
-    B = V[[k, l]]                                # (2, d): v_k, v_l
-    U = B @ Minv                                 # (2, d): u_k = M^{-1} v_k, u_l (M symmetric)
-    (gk, gkl), (_, gl) = (U @ B.T).tolist()
-    a = exchange_step(gk, gl, gkl)
-    a = min(pi[k], max(-pi[l], a))
-    if a == 0.0:
-        return Minv, False
-    pk, pl = pi[k] - a, pi[l] + a
-    emptied = pk < NULL or pl < NULL
-    if only_nullifying and not emptied:
-        return Minv, False
-    # M' = M + a (v_l v_l^T - v_k v_k^T) = M + B^T D B, D = diag(-a, a).
-    # Woodbury: M'^{-1} = M^{-1} - U^T (I + D C)^{-1} D U with C = B M^{-1} B^T.
-    t11, t12 = 1.0 - a * gk, -a * gkl
-    t21, t22 = a * gkl, 1.0 + a * gl
-    det = t11 * t22 - t12 * t21                  # = det M' / det M
-    if not det > 1e-10:
-        info["refused"] += 1
-        return Minv, False
-    pi[k], pi[l] = pk, pl
-    info["exchanges"] += 1
-    c = a / det                                  # (I + D C)^{-1} D = c [[-t22, -t12], [t21, t11]]
-    Minv -= U.T @ (np.array([[-c * t22, -c * t12], [c * t21, c * t11]]) @ U)
-    return Minv, emptied
+    m = rows.size
+    D = np.zeros(m)
+    T = np.empty((2, 2))
+    l = int(rows[-1])
+    step, item, gl_at = exchange_step, G.item, m - 1     # hoisted: this loop is REX's hot path
+    made = refused = 0
+    for j, k in enumerate(rows[:-1].tolist()):
+        pk, pl = pi.item(k), pi.item(l)
+        if pk <= 0 and pl <= 0:
+            continue
+        gk, gl, gkl = item(j, j), item(gl_at, gl_at), item(j, gl_at)
+        a = min(pk, max(-pl, step(gk, gl, gkl)))
+        if a == 0.0:
+            continue
+        nk, nl = pk - a, pl + a
+        if only_nullifying and not (nk < NULL or nl < NULL):
+            continue
+        t11, t12 = 1.0 - a * gk, -a * gkl
+        t21, t22 = a * gkl, 1.0 + a * gl
+        det = t11 * t22 - t12 * t21
+        if not det > 1e-10:
+            refused += 1
+            continue
+        pi[k], pi[l] = nk, nl
+        D[j] -= a
+        D[-1] += a
+        made += 1
+        c = a / det
+        T[0, 0], T[0, 1], T[1, 0], T[1, 1] = -c * t22, -c * t12, c * t21, c * t11
+        W = G[j + 1:, j::gl_at - j]        # (m - j - 1, 2): columns k and l, a view
+        G[j + 1:, j + 1:] -= W @ (T @ W.T)
+    info["exchanges"] += made
+    info["refused"] += refused
+    return D

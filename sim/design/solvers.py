@@ -18,15 +18,16 @@ and reads ``options.criterion`` (:func:`check_solver_criterion` refuses the othe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ..registry import Registry
-from ..validation import positive_int
+from ..validation import as_rng, positive_int, positive_scalar
 from .common import DesignResult
 
 if TYPE_CHECKING:  # dask.distributed is optional (the ``dist`` extra)
@@ -69,6 +70,44 @@ def solver_names(tag: str | None = None) -> tuple[str, ...]:
     return tuple(e.name for e in SOLVERS if tag is None or tag in e.tags)
 
 
+#: The solve options a declared design (a ``[[methods]]`` table of a design sweep, sim.runner)
+#: may set; ``n`` and ``seed`` come from the cell (its budget and its seed).
+DECLARED_OPTIONS = tuple(f.name for f in dataclasses.fields(SolveOptions) if f.name not in ("n", "seed"))
+_DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+def solve_options(solver: str, options: Mapping[str, Any], **cell: Any) -> SolveOptions:
+    """Validated :class:`SolveOptions` for ``solver`` from declared option values (TOML-typed:
+    ``dtype`` is "float64" or "float32") plus the cell's own ``n`` / ``seed`` (``cell``).
+
+    Unknown solvers and unknown options are refused with the valid ones listed; each value is
+    checked before any work (one-line ValueError naming the option)."""
+    entry = SOLVERS.get(solver)
+    bad = [k for k in options if k not in DECLARED_OPTIONS]
+    if bad:
+        raise ValueError(f"{bad[0]}: not an option of design solver {entry.name!r}; its options "
+                         f"are: {', '.join(DECLARED_OPTIONS)}")
+    o = dict(options)
+    if "dtype" in o:
+        if o["dtype"] not in _DTYPES:
+            raise ValueError(f"dtype: one of {', '.join(_DTYPES)}, got {o['dtype']!r}")
+        o["dtype"] = _DTYPES[o["dtype"]]
+    opts = SolveOptions(**o, **cell)
+    positive_scalar(opts.gamma, "gamma")
+    if opts.candidates != "all":
+        positive_int(opts.candidates, "candidates")
+    if not (isinstance(opts.efficiency, float) and 0 < opts.efficiency < 1):
+        raise ValueError(f"efficiency: a float in (0, 1), got {opts.efficiency!r}")
+    if opts.rows_per_block is not None:
+        positive_int(opts.rows_per_block, "rows_per_block")
+    if opts.scheduler is not None and "distributed" not in entry.tags:
+        raise ValueError(f"scheduler: applies to the distributed solvers only "
+                         f"({', '.join(solver_names('distributed'))})")
+    check_solver_criterion(entry.name, opts.criterion)
+    check_solver_backend(entry.name, opts.backend, opts.device)
+    return opts
+
+
 def check_solver_backend(solver: str, backend: str, device: str) -> None:
     """A one-line ValueError unless ``solver`` runs on ``backend`` / ``device``."""
     if backend not in ("numpy", "torch"):
@@ -96,6 +135,7 @@ def _exact_n(o: SolveOptions) -> int:
 
 
 @SOLVERS.register("greedy", tags=("exact", "criterion-a", "criterion-g", "torch"),
+                  style={"color": "#d62728", "marker": "s"},
                   help="greedy log det with rank-one updates (paper eq. 10); A/G: greedy on "
                   "that criterion (sim.design.criteria)")
 def _greedy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
@@ -152,7 +192,8 @@ def _greedi_exact(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> D
         V, n, parts=parts, gamma=o.gamma, weights=weights, client=client), o)
 
 
-@SOLVERS.register("exchange", tags=("exact",), help="greedy, then Fedorov exchange")
+@SOLVERS.register("exchange", tags=("exact",), help="greedy, then Fedorov exchange",
+                  style={"color": "#ff7f0e", "marker": "^"})
 def _exchange(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .greedy import greedy_select
     from .rounding import exchange
@@ -162,13 +203,14 @@ def _exchange(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> Desig
     return res
 
 
-@SOLVERS.register("brute", tags=("exact",), help="exhaustive search (tiny instances)")
+@SOLVERS.register("brute", tags=("exact",), help="exhaustive search (tiny instances)",
+                  style={"color": "black", "marker": "o"})
 def _brute(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .brute import brute_force_design
     return brute_force_design(V, _exact_n(o), gamma=o.gamma, weights=weights)
 
 
-@SOLVERS.register("fw", tags=("relaxed", "torch"),
+@SOLVERS.register("fw", tags=("relaxed", "torch"), style={"color": "#1f77b4", "marker": "D"},
                   help="Frank-Wolfe, pairwise steps, working set (numpy or torch)")
 def _fw(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .relaxed import fw_design
@@ -197,6 +239,7 @@ def _multiplicative(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) ->
 
 
 @SOLVERS.register("cvxpy", tags=("relaxed", "criterion-a", "criterion-g"),
+                  style={"color": "#2ca02c", "marker": "v"},
                   help="cvxpy/Clarabel (small instances)")
 def _cvxpy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
     from .relaxed import cvxpy_design
@@ -204,3 +247,16 @@ def _cvxpy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignRe
         from .criteria import cvxpy_criterion_design
         return cvxpy_criterion_design(V, o.criterion, weights=weights)
     return cvxpy_design(V, weights=weights)
+
+
+@SOLVERS.register("random", tags=("exact",), style={"color": "#7f7f7f", "marker": "x"},
+                  help="n distinct rows uniformly at random (the baseline; seeded)")
+def _random(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignResult:
+    from .common import subset_logdet
+    V = np.asarray(V, dtype=np.float64)
+    n = _exact_n(o)
+    if n > len(V):
+        raise ValueError(f"n: {n} rows asked of a pool of {len(V)}")
+    idx = as_rng(o.seed).choice(len(V), n, replace=False).astype(np.int64)
+    W = V if weights is None else np.sqrt(np.asarray(weights, dtype=np.float64))[:, None] * V
+    return DesignResult("random", indices=idx, logdet=subset_logdet(W, idx, o.gamma), support=n)

@@ -118,8 +118,8 @@ class GreedySelector(Selector):
         w = np.asarray(self.weights(), dtype=np.float64)
         if self._engine is not None:  # changing weights: the engine keeps H and its scores
             self._w = w
-            # The blocked engine takes them at the next pick: reweighting first brings its
-            # delayed score downdates up to date, engine work that refit_seconds_ leaves out.
+            # The blocked engine takes them at the next pick (a new active set inside its
+            # block, BlockedGreedy.reweight): engine work that refit_seconds_ leaves out.
             self._reweight = isinstance(self._engine, BlockedGreedy)
             return
         phi = self.data.phi
@@ -171,13 +171,35 @@ class GreedySelector(Selector):
         d, alpha = self.data, self.cfg.alpha
         if alpha == 0:
             return dpo_weights(d.phi, d.b, d.beta, theta)
-        if idx is None or len(idx) == 0:
-            prec = self.cfg.gamma * np.eye(d.d)
-        else:
-            prec = dpo_hessian(theta, d.phi[idx], d.b[idx], d.beta, ridge=self.cfg.gamma)
-        width = np.sqrt(chol_quad_forms(d.phi, cholesky(prec, "gamma I + grad^2 L")))
+        idx = np.arange(0) if idx is None else np.asarray(idx)
+        width = np.sqrt(ucb_widths_sq(d.phi, d.b, d.beta, theta, idx, self.cfg.gamma))
         z = np.maximum(np.abs(dpo_logits(d.phi, d.b, d.beta, theta)) - alpha * width, 0.0)
         return d.beta**2 * logistic_weight(z)
+
+
+def ucb_widths_sq(phi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray,
+                  idx: np.ndarray, gamma: float) -> np.ndarray:
+    """phi_i^T Sigma_hat phi_i for every row, Sigma_hat = (gamma I + grad^2 L(theta; rows idx))^{-1}
+    (eq. 13). phi (N, d), b (N,), theta (d,), idx (t,) -> (N,).
+
+    With t > d / 4 rows: blocked triangular solves against the Cholesky factor of the d x d
+    precision, O(N d^2). With fewer (ADPO's first refits, t = 1, 2, 4, ... <= d / 4), the
+    precision is gamma I + U U^T with U = (sqrt(w_j) phi_j)_{j in idx} (d, t), and by Woodbury
+    phi^T Sigma_hat phi = (||phi||^2 - ||L_M^{-1} U^T phi||^2) / gamma, L_M the Cholesky factor
+    of M = gamma I_t + U^T U: O(N d t), the same numbers to rounding (relative error ~ eps
+    lambda_max(M) / gamma, from the cancellation). (Measured at N = 2^14, d = 128, one BLAS
+    thread: 5-11 ms instead of 19-21 ms for t = 1..32; no gain left at t = d / 2.)
+    """
+    t, d = idx.size, phi.shape[1]
+    if 4 * t > d:
+        prec = dpo_hessian(theta, phi[idx], b[idx], beta, ridge=gamma)
+        return chol_quad_forms(phi, cholesky(prec, "gamma I + grad^2 L"))
+    sq = np.einsum("ij,ij->i", phi, phi)
+    if t == 0:
+        return sq / gamma
+    U = phi[idx] * np.sqrt(dpo_weights(phi[idx], b[idx], beta, theta))[:, None]  # (t, d)
+    M = gamma * np.eye(t) + U @ U.T
+    return np.maximum(sq - chol_quad_forms(phi @ U.T, cholesky(M, "gamma I + U^T U")), 0.0) / gamma
 
 
 _DOC = "ADPO (Algorithm 1): greedy log det, weights from theta_hat refitted on told labels (eq. 13)"

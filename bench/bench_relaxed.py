@@ -1,0 +1,111 @@
+"""Relaxed D-optimal designs to efficiency 1 - 1e-6 (issue 15, item 4): REX (sim.design.rex)
+against Frank-Wolfe (sim.design.relaxed, numpy and torch-CPU) and cvxpy/Clarabel (tightened;
+only where it finishes in about a minute), on V ~ N(0, I) (N, d), each solver on the same
+instance in one run: wall time, log det gap to the best design of the instance, the
+Kiefer-Wolfowitz certificate, iterations (REX: passes; FW: steps), REX's exchanges, and the
+peak anonymous memory beyond V. REX stops at ``rex_seconds`` like R's ``t.max`` (the efficiency
+it reached is recorded, converged false).
+
+Scales (``--scale``): quick (smoke, N <= 3000, d = 8); default N = 1e3 ... 1e5 at d = 32 and
+N = 1e4 at d = 128 (about 3 minutes on 2 quiet cores); paper: N = 1e3 x 32 with cvxpy, then
+1e4 x 128, 1e5 x 128 and 1e4 x 256 (REX capped at 300 s each; about 15 minutes on 2 quiet
+cores). ``python -m bench.bench_relaxed [--quick | --scale paper]`` writes
+bench/results/relaxed.json (``--quick``: results/bench/). Run timings under
+``flock /work/bench.lock`` on a shared machine; the load average is recorded with every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from bench.bench_scale import peak_anon_mb
+from bench.common import Results, machine
+
+TARGET = 1 - 1e-6
+
+SCALES = {
+    # (N, d) sizes, the sizes where cvxpy also runs, REX's time cap in seconds
+    "quick": {"sizes": [(300, 8), (3000, 8)], "cvxpy": [(300, 8)], "rex_seconds": 30},
+    "default": {"sizes": [(1000, 32), (10_000, 32), (100_000, 32), (10_000, 128)],
+                "cvxpy": [(1000, 32)], "rex_seconds": 120},
+    "paper": {"sizes": [(1000, 32), (10_000, 128), (100_000, 128), (10_000, 256)],
+              "cvxpy": [(1000, 32)], "rex_seconds": 300},
+}
+
+
+def solver_runs(V: np.ndarray, rex_seconds: float, cvxpy: bool, torch: bool) -> dict:
+    """name -> zero-argument call returning a DesignResult, for one instance V (N, d)."""
+    from sim.design import cvxpy_design, fw_design, rex_design
+    runs = {"fw-numpy": lambda: fw_design(V, efficiency=TARGET)}
+    if torch:
+        runs["fw-torch"] = lambda: fw_design(V, efficiency=TARGET, backend="torch")
+    runs["rex"] = lambda: rex_design(V, efficiency=TARGET, seed=0, max_seconds=rex_seconds)
+    if cvxpy:
+        runs["cvxpy"] = lambda: cvxpy_design(V, tol_gap_rel=1e-10, tol_gap_abs=1e-10,
+                                             tol_feas=1e-10)
+    return runs
+
+
+def bench_relaxed(res: Results, sizes, cvxpy_sizes, rex_seconds: float,
+                  torch: bool | None = None) -> None:
+    """One table row per (instance, solver) in ``res``'s table "relaxed" (module docstring)."""
+    if torch is None:
+        try:
+            import torch as _  # noqa: F401
+            torch = True
+        except ImportError:
+            torch = False
+    for N, d in sizes:
+        V = np.random.default_rng(1).standard_normal((N, d))
+        rows = {}
+        for name, run in solver_runs(V, rex_seconds, (N, d) in cvxpy_sizes, torch).items():
+            t0 = time.perf_counter()
+            r, mb = peak_anon_mb(run)
+            rows[name] = (time.perf_counter() - t0, r, mb, list(os.getloadavg()))
+        best = max(r.logdet for _, r, _, _ in rows.values())
+        for name, (sec, r, mb, load) in rows.items():
+            res.add("relaxed", N=N, d=d, solver=name, seconds=sec, logdet=r.logdet,
+                    logdet_gap=best - r.logdet, efficiency=r.efficiency, support=r.support,
+                    iterations=r.iterations, converged=r.converged,
+                    exchanges=r.info.get("exchanges"), peak_anon_mb=mb,
+                    V_mb=V.nbytes / 2**20, load=load)
+            print(f"relaxed N={N} d={d} {name}: {sec:.2f} s, eff {r.efficiency:.9f}, gap "
+                  f"{best - r.logdet:.2e}, {'converged' if r.converged else 'NOT converged'}, "
+                  f"+{mb:.0f} MB (V {V.nbytes / 2**20:.0f} MB), load {load[0]:.1f}", flush=True)
+        fw = rows["fw-numpy"][0]
+        res.headline(f"relaxed design to efficiency 1 - 1e-6, N = {N}, d = {d}",
+                     ours=", ".join(f"{k} {v[0]:.2f} s" + ("" if v[1].converged else
+                                    f" (stopped at efficiency {v[1].efficiency:.6f})")
+                                    for k, v in rows.items() if k != "cvxpy"),
+                     reference=(f"REX / FW-numpy {'' if rows['rex'][1].converged else '> '}"
+                                f"{rows['rex'][0] / fw:.1f}x" +
+                                (f"; cvxpy {rows['cvxpy'][0]:.2f} s (gap "
+                                 f"{best - rows['cvxpy'][1].logdet:.1e})" if "cvxpy" in rows
+                                 else "")))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_relaxed", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="smoke sizes (= --scale quick)")
+    ap.add_argument("--scale", choices=tuple(SCALES), default="default")
+    ap.add_argument("--no-torch", action="store_true", help="skip Frank-Wolfe on torch-CPU")
+    args = ap.parse_args(argv)
+    scale = "quick" if args.quick else args.scale
+    S = SCALES[scale]
+    res = Results("relaxed", quick=scale == "quick",
+                  params={"scale": scale, "sizes": S["sizes"], "cvxpy_sizes": S["cvxpy"],
+                          "rex_seconds": S["rex_seconds"], "efficiency": TARGET,
+                          "no_torch": args.no_torch})
+    print(machine(), flush=True)
+    bench_relaxed(res, S["sizes"], S["cvxpy"], S["rex_seconds"],
+                  torch=False if args.no_torch else None)
+    print(res.write())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
