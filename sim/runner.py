@@ -168,7 +168,7 @@ class Sweep:
     budgets: tuple  # one sorted tuple of budgets per env config
     #: What the config check could not verify (see :func:`check_configs`); kept in sweep.json.
     check_warnings: tuple = ()
-    #: The kind of its cells (a key of :func:`cell_kinds`): "select" or "design".
+    #: The kind of its cells (a key of :func:`cell_kinds`): "select", "stop" or "design".
     cell: str = "select"
 
     def cells(self) -> list[Cell]:

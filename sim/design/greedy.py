@@ -569,17 +569,9 @@ class BlockedGreedy:
             self.n_reanchors += 1
             key = np.where(self.alive, self._key(), -np.inf)
             self._anchor = top = float(key.max())
-        K = min(self.active, self.n_alive)
-        A, tau = _top(key, K)  # K = key.size only when every row is alive
-        self._A, self._K = A, K
-        self._VA = np.asarray(self.V[self.rows[A]], dtype=np.float64)
-        self._wA = None if self.w is None else self.w[self.rows[A]]
-        self._sA = self._key(A)  # float32 bulk: within F32_MARGIN; B is re-scored exactly
-        self._exA = np.full(K, self._exact_bulk)  # which of A's scores are exact (float64)
-        self._thresh = self._above(tau)
-        self.n_blocks += 1
         self._k = 0
-        self._B = None
+        self._set_active(key)
+        self.n_blocks += 1
 
     def _above(self, tau: float) -> float:
         """What a pick must beat to outscore every row bounded by tau: tau itself with exact
@@ -716,13 +708,18 @@ class BlockedGreedy:
     def _reselect_active(self) -> None:
         """A new active set A and bound tau under the current weights, inside a block (after
         :meth:`reweight`). The bulk q_i date from the block's start and only shrink as picks are
-        added, so w_i q_i bounds every current score: the K largest give A, the (K+1)-th tau
-        (the lazy argument of the module docstring). A's q_i are brought up to date with the
-        block's k pending picks by one (K x d) @ (d x k) product; the bulk keeps its pending
-        downdates for the block's end."""
-        key = np.where(self.alive, self._key(), -np.inf)
+        added, so w_i q_i bounds every current score (the lazy argument of the module
+        docstring); the bulk keeps its pending downdates for the block's end."""
+        self._set_active(np.where(self.alive, self._key(), -np.inf))
+        self.n_evals += self._k * self._K
+
+    def _set_active(self, key: np.ndarray) -> None:
+        """A = the K rows of largest ``key`` (N,) (w_i q_i, -inf for rows not alive) and tau, the
+        (K+1)-th, with A's scores brought up to date with the block's ``_k`` pending picks by
+        one (K x d) @ (d x k) product (none at a block's start). With a float32 bulk A's scores
+        are within F32_MARGIN of exact (``_exA`` False): B re-scores them in float64."""
         K = min(self.active, self.n_alive)
-        A, tau = _top(key, K)
+        A, tau = _top(key, K)  # K = key.size only when every row is alive
         self._A, self._K, self._B = A, K, None
         self._VA = np.asarray(self.V[self.rows[A]], dtype=np.float64)
         self._wA = None if self.w is None else self.w[self.rows[A]]
@@ -730,6 +727,5 @@ class BlockedGreedy:
         if self._k:
             q = q - self.products.rowsq(self._VA, self._W[:self._k])
         self._sA = q if self._wA is None else self._wA * q
-        self._exA = np.full(K, self._exact_bulk)  # float32 bulk: B re-scores them exactly
+        self._exA = np.full(K, self._exact_bulk)
         self._thresh = self._above(tau)
-        self.n_evals += self._k * K

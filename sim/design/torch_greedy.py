@@ -147,13 +147,12 @@ class RowSource:
 
     def exact(self, idx: np.ndarray) -> Tensor:
         """Rows ``idx`` (sorted int array) in float64 on the device, (m, d)."""
-        rows = idx
         if self._v64 is not None:
-            return self.torch.from_numpy(np.ascontiguousarray(self._v64[rows])).to(self.device)
+            return self.torch.from_numpy(np.ascontiguousarray(self._v64[idx])).to(self.device)
         if self._src is not None:
-            i = self.torch.from_numpy(np.asarray(rows)).to(self.device)
+            i = self.torch.from_numpy(np.asarray(idx)).to(self.device)
             return self._src[i].to(self.torch.float64)
-        return self._load(rows, self.torch.float64)
+        return self._load(idx, self.torch.float64)
 
     def _load(self, key: Any, tdtype: torch.dtype) -> Tensor:
         X = np.array(self._phi[key], dtype=np.float64 if tdtype == self.torch.float64

@@ -80,7 +80,7 @@ class GreedySelector(Selector):
 
     #: Backend hook: a callable (V, eligible, state, q0) -> engine with ``next() -> (i, gain, v)``
     #: that replaces the blocked engine for fixed weights and the full argmax (``adpo select
-    #: --backend torch`` sets :class:`sim.design.torch_greedy.TorchEngine`); None: numpy.
+    #: --backend torch`` sets :func:`sim.design.torch_greedy.torch_engine`); None: numpy.
     engine_factory: Callable[..., Any] | None = None
 
     def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
