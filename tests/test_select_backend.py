@@ -1,13 +1,14 @@
-"""``adpo select --backend torch`` (adpo/commands/select.py, the GreedySelector engine hook and
-sim.design.torch_greedy.TorchEngine) on torch-CPU: the fixed-weight greedy methods pick exactly
-what the numpy engine picks; the others are refused in one line."""
+"""``adpo select --backend torch`` (adpo/commands/select.py, the GreedySelector hooks
+``products`` and ``engine_factory``, sim.design.torch_greedy) on torch-CPU: the D-optimal
+greedy methods pick exactly what the numpy engines pick (exact argmax, refitted weights, random
+candidate subsets, record_kappa, replace); the others are refused in one line."""
 
 import json
 
 import numpy as np
 import pytest
 
-import torch  # noqa: F401  (the dev venv and CI install the CPU build)
+import torch  # (the dev venv and CI install the CPU build)
 
 from adpo.cli import main
 from sim.design.torch_greedy import TorchEngine
@@ -58,10 +59,58 @@ def test_hook_mutant_without_the_weights_is_caught(data_file):
     assert not np.array_equal(sel.select(60), ref)
 
 
+@pytest.mark.parametrize("extra", [
+    ["--method", "adpo+", "--candidates", "64"],                  # incremental: random subsets
+    ["--method", "oracle", "--record-kappa"],                     # incremental: maintained
+    ["--method", "adpo", "--candidates", "32"],                   # ... with refitted weights
+    ["--method", "adpo"],                                         # blocked, reweighted
+    ["--method", "apo", "--replace"],                             # blocked, with replacement
+])
+def test_every_greedy_engine_mode_runs_on_torch_with_numpy_picks(data_file, tmp_path, extra,
+                                                                 monkeypatch):
+    from sim.design.torch_greedy import TorchProducts, TorchRowProducts
+    calls = {"numpy": 0, "torch": 0}
+    backend = "numpy"
+    for cls, name in [(TorchProducts, "rowsq"), (TorchRowProducts, "scores"),
+                      (TorchRowProducts, "downdate")]:   # count the torch products' calls
+        def spy(*a, right=getattr(cls, name)):
+            calls[backend] += 1
+            return right(*a)
+        monkeypatch.setattr(cls, name, spy)
+    path, _ = data_file
+    res = {}
+    for backend in ("numpy", "torch"):
+        out = tmp_path / f"{backend}.json"
+        assert main(["select", "--data", str(path), "--n", "60", *extra, "--seed", "3",
+                     "--backend", backend, "--out", str(out)]) == 0
+        res[backend] = json.loads(out.read_text())
+    assert res["torch"]["indices"] == res["numpy"]["indices"]
+    assert res["torch"]["weighted_logdet"] == pytest.approx(res["numpy"]["weighted_logdet"],
+                                                            rel=1e-12)
+    assert calls["torch"] > 0 and calls["numpy"] == 0   # torch multiplied, and only for torch
+    if "--replace" in extra:   # the mode is exercised: a row picked twice
+        assert len(set(res["torch"]["indices"])) < 60
+
+
+@pytest.mark.parametrize("record_kappa", [False, True])
+def test_the_selector_runs_the_incremental_engine_on_torch(data_file, record_kappa):
+    from sim.design.incremental import IncrementalGreedy
+    from sim.design.torch_greedy import TorchProducts
+    _, data = data_file
+    kw = {"record_kappa": True} if record_kappa else {"n_candidates": 48}
+    ref = make_selector("adpo+", data, seed=2, **kw)
+    sel = make_selector("adpo+", data, seed=2, **kw)
+    sel.products = TorchProducts()
+    assert np.array_equal(sel.select(90), ref.select(90))
+    assert isinstance(sel._engine, IncrementalGreedy) and sel._engine.products.name == "torch"
+    np.testing.assert_allclose(sel.gains_, ref.gains_, rtol=1e-12)
+    if record_kappa:
+        np.testing.assert_allclose(sel.kappa_, ref.kappa_, rtol=1e-9)
+
+
 @pytest.mark.parametrize("extra,needle", [
-    (["--method", "adpo"], "backend"),                               # refits its weights
-    (["--method", "adpo+", "--candidates", "64"], "backend"),         # random subsets
     (["--method", "uniform"], "backend"),                             # not a greedy design
+    (["--method", "apo", "--criterion", "a"], "backend"),             # A-optimal gains
 ])
 def test_methods_that_cannot_are_refused_in_one_line(data_file, tmp_path, capsys, extra, needle):
     path, _ = data_file
@@ -70,6 +119,33 @@ def test_methods_that_cannot_are_refused_in_one_line(data_file, tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert code != 0 and needle in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("extra, refused", [
+    (["--method", "adpo"], True),                                     # blocked, reweighted
+    (["--method", "apo", "--replace"], True),                         # device engine: no repeats
+    (["--method", "apo"], False),                                     # device engine
+    (["--method", "adpo", "--candidates", "32"], False),              # incremental on the device
+])
+def test_cuda_routes_or_refuses_in_one_line(data_file, capsys, monkeypatch, extra, refused):
+    # No GPU here: torch is told one is visible, and the run stops at the first product
+    # (TorchEngine for the exact argmax, TorchRowProducts for the incremental engine), after
+    # use_backend has routed or refused.
+    from sim.design import torch_greedy
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    calls = []
+
+    def stop(*a, **k):
+        calls.append(a)
+        raise ValueError("stopped: reached the device engine")
+    monkeypatch.setattr(torch_greedy, "TorchEngine", stop)
+    monkeypatch.setattr(torch_greedy, "TorchRowProducts", stop)
+    path, _ = data_file
+    code = main(["select", "--data", str(path), "--n", "5", *extra, "--backend", "torch",
+                 "--device", "cuda", "--out", "-"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1
+    assert ("--device cpu" in err and not calls) if refused else ("stopped" in err and calls)
 
 
 def test_device_without_the_torch_backend_is_refused(data_file, tmp_path, capsys):

@@ -57,8 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check-every", type=int, default=1, metavar="K",
                    help="with --stop-below: test the rule every K labels (each test fits theta)")
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
-                   help="greedy engine of the fixed-weight greedy methods (oracle, adpo+, apo; "
-                   "same picks); torch needs PyTorch")
+                   help="who runs the greedy methods' engine products (oracle, adpo, adpo+, "
+                   "apo; exact argmax, --candidates, --record-kappa; same picks); torch needs "
+                   "PyTorch")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:K")
     takers = add_entry_options(p, METHODS, title="method options ([methods] that take them)")
     add_renamed(p, "--gamma", "--fit-gamma", "--n-candidates")
@@ -97,24 +98,33 @@ def check_args(args: argparse.Namespace) -> tuple[Entry, dict, dict]:
 
 
 def use_backend(sel: Selector, args: argparse.Namespace) -> None:
-    """Route a fixed-weight greedy selector's engine to the torch engine (same picks), or refuse
-    in one line: refitted weights, a random candidate subset or ``record_kappa`` need the numpy
-    engines."""
+    """Run a greedy selector's engine products on torch (same picks), or refuse in one line.
+
+    Every D-optimal greedy method runs on torch: its engines (the blocked one, and the
+    incremental one of ``--candidates m`` / ``--record-kappa``) take
+    :class:`sim.design.torch_greedy.TorchProducts` on ``--device``. On CUDA the blocked
+    engine is the device engine (``torch_engine``), which serves fixed weights without
+    ``--replace`` or ``--max-per-prompt``; the other blocked cases need ``--device cpu``."""
     if args.backend == "numpy":
         if args.device != "cpu":
             raise ValueError("device: --device applies to --backend torch only")
         return
     from functools import partial
 
-    from sim.design.torch_greedy import resolve_device, torch_engine
+    from sim.design.torch_greedy import TorchProducts, resolve_device, torch_engine
     from sim.selectors.greedy import GreedySelector
-    if not (isinstance(sel, GreedySelector) and sel.fixed_weights
-            and sel.candidates.exhaustive and not sel.cfg.record_kappa
-            and sel.cfg.criterion == "d"):
-        raise ValueError(f"backend: --backend torch runs the greedy methods with fixed weights "
-                         f"(oracle, adpo+, apo) over all rows; {args.method!r} with these "
-                         f"options needs --backend numpy")
-    resolve_device(args.device)
+    if not (isinstance(sel, GreedySelector) and sel.cfg.criterion == "d"):
+        raise ValueError(f"backend: --backend torch runs the D-optimal greedy methods (oracle, "
+                         f"adpo, adpo+, apo); {args.method!r} with these options needs "
+                         f"--backend numpy")
+    sel.products = TorchProducts(args.device)
+    blocked = sel.candidates.exhaustive and not sel.cfg.record_kappa
+    if not blocked or resolve_device(args.device).type == "cpu":
+        return
+    if not sel.fixed_weights or sel.replace or sel.cfg.max_per_prompt is not None:
+        raise ValueError("device: on CUDA the exact argmax serves fixed weights (oracle, adpo+, "
+                         "apo) without --replace or --max-per-prompt; use --device cpu, or "
+                         "--candidates M / --record-kappa")
     sel.engine_factory = partial(torch_engine, n=args.n, device=args.device)
 
 

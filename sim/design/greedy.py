@@ -98,6 +98,12 @@ class BulkProducts:
         """x_i^T H^{-1} x_i for the float64 rows of X (m, d) -> (m,)."""
         return np.einsum("ij,ij->i", X @ h_inv, X)
 
+    def rows(self, phi: np.ndarray) -> Any:
+        """The incremental engine's products over the rows phi (N, d) on this backend
+        (:class:`sim.design.incremental.RowProducts`)."""
+        from .incremental import RowProducts
+        return RowProducts(phi)
+
 
 def _float_dtype(dtype: DTypeLike) -> np.dtype:
     dt = np.dtype(dtype)
@@ -274,8 +280,9 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
             blocked one, V is never copied or converted as a whole: it is validated, scored and
             refreshed in blocks of this many rows (weights, if any, are applied to the scores),
             so the memory beyond the mapped file is O(N + rows_per_block (d + block) + K d).
-        products: who runs the blocked engine's bulk products (:class:`BulkProducts`; None:
-            numpy). The torch backend passes its own.
+        products: who runs the engines' bulk products (:class:`BulkProducts`; None: numpy):
+            the blocked engine's, and through ``products.rows`` the incremental engine's
+            (``candidates=m``, ``record_kappa``). The torch backend passes its own.
 
     Returns:
         DesignResult with ``indices`` (n,) in pick order, ``gains`` (n,), ``logdet`` of H_n,
@@ -346,7 +353,7 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
     if method in ("subset", "maintained"):
         sampler = CandidateSampler(m, seed)
         picks, gains, kappa, evals = _incremental(Vd, eligible, n, sampler, state, record_kappa,
-                                                  s0, replace, cap)
+                                                  s0, replace, cap, products)
     elif method == "naive":
         H0 = gamma * np.eye(d) + Vd[init].T @ Vd[init]
         picks, gains, kappa, evals = _naive(Vd, eligible, n, H0, record_kappa, replace, cap)
@@ -442,11 +449,12 @@ def _naive(V: np.ndarray, eligible: np.ndarray, n: int, H0: np.ndarray, record_k
 
 
 def _incremental(V: np.ndarray, eligible: np.ndarray, n: int, sampler: Any, state: Any,
-                 record_kappa: bool, s0: np.ndarray, replace: bool = False, cap: Any = None):
+                 record_kappa: bool, s0: np.ndarray, replace: bool = False, cap: Any = None,
+                 products: BulkProducts | None = None):
     """The maintained-scores (``sampler`` exhaustive, ``record_kappa``) and random-subset modes:
     both are :class:`~sim.design.incremental.IncrementalGreedy` with unit weights."""
     from .incremental import IncrementalGreedy
-    eng = IncrementalGreedy(V, state, q0=s0, track_all=record_kappa)
+    eng = IncrementalGreedy(V, state, q0=s0, track_all=record_kappa, products=products)
     elig = eligible.copy()
     picks, gains, kappa = [], [], []
     for _ in range(n):

@@ -15,13 +15,49 @@ earlier is an upper bound on its current value whatever the weights are now, so 
 stays exact across refits: candidates are examined in the order of their stale bound
 w_i q_i^stale, and only those whose bound beats the best exact score found so far are
 refreshed (Minoux's lazy greedy; ties go to the lowest index).
+
+Who multiplies (:class:`RowProducts`): the two products whose work grows with the rows, the
+exact q_i of k candidates (O(k d^2)) and, with ``track_all``, the downdate of all N q_i after a
+pick (O(N d)), run on numpy by default and on torch (CPU or CUDA) with
+:class:`sim.design.torch_greedy.TorchRowProducts` (``--backend torch``), so both backends run
+this one engine. The rank-one updates of H^{-1} stay in the shared
+:class:`~sim.design.greedy.GreedyState` (O(d^2) per pick). The engine is float64 only: the
+scores and H^{-1} are float64 on either backend (no float32 mode, unlike the blocked engine).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .greedy import GreedyState
+
+
+class RowProducts:
+    """The incremental engine's products over the candidate rows phi (N, d), on numpy.
+
+    ``scores(state, idx)``: phi_i^T H^{-1} phi_i for the rows idx (k,) (H^{-1} with the
+    state's pending rank-one terms, :meth:`GreedyState.scores`), O(k d^2);
+    ``downdate(q, w)``: q_i -= (phi_i^T w)^2 for all N rows in place (Sherman-Morrison, after a
+    pick with (H + v v^T)^{-1} = H^{-1} - w w^T), O(N d). Backends subclass it
+    (:class:`sim.design.torch_greedy.TorchRowProducts`); ``BulkProducts.rows(phi)`` builds
+    the one that goes with a blocked engine's products.
+    """
+
+    name = "numpy"
+
+    def __init__(self, phi: np.ndarray) -> None:
+        self.phi = phi
+
+    def scores(self, state: GreedyState, idx: np.ndarray) -> np.ndarray:
+        """(k,) exact phi_i^T H^{-1} phi_i of the rows idx (k,) int64."""
+        return state.scores(self.phi[idx])
+
+    def downdate(self, q: np.ndarray, w: np.ndarray) -> None:
+        """q (N,) float64 <- q - (phi @ w)^2, in place; w (d,)."""
+        c = self.phi @ w
+        q -= c * c
 
 
 class IncrementalGreedy:
@@ -33,12 +69,16 @@ class IncrementalGreedy:
         q0: (N,) exact phi_i^T H^{-1} phi_i for the current state (default ||phi_i||^2 / gamma,
             right for an empty design).
         track_all: keep all N q_i exact after every pick (O(N d) per pick), for :meth:`kappa`.
+        products: the backend's products (:class:`sim.design.greedy.BulkProducts` or a
+            subclass, e.g. :class:`sim.design.torch_greedy.TorchProducts`); its ``rows(phi)``
+            runs this engine's :class:`RowProducts`. None: numpy's.
     """
 
     def __init__(self, phi: np.ndarray, state: GreedyState, *, q0: np.ndarray | None = None,
-                 track_all: bool = False) -> None:
+                 track_all: bool = False, products: Any = None) -> None:
         self.phi = phi
         self.state = state
+        self.products: RowProducts = RowProducts(phi) if products is None else products.rows(phi)
         self.q = (np.einsum("ij,ij->i", phi, phi) / state.gamma if q0 is None
                   else np.array(q0, dtype=np.float64))
         self.fresh = np.ones(phi.shape[0], dtype=bool)  # q_i exact for the current H
@@ -52,7 +92,7 @@ class IncrementalGreedy:
 
     def exact_q(self, idx: np.ndarray) -> np.ndarray:
         """phi_i^T H^{-1} phi_i for the rows idx (k,), O(k d^2); refreshes their bounds."""
-        q = self.state.scores(self.phi[idx])
+        q = self.products.scores(self.state, idx)
         self.q[idx] = q
         self.fresh[idx] = True
         self.n_evals += len(idx)
@@ -94,8 +134,7 @@ class IncrementalGreedy:
         """
         gain, w = self.state._add(np.asarray(v, dtype=np.float64))
         if self.track_all:
-            c = self.phi @ w
-            self.q -= c * c
+            self.products.downdate(self.q, w)
         else:
             self.fresh[:] = False
         return gain

@@ -147,11 +147,13 @@ def _greedy(V: ArrayLike, weights: ArrayLike | None, o: SolveOptions) -> DesignR
                              "float64 numpy argmax only; drop --backend/--candidates/--float32")
         return greedy_criterion(V, _exact_n(o), criterion=o.criterion, gamma=o.gamma,
                                 weights=weights)
+    if o.backend != "numpy" and o.candidates != "all":  # the incremental engine on torch
+        from .torch_greedy import TorchProducts
+        return greedy_select(V, _exact_n(o), gamma=o.gamma, weights=weights,
+                             candidates=o.candidates, seed=o.seed,
+                             products=TorchProducts(o.device))
     if o.backend != "numpy":
         from .torch_greedy import greedy_select_torch
-        if o.candidates != "all":
-            raise ValueError("backend: the torch engine runs the exact argmax only; use "
-                             "--candidates all or --backend numpy")
         return greedy_select_torch(V, _exact_n(o), gamma=o.gamma, weights=weights,
                                    dtype=o.dtype, device=o.device,
                                    rows_per_block=o.rows_per_block or 65536)

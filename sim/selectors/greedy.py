@@ -30,7 +30,7 @@ import numpy as np
 
 from ..data import PreferenceData
 from ..design.criteria import CriterionGreedy
-from ..design.greedy import BlockedGreedy, GreedyState
+from ..design.greedy import BlockedGreedy, BulkProducts, GreedyState
 from ..design.incremental import IncrementalGreedy
 from ..dpo import dpo_hessian, dpo_logits, dpo_weights, logistic_weight
 from ..linalg import chol_quad_forms, cholesky
@@ -80,8 +80,14 @@ class GreedySelector(Selector):
 
     #: Backend hook: a callable (V, eligible, state, q0) -> engine with ``next() -> (i, gain, v)``
     #: that replaces the blocked engine for fixed weights and the full argmax (``adpo select
-    #: --backend torch`` sets :func:`sim.design.torch_greedy.torch_engine`); None: numpy.
+    #: --backend torch --device cuda`` sets :func:`sim.design.torch_greedy.torch_engine`);
+    #: None: the blocked engine with :attr:`products`.
     engine_factory: Callable[..., Any] | None = None
+    #: Backend hook: who runs the engines' bulk products (:class:`sim.design.greedy
+    #: .BulkProducts`): the blocked engine's and, through ``products.rows``, the incremental
+    #: engine's (random subsets, ``record_kappa``). ``adpo select --backend torch`` sets
+    #: :class:`sim.design.torch_greedy.TorchProducts`; None: numpy.
+    products: BulkProducts | None = None
 
     def __init__(self, data: PreferenceData, *, seed: Seed = 0, **options: Any) -> None:
         super().__init__(data, seed=seed, **options)
@@ -130,14 +136,16 @@ class GreedySelector(Selector):
         q0 = np.einsum("ij,ij->i", self._V, self._V) / self.cfg.gamma
         if self.cfg.criterion != "d":  # A/G gains, same weights (base.CriterionOptions)
             self._engine = CriterionGreedy(self._V, self.state, self.cfg.criterion, phi)
+        elif not (self.candidates.exhaustive and not self.cfg.record_kappa):
+            self._engine = IncrementalGreedy(self._V, self.state, q0=q0,
+                                             track_all=self.cfg.record_kappa,
+                                             products=self.products)
         elif self.engine_factory is not None and self.fixed_weights:
             self._engine = self.engine_factory(self._V, self._available.copy(), self.state, q0)
-        elif self.candidates.exhaustive and not self.cfg.record_kappa:
-            self._engine = BlockedGreedy(self._V, self._available.copy(), self.state, q0,
-                                         weights=self._w, replace=self.replace)
         else:
-            self._engine = IncrementalGreedy(self._V, self.state, q0=q0,
-                                             track_all=self.cfg.record_kappa)
+            self._engine = BlockedGreedy(self._V, self._available.copy(), self.state, q0,
+                                         weights=self._w, replace=self.replace,
+                                         products=self.products)
 
     def _exclude(self, rows: np.ndarray) -> None:
         if isinstance(self._engine, BlockedGreedy):  # it keeps its own eligibility mask
