@@ -30,6 +30,11 @@ exactly equal norm at the start), all scores are recomputed exactly in float64 a
 certifies against the exact tau without the margin, instead of widening the active set towards
 all N rows.
 
+The incremental engine (:mod:`sim.design.incremental`: m random candidates per pick, or the
+maintained scores of ``record_kappa``) runs on torch through :class:`TorchRowProducts` (from
+``TorchProducts(device).rows(phi)``): the numpy engine with torch computing its candidate scores
+and score downdates, on the CPU or with the rows on a CUDA device (float64 only, as numpy's).
+
 Rows come from a :class:`RowSource`: an in-memory array (moved to the device once) or a
 memory-mapped (N, d) array streamed in blocks of ``rows_per_block`` rows, so peak memory is
 O(rows_per_block * d + N) instead of O(N d).
@@ -495,9 +500,11 @@ def _device_select(torch: Any, dev: Any, V: Any, n: int, *, gamma: float,
 def torch_engine(V: np.ndarray, eligible: np.ndarray, state: GreedyState,
                  q0: np.ndarray | None = None, *, n: int, device: str = "cpu",
                  dtype: DTypeLike = np.float64) -> Any:
-    """The engine ``adpo select --backend torch`` hands a fixed-weight greedy selector: on the
-    CPU the numpy engine itself with torch's bulk products (resumable, no batches), on CUDA
-    :class:`TorchEngine`. Same signature as :class:`sim.design.greedy.BlockedGreedy`."""
+    """The exact-argmax engine for a fixed-weight greedy selector on torch: on the CPU the numpy
+    engine itself with torch's bulk products (resumable, no batches; what ``adpo select
+    --backend torch`` gets through ``GreedySelector.products`` too), on CUDA :class:`TorchEngine`
+    (``adpo select --backend torch --device cuda`` hooks it in as ``engine_factory``). Same
+    signature as :class:`sim.design.greedy.BlockedGreedy`."""
     if resolve_device(device).type == "cpu":
         from .greedy import BlockedGreedy
         q = (np.einsum("ij,ij->i", V, V) / state.gamma) if q0 is None else q0

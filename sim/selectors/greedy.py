@@ -17,6 +17,8 @@ Engines: while the weights are fixed (ADPO+, oracle, APO, and ADPO between two r
 argmax is over all unselected rows, the blocked engine (:class:`sim.design.greedy.BlockedGreedy`)
 runs, the one :func:`sim.design.greedy_select` runs; a random candidate subset
 (``n_candidates=m``) or ``record_kappa`` uses :class:`sim.design.incremental.IncrementalGreedy`.
+Both take the selector's :attr:`GreedySelector.products` (numpy's, or torch's with ``adpo
+select --backend torch``).
 Fixed-weight rules hand the engine v_i = sqrt(w_i) phi_i with unit weights, exactly as
 ``greedy_select(phi, weights=w)`` does, so the two pick the same rows for the same seed.
 """
