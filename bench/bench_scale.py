@@ -6,13 +6,17 @@
 2. The blocked greedy, numpy vs torch-CPU, float64 and float32, at N = 2^14, d = 384,
    n = 2^13 (paper scale: N = 2^16, n = 2^15; same picks required), and numpy's achieved flop
    rate 2 N d n / t as a fraction of the GEMM rate of 0.
+2b. The incremental greedy engine, numpy vs torch-CPU products: ADPO+ with a random subset of
+   m = 256 candidates per pick, and with the maintained scores of ``record_kappa`` (O(N d) per
+   pick), at N = 2^14, d = 128, n = 2^12 (every scale but quick), one thread each (numpy's BLAS
+   and torch's pool), same picks required.
 3. (The out-of-core greedy and the numpy engine's fraction of the GEMM rate at the paper's scale
    are in bench/bench_greedy.py.)
 4. GreeDi (two rounds) and the exact distributed greedy with 2 (paper: 2 and 4) local Dask
    worker processes against the single-machine greedy (log det ratio, time, round trips).
 
 ``python -m bench.bench_scale [--quick | --scale paper]``; writes bench/results/scale.json
-(``--quick``: results/bench/). Default scale: about 3 minutes on 2 quiet cores. Run timings
+(``--quick``: results/bench/). Default scale: about 5 minutes on 2 quiet cores (2b: ~2 of them). Run timings
 under ``flock /work/bench.lock`` on a shared machine; the load average is recorded.
 """
 
@@ -121,6 +125,67 @@ def bench_torch_cpu(res, N, d, n, rates, repeat=3):
               f"{repeat}; same picks {same}; load {min(load):.1f}-{max(load):.1f}", flush=True)
 
 
+def bench_torch_incremental(res, N, d, n, m, repeat=3):
+    """ADPO+ on the incremental engine with numpy's and torch's products (the selector's
+    ``products`` hook), one thread each, interleaved runs (numpy, torch, ...); per mode the
+    medians of the selection's wall time and of its engine time (wall time minus the fit of
+    theta_hat, which is numpy's in both), every run and the load average at each."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from sim.design.torch_greedy import TorchProducts
+    from sim.envs import gaussian_env
+    from sim.selectors import make_selector
+    data = gaussian_env(N, d, seed=0)
+    modes = {"subset": {"n_candidates": m}, "maintained": {"record_kappa": True}}
+    backends = {"numpy": lambda: None, "torch": TorchProducts}
+
+    def run(kw, products, n):
+        sel = make_selector("adpo+", data, seed=0, **kw)
+        sel.products = products
+        t, idx = _timed(sel.select, n)
+        return t, t - sel.refit_seconds_, idx, sel
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            for kw in modes.values():                        # warm-up
+                for make in backends.values():
+                    run(kw, make(), 20)
+            for mode, kw in modes.items():
+                runs = {b: [] for b in backends}
+                load = []
+                for _ in range(repeat):
+                    for b, make in backends.items():
+                        runs[b].append(run(kw, make(), n))
+                        load.append(os.getloadavg()[0])
+                med = {b: (float(np.median([r[0] for r in rs])),
+                           float(np.median([r[1] for r in rs]))) for b, rs in runs.items()}
+                (_, _, i_np, s_np), (_, _, i_t, s_t) = runs["numpy"][-1], runs["torch"][-1]
+                same = bool(np.array_equal(i_np, i_t))
+                kappa = (float(np.max(np.abs(s_t.kappa_ - s_np.kappa_)))
+                         if mode == "maintained" else None)
+                res.add("torch_incremental", N=N, d=d, n=n, mode=mode, method="adpo+",
+                        candidates=m if mode == "subset" else "all",
+                        record_kappa=mode == "maintained",
+                        numpy_s=med["numpy"][0], torch_s=med["torch"][0],
+                        numpy_engine_s=med["numpy"][1], torch_engine_s=med["torch"][1],
+                        ratio=med["torch"][0] / med["numpy"][0],
+                        ratio_engine=med["torch"][1] / med["numpy"][1],
+                        numpy_runs=[r[0] for r in runs["numpy"]],
+                        torch_runs=[r[0] for r in runs["torch"]],
+                        load_1min=load, same_picks=same, kappa_max_abs_diff=kappa,
+                        evaluations=int(s_np.n_evals_), threads=1)
+                print(f"ADPO+ {mode} N = {N}, d = {d}, n = {n}: numpy {med['numpy'][0]:.2f} s "
+                      f"(engine {med['numpy'][1]:.2f}), torch {med['torch'][0]:.2f} s (engine "
+                      f"{med['torch'][1]:.2f}; {med['torch'][1] / med['numpy'][1]:.2f}x), median "
+                      f"of {repeat}, one thread; same picks {same}; load {min(load):.1f}-"
+                      f"{max(load):.1f}", flush=True)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def bench_greedi(res, N, d, n, workers_list):
     from sim.design import greedy_select
     from sim.design.greedi import connect, greedi_exact_select, greedi_select
@@ -149,10 +214,13 @@ def bench_greedi(res, N, d, n, workers_list):
 
 
 SCALES = {
-    # greedy (N, d, n); greedi (N, d, n, workers)
-    "quick": {"greedy": (3000, 64, 512), "greedi": (5000, 16, 50, (2,))},
-    "default": {"greedy": (2**14, 384, 2**13), "greedi": (2**16, 64, 512, (2, 4))},
-    "paper": {"greedy": (2**16, 384, 2**15), "greedi": (2**16, 64, 512, (2, 4))},
+    # greedy (N, d, n); incremental (N, d, n, m); greedi (N, d, n, workers)
+    "quick": {"greedy": (3000, 64, 512), "incremental": (3000, 32, 256, 64),
+              "greedi": (5000, 16, 50, (2,))},
+    "default": {"greedy": (2**14, 384, 2**13), "incremental": (2**14, 128, 2**12, 256),
+                "greedi": (2**16, 64, 512, (2, 4))},
+    "paper": {"greedy": (2**16, 384, 2**15), "incremental": (2**14, 128, 2**12, 256),
+              "greedi": (2**16, 64, 512, (2, 4))},
 }
 
 
@@ -164,15 +232,23 @@ def main(argv=None) -> int:
     scale = "quick" if args.quick else args.scale
     q = scale == "quick"
     S = SCALES[scale]
-    tc, gd = S["greedy"], S["greedi"]
-    res = Results("scale", quick=q, params={"scale": scale, "greedy": tc, "greedi": gd})
+    tc, ti, gd = S["greedy"], S["incremental"], S["greedi"]
+    res = Results("scale", quick=q, params={"scale": scale, "greedy": tc, "incremental": ti,
+                                            "greedi": gd})
     print(machine(), flush=True)
     rates = gemm_rate(res, tc[1])
     bench_torch_cpu(res, *tc, rates)
+    bench_torch_incremental(res, *ti)
     bench_greedi(res, *gd)
     for r in res.tables["torch_cpu"]:
         res.headline(f"greedy N = {r['N']}, d = {r['d']}, n = {r['n']}, {r['dtype']}: torch-CPU "
                      f"vs numpy", ours=f"torch {r['torch_s']:.2f} s ({r['ratio']:.2f}x)",
+                     reference=f"numpy {r['numpy_s']:.2f} s; same picks {r['same_picks']}")
+    for r in res.tables["torch_incremental"]:
+        how = f"m = {r['candidates']}" if r["mode"] == "subset" else "record_kappa"
+        res.headline(f"ADPO+ incremental engine ({how}), N = {r['N']}, d = {r['d']}, "
+                     f"n = {r['n']}, one thread: torch-CPU vs numpy products",
+                     ours=f"torch {r['torch_s']:.2f} s (engine {r['ratio_engine']:.2f}x)",
                      reference=f"numpy {r['numpy_s']:.2f} s; same picks {r['same_picks']}")
     for gr in res.tables["greedi"]:
         res.headline(f"GreeDi N = {gr['N']}, d = {gr['d']}, n = {gr['n']}, {gr['workers']} "
