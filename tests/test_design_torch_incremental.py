@@ -130,3 +130,13 @@ def test_adpo_design_with_candidates_runs_on_torch(tmp_path, monkeypatch):
         assert (len(calls) > n_calls) == (backend == "torch")
     assert outs["torch"]["indices"] == outs["numpy"]["indices"]
     assert outs["torch"]["logdet"] == pytest.approx(outs["numpy"]["logdet"], rel=1e-12)
+
+
+def test_the_incremental_engine_is_float64_on_both_backends(V, numpy_runs):
+    # float32 asks only the blocked engine's bulk for single precision: the incremental one
+    # runs (and reports) float64 on either backend, with the float64 picks
+    for products in (None, TorchProducts()):
+        out = greedy_select(V, 400, gamma=0.5, dtype=np.float32, products=products,
+                            **MODES["subset"])
+        assert out.info["dtype"] == "float64"
+        assert np.array_equal(out.indices, numpy_runs["subset"].indices)

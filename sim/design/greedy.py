@@ -261,7 +261,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         exclude: indices that may not be picked (e.g. already labelled).
         initial: indices already in the design: H_0 = gamma I + sum_{initial} v v^T; they are
             not picked again (use it to extend a design, e.g. after rounding).
-        dtype: float64, or float32 for the blocked engine's bulk refresh (see module docstring).
+        dtype: float64, or float32 for the blocked engine's bulk refresh (see module docstring);
+            the other engines run in float64 whatever it is (``info['dtype']`` says which ran).
         record_kappa: also return kappa (n,): max over ALL i in [N] (picked and excluded rows
             included) of v_i^T H_{t-1}^{-1} v_i, divided by the picked row's score (Assumption 4).
             Uses the ``maintained`` engine (O(N d) per pick).
@@ -348,7 +349,8 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
                              for lo in range(0, N, rows_per_block)])
     else:
         s0 = (np.einsum("ij,ij->i", Vd, Vd) if s_norm is None else s_norm) / gamma
-    info = {"method": method, "candidates": "all" if m is None else m, "dtype": dt.name,
+    info = {"method": method, "candidates": "all" if m is None else m,
+            "dtype": dt.name if method == "blocked" else "float64",  # the others: float64 only
             "replace": bool(replace), "max_per_prompt": cap.cap, "streamed": stream}
     if method in ("subset", "maintained"):
         sampler = CandidateSampler(m, seed)
