@@ -138,7 +138,7 @@ class GreedySelector(Selector):
         q0 = np.einsum("ij,ij->i", self._V, self._V) / self.cfg.gamma
         if self.cfg.criterion != "d":  # A/G gains, same weights (base.CriterionOptions)
             self._engine = CriterionGreedy(self._V, self.state, self.cfg.criterion, phi)
-        elif not (self.candidates.exhaustive and not self.cfg.record_kappa):
+        elif not self.candidates.exhaustive or self.cfg.record_kappa:  # incremental engine
             self._engine = IncrementalGreedy(self._V, self.state, q0=q0,
                                              track_all=self.cfg.record_kappa,
                                              products=self.products)
