@@ -110,9 +110,9 @@ def test_the_kernel_is_compiled_when_numba_is_installed():
     try:
         import numba  # noqa: F401
     except ImportError:
-        assert rex._njit is None and not hasattr(rex._block_kernel, "py_func")
+        assert not rex.COMPILED and not hasattr(rex._block_kernel, "py_func")
     else:
-        assert rex._block_kernel.py_func.__name__ == "_block_kernel"
+        assert rex.COMPILED and rex._block_kernel.py_func.__name__ == "_block_kernel"
         assert rex_design(_instance(), seed=0).info["exchanges"] > 0
         assert rex._block_kernel.signatures and rex.exchange_step.signatures
 
