@@ -41,11 +41,12 @@ it is permuted, so that its order does not depend on how rounding orders near-eq
 
 The loop over one block's pairs (:func:`_block_kernel`) is written in the subset of Python that
 numba compiles: with the extra ``fast`` (numba) installed it runs as machine code, otherwise the
-same source runs in Python, with the same results (the tests run both against a literal port of
-R's loop) and about 20x slower. Profile at N = 1e4, d = 128 (a late pass: 512 leading rows x
-1,600 support rows, 0.8M exchanges): with the loop in Python, about 25 us of interpreter work
-per exchange (20 of a pass's 28 s); compiled, 1.7 us, and the pass is bound by the
-blocks' level-3 products (numbers in the benchmark ``bench.bench_relaxed``).
+same source runs in Python with the same results (the tests run both against a literal port of
+R's loop), much more slowly (N = 2000, d = 32 to 1 - 1e-6: 60-66 s CPU against 0.8-1.1 s,
+loaded). Profile at N = 1e4, d = 128, a late pass (512 leading rows x 1,100-1,600 support rows,
+0.55-0.8M exchanges): with the loop in Python (numpy per exchange), 14 of the pass's 17.5 s were
+the loop, 25 us per exchange; compiled, 1.7 us CPU per exchange, and the pass is bound by the
+blocks' level-3 products (about 8.5 of 10 s CPU, loaded).
 
 Differences from R's ``od_D_REX`` (kept on purpose):
 
@@ -64,6 +65,7 @@ Differences from R's ``od_D_REX`` (kept on purpose):
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from typing import Any
@@ -82,34 +84,39 @@ _EPS = 1e-24   # keeps alpha's denominator away from 0 for parallel v_k, v_l (R'
 BLOCK = 64     # support rows per block of exchanges with one l (module docstring)
 
 
-_njit: Any
-try:
-    from numba import njit as _njit
-except ImportError:             # REX runs the same source in Python (slowly); see _jit
-    _njit = None
+# Whether REX's exchange kernel runs compiled: numba (the extra ``fast``) is imported and the
+# kernel compiled at the first exchange (importing numba takes ~0.5 s: not at ``import sim``).
+COMPILED = importlib.util.find_spec("numba") is not None
+_KERNEL: Any = None             # the kernel in use (_kernel); tests may set the Python one
 
 
-COMPILED = _njit is not None   # whether REX's exchange kernel runs compiled (numba)
-
-
-def _jit(fn: Any) -> Any:
-    """``fn`` compiled by numba (nopython) when numba is importable (the extra ``fast``), else
-    ``fn`` itself: one source either way (``.py_func`` of the compiled function). The machine
-    code is cached in ``__pycache__`` beside this module, or in numba's user-wide cache when
-    the tree is read-only; with neither writable, it is compiled afresh in each process."""
-    if _njit is None:
-        return fn
-    try:
-        return _njit(cache=True)(fn)
-    except RuntimeError:        # numba: "cannot cache function ...: no locator available"
-        return _njit(fn)
-
-
-@_jit
 def exchange_step(gk: float, gl: float, gkl: float) -> float:
     """Unclipped optimal mass alpha* moved from k to l (module docstring), given the variances
     g_k, g_l and the cross term g_kl at the current M."""
     return 0.5 * (gl - gk) / (gk * gl - gkl * gkl + _EPS)
+
+
+def _kernel() -> Any:
+    """:func:`_block_kernel` compiled by numba (nopython), with :func:`exchange_step`, at the
+    first call when numba is importable, else the function itself: one source either way (the
+    compiled one's ``.py_func``). The machine code is cached in ``__pycache__`` beside this
+    module, or in numba's user-wide cache when the tree is read-only; with neither writable it
+    is compiled afresh in each process."""
+    global _KERNEL, exchange_step
+    if _KERNEL is None:
+        if not COMPILED:
+            _KERNEL = _block_kernel
+        else:
+            from numba import njit
+
+            def jit(fn: Any) -> Any:
+                try:
+                    return njit(cache=True)(fn)
+                except RuntimeError:    # numba: "cannot cache function ...: no locator"
+                    return njit(fn)
+            exchange_step = jit(exchange_step)      # the kernel calls it: compiled first
+            _KERNEL = jit(_block_kernel)
+    return _KERNEL
 
 
 def rex_design(V: ArrayLike, *, weights: ArrayLike | None = None,
@@ -239,17 +246,16 @@ def _block(G: np.ndarray, pi: np.ndarray, rows: np.ndarray, only_nullifying: boo
     each block row gained (M's change is sum_j D_j v_j v_j^T). The work is
     :func:`_block_kernel`'s."""
     D = np.zeros(rows.size)
-    made, refused = _block_kernel(G, pi, rows, only_nullifying, D)
+    made, refused = _kernel()(G, pi, rows, only_nullifying, D)
     info["exchanges"] += made
     info["refused"] += refused
     return D
 
 
-@_jit
 def _block_kernel(G: np.ndarray, pi: np.ndarray, rows: np.ndarray, only_nullifying: bool,
                   D: np.ndarray) -> tuple[int, int]:
-    """:func:`_block`'s loop, in numba's subset of Python (compiled when numba is importable;
-    ``_block_kernel.py_func`` is this source run by Python): adds to D (m,) and returns the
+    """:func:`_block`'s loop, in numba's subset of Python (compiled by :func:`_kernel` when
+    numba is importable, else run by Python): adds to D (m,) and returns the
     numbers of exchanges made and refused.
 
     An exchange of a from k to l is M' = M + a (v_l v_l^T - v_k v_k^T) = M + B^T E B with
