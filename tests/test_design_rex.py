@@ -116,6 +116,26 @@ def test_the_kernel_is_compiled_when_numba_is_installed():
         assert rex._kernel().signatures and rex.exchange_step.signatures
 
 
+def test_the_kernel_compiles_where_numba_cannot_cache(monkeypatch):
+    """A read-only tree without a writable user cache: numba refuses cache=True ("no locator
+    available"); REX then compiles without a cache instead of failing."""
+    numba = pytest.importorskip("numba")       # installed by make test (the extra 'fast')
+    real = numba.njit
+
+    def njit(*args, **kw):
+        if kw.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x'")
+        return real(*args, **kw)
+    monkeypatch.setattr(numba, "njit", njit)
+    monkeypatch.setattr(rex, "exchange_step", getattr(rex.exchange_step, "py_func",
+                                                      rex.exchange_step))
+    monkeypatch.setattr(rex, "_KERNEL", None)
+    kernel = rex._kernel()
+    assert kernel.py_func is rex._block_kernel and not kernel._cache_hits
+    errs, _ = _versus_reference(rex_design, iterations=1)
+    assert kernel.signatures and max(errs) <= 1e-12
+
+
 @pytest.mark.parametrize("old,new", [
     ("G[p, r] -= u * wk[r] + v * wl[r]", "pass"),               # stale Gram within a block
     ("for r in range(j + 1, p + 1):", "for r in range(j + 1, p):"),   # diagonal not updated
