@@ -168,3 +168,25 @@ def test_cells_refuse_environments_they_cannot_score():
                                    data=data.with_(theta_true=None))
     with pytest.raises(ValueError, match="env.holdout"):
         coverage.run_coverage_cell(dict(ENV, holdout=0.5), {"name": "uniform"}, 0, [8])
+
+
+def test_the_figure_declares_its_trials_in_the_runner_schema_at_every_scale():
+    import dataclasses
+
+    from figures import common
+    from figures import fig_theory_coverage as fig
+
+    for scale in common.SCALES:
+        sweep, opts = common.load_sweep_config(fig.NAME, scale, fig.OPTIONS)
+        cfg = fig.coverage_setting(sweep, opts)
+        assert sweep.cell == "coverage" and cfg["seed"] == 0 and cfg["gamma"] == 1.0
+        assert cfg["methods"] == ["uniform", "adpo"] and cfg["trials"] == len(sweep.cells()) // 2
+    # the default scale is the setting of the committed sidecar (before the runner)
+    sweep, opts = common.load_sweep_config(fig.NAME, "default", fig.OPTIONS)
+    cfg = fig.coverage_setting(sweep, opts)
+    assert {k: cfg[k] for k in ("N", "d", "beta", "n", "trials")} == {
+        "N": 2000, "d": 2, "beta": 1.0, "n": 1000, "trials": 50}
+    with pytest.raises(ValueError, match="budgets: the figure shows one budget"):
+        fig.coverage_setting(dataclasses.replace(sweep, budgets=((500, 1000),)), opts)
+    with pytest.raises(ValueError, match="figure.deltas"):
+        fig.coverage_setting(sweep, {"deltas": [0.0, 0.5]})
