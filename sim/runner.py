@@ -200,6 +200,13 @@ class Sweep:
         return [Cell(e, m, s, b) for e, b in zip(self.envs, self.budgets)
                 for m in self.methods for s in self.seeds]
 
+    def keys(self, cell_fn: CellFn | None = None) -> list[str]:
+        """The store key of every cell, in sweep order, for ``cell_fn`` (default: the cell
+        function of the sweep's kind)."""
+        cell_fn = cell_fn or cell_kind(self.cell).fn
+        code = cell_code(cell_fn)
+        return [c.key(cell_fn, code) for c in self.cells()]
+
 
 def default_cell_fn() -> Callable:
     from .experiment import run_cell
@@ -703,7 +710,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, jobs: int = 1,
     store.remove_temp()
     cells = sweep.cells()
     code = cell_code(cell_fn)
-    keys = [c.key(cell_fn, code) for c in cells]
+    keys = sweep.keys(cell_fn)
     atomic_write_text(store.root / "sweep.json", json.dumps(
         {"name": sweep.name, "cell": sweep.cell, "cell_fn": fn_id(cell_fn), "code": code,
          "check_warnings": list(sweep.check_warnings),

@@ -190,3 +190,20 @@ def test_the_figure_declares_its_trials_in_the_runner_schema_at_every_scale():
         fig.coverage_setting(dataclasses.replace(sweep, budgets=((500, 1000),)), opts)
     with pytest.raises(ValueError, match="figure.deltas"):
         fig.coverage_setting(sweep, {"deltas": [0.0, 0.5]})
+
+
+def test_cli_sweep_runs_coverage_cells_and_dry_run_counts_them(tmp_path, capsys):
+    """``adpo sweep`` on a coverage sweep; the dry run counts finished cells by the keys of
+    the sweep's kind (it used run_cell's keys for every kind, so finished coverage, design and
+    stop cells were reported as still to run)."""
+    from adpo.cli import main as cli_main
+
+    cfg = tmp_path / "cov.toml"
+    cfg.write_text('cell = "coverage"\nseeds = 2\nbudgets = [16]\n[env]\nkind = "gaussian"\n'
+                   'seed = 0\nN = 64\nd = 2\nassumption2 = true\ntheta_norm = 1.0\n'
+                   '[[methods]]\nname = "uniform"\n')
+    out = str(tmp_path / "out")
+    assert cli_main(["sweep", str(cfg), "--out", out, "--quiet"]) == 0
+    assert "2 cell(s) run" in capsys.readouterr().out
+    assert cli_main(["sweep", str(cfg), "--out", out, "--dry-run"]) == 0
+    assert "2 cells; 0 to run, 2 finished" in capsys.readouterr().out
