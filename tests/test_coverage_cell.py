@@ -136,6 +136,9 @@ def test_only_coverage_cells_take_an_env_seed():
     with pytest.raises(ValueError, match=r"env\.seed: not an option"):
         parse_sweep(cfg)
     assert env_config(ENV, env_seed=True).N == 200
+    from sim.experiment import build_env
+
+    np.testing.assert_array_equal(build_env(ENV, 99).phi, env_data().phi)  # not seed 99
 
 
 def _sweep(method=None, env=None, **top):

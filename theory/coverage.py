@@ -28,6 +28,8 @@ fixed ``seed``: sweeps cache, resume and parallelize trials like any other cells
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -287,6 +289,18 @@ def trial_stream(env: dict, seed: int) -> np.random.Generator:
     return rng_for(int(env.get("seed", seed)) + 1, int(seed))
 
 
+@functools.lru_cache(maxsize=4)
+def _fixed_env(table: str) -> PreferenceData | Any:
+    """The environment of an env table (canonical JSON) that fixes its own ``seed``, built once
+    per process and shared by the cells of every trial (building it, e.g. gaussian's fit of
+    theta_star on all N rows, cost as much as a uniform trial). Safe to share: PreferenceData
+    is frozen and its arrays are read-only."""
+    from sim.experiment import build_env
+
+    env = json.loads(table)
+    return build_env(env, env["seed"])
+
+
 def run_coverage_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
                       data: PreferenceData | None = None) -> list[dict]:
     """One trial of Theorem 3's coverage as a runner cell (a sweep's ``cell = "coverage"``).
@@ -311,7 +325,8 @@ def run_coverage_cell(env: dict, method: dict, seed: int, budgets: Iterable[int]
     if env.get("holdout") is not None:
         raise ValueError("env.holdout: a coverage cell draws labels for every row; drop holdout")
     if data is None:
-        data = build_env(env, int(seed))
+        data = (_fixed_env(json.dumps(env, sort_keys=True)) if "seed" in env
+                else build_env(env, int(seed)))
     if not isinstance(data, PreferenceData) or data.theta_true is None:
         raise ValueError(f"env.kind: {env.get('kind')!r} has no generating theta_true; a "
                          "coverage cell needs one (e.g. kind = \"gaussian\", assumption2 = true)")
