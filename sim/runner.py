@@ -66,6 +66,26 @@ environment draw, at each budget n (:func:`sim.experiment.run_design_cell`)::
     round = true                   # relaxed solvers: also round to n rows at each budget
     max_N = 1000                   # optional: no rows on pools with more rows (or max_d columns)
 
+Training sweeps (``cell = "dpo_train"``): each cell selects with a method on a ``file``
+environment, then DPO-trains a network's top block on each budget's picks and judges the network
+and the log-linear fit on the held-out pairs (:func:`sim.experiment.run_dpo_train_cell`). The
+environment adds a ``train`` table: the training cache of the file's pairs (the network's frozen
+activations, :func:`sim.llm_train.save_cache`) and the training settings, all in the cell's key::
+
+    cell = "dpo_train"
+    [env]
+    kind = "file"
+    path = "features.npz"          # the log-linear rows; pair i of the cache is row i
+    holdout = 0.3                  # required: the cells score held-out pairs
+    [env.train]
+    cache = "train-cache.npz"
+    steps = 40
+    lr = 3e-4
+    batch_size = 8
+
+The network and the cache are loaded once per process (``jobs=1``: once), so a cell never
+reloads them; training runs on the device and torch threads the cache was computed with.
+
 A ranking pool (``[env] kind = "ranking"``: K responses per prompt, one Plackett-Luce ranking
 each) takes the ranking methods (``rank-adpo``, ``rank-uniform``, ...; N is its number of
 prompts M, a budget counts ranked prompts); a sweep mixing ranking and pairwise entries is
@@ -168,7 +188,8 @@ class Sweep:
     budgets: tuple  # one sorted tuple of budgets per env config
     #: What the config check could not verify (see :func:`check_configs`); kept in sweep.json.
     check_warnings: tuple = ()
-    #: The kind of its cells (a key of :func:`cell_kinds`): "select", "stop" or "design".
+    #: The kind of its cells (a key of :func:`cell_kinds`): "select", "stop", "design" or
+    #: "dpo_train".
     cell: str = "select"
 
     def cells(self) -> list[Cell]:
@@ -189,24 +210,32 @@ class CellKind:
     ``[[methods]]`` table ``check_method(method, where) -> config`` (ValueError naming the key),
     and ``measured(method)``: whether the method's rows are measurements (wall times), which
     the store never serves back, so those cells rerun on every run, in this process, one at a
-    time (a stored timing would be passed off as a result of this run and this machine)."""
+    time (a stored timing would be passed off as a result of this run and this machine);
+    ``env_keys``/``check_env``: what the kind adds to an ``[env]`` table."""
 
     fn: CellFn
     check_method: Callable[[dict, str], Any]
     measured: Callable[[dict], bool]
+    #: Keys of an ``[env]`` table that the cell kind reads besides the env kind's options, and
+    #: their check ``check_env(env, where)`` (ValueError naming the key).
+    env_keys: tuple[str, ...] = ()
+    check_env: Callable[[dict, str], Any] | None = None
 
 
 def cell_kinds() -> dict[str, CellKind]:
     """Every kind of cell: ``select`` (a selector on an environment, sim.experiment.run_cell,
     the default), ``stop`` (run_cell plus the stopping rule's statistic at every budget,
-    sim.experiment.run_stop_cell) and ``design`` (a design solver of sim.design.solvers.SOLVERS on an
-    environment's rows, sim.experiment.run_design_cell)."""
-    from .experiment import (design_config, design_measured, run_cell, run_design_cell,
-                             run_stop_cell)
+    sim.experiment.run_stop_cell), ``design`` (a design solver of sim.design.solvers.SOLVERS on
+    an environment's rows, sim.experiment.run_design_cell) and ``dpo_train`` (a selector's picks
+    DPO-train a network, sim.experiment.run_dpo_train_cell; its env's ``train`` table)."""
+    from .experiment import (design_config, design_measured, dpo_train_config, run_cell,
+                             run_design_cell, run_dpo_train_cell, run_stop_cell)
 
     return {"select": CellKind(run_cell, method_config, lambda method: False),
             "design": CellKind(run_design_cell, design_config, design_measured),
-            "stop": CellKind(run_stop_cell, method_config, lambda method: False)}
+            "stop": CellKind(run_stop_cell, method_config, lambda method: False),
+            "dpo_train": CellKind(run_dpo_train_cell, _train_method_config, lambda method: False,
+                                  env_keys=("train",), check_env=dpo_train_config)}
 
 
 def cell_kind(name: Any) -> CellKind:
@@ -286,9 +315,10 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
         raise ValueError("n_min/n_max: only used without 'budgets'; drop one of them")
     # Designs with replacement may ask for more labels than pairs: only then is N no limit.
     over = bool(methods) and all(m.get("replace") is True for m in methods)
+    env_keys = cell_kind(cell).env_keys
     budgets = tuple(parse_budgets(own_budgets if own_budgets is not None else cfg.get("budgets"),
-                                  _env_n(e, i), n_min=cfg.get("n_min"), n_max=cfg.get("n_max"),
-                                  replace=over)
+                                  _env_n(e, i, env_keys), n_min=cfg.get("n_min"),
+                                  n_max=cfg.get("n_max"), replace=over)
                     for i, e in enumerate(envs))
     sweep = _check_unique(Sweep(name, tuple(envs), tuple(methods), tuple(seeds), budgets,
                                 cell=cell))
@@ -299,7 +329,7 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
 
 def expand_methods(raw: Any) -> list[dict]:
     """The ``[[methods]]`` tables of a sweep, each expanded by its ``grid`` (no validation of
-    the options: :func:`check_methods` does that)."""
+    the options: :func:`check_configs` does that)."""
     if not isinstance(raw, list) or not raw:
         raise ValueError("methods: missing; add at least one [[methods]] table with a name")
     methods = []
@@ -308,18 +338,6 @@ def expand_methods(raw: Any) -> list[dict]:
             raise ValueError(f"methods[{i}]: expected a table with a 'name' key")
         m = dict(m)
         methods.extend(_expand(m, m.pop("grid", {}), f"methods[{i}].grid"))
-    return methods
-
-
-def check_methods(raw: Any) -> list[dict]:
-    """``[[methods]]`` tables expanded and validated as a sweep's are (every option checked by
-    the method's registry entry, duplicate configurations and labels refused), for callers that
-    declare methods in the sweep schema but run their own cells (e.g. a figure that trains a
-    network per cell). ValueError names the key."""
-    methods = expand_methods(raw)
-    for i, m in enumerate(methods):
-        method_config(m, f"methods[{i}]")
-    _check_unique(Sweep("methods", (), tuple(methods), (), ()))
     return methods
 
 
@@ -434,27 +452,30 @@ def check_configs(sweep: Sweep) -> list[str]:
     and each value is checked by the entry's config dataclass (:mod:`sim.registry`); a
     ``holdout`` is checked against the environment's N. Returns notes for ``sweep.json``
     (none: every config is checked in full, nothing is built at a proxy size)."""
+    kind = cell_kind(sweep.cell)
     for i, env in enumerate(sweep.envs):
-        env_config(env)
+        env_config(env, extra=kind.env_keys)
+        if kind.check_env is not None:
+            kind.check_env(env, "env")
         if env.get("holdout") is not None:
             from .splits import n_heldout
 
-            n_heldout(_env_n(env, i), env["holdout"])
-    check_method = cell_kind(sweep.cell).check_method
+            n_heldout(_env_n(env, i, kind.env_keys), env["holdout"])
     for i, m in enumerate(sweep.methods):
-        check_method(m, f"methods[{i}]")
-    if check_method is method_config:  # selection cells: pools and methods of one kind
-        _check_kinds(sweep)
+        kind.check_method(m, f"methods[{i}]")
+    if kind.check_method in (method_config, _train_method_config):  # selectors: pools and
+        _check_kinds(sweep)                                          # methods of one kind
     return []
 
 
-def env_config(env: dict, where: str = "env") -> Any:
-    """The validated config dataclass of an ``[env]`` table (keys ``kind``, ``label`` and the
-    kind's options); ``ValueError`` names ``where.key``."""
+def env_config(env: dict, where: str = "env", extra: Iterable[str] = ()) -> Any:
+    """The validated config dataclass of an ``[env]`` table (keys ``kind``, ``label``,
+    ``holdout``, the cell kind's ``extra`` keys and the env kind's options); ``ValueError``
+    names ``where.key``."""
     from .registry import ENVS
 
     entry = _entry(ENVS, env.get("kind"), f"{where}.kind")
-    options = {k: v for k, v in env.items() if k not in ("kind", "label", "holdout")}
+    options = {k: v for k, v in env.items() if k not in ("kind", "label", "holdout", *extra)}
     try:
         return entry.make_config(options)
     except (TypeError, ValueError) as exc:
@@ -475,6 +496,14 @@ def method_config(method: dict, where: str = "method") -> Any:
         return entry.make_config(options)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where} ({entry.name}).{exc}") from None
+
+
+def _train_method_config(method: dict, where: str = "method") -> Any:
+    """:func:`method_config` of a ``dpo_train`` cell's method, which records no selector
+    ``series`` and picks without replacement (sim.experiment.dpo_train_method)."""
+    from .experiment import dpo_train_method
+
+    return method_config(dpo_train_method(method, where), where)
 
 
 def _entry(registry: Any, name: Any, where: str) -> Any:
@@ -520,10 +549,10 @@ def _expand(base: dict, grid: Any, where: str) -> list[dict]:
     return out
 
 
-def _env_n(env: dict, i: int) -> int:
+def _env_n(env: dict, i: int, extra: Iterable[str] = ()) -> int:
     """The number of pairs N of an env table: its config's ``N`` (a field, or a property such
-    as the ``file`` kind's row count)."""
-    n = getattr(env_config(env), "N", None)
+    as the ``file`` kind's row count); ``extra``: the cell kind's env keys."""
+    n = getattr(env_config(env, extra=extra), "N", None)
     if n is None:
         raise ValueError(f"env.kind: environment {env.get('kind')!r} does not state its N (its "
                          "config has no N field or property); budgets need it")
