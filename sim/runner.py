@@ -87,6 +87,26 @@ features and draws fresh labels)::
     gamma = 1.0                    # Theorem 3's ridge of Sigma_n (and ADPO's design ridge)
     n_candidates = 256
 
+Training sweeps (``cell = "dpo_train"``): each cell selects with a method on a ``file``
+environment, then DPO-trains a network's top block on each budget's picks and judges the network
+and the log-linear fit on the held-out pairs (:func:`sim.experiment.run_dpo_train_cell`). The
+environment adds a ``train`` table: the training cache of the file's pairs (the network's frozen
+activations, :func:`sim.llm_train.save_cache`) and the training settings, all in the cell's key::
+
+    cell = "dpo_train"
+    [env]
+    kind = "file"
+    path = "features.npz"          # the log-linear rows; pair i of the cache is row i
+    holdout = 0.3                  # required: the cells score held-out pairs
+    [env.train]
+    cache = "train-cache.npz"
+    steps = 40
+    lr = 3e-4
+    batch_size = 8
+
+The network and the cache are loaded once per process (``jobs=1``: once), so a cell never
+reloads them; training runs on the device and torch threads the cache was computed with.
+
 A ranking pool (``[env] kind = "ranking"``: K responses per prompt, one Plackett-Luce ranking
 each) takes the ranking methods (``rank-adpo``, ``rank-uniform``, ...; N is its number of
 prompts M, a budget counts ranked prompts); a sweep mixing ranking and pairwise entries is
@@ -191,8 +211,8 @@ class Sweep:
     budgets: tuple  # one sorted tuple of budgets per env config
     #: What the config check could not verify (see :func:`check_configs`); kept in sweep.json.
     check_warnings: tuple = ()
-    #: The kind of its cells (a key of :func:`cell_kinds`): "select", "stop", "design" or a
-    #: registered kind such as "coverage".
+    #: The kind of its cells (a key of :func:`cell_kinds`): "select", "stop", "design",
+    #: "dpo_train" or a registered kind such as "coverage".
     cell: str = "select"
 
     def cells(self) -> list[Cell]:
@@ -220,16 +240,21 @@ class CellKind:
     ``[[methods]]`` table ``check_method(method, where) -> config`` (ValueError naming the key),
     ``measured(method)``: whether the method's rows are measurements (wall times), which
     the store never serves back, so those cells rerun on every run, in this process, one at a
-    time (a stored timing would be passed off as a result of this run and this machine), and
+    time (a stored timing would be passed off as a result of this run and this machine);
     ``env_seed``: whether an ``[env]`` table may fix its draw with a ``seed`` key (one draw for
     every cell, e.g. the fixed features of Theorem 3's coverage trials; its cell function reads
-    the key, sim.experiment.build_env honours it). Other kinds refuse the key: their cell seed
-    is the environment's draw."""
+    the key, sim.experiment.build_env honours it; other kinds refuse the key: their cell seed
+    is the environment's draw); ``env_keys``/``check_env``: what else the kind adds to an
+    ``[env]`` table (``dpo_train``: its ``train`` table)."""
 
     fn: CellFn
     check_method: Callable[[dict, str], Any]
     measured: Callable[[dict], bool]
     env_seed: bool = False
+    #: Keys of an ``[env]`` table that the cell kind reads besides the env kind's options, and
+    #: their check ``check_env(env, where)`` (ValueError naming the key).
+    env_keys: tuple[str, ...] = ()
+    check_env: Callable[[dict, str], Any] | None = None
 
 
 def never(method: dict) -> bool:
@@ -238,12 +263,14 @@ def never(method: dict) -> bool:
 
 
 def _builtin_kinds() -> dict[str, CellKind]:
-    from .experiment import (design_config, design_measured, run_cell, run_design_cell,
-                             run_stop_cell)
+    from .experiment import (design_config, design_measured, dpo_train_config, run_cell,
+                             run_design_cell, run_dpo_train_cell, run_stop_cell)
 
     return {"select": CellKind(run_cell, method_config, never),
             "design": CellKind(run_design_cell, design_config, design_measured),
-            "stop": CellKind(run_stop_cell, method_config, never)}
+            "stop": CellKind(run_stop_cell, method_config, never),
+            "dpo_train": CellKind(run_dpo_train_cell, _train_method_config, never,
+                                  env_keys=("train",), check_env=dpo_train_config)}
 
 
 #: Cell kinds registered from outside ``sim`` (a registry entry's ``factory`` is the
@@ -266,7 +293,9 @@ def cell_kinds() -> dict[str, CellKind]:
     """Every kind of cell: ``select`` (a selector on an environment, sim.experiment.run_cell,
     the default), ``stop`` (run_cell plus the stopping rule's statistic at every budget,
     sim.experiment.run_stop_cell), ``design`` (a design solver of sim.design.solvers.SOLVERS on
-    an environment's rows, sim.experiment.run_design_cell), then the registered ones
+    an environment's rows, sim.experiment.run_design_cell), ``dpo_train`` (a selector's picks
+    DPO-train a network, sim.experiment.run_dpo_train_cell; its env's ``train`` table), then the
+    registered ones
     (:data:`CELL_KINDS`, e.g. ``coverage``: Theorem 3's coverage, theory.coverage)."""
     kinds = _builtin_kinds()
     for e in CELL_KINDS:
@@ -360,8 +389,8 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
     # Designs with replacement may ask for more labels than pairs: only then is N no limit.
     over = bool(methods) and all(m.get("replace") is True for m in methods)
     budgets = tuple(parse_budgets(own_budgets if own_budgets is not None else cfg.get("budgets"),
-                                  _env_n(e, i, cell), n_min=cfg.get("n_min"), n_max=cfg.get("n_max"),
-                                  replace=over)
+                                  _env_n(e, i, cell), n_min=cfg.get("n_min"),
+                                  n_max=cfg.get("n_max"), replace=over)
                     for i, e in enumerate(envs))
     sweep = _check_unique(Sweep(name, tuple(envs), tuple(methods), tuple(seeds), budgets,
                                 cell=cell))
@@ -372,7 +401,7 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
 
 def expand_methods(raw: Any) -> list[dict]:
     """The ``[[methods]]`` tables of a sweep, each expanded by its ``grid`` (no validation of
-    the options: :func:`check_methods` does that)."""
+    the options: :func:`check_configs` does that)."""
     if not isinstance(raw, list) or not raw:
         raise ValueError("methods: missing; add at least one [[methods]] table with a name")
     methods = []
@@ -381,18 +410,6 @@ def expand_methods(raw: Any) -> list[dict]:
             raise ValueError(f"methods[{i}]: expected a table with a 'name' key")
         m = dict(m)
         methods.extend(_expand(m, m.pop("grid", {}), f"methods[{i}].grid"))
-    return methods
-
-
-def check_methods(raw: Any) -> list[dict]:
-    """``[[methods]]`` tables expanded and validated as a sweep's are (every option checked by
-    the method's registry entry, duplicate configurations and labels refused), for callers that
-    declare methods in the sweep schema but run their own cells (e.g. a figure that trains a
-    network per cell). ValueError names the key."""
-    methods = expand_methods(raw)
-    for i, m in enumerate(methods):
-        method_config(m, f"methods[{i}]")
-    _check_unique(Sweep("methods", (), tuple(methods), (), ()))
     return methods
 
 
@@ -509,27 +526,29 @@ def check_configs(sweep: Sweep) -> list[str]:
     (none: every config is checked in full, nothing is built at a proxy size)."""
     kind = cell_kind(sweep.cell)
     for i, env in enumerate(sweep.envs):
-        env_config(env, env_seed=kind.env_seed)
+        env_config(env, env_seed=kind.env_seed, extra=kind.env_keys)
+        if kind.check_env is not None:
+            kind.check_env(env, "env")
         if env.get("holdout") is not None:
             from .splits import n_heldout
 
             n_heldout(_env_n(env, i, sweep.cell), env["holdout"])
-    check_method = kind.check_method
     for i, m in enumerate(sweep.methods):
-        check_method(m, f"methods[{i}]")
-    if check_method is method_config:  # selection cells: pools and methods of one kind
-        _check_kinds(sweep)
+        kind.check_method(m, f"methods[{i}]")
+    if kind.check_method in (method_config, _train_method_config):  # selectors: pools and
+        _check_kinds(sweep)                                          # methods of one kind
     return []
 
 
-def env_config(env: dict, where: str = "env", *, env_seed: bool = False) -> Any:
+def env_config(env: dict, where: str = "env", *, env_seed: bool = False,
+               extra: Iterable[str] = ()) -> Any:
     """The validated config dataclass of an ``[env]`` table (keys ``kind``, ``label``,
-    ``holdout``, the kind's options and, with ``env_seed`` (cell kinds that take it,
-    :class:`CellKind`), ``seed``); ``ValueError`` names ``where.key``."""
+    ``holdout``, the env kind's options, the cell kind's ``extra`` keys and, with ``env_seed``
+    (cell kinds that take it, :class:`CellKind`), ``seed``); ``ValueError`` names ``where.key``."""
     from .registry import ENVS
 
     entry = _entry(ENVS, env.get("kind"), f"{where}.kind")
-    own = ("kind", "label", "holdout") + (("seed",) if env_seed else ())
+    own = ("kind", "label", "holdout", *extra) + (("seed",) if env_seed else ())
     if env_seed and "seed" in env and (not _is_int(env["seed"])
                                        or not 0 <= env["seed"] <= MAX_SEED):
         raise ValueError(f"{where}.seed: expected an integer in [0, 2^63 - 1] (the draw every "
@@ -555,6 +574,14 @@ def method_config(method: dict, where: str = "method") -> Any:
         return entry.make_config(options)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where} ({entry.name}).{exc}") from None
+
+
+def _train_method_config(method: dict, where: str = "method") -> Any:
+    """:func:`method_config` of a ``dpo_train`` cell's method, which records no selector
+    ``series`` and picks without replacement (sim.experiment.dpo_train_method)."""
+    from .experiment import dpo_train_method
+
+    return method_config(dpo_train_method(method, where), where)
 
 
 def _entry(registry: Any, name: Any, where: str) -> Any:
@@ -603,7 +630,8 @@ def _expand(base: dict, grid: Any, where: str) -> list[dict]:
 def _env_n(env: dict, i: int, cell: str = "select") -> int:
     """The number of pairs N of an env table of a sweep of ``cell`` kind: its config's ``N`` (a
     field, or a property such as the ``file`` kind's row count)."""
-    n = getattr(env_config(env, env_seed=cell_kind(cell).env_seed), "N", None)
+    kind = cell_kind(cell)
+    n = getattr(env_config(env, env_seed=kind.env_seed, extra=kind.env_keys), "N", None)
     if n is None:
         raise ValueError(f"env.kind: environment {env.get('kind')!r} does not state its N (its "
                          "config has no N field or property); budgets need it")
