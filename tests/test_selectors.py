@@ -157,6 +157,37 @@ def test_ucb_widths_low_rank_and_full_paths_match_an_explicit_inverse(gamma):
         np.testing.assert_allclose(got, ref, rtol=1e-10, err_msg=f"t = {t}")
 
 
+def _ucb_logits_all_widths(data, theta, rows, gamma, alpha):
+    """eq. 13's logits with every row's width computed (what ucb_logits may skip)."""
+    from sim.selectors.greedy import ucb_widths_sq
+    width = np.sqrt(ucb_widths_sq(data.phi, data.b, data.beta, theta, rows, gamma))
+    return np.maximum(np.abs(data.beta * (data.phi @ theta - data.b)) - alpha * width, 0.0)
+
+
+@pytest.mark.parametrize("lambda_scale", [1.0, 0.5])
+@pytest.mark.parametrize("t", [3, 40, 300])
+def test_ucb_logits_skip_only_rows_with_zero_logit(monkeypatch, t, lambda_scale):
+    # Rows whose width bound ||phi|| / sqrt(lambda_max) already zeroes z are skipped: z must be
+    # bit-identical to computing every width, on both precision paths (Woodbury t <= d / 4,
+    # Cholesky t > d / 4), with rows skipped and rows computed. Mutant (kept): lambda_max
+    # underestimated 2x (a bound that is not one) skips rows with z > 0 -> red.
+    from sim.selectors import greedy as g
+    data = gaussian_env(2000, 16, beta=2.0, seed=3)
+    rng = np.random.default_rng(1)
+    rows = rng.choice(2000, t, replace=False)
+    theta = fit_dpo(data.phi[rows], data.b[rows], data.beta, data.s[rows], fit_ridge=1e-3).theta
+    ref = _ucb_logits_all_widths(data, theta, rows, 1.0, 3.0)
+    true_lambda_max = g._Precision.lambda_max
+    monkeypatch.setattr(g._Precision, "lambda_max",
+                        lambda self: lambda_scale * true_lambda_max(self))
+    z, computed = g.ucb_logits(data.phi, data.b, data.beta, theta, rows, 1.0, 3.0)
+    if lambda_scale == 1.0:
+        assert 0 < computed < data.N  # rows skipped and rows computed
+        assert np.array_equal(z, ref)
+    else:
+        assert not np.array_equal(z, ref)
+
+
 def test_adpo_never_reads_a_label_before_selecting_it(env):
     sel = make_selector("adpo", env, refit="every", seed=0)
     assert sel.data.s is None  # online selectors do not even hold the labels
