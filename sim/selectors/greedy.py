@@ -202,7 +202,9 @@ class _Precision:
     def __init__(self, phi: np.ndarray, b: np.ndarray, beta: float, theta: np.ndarray,
                  idx: np.ndarray, gamma: float) -> None:
         t, d = idx.size, phi.shape[1]
-        self.gamma, self.U = gamma, None
+        self.gamma = gamma
+        self.U: np.ndarray | None = None       # Woodbury's (t, d) rows, t <= d / 4
+        self.matrix: np.ndarray | None = None  # the matrix L factors (None: gamma I alone)
         if 4 * t > d:
             self.matrix = dpo_hessian(theta, phi[idx], b[idx], beta, ridge=gamma)
             self.L = cholesky(self.matrix, "gamma I + grad^2 L")
@@ -210,8 +212,6 @@ class _Precision:
             self.U = phi[idx] * np.sqrt(dpo_weights(phi[idx], b[idx], beta, theta))[:, None]
             self.matrix = gamma * np.eye(t) + self.U @ self.U.T  # M: lambda_max(M) = that of
             self.L = cholesky(self.matrix, "gamma I + U^T U")     # gamma I + U^T U
-        else:
-            self.matrix = None
 
     def lambda_max(self) -> float:
         """The largest eigenvalue of Sigma_hat^{-1} (gamma with no rows)."""
@@ -223,7 +223,7 @@ class _Precision:
 
     def quad(self, X: np.ndarray) -> np.ndarray:
         """x_i^T Sigma_hat x_i for the rows of X (m, d) -> (m,)."""
-        if self.matrix is not None and self.U is None:
+        if self.U is None and self.matrix is not None:
             return chol_quad_forms(X, self.L)
         sq = np.einsum("ij,ij->i", X, X)
         if self.U is None:
