@@ -245,7 +245,8 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
             if test is not None:
                 metrics.update({HELDOUT_PREFIX + k: v for k, v in evaluate(test, theta).items()})
         metrics.update(facts, seconds=elapsed)
-        if fit:
+        if fit_metrics:  # then fit is true (checked above)
+            assert theta is not None
             metrics.update({k: FIT_METRICS[k](data, idx, theta) for k in fit_metrics})
         rows.extend(_rows(e_label, m_label, seed, n, metrics, selector))
     for key in wanted:
