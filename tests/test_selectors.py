@@ -213,6 +213,38 @@ def test_label_oracle_reveals_only_requested_rows(env):
     assert o.revealed == [3, 5]
 
 
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_select_asks_a_pure_label_oracle_once_per_chunk_with_the_same_outcome(env, batch_size):
+    # A LabelOracle without draws is asked once per chunk of picks (between two refits), not
+    # once per batch; picks, told labels in order, pending counts and the oracle's record are
+    # those of a plain callable asked batch by batch. Mutants: one call per batch for the
+    # oracle (fast path lost) -> the call count goes red; recording only a chunk's first batch
+    # -> the told labels go red.
+    batches = []
+
+    def plain(idx):
+        batches.append(len(idx))
+        return env.s[np.asarray(idx)]
+
+    class Counted(LabelOracle):
+        calls = 0
+
+        def __call__(self, indices):
+            Counted.calls += 1
+            return super().__call__(indices)
+
+    a = make_selector("adpo", env, batch_size=batch_size, seed=0)
+    b = make_selector("adpo", env, batch_size=batch_size, seed=0)
+    oracle = Counted(env.s)
+    picks = b.select(60, labels=oracle)
+    assert picks.tolist() == a.select(60, labels=plain).tolist()
+    assert [x.tolist() for x in b._told()] == [x.tolist() for x in a._told()]
+    assert b.labels_ == a.labels_ and np.array_equal(b._pending, a._pending)
+    assert oracle.revealed == picks.tolist() and oracle.labels == env.s[picks].tolist()
+    assert max(batches) == batch_size and len(batches) == 60 // batch_size
+    assert Counted.calls == b.n_refits_ < len(batches)  # one call per chunk (pow2 refits)
+
 def test_offline_methods_need_no_labels_but_adpo_plus_does(env):
     unlabelled = env.with_(s=None)
     for name in ("apo", "uniform", "oracle"):
