@@ -23,6 +23,7 @@ every method's colour and marker come from :func:`method_style`.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import tomllib
 
@@ -209,6 +210,12 @@ def style():
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
+
+
+def cpu_threads() -> int:
+    """Threads a figure may use for its own (torch) work: 1 when ``python -m figures`` runs it
+    beside other figures (``ADPO_FIGURE_THREADS``), else the machine's 2."""
+    return int(os.environ.get("ADPO_FIGURE_THREADS", "2"))
 
 
 def cache_dir(name: str) -> pathlib.Path:

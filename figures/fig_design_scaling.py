@@ -21,6 +21,7 @@ from figures import common
 from sim.experiment import label
 
 NAME = "design_scaling"
+TIMED = True  # its sidecar holds wall-clock times: python -m figures runs it alone (figures.driver)
 #: The ``[figure]`` options: the panels, time vs N (one env per N of ``Ns``, d = d_fixed) and
 #: time vs d (one env per d of ``ds``, N = N_fixed).
 OPTIONS = {"Ns": [], "d_fixed": 16, "ds": [], "N_fixed": 1000}

@@ -80,7 +80,7 @@ def features(cfg: dict, root: pathlib.Path) -> tuple[pathlib.Path, dict]:
             lm = llm.tiny_model(seed=0)
         else:
             import torch
-            torch.set_num_threads(2)
+            torch.set_num_threads(common.cpu_threads())
             lm = llm.load_model(cfg["model"], device="auto")
         llm.extract_file(lm, pairs, out, pooling=cfg["pooling"], batch_size=cfg["batch_size"],
                          max_length=cfg["max_length"], beta=cfg["beta"], orient="random",
