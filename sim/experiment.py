@@ -127,10 +127,13 @@ def label(cfg: dict, key: str) -> str:
 
 
 def build_env(env: dict, seed: int) -> PreferenceData:
-    """The environment of a cell: ``make_env(kind, seed=seed, **rest)``."""
+    """The environment of a cell: ``make_env(kind, seed=seed, **rest)``, where the table's own
+    ``seed``, when given, replaces the cell's (one fixed draw for every cell; only cell kinds
+    with ``sim.runner.CellKind.env_seed`` accept the key in a sweep)."""
     env = dict(env)
     env.pop("label", None)
     env.pop("holdout", None)
+    seed = env.pop("seed", seed)
     kind = env.pop("kind", None)
     if kind is None:
         from .registry import ENVS

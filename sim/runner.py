@@ -68,6 +68,27 @@ environment draw, at each budget n (:func:`sim.experiment.run_design_cell`)::
     round = true                   # relaxed solvers: also round to n rows at each budget
     max_N = 1000                   # optional: no rows on pools with more rows (or max_d columns)
 
+Cell kinds defined outside ``sim`` register themselves (:func:`register_cell_kind`) and are
+found through the entry-point group ``adpo.cells``, like a plug-in's methods: this project's
+``coverage`` (``theory.coverage.run_coverage_cell``: one trial of Theorem 3's coverage per
+cell, the trial being the cell's seed; with an ``[env] seed`` every trial sees the same
+features and draws fresh labels)::
+
+    cell = "coverage"
+    seeds = 50                     # trials
+    budgets = [1000]
+    [env]
+    kind = "gaussian"
+    seed = 0                       # the features, drawn once for every trial (only kinds
+                                   # with CellKind.env_seed take an env seed)
+    N = 2000
+    d = 2
+    assumption2 = true
+    [[methods]]
+    name = "adpo"
+    gamma = 1.0                    # Theorem 3's ridge of Sigma_n (and ADPO's design ridge)
+    n_candidates = 256
+
 A ranking pool (``[env] kind = "ranking"``: K responses per prompt, one Plackett-Luce ranking
 each) takes the ranking methods (``rank-adpo``, ``rank-uniform``, ...; N is its number of
 prompts M, a budget counts ranked prompts); a sweep mixing ranking and pairwise entries is
@@ -82,8 +103,9 @@ Store and resume
 ----------------
 A cell's key is :func:`sim.fingerprint.cache_key` of its full configuration (env dict, method
 dict, seed, sorted budgets, the cell function's ``module:qualname``) and of the code that computes
-it: the fingerprint of every ``.py`` file of the ``sim`` package plus the cell function's module
-file when it lives outside ``sim`` (:func:`sim.fingerprint.code_fingerprint`). Editing a selector
+it: the fingerprint of every ``.py`` file of the ``sim`` package plus, for a cell function
+outside ``sim``, every file of its package (e.g. ``theory/``; its module file alone when it is in
+no package; :func:`sim.fingerprint.package_source`). Editing a selector
 (or any library file) therefore gives every cell a new key and the next run recomputes it; editing
 a figure script does not. Finished
 cells live in ``OUT/cells/<key>.json`` (config + rows), written by the coordinating process
@@ -123,8 +145,9 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .fingerprint import cache_key, code_fingerprint
+from .fingerprint import cache_key, code_fingerprint, package_source
 from .io import OutputGroup, atomic_write_bytes, atomic_write_text  # noqa: F401  (public here)
+from .registry import Registry
 from .validation import MAX_SEED, DataError
 
 COLUMNS = ("env", "method", "seed", "n", "metric", "value")
@@ -170,13 +193,21 @@ class Sweep:
     budgets: tuple  # one sorted tuple of budgets per env config
     #: What the config check could not verify (see :func:`check_configs`); kept in sweep.json.
     check_warnings: tuple = ()
-    #: The kind of its cells (a key of :func:`cell_kinds`): "select", "stop" or "design".
+    #: The kind of its cells (a key of :func:`cell_kinds`): "select", "stop", "design" or a
+    #: registered kind such as "coverage".
     cell: str = "select"
 
     def cells(self) -> list[Cell]:
         """Cells in sweep order: env-major, then method, then seed."""
         return [Cell(e, m, s, b) for e, b in zip(self.envs, self.budgets)
                 for m in self.methods for s in self.seeds]
+
+    def keys(self, cell_fn: CellFn | None = None) -> list[str]:
+        """The store key of every cell, in sweep order, for ``cell_fn`` (default: the cell
+        function of the sweep's kind)."""
+        cell_fn = cell_fn or cell_kind(self.cell).fn
+        code = cell_code(cell_fn)
+        return [c.key(cell_fn, code) for c in self.cells()]
 
 
 def default_cell_fn() -> Callable:
@@ -189,39 +220,81 @@ def default_cell_fn() -> Callable:
 class CellKind:
     """A kind of cell (a sweep's ``cell`` key): its cell function ``fn``, the check of one
     ``[[methods]]`` table ``check_method(method, where) -> config`` (ValueError naming the key),
-    and ``measured(method)``: whether the method's rows are measurements (wall times), which
+    ``measured(method)``: whether the method's rows are measurements (wall times), which
     the store never serves back, so those cells rerun on every run, in this process, one at a
-    time (a stored timing would be passed off as a result of this run and this machine)."""
+    time (a stored timing would be passed off as a result of this run and this machine), and
+    ``env_seed``: whether an ``[env]`` table may fix its draw with a ``seed`` key (one draw for
+    every cell, e.g. the fixed features of Theorem 3's coverage trials; its cell function reads
+    the key, sim.experiment.build_env honours it). Other kinds refuse the key: their cell seed
+    is the environment's draw."""
 
     fn: CellFn
     check_method: Callable[[dict, str], Any]
     measured: Callable[[dict], bool]
+    env_seed: bool = False
+
+
+def never(method: dict) -> bool:
+    """``CellKind.measured`` of a kind whose rows are never measurements."""
+    return False
+
+
+def _builtin_kinds() -> dict[str, CellKind]:
+    from .experiment import (design_config, design_measured, run_cell, run_design_cell,
+                             run_stop_cell)
+
+    return {"select": CellKind(run_cell, method_config, never),
+            "design": CellKind(run_design_cell, design_config, design_measured),
+            "stop": CellKind(run_stop_cell, method_config, never)}
+
+
+#: Cell kinds registered from outside ``sim`` (a registry entry's ``factory`` is the
+#: :class:`CellKind`): by :func:`register_cell_kind` at the import of the registering module,
+#: found through the entry-point group ``adpo.cells`` (e.g. this project's ``theory.coverage``,
+#: which ``sim`` must not import).
+CELL_KINDS = Registry("cell kind", "adpo.cells")
+
+
+def register_cell_kind(name: str, kind: CellKind, help: str = "") -> CellKind:
+    """Register ``kind`` as the cell kind ``name`` (a sweep's ``cell = "name"``); a module
+    outside ``sim`` calls this at import and declares itself in the entry-point group
+    ``adpo.cells`` so that sweeps find it without importing it first. Returns ``kind``."""
+    if name in _builtin_kinds():
+        raise ValueError(f"cell kind {name!r} is built in; choose another name")
+    return CELL_KINDS.register(name, help=help or f"cells run by {fn_id(kind.fn)}")(kind)
 
 
 def cell_kinds() -> dict[str, CellKind]:
     """Every kind of cell: ``select`` (a selector on an environment, sim.experiment.run_cell,
     the default), ``stop`` (run_cell plus the stopping rule's statistic at every budget,
-    sim.experiment.run_stop_cell) and ``design`` (a design solver of sim.design.solvers.SOLVERS on an
-    environment's rows, sim.experiment.run_design_cell)."""
-    from .experiment import (design_config, design_measured, run_cell, run_design_cell,
-                             run_stop_cell)
-
-    return {"select": CellKind(run_cell, method_config, lambda method: False),
-            "design": CellKind(run_design_cell, design_config, design_measured),
-            "stop": CellKind(run_stop_cell, method_config, lambda method: False)}
+    sim.experiment.run_stop_cell), ``design`` (a design solver of sim.design.solvers.SOLVERS on
+    an environment's rows, sim.experiment.run_design_cell), then the registered ones
+    (:data:`CELL_KINDS`, e.g. ``coverage``: Theorem 3's coverage, theory.coverage)."""
+    kinds = _builtin_kinds()
+    for e in CELL_KINDS:
+        if not isinstance(e.factory, CellKind):
+            raise TypeError(f"cell kind {e.name!r}: registered a {type(e.factory).__name__}, "
+                            "not a sim.runner.CellKind; use register_cell_kind")
+        kinds[e.name] = e.factory
+    return kinds
 
 
 def cell_kind(name: Any) -> CellKind:
-    """The :class:`CellKind` called ``name``, or a one-line ValueError listing the kinds."""
-    kinds = cell_kinds()
+    """The :class:`CellKind` called ``name``, or a one-line ValueError listing the kinds (the
+    registered kinds' modules are imported only for a name that is not built in)."""
+    kinds = _builtin_kinds()
+    if name not in kinds:
+        kinds = cell_kinds()
     if name not in kinds:
         raise ValueError(f"cell: one of {', '.join(kinds)}, got {name!r}")
     return kinds[name]
 
 
 def cell_code(cell_fn: CellFn) -> str:
-    """Fingerprint of the code a cell runs: the ``sim`` package and ``cell_fn``'s module."""
-    return code_fingerprint(cell_fn)
+    """Fingerprint of the code a cell runs: the ``sim`` package and, for a cell function
+    defined outside it, the whole package it belongs to (e.g. ``theory/`` for a theory cell,
+    whose modules it imports; :func:`sim.fingerprint.package_source`)."""
+    return code_fingerprint(package_source(cell_fn))
 
 
 def fn_id(fn: Any) -> str:
@@ -289,7 +362,7 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
     # Designs with replacement may ask for more labels than pairs: only then is N no limit.
     over = bool(methods) and all(m.get("replace") is True for m in methods)
     budgets = tuple(parse_budgets(own_budgets if own_budgets is not None else cfg.get("budgets"),
-                                  _env_n(e, i), n_min=cfg.get("n_min"), n_max=cfg.get("n_max"),
+                                  _env_n(e, i, cell), n_min=cfg.get("n_min"), n_max=cfg.get("n_max"),
                                   replace=over)
                     for i, e in enumerate(envs))
     sweep = _check_unique(Sweep(name, tuple(envs), tuple(methods), tuple(seeds), budgets,
@@ -436,13 +509,14 @@ def check_configs(sweep: Sweep) -> list[str]:
     and each value is checked by the entry's config dataclass (:mod:`sim.registry`); a
     ``holdout`` is checked against the environment's N. Returns notes for ``sweep.json``
     (none: every config is checked in full, nothing is built at a proxy size)."""
+    kind = cell_kind(sweep.cell)
     for i, env in enumerate(sweep.envs):
-        env_config(env)
+        env_config(env, env_seed=kind.env_seed)
         if env.get("holdout") is not None:
             from .splits import n_heldout
 
-            n_heldout(_env_n(env, i), env["holdout"])
-    check_method = cell_kind(sweep.cell).check_method
+            n_heldout(_env_n(env, i, sweep.cell), env["holdout"])
+    check_method = kind.check_method
     for i, m in enumerate(sweep.methods):
         check_method(m, f"methods[{i}]")
     if check_method is method_config:  # selection cells: pools and methods of one kind
@@ -450,13 +524,19 @@ def check_configs(sweep: Sweep) -> list[str]:
     return []
 
 
-def env_config(env: dict, where: str = "env") -> Any:
-    """The validated config dataclass of an ``[env]`` table (keys ``kind``, ``label`` and the
-    kind's options); ``ValueError`` names ``where.key``."""
+def env_config(env: dict, where: str = "env", *, env_seed: bool = False) -> Any:
+    """The validated config dataclass of an ``[env]`` table (keys ``kind``, ``label``,
+    ``holdout``, the kind's options and, with ``env_seed`` (cell kinds that take it,
+    :class:`CellKind`), ``seed``); ``ValueError`` names ``where.key``."""
     from .registry import ENVS
 
     entry = _entry(ENVS, env.get("kind"), f"{where}.kind")
-    options = {k: v for k, v in env.items() if k not in ("kind", "label", "holdout")}
+    own = ("kind", "label", "holdout") + (("seed",) if env_seed else ())
+    if env_seed and "seed" in env and (not _is_int(env["seed"])
+                                       or not 0 <= env["seed"] <= MAX_SEED):
+        raise ValueError(f"{where}.seed: expected an integer in [0, 2^63 - 1] (the draw every "
+                         f"cell of this environment uses), got {env['seed']!r}")
+    options = {k: v for k, v in env.items() if k not in own}
     try:
         return entry.make_config(options)
     except (TypeError, ValueError) as exc:
@@ -523,10 +603,10 @@ def _expand(base: dict, grid: Any, where: str) -> list[dict]:
     return out
 
 
-def _env_n(env: dict, i: int) -> int:
-    """The number of pairs N of an env table: its config's ``N`` (a field, or a property such
-    as the ``file`` kind's row count)."""
-    n = getattr(env_config(env), "N", None)
+def _env_n(env: dict, i: int, cell: str = "select") -> int:
+    """The number of pairs N of an env table of a sweep of ``cell`` kind: its config's ``N`` (a
+    field, or a property such as the ``file`` kind's row count)."""
+    n = getattr(env_config(env, env_seed=cell_kind(cell).env_seed), "N", None)
     if n is None:
         raise ValueError(f"env.kind: environment {env.get('kind')!r} does not state its N (its "
                          "config has no N field or property); budgets need it")
@@ -633,7 +713,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, jobs: int = 1,
     store.remove_temp()
     cells = sweep.cells()
     code = cell_code(cell_fn)
-    keys = [c.key(cell_fn, code) for c in cells]
+    keys = sweep.keys(cell_fn)
     atomic_write_text(store.root / "sweep.json", json.dumps(
         {"name": sweep.name, "cell": sweep.cell, "cell_fn": fn_id(cell_fn), "code": code,
          "check_warnings": list(sweep.check_warnings),
