@@ -159,7 +159,10 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
             ``heldout_<metric>`` (logit errors and error rate against the pool's theta_star;
             accuracy, margin, NLL with the held-out labels).
         method: {"name": a sim.selectors method, **selector kwargs, "label": optional,
-            "series": optional list of SELECTOR_SERIES names}. Its
+            "series": optional list of SELECTOR_SERIES names, "fit": optional bool (default
+            true; false: no theta_hat_n is fitted, so only the environment facts, ``seconds``
+            and the selector's own metrics and series are recorded: for cells read only for
+            what the selector measures, e.g. kappa)}. Its
             ``fit_ridge``/``radius`` default to the environment's, so theta_hat_n and theta_star
             are fitted alike. ``replace = true`` (designs with replacement): a pair may be
             picked again; its first label is the logged s_i, each repeat a fresh draw
@@ -211,6 +214,10 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         raise ValueError("s: the environment has no labels to fit on")
     method = dict(method)
     wanted = series_names(method.pop("series", []))
+    fit = fit_flag(method.pop("fit", True))
+    if not fit and fit_metrics:
+        raise ValueError(f"fit_metrics: {fit_metrics} are metrics of theta_hat_n, which a "
+                         "method with fit = false does not fit; drop one of them")
     selector, (fit_ridge, radius), (e_label, m_label) = _cell_selector(data, env, method, seed)
     facts = {"label_mean": float(np.mean(data.s))}
     if data.theta_star is not None:
@@ -232,14 +239,18 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         idx = np.asarray(chosen)
         if len(oracle.revealed) < idx.size:
             oracle(idx[len(oracle.revealed):])
-        s = np.asarray(oracle.labels, dtype=np.int8)
-        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_ridge,
-                        radius=radius, theta0=theta).theta
-        metrics = evaluate(data, theta)
-        if test is not None:
-            metrics.update({HELDOUT_PREFIX + k: v for k, v in evaluate(test, theta).items()})
+        metrics: dict[str, float] = {}
+        if fit:
+            s = np.asarray(oracle.labels, dtype=np.int8)
+            theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_ridge,
+                            radius=radius, theta0=theta).theta
+            metrics.update(evaluate(data, theta))
+            if test is not None:
+                metrics.update({HELDOUT_PREFIX + k: v for k, v in evaluate(test, theta).items()})
         metrics.update(facts, seconds=elapsed)
-        metrics.update({k: FIT_METRICS[k](data, idx, theta) for k in fit_metrics})
+        if fit_metrics:  # then fit is true (checked above)
+            assert theta is not None
+            metrics.update({k: FIT_METRICS[k](data, idx, theta) for k in fit_metrics})
         rows.extend(_rows(e_label, m_label, seed, n, metrics, selector))
     for key in wanted:
         values = SELECTOR_SERIES[key](selector)
@@ -257,6 +268,13 @@ def holdout_split(data: PreferenceData, holdout: Any, seed: int) -> Split:
     split_seed = np.random.SeedSequence([seed, SPLIT_STREAM])
     return (random_split(data.N, holdout, split_seed) if data.group is None
             else group_split(data.group, holdout, split_seed))
+
+
+def fit_flag(value: Any, where: str = "method.fit") -> bool:
+    """The validated ``fit`` key of a method table: true (default) or false."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: expected true or false, got {value!r}")
+    return value
 
 
 def run_stop_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,

@@ -49,6 +49,8 @@ Sweep files (TOML)
     record_kappa = true            # per-budget kappa_max and Theorem 4 metrics
     series = ["kappa_t"]           # optional: per-round rows (n = round) of the series the
                                    # selector records (sim.experiment.SELECTOR_SERIES)
+    fit = false                    # optional: no theta_hat_n fits at the budgets (only the
+                                   # selector's metrics and series, seconds, env facts)
 
 Design sweeps (``cell = "design"`` at the top level; default ``"select"``): each cell runs a
 design solver of the one solver table (``sim.design.solvers.SOLVERS``) on the rows phi of one
@@ -562,14 +564,15 @@ def env_config(env: dict, where: str = "env", *, env_seed: bool = False,
 
 def method_config(method: dict, where: str = "method") -> Any:
     """The validated config dataclass of a ``[[methods]]`` table (``name``, ``label``, the
-    run_cell key ``series`` and the method's options); ``ValueError`` names ``where.key``."""
+    run_cell keys ``series`` and ``fit`` and the method's options); ``ValueError`` names ``where.key``."""
     from .registry import METHODS
 
-    from .experiment import series_names
+    from .experiment import fit_flag, series_names
 
     entry = _entry(METHODS, method.get("name"), f"{where}.name")
     series_names(method.get("series", []), f"{where}.series")
-    options = {k: v for k, v in method.items() if k not in ("name", "label", "series")}
+    fit_flag(method.get("fit", True), f"{where}.fit")
+    options = {k: v for k, v in method.items() if k not in ("name", "label", "series", "fit")}
     try:
         return entry.make_config(options)
     except (TypeError, ValueError) as exc:
