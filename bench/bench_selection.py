@@ -10,7 +10,9 @@ and the weights with eq. 13's widths), i.e. the selection engine alone, which do
 ``greedy_select`` does; ``refit_fraction`` = refit time / ``select_s``. Fixed-weight selectors must pick exactly
 greedy_select's rows (``same_picks``). ADPO refits theta_hat on the pow2 schedule (~log2(n)
 refits, Algorithm 1); its reference is greedy_select at the weights of theta_hat on all its n
-labels (not the same picks: its weights change along the run).
+labels (not the same picks: its weights change along the run). ``widths``: rows whose eq. 13
+UCB width the selector computed over all its refits (rows whose optimistic logit is 0 by the
+bound of :func:`sim.selectors.greedy.ucb_logits` need none).
 Target (issue 11): ratio <= 1.2 for every selector.
 
 Scales (``--scale``): ``default`` N, d, n = 2^14, 128, 2^12 (runs of a few seconds, so the
@@ -86,6 +88,7 @@ def _case(name, data, n, kw, repeat, warmup=True):
                 refit_fraction=statistics.median(r[1] / r[0] for r in runs),
                 same_picks=bool(np.array_equal(runs[-1][2], refs[-1][1].indices)),
                 evals=int(sel.n_evals_), refits=int(sel.n_refits_),
+                widths=int(getattr(sel, "n_widths_", 0)),  # rows given an eq. 13 width
                 runs_s=[r[0] for r in runs], refit_runs_s=[r[1] for r in runs],
                 greedy_runs_s=[r[0] for r in refs],
                 loadavg=list(os.getloadavg()))

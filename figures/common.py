@@ -89,8 +89,8 @@ def load_sweep_config(name: str, scale: str, options: dict, resolve=None):
     and expanded by ``sim.runner.parse_sweep``; the ``[figure]`` table (top level, then the scale
     section's ``[<scale>.figure]``) may hold only the keys of ``options``, whose values are the
     defaults. ``resolve(figure options) -> {"@name": value}``, when given, runs before the sweep
-    is parsed, and each env option whose value is one of its keys gets that value (e.g. the
-    path of a data file the figure computes first). Returns ``(sim.runner.Sweep, dict)``.
+    is parsed, and each env option (or option of an env's sub-table) whose value is one of its
+    keys gets that value (e.g. the path of a data file the figure computes first). Returns ``(sim.runner.Sweep, dict)``.
     """
     from sim.runner import parse_sweep
 
@@ -105,12 +105,22 @@ def load_sweep_config(name: str, scale: str, options: dict, resolve=None):
         envs = sweep_cfg.get("env")
         for e in envs if isinstance(envs, list) else [envs]:
             if isinstance(e, dict):
-                e.update({k: subs[v] for k, v in e.items() if isinstance(v, str) and v in subs})
+                _substitute(e, subs)
     try:
         sweep = parse_sweep(sweep_cfg)
     except ValueError as exc:
         raise ValueError(f"{where} [{scale}]: {exc}") from None
     return sweep, opts
+
+
+def _substitute(table: dict, subs: dict) -> None:
+    """Replace, in place, each string value of ``table`` or of its sub-tables (e.g. a
+    ``dpo_train`` env's ``train``) that is a key of ``subs`` by its value."""
+    for k, v in table.items():
+        if isinstance(v, dict):
+            _substitute(v, subs)
+        elif isinstance(v, str) and v in subs:
+            table[k] = subs[v]
 
 
 def load_panel_sweeps(name: str, scale: str, panels, options: dict):
@@ -158,18 +168,6 @@ def _figure_options(cfg: dict, scale: str, options: dict, where: str) -> dict:
                              f"{sorted(options)}")
         opts.update(part)
     return opts
-
-
-def declared_cells(cfg: dict, N: int) -> tuple[list[dict], list[int], list[int]]:
-    """(methods, seeds, budgets) that a figure declares in the runner's schema but runs in its
-    own loop (the cells of ``fig_llm_dpo`` train a network): ``cfg["methods"]`` holds
-    ``[[methods]]`` tables (expanded by their ``grid`` and validated by each method's registry
-    entry, duplicates refused; :func:`sim.runner.check_methods`), ``cfg["seeds"]`` and
-    ``cfg["budgets"]`` a sweep's forms (budgets at most ``N``). ValueError names the key."""
-    from sim.runner import check_methods, parse_budgets, parse_seeds
-
-    return (check_methods(cfg.get("methods")), parse_seeds(cfg.get("seeds")),
-            list(parse_budgets(cfg.get("budgets"), N)))
 
 
 def method_style(label: str, registry=None) -> tuple[str, str]:

@@ -1,32 +1,34 @@
 """From selection to a DPO-trained LLM, judged on held-out prompts (issue 13's experiment).
 
-Pipeline (every number from an actual run; the one LLM forward pass cached under
-``results/figures/llm_dpo/`` keyed by the data and model settings):
+Pipeline (every number from an actual run; the expensive parts cached under
+``results/figures/llm_dpo/``):
 
 1. pairs: ``sim.textdata.simulated_pairs`` -- real Chit Chat text, SIMULATED labels from a known
    lexicon reward (so agreement with the generating reward is measurable);
-2. one forward pass of SmolLM2-135M-Instruct per sequence (:func:`sim.llm_train.build_cache`):
-   the last-token final hidden state phi(x, y) (the log-linear features, as ``adpo features``),
-   the reference log-prob log pi_0(y|x), and the hidden states entering the top block (the
-   training cache);
-3. per seed, a prompt-disjoint split (``sim.splits.group_split``, redrawn per seed) into a pool and
-   held-out pairs; every method selects ``max(budgets)`` pairs from the pool with the log-linear
-   features (labels revealed online; ADPO+ uses logged labels, as in the paper);
-4. per budget n: (i) the log-linear DPO fit (eq. 9, ridge ``fit_ridge``) on the first n picks and
-   (ii) DPO training of the top block of the network on the same n pairs (``steps`` AdamW
-   steps of ``batch_size`` pairs, lr ``lr``); both judged on the held-out pairs: accuracy,
-   margin, NLL (sec. 6.2), agreement with the generating reward, and the Pearson correlation
-   and calibration slope between the log-linear predicted logits and the trained network's
-   implicit-reward margins.
+2. one forward pass of SmolLM2-135M-Instruct per sequence (:func:`sim.llm_train.build_cache`),
+   saved once as the training cache ``cache-<key>.npz`` (:func:`sim.llm_train.save_cache`; the
+   key a hash of the data and model settings and of the code): the hidden states entering the
+   top block, the reference log-prob log pi_0(y|x), the last-token final hidden state phi(x, y),
+   and each sequence's generating reward; from it the log-linear rows ``features-<key>.npz`` (a
+   ``file`` env: phi(x, y_1) - phi(x, y_2) / RMS row norm, b the reference log-ratio, the label,
+   the prompt as the row's group);
+3. the cells, in the runner's schema (``figures/fig_llm_dpo.toml``: ``cell = "dpo_train"``,
+   ``[env]`` with its ``train`` table, ``[[methods]]``, seeds and budgets; ``@features`` and
+   ``@cache`` are the two files): one runner cell per (seed, method),
+   :func:`sim.experiment.run_dpo_train_cell`, cached by the runner's cell store under
+   ``results/figures/llm_dpo/cells/``. Per seed a prompt-disjoint split (redrawn per seed) into a
+   pool and held-out pairs; the method selects ``max(budgets)`` pairs of the pool with the
+   log-linear features (labels revealed online; ADPO+ uses logged labels, as in the paper); per
+   budget n (i) the log-linear DPO fit (eq. 9, the env's ridge ``fit_ridge``) on the first n picks
+   and (ii) DPO training of the network's top block on the same n pairs (``steps`` AdamW steps of
+   ``batch_size`` pairs, lr ``lr``), both judged on the held-out pairs: accuracy, margin, NLL
+   (sec. 6.2), agreement with the generating reward, and the Pearson correlation and calibration
+   slope between the log-linear logits and the trained network's implicit-reward margins.
 
-Methods, seeds and budgets are declared in the runner's schema (``[[methods]]`` tables, ``seeds``,
-``budgets``; validated by :func:`figures.common.declared_cells`), but the cells are not runner
-cells: every (seed, method) cell resets and DPO-trains the same loaded network on the one cached
-forward pass (hidden states entering the top block, kept in memory); a runner cell is a pure
-function of (env, method, seed, budgets) run in its own worker, so it would reload the network
-and the training cache per cell (and hold one copy per worker), and its rows are the log-linear
-fit's metrics, not a trained network's. The selection itself is the runner's protocol: each
-method's ``fit_ridge`` is the figure's, as ``run_cell`` gives it the environment's.
+The network and the training cache are loaded once per process (``sim.llm_train.open_cache``'s
+memo): the cells run in this process (``jobs`` is not used: they share that one network, and
+torch runs on the cache's ``threads``), and the forward pass and every cell use the same loaded
+network. The figure reads its rows from the runner's table.
 
 INFERRED choices (the paper is silent; also in the sidecar): beta = 0.1 (TRL's default); phi /
 RMS row norm; chosen/rejected orientation of the log-linear rows at random (``data_seed``) so
@@ -37,184 +39,140 @@ their pairs several times).
 
 from __future__ import annotations
 
-import json
 import pathlib
 import platform
 
 import numpy as np
 
-from sim.io import atomic_savez, atomic_write_text
-
-from figures.common import (cache_dir, declared_cells, figure_code, load_config, mean_band,
-                            method_style, save, style)
+from figures import common
 
 NAME = "llm_dpo"
 DATA_KEYS = ("N", "n_messages", "max_chars", "scale_reward", "data_seed")
-CACHE_KEYS = DATA_KEYS + ("model", "max_length", "top_k_blocks")
+#: What the forward pass depends on (the training cache's key, with the code).
+CACHE_KEYS = DATA_KEYS + ("model", "max_length", "top_k_blocks", "device", "threads")
+#: The ``[figure]`` options (all set in the TOML): the pairs, the network and its forward pass,
+#: and beta of the log-linear rows (the training's beta too).
+OPTIONS = dict.fromkeys(CACHE_KEYS + ("beta",))
+#: Per budget and method, what the sidecar summarizes (mean and 95% half-width over seeds).
+SUMMARY_METRICS = tuple(f"{who}_{k}" for who in ("net", "loglinear")
+                        for k in ("accuracy", "margin", "nll", "reward_agreement")) + (
+    "corr", "slope")
 
 
-def _key(cfg, keys) -> str:
+def _key(opts: dict, keys) -> str:
     """Cache key of the settings ``keys`` and the code behind the figure (sim/, the script)."""
     from sim.fingerprint import cache_key
-    return cache_key({k: cfg[k] for k in keys}, code=figure_code(NAME))[:16]
+    return cache_key({k: opts[k] for k in keys}, code=common.figure_code(NAME))[:16]
 
 
-def rows_and_cache(cfg: dict, lm):
-    """(raw JSON rows, oriented PairRows, PairCache) of the configured pairs.
+def prompt_groups(prompts) -> np.ndarray:
+    """One integer id per row, equal for rows of one prompt: the rank of the prompt text among
+    the distinct prompts, offset to a fixed number of digits, so that the ids' decimal strings
+    sort as the texts do (``sim.splits.group_split`` orders groups by their ``str``: the split
+    of the ids is the split of the texts)."""
+    uniq, inverse = np.unique(np.asarray(prompts), return_inverse=True)
+    return 10 ** len(str(uniq.size)) + inverse.astype(np.int64)
 
-    The cache's tensors are saved once as ``cache-<key>.npz`` (hidden states concatenated, with
-    their lengths) and rebuilt from it on later runs.
-    """
-    import torch
 
-    from sim import llm
+def build_files(opts: dict, root: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """(features .npz, training cache .npz) of the configured pairs, each computed once.
+
+    The cache holds the forward pass (the slow part; the network from
+    :func:`sim.llm_train.network`, shared with the cells); the features are the log-linear rows
+    oriented at random (``data_seed``; labels s = 1 where y_1 is the chosen response)."""
     from sim import llm_train as lt
     from sim import textdata as td
-
-    raw = td.simulated_pairs(cfg["N"], scale=cfg["scale_reward"], n_messages=cfg["n_messages"],
-                             max_chars=cfg["max_chars"], seed=cfg["data_seed"])
-    rows = lt.oriented_rows([td.PairRow(k + 1, r["prompt"], r["response_1"], r["response_2"],
-                                        r["label"]) for k, r in enumerate(raw)])
-    start = lt.split_index(lm.model, cfg["top_k_blocks"])
-    path = cache_dir(NAME) / f"cache-{_key(cfg, CACHE_KEYS)}.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            lens, hid = z["lengths"], z["hidden"]
-            seqs, _ = llm.encode_rows(lm.tokenizer, rows, cfg["max_length"])
-            cuts = np.cumsum(lens)[:-1]
-            hidden = [torch.from_numpy(h.copy()) for h in np.split(hid, cuts)]
-            cache = lt.PairCache(seqs, hidden, torch.from_numpy(z["ref_logp"]), start,
-                                 int(z["n_truncated"]), phi=z["phi"])
-        return raw, rows, cache
-    cache = lt.build_cache(lm, rows, start, max_length=cfg["max_length"], progress=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savez(path, lengths=np.array([h.shape[0] for h in cache.hidden]),
-                 hidden=torch.cat(cache.hidden).float().cpu().numpy(),
-                 ref_logp=cache.ref_logp.cpu().numpy(), phi=cache.phi,
-                 n_truncated=np.array(cache.n_truncated))
-    return raw, rows, cache
-
-
-def loglinear_data(cache, cfg):
-    """PreferenceData of the pairs: rows oriented at random (``data_seed``) from (chosen,
-    rejected); phi / RMS row norm. Returns (data, sign) with sign = +1 where y_1 is the chosen."""
     from sim.data import PreferenceData
-    sign = np.where(np.random.default_rng([cfg["data_seed"], 1]).random(cache.n_pairs) < 0.5,
+
+    cache_path = root / f"cache-{_key(opts, CACHE_KEYS)}.npz"
+    feat_path = root / f"features-{_key(opts, CACHE_KEYS + ('beta',))}.npz"
+    if cache_path.is_file() and feat_path.is_file():
+        return feat_path, cache_path
+    raw = td.simulated_pairs(opts["N"], scale=opts["scale_reward"], n_messages=opts["n_messages"],
+                             max_chars=opts["max_chars"], seed=opts["data_seed"])
+    if not cache_path.is_file():
+        rows = lt.oriented_rows([td.PairRow(k + 1, r["prompt"], r["response_1"],
+                                            r["response_2"], r["label"])
+                                 for k, r in enumerate(raw)])
+        lm = lt.network(opts["model"], opts["device"])
+        with lt.torch_threads(opts["threads"]):
+            cache = lt.build_cache(lm, rows, lt.split_index(lm.model, opts["top_k_blocks"]),
+                                   max_length=opts["max_length"], progress=True)
+        # generating reward of each sequence: (chosen, rejected) per pair
+        reward = np.array([x for r in raw for x in ((r["reward_1"], r["reward_2"])
+                                                    if r["label"] == 1 else
+                                                    (r["reward_2"], r["reward_1"]))])
+        root.mkdir(parents=True, exist_ok=True)
+        lt.save_cache(cache_path, cache, lt.CacheInfo(opts["model"], lm.name, lm.device,
+                                                      opts["threads"], reward))
+    cache, _ = lt.load_cache(cache_path)
+    sign = np.where(np.random.default_rng([opts["data_seed"], 1]).random(cache.n_pairs) < 0.5,
                     -1.0, 1.0)
     phi = sign[:, None] * (cache.phi[0::2] - cache.phi[1::2])
     ref = cache.ref_logp.cpu().numpy()
-    b = sign * (ref[0::2] - ref[1::2])
     scale = float(np.sqrt(np.mean(np.sum(phi ** 2, axis=1))))
-    s = (sign > 0).astype(np.int64)
-    return PreferenceData(phi=phi / scale, b=b, beta=cfg["beta"], s=s), sign
+    PreferenceData(phi=phi / scale, b=sign * (ref[0::2] - ref[1::2]), beta=opts["beta"],
+                   s=(sign > 0).astype(np.int64),
+                   group=prompt_groups([r["prompt"] for r in raw])).save(feat_path)
+    return feat_path, cache_path
 
 
-def held_out_metrics(margins: np.ndarray, true_diff: np.ndarray) -> dict:
-    """accuracy / margin / NLL of (chosen - rejected) margins, and agreement with the generating
-    reward difference (chosen - rejected; ties left out)."""
-    from sim.llm_train import pair_metrics
-    out = pair_metrics(np.stack([margins, np.zeros_like(margins)], 1), 1.0)
-    keep = true_diff != 0
-    out["reward_agreement"] = float(np.mean(np.sign(margins[keep]) == np.sign(true_diff[keep])))
+def load(scale: str):
+    """(sweep, figure options, facts of the cache): the TOML with ``@features`` and ``@cache``
+    resolved to the files :func:`build_files` wrote."""
+    paths: dict = {}
+
+    def resolve(opts):
+        missing = sorted(k for k, v in opts.items() if v is None)
+        if missing:
+            raise ValueError(f"figures/fig_{NAME}.toml [figure]: missing key(s) {missing}")
+        paths["features"], paths["cache"] = build_files(opts, common.cache_dir(NAME))
+        return {"@features": str(paths["features"]), "@cache": str(paths["cache"])}
+
+    sweep, opts = common.load_sweep_config(NAME, scale, OPTIONS, resolve=resolve)
+    if sweep.cell != "dpo_train" or len(sweep.envs) != 1:
+        raise ValueError(f"figures/fig_{NAME}.toml: expected cell = \"dpo_train\" and one [env]")
+    with np.load(paths["cache"], allow_pickle=False) as z:
+        facts = {"N": int(z["ref_logp"].size // 2), "d": int(z["phi"].shape[1]),
+                 "model": str(z["model_name"]), "n_truncated": int(z["n_truncated"])}
+    return sweep, opts, facts
+
+
+def table_cells(df, sweep) -> list[dict]:
+    """The runner's rows as one record per (seed, method, n), seed-major then the declared
+    method order (``{"seed", "method", "n", "net": {...}, "loglinear": {...}, "corr", ...}``)."""
+    from sim.experiment import label
+
+    values: dict = {}
+    for r in df.itertuples(index=False):
+        values.setdefault((int(r.seed), r.method, int(r.n)), {})[r.metric] = float(r.value)
+    order = {label(m, "name"): i for i, m in enumerate(sweep.methods)}
+    out = []
+    for (seed, meth, n), v in sorted(values.items(),
+                                     key=lambda kv: (kv[0][0], order[kv[0][1]], kv[0][2])):
+        nested = {who: {**{k: v[f"{who}_{k}"] for k in ("accuracy", "margin", "nll")},
+                        "n_pairs": int(v["n_heldout"]),
+                        **({"reward_agreement": v[f"{who}_reward_agreement"]}
+                           if f"{who}_reward_agreement" in v else {})}
+                  for who in ("net", "loglinear")}
+        out.append({"seed": seed, "method": meth, "n": n, **nested,
+                    **{k: v[k] for k in ("corr", "slope", "train_loss_first", "train_loss_last")},
+                    "n_pool": int(v["n_pool"]), "n_heldout": int(v["n_heldout"])})
     return out
 
 
-def compute(cfg: dict) -> dict:
-    import torch
+def summarize(df, sweep) -> dict:
+    """{method label: {str(n): {metric: {"mean", "half_95"}}}} over seeds, declared order."""
+    from sim.experiment import label
 
-    from sim import llm
-    from sim import llm_train as lt
-    from sim.dpo import fit_dpo
-    from sim.selectors import make_selector, method_options
-    from sim.splits import SPLIT_STREAM, group_split
-
-    out_path = cache_dir(NAME) / f"runs-{_key(cfg, tuple(sorted(cfg)))}.json"
-    if out_path.is_file():
-        return json.loads(out_path.read_text())
-    torch.set_num_threads(cfg["threads"])
-    if cfg["model"] == "tiny":
-        lm = llm.tiny_model(seed=0)
-    else:
-        lm = llm.load_model(cfg["model"], device=cfg["device"])
-    raw, rows, cache = rows_and_cache(cfg, lm)
-    data, sign = loglinear_data(cache, cfg)
-    # generating reward of (chosen, rejected)
-    r1 = np.array([r["reward_1"] for r in raw])
-    r2 = np.array([r["reward_2"] for r in raw])
-    lab = np.array([r["label"] for r in raw])
-    true_diff = np.where(lab == 1, r1 - r2, r2 - r1)
-    init = {n: p.detach().clone() for n, p in lm.model.named_parameters()
-            if n in set(lt.trained_names(lm.model, cache.start))}
-    tcfg = lt.TrainConfig(model=cfg["model"], top_k_blocks=cfg["top_k_blocks"],
-                          beta=cfg["beta"], lr=cfg["lr"], steps=cfg["steps"],
-                          batch_size=cfg["batch_size"], max_length=cfg["max_length"])
-    methods, seeds, budgets = declared_cells(cfg, cfg["N"])
-    n_max = max(budgets)
-    cells = []
-    for seed in seeds:
-        split = group_split([r.prompt for r in rows], cfg["heldout"],
-                            np.random.SeedSequence([seed, SPLIT_STREAM]))
-        pool, test = split.train, split.test
-        pool_data = data.subset(pool)
-        test_seq = [int(j) for i in test for j in (2 * i, 2 * i + 1)]
-        for decl in methods:
-            name = decl["name"]
-            opts = {k: v for k, v in decl.items() if k not in ("name", "label")}
-            sel = make_selector(name, pool_data, seed=seed, **opts,
-                                **method_options(name, {"fit_ridge": cfg["fit_ridge"]}))
-            picks_all = pool[sel.select(n_max)]
-            for n in budgets:
-                picks = picks_all[:n]
-                theta = fit_dpo(data.phi[picks], data.b[picks], data.beta, data.s[picks],
-                                fit_ridge=cfg["fit_ridge"]).theta
-                # log-linear logit of (chosen - rejected) on held-out pairs
-                z = sign[test] * data.beta * (data.phi[test] @ theta - data.b[test])
-                # network: fresh top block, DPO on the same pairs, held-out margins
-                with torch.no_grad():
-                    for name, p in lm.model.named_parameters():
-                        if name in init:
-                            p.copy_(init[name])
-                tcfg.seed = seed
-                trainer = lt.Trainer(lm, cache, picks, tcfg)
-                losses = [trainer.step()["loss"] for _ in range(cfg["steps"])]
-                with torch.no_grad():
-                    ratio = np.concatenate([
-                        (lt.policy_logp(lm.model, cache, test_seq[a:a + 32])
-                         - cache.ref_logp[test_seq[a:a + 32]]).cpu().numpy()
-                        for a in range(0, len(test_seq), 32)])
-                m = cfg["beta"] * (ratio[0::2] - ratio[1::2])
-                net = held_out_metrics(m, true_diff[test])
-                ll = held_out_metrics(z, true_diff[test])
-                corr = float(np.corrcoef(z, m)[0, 1]) if np.std(m) > 0 and np.std(z) > 0 \
-                    else float("nan")
-                slope = float(np.polyfit(z, m, 1)[0]) if np.std(z) > 0 else float("nan")
-                cells.append({"seed": seed, "method": decl["label"], "n": n,
-                              "net": net, "loglinear": ll, "corr": corr, "slope": slope,
-                              "train_loss_first": losses[0], "train_loss_last": losses[-1],
-                              "n_pool": int(pool.size), "n_heldout": int(test.size)})
-    result = {"cells": cells, "N": cache.n_pairs, "d": int(data.d), "model": lm.name,
-              "n_truncated": cache.n_truncated}
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_path, json.dumps(result))
-    return result
-
-
-def summarize(res: dict, cfg: dict) -> dict:
-    """Mean and 95% half-width over seeds per (method label, n) of every reported quantity."""
-    out = {}
-    methods, _, budgets = declared_cells(cfg, cfg["N"])
-    for meth in (m["label"] for m in methods):
-        for n in budgets:
-            cs = [c for c in res["cells"] if c["method"] == meth and c["n"] == n]
-            entry = {}
-            for who in ("net", "loglinear"):
-                for k in ("accuracy", "margin", "nll", "reward_agreement"):
-                    m, h = mean_band(np.array([c[who][k] for c in cs]))
-                    entry[f"{who}_{k}"] = {"mean": float(m), "half_95": float(h)}
-            for k in ("corr", "slope"):
-                m, h = mean_band(np.array([c[k] for c in cs]))
-                entry[k] = {"mean": float(m), "half_95": float(h)}
-            out.setdefault(meth, {})[str(n)] = entry
+    summ = common.summarize(df[df.metric.isin(SUMMARY_METRICS)])
+    out: dict = {}
+    for meth in (label(m, "name") for m in sweep.methods):
+        for n in common.sweep_budgets(sweep):
+            g = summ[(summ.method == meth) & (summ.n == n)].set_index("metric")
+            out.setdefault(meth, {})[str(n)] = {
+                k: {"mean": float(g.loc[k, "mean"]), "half_95": float(g.loc[k, "half"])}
+                for k in SUMMARY_METRICS if k in g.index}
     return out
 
 
@@ -224,11 +182,12 @@ def method_order(summary: dict, key: str, n: int) -> list[str]:
 
 
 def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathlib.Path]:
-    cfg = load_config(NAME, scale)
-    res = compute(cfg)
-    summ = summarize(res, cfg)
-    _, seeds, budgets = declared_cells(cfg, cfg["N"])
-    style()
+    sweep, opts, facts = load(scale)
+    df = common.run_sweep(NAME, sweep, jobs=1)  # in this process: one loaded network
+    summ = summarize(df, sweep)
+    budgets = common.sweep_budgets(sweep)
+    train = sweep.envs[0]["train"]
+    common.style()
     import matplotlib.pyplot as plt
 
     panels = [("net_accuracy", "network: held-out accuracy"),
@@ -241,18 +200,18 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
         for meth in summ:
             m = np.array([summ[meth][str(b)][key]["mean"] for b in n])
             h = np.array([summ[meth][str(b)][key]["half_95"] for b in n])
-            color, marker = method_style(meth)
+            color, marker = common.method_style(meth)
             ax.plot(n, m, marker=marker, ms=3.5, lw=1.2, color=color, label=meth)
             ax.fill_between(n, m - h, m + h, color=color, alpha=0.15, lw=0)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("n (selected pairs)")
         ax.set_title(title, fontsize=8)
     axes[0].legend(fontsize=7, loc="best")
-    src = "tiny random transformer (test scale)" if cfg["model"] == "tiny" else \
+    src = "tiny random transformer (test scale)" if opts["model"] == "tiny" else \
         "SmolLM2-135M-Instruct"
-    fig.suptitle(f"DPO on selected pairs, judged on held-out prompts: {res['N']} simulated-label "
-                 f"Chit Chat pairs, {src}, top {cfg['top_k_blocks']} block(s) trained, "
-                 f"{cfg['steps']} steps, {len(seeds)} seeds", fontsize=8)
+    fig.suptitle(f"DPO on selected pairs, judged on held-out prompts: {facts['N']} "
+                 f"simulated-label Chit Chat pairs, {src}, top {opts['top_k_blocks']} block(s) "
+                 f"trained, {train['steps']} steps, {len(sweep.seeds)} seeds", fontsize=8)
     fig.tight_layout()
     big = max(budgets)
     orders = {k: method_order(summ, k, big) for k in
@@ -263,23 +222,31 @@ def main(scale: str = "default", out_dir="figures", jobs: int = 1) -> list[pathl
                    for m in summ if "uniform" in summ and m != "uniform"}
     import torch
     import transformers
+    env = sweep.envs[0]
     sidecar = {
-        "figure": NAME, "scale": scale, "config": cfg, "N": res["N"], "d": res["d"],
-        "model": res["model"], "n_truncated": res["n_truncated"], "summary": summ,
+        "figure": NAME, "scale": scale,
+        # flat, with the keys the figure's settings always had (claims read steps, seeds, ...)
+        "config": {**opts, "heldout": env["holdout"], "fit_ridge": env.get("fit_ridge"),
+                   **{k: v for k, v in train.items() if k != "cache"},
+                   "methods": list(sweep.methods), "budgets": budgets,
+                   "seeds": len(sweep.seeds), "scale": scale, "cell": sweep.cell,
+                   "files": {"features": pathlib.Path(env["path"]).name,
+                             "cache": pathlib.Path(train["cache"]).name}},
+        **facts, "summary": summ,
         "order_at_largest_budget": orders,
         "net_accuracy_minus_uniform": uniform_gap,
-        "cells": res["cells"],
+        "cells": table_cells(df, sweep),
         "labels": "SIMULATED: s ~ Bernoulli(sigmoid(scale (r_1 - r_2))), r = lexicon reward of "
                   "the response text (sim.textdata.simulated_pairs)",
         "inferred_choices": {"beta": "0.1 (TRL default)", "feature_scale": "phi / RMS row norm",
                              "orientation": "log-linear rows at random (data_seed)",
                              "steps": "fixed per run, whatever n",
-                             "trained": f"top {cfg['top_k_blocks']} block(s) + final norm"},
+                             "trained": f"top {opts['top_k_blocks']} block(s) + final norm"},
         "environment": {"python": platform.python_version(), "numpy": np.__version__,
                         "torch": torch.__version__, "transformers": transformers.__version__,
                         "machine": platform.machine()},
     }
-    return save(fig, out_dir, NAME, sidecar)
+    return common.save(fig, out_dir, NAME, sidecar)
 
 
 if __name__ == "__main__":

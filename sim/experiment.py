@@ -1,7 +1,9 @@
 """One experiment cell: (environment, method, seed) -> tidy metric rows at a grid of budgets.
 
-Two kinds (sim.runner.cell_kinds): a selector on an environment (:func:`run_cell`) and a design
-solver on an environment's rows (:func:`run_design_cell`).
+Kinds (sim.runner.cell_kinds): a selector on an environment (:func:`run_cell`, and with the
+stopping rule's statistic :func:`run_stop_cell`), a design solver on an environment's rows
+(:func:`run_design_cell`), and a selector whose picks DPO-train a network
+(:func:`run_dpo_train_cell`).
 
 This is the unit of work of the sweep runner (:mod:`sim.runner`) and of the figure scripts.
 The environment, and with it the labels, is a deterministic function of (env config, seed):
@@ -12,6 +14,7 @@ alone (SMPyBandits' evaluator design).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,7 +28,7 @@ from .metrics import evaluate, max_design_variance
 from .ranking import RankingData, fit_pl
 from .ranking_select import ranking_logit_errors
 from .selectors import LabelOracle, make_selector, method_options
-from .splits import SPLIT_STREAM, group_split, holdout_data, random_split
+from .splits import SPLIT_STREAM, Split, group_split, holdout_data, random_split
 from .stopping import logit_sd_at
 from .validation import positive_int, rng_for
 
@@ -127,10 +130,13 @@ def label(cfg: dict, key: str) -> str:
 
 
 def build_env(env: dict, seed: int) -> PreferenceData:
-    """The environment of a cell: ``make_env(kind, seed=seed, **rest)``."""
+    """The environment of a cell: ``make_env(kind, seed=seed, **rest)``, where the table's own
+    ``seed``, when given, replaces the cell's (one fixed draw for every cell; only cell kinds
+    with ``sim.runner.CellKind.env_seed`` accept the key in a sweep)."""
     env = dict(env)
     env.pop("label", None)
     env.pop("holdout", None)
+    seed = env.pop("seed", seed)
     kind = env.pop("kind", None)
     if kind is None:
         from .registry import ENVS
@@ -153,7 +159,10 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
             ``heldout_<metric>`` (logit errors and error rate against the pool's theta_star;
             accuracy, margin, NLL with the held-out labels).
         method: {"name": a sim.selectors method, **selector kwargs, "label": optional,
-            "series": optional list of SELECTOR_SERIES names}. Its
+            "series": optional list of SELECTOR_SERIES names, "fit": optional bool (default
+            true; false: no theta_hat_n is fitted, so only the environment facts, ``seconds``
+            and the selector's own metrics and series are recorded: for cells read only for
+            what the selector measures, e.g. kappa)}. Its
             ``fit_ridge``/``radius`` default to the environment's, so theta_hat_n and theta_star
             are fitted alike. ``replace = true`` (designs with replacement): a pair may be
             picked again; its first label is the logged s_i, each repeat a fresh draw
@@ -193,10 +202,7 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         return _ranking_rows(data, env, method, seed, budgets)
     test = None
     if env.get("holdout") is not None:
-        split_seed = np.random.SeedSequence([seed, SPLIT_STREAM])
-        split = (random_split(data.N, env["holdout"], split_seed) if data.group is None
-                 else group_split(data.group, env["holdout"], split_seed))  # whole prompts
-        data, test = holdout_data(data, split)
+        data, test = holdout_data(data, holdout_split(data, env["holdout"], seed))
     replace = bool(method.get("replace", False))
     if replace and data.theta_true is None:
         raise ValueError("method.replace: repeated picks need fresh labels drawn from "
@@ -208,6 +214,10 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         raise ValueError("s: the environment has no labels to fit on")
     method = dict(method)
     wanted = series_names(method.pop("series", []))
+    fit = fit_flag(method.pop("fit", True))
+    if not fit and fit_metrics:
+        raise ValueError(f"fit_metrics: {fit_metrics} are metrics of theta_hat_n, which a "
+                         "method with fit = false does not fit; drop one of them")
     selector, (fit_ridge, radius), (e_label, m_label) = _cell_selector(data, env, method, seed)
     facts = {"label_mean": float(np.mean(data.s))}
     if data.theta_star is not None:
@@ -229,14 +239,18 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         idx = np.asarray(chosen)
         if len(oracle.revealed) < idx.size:
             oracle(idx[len(oracle.revealed):])
-        s = np.asarray(oracle.labels, dtype=np.int8)
-        theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_ridge,
-                        radius=radius, theta0=theta).theta
-        metrics = evaluate(data, theta)
-        if test is not None:
-            metrics.update({HELDOUT_PREFIX + k: v for k, v in evaluate(test, theta).items()})
+        metrics: dict[str, float] = {}
+        if fit:
+            s = np.asarray(oracle.labels, dtype=np.int8)
+            theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, s, fit_ridge=fit_ridge,
+                            radius=radius, theta0=theta).theta
+            metrics.update(evaluate(data, theta))
+            if test is not None:
+                metrics.update({HELDOUT_PREFIX + k: v for k, v in evaluate(test, theta).items()})
         metrics.update(facts, seconds=elapsed)
-        metrics.update({k: FIT_METRICS[k](data, idx, theta) for k in fit_metrics})
+        if fit_metrics:  # then fit is true (checked above)
+            assert theta is not None
+            metrics.update({k: FIT_METRICS[k](data, idx, theta) for k in fit_metrics})
         rows.extend(_rows(e_label, m_label, seed, n, metrics, selector))
     for key in wanted:
         values = SELECTOR_SERIES[key](selector)
@@ -246,6 +260,21 @@ def run_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
         rows.extend({"env": e_label, "method": m_label, "seed": seed, "n": t, "metric": key,
                      "value": float(v)} for t, v in enumerate(values[:budgets[-1]], start=1))
     return rows
+
+
+def holdout_split(data: PreferenceData, holdout: Any, seed: int) -> Split:
+    """The split of an environment's ``holdout`` for the cell ``seed`` (:mod:`sim.splits`, from
+    ``SeedSequence([seed, SPLIT_STREAM])``): whole prompts when the rows have a ``group``."""
+    split_seed = np.random.SeedSequence([seed, SPLIT_STREAM])
+    return (random_split(data.N, holdout, split_seed) if data.group is None
+            else group_split(data.group, holdout, split_seed))
+
+
+def fit_flag(value: Any, where: str = "method.fit") -> bool:
+    """The validated ``fit`` key of a method table: true (default) or false."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: expected true or false, got {value!r}")
+    return value
 
 
 def run_stop_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
@@ -258,11 +287,13 @@ def run_stop_cell(env: dict, method: dict, seed: int, budgets: Iterable[int], *,
 
 
 def _cell_selector(data: PreferenceData | RankingData, env: dict, method: dict,
-                   seed: int) -> tuple[Any, tuple[float, float | None], tuple[str, str]]:
+                   seed: int, *, selector_seed: int | None = None
+                   ) -> tuple[Any, tuple[float, float | None], tuple[str, str]]:
     """(selector, (fit_ridge, radius) of the evaluation fits, (env label, method label)).
 
     The method's ``fit_ridge``/``radius`` default to the environment's; the selector is seeded
-    by ``rng_for(seed, SELECTOR_STREAM)``, independent of the environment's stream."""
+    by ``rng_for(seed, SELECTOR_STREAM)``, independent of the environment's stream, or by
+    ``selector_seed`` when given."""
     method = dict(method)
     m_label, e_label = label(method, "name"), label(env, "kind")
     method.pop("label", None)
@@ -271,7 +302,7 @@ def _cell_selector(data: PreferenceData | RankingData, env: dict, method: dict,
         raise ValueError("method.name: missing; e.g. 'adpo+' or 'uniform'")
     fit_ridge = method.setdefault("fit_ridge", data.info.get("fit_ridge", 1e-3))
     radius = method.setdefault("radius", data.info.get("radius"))
-    sel_rng = rng_for(seed, SELECTOR_STREAM)  # independent of the env's stream
+    sel_rng = rng_for(seed, SELECTOR_STREAM) if selector_seed is None else selector_seed
     # fit_ridge/radius also serve the evaluation fits; the selector gets them only if it takes
     # them (uniform, APO, ... fit nothing); other unknown options are still refused.
     given = {k: v for k, v in method.items() if k not in ("fit_ridge", "radius")}
@@ -438,3 +469,134 @@ def d_efficiency(logdet: Any, relaxed_logdet: Any, n: Any, d: int) -> np.ndarray
     """D-efficiency (det sum_S v v^T / det(n M*))^(1/d) of an n-row design against the relaxed
     optimum M* (log dets as run_design_cell records them): 1 bounds every exact design."""
     return np.exp((np.asarray(logdet) - d * np.log(n) - np.asarray(relaxed_logdet)) / d)
+
+
+# --------------------------------------------------------------------------- DPO training cells
+#: Keys of a ``dpo_train`` cell's ``env.train`` table: the training-cache file
+#: (:func:`sim.llm_train.save_cache`, whose pairs are the env file's rows) and the DPO training
+#: settings (as in :class:`sim.llm_train.TrainConfig`).
+TRAIN_KEYS = ("cache", "steps", "lr", "batch_size")
+#: What a ``dpo_train`` cell scores, each for the trained network (``net_``) and the log-linear
+#: fit (``loglinear_``) on the held-out pairs (:func:`sim.llm_train.margin_metrics`).
+PAIR_METRICS = ("accuracy", "margin", "nll", "reward_agreement")
+
+
+def dpo_train_config(env: dict, where: str = "env") -> dict:
+    """The validated ``train`` table of a ``dpo_train`` cell's environment (keys TRAIN_KEYS,
+    all required), after checking that the environment is a whole ``file`` env with a
+    ``holdout``. ``ValueError`` naming ``where.key``."""
+    from .llm_train import TrainConfig
+
+    if env.get("kind") != "file" or env.get("rows") is not None:
+        raise ValueError(f"{where}.kind: a dpo_train cell needs a 'file' env of every row (its "
+                         f"rows are the training cache's pairs), got kind {env.get('kind')!r}"
+                         + (" with rows" if env.get("rows") is not None else ""))
+    if env.get("holdout") is None:
+        raise ValueError(f"{where}.holdout: missing; a dpo_train cell scores held-out pairs, "
+                         "e.g. holdout = 0.3")
+    train = env.get("train")
+    if not isinstance(train, dict):
+        raise ValueError(f"{where}.train: missing; add a table with keys {', '.join(TRAIN_KEYS)}")
+    bad = sorted(set(train) - set(TRAIN_KEYS))
+    missing = [k for k in TRAIN_KEYS if k not in train]
+    if bad or missing:
+        raise ValueError(f"{where}.train.{(bad or missing)[0]}: "
+                         f"{'unknown key' if bad else 'missing'}; the keys are "
+                         f"{', '.join(TRAIN_KEYS)}")
+    cache = train["cache"]
+    if not isinstance(cache, str) or not cache.endswith(".npz") or not os.path.isfile(cache):
+        raise ValueError(f"{where}.train.cache: expected an existing training-cache .npz "
+                         f"(sim.llm_train.save_cache), got {cache!r}")
+    try:
+        TrainConfig(steps=train["steps"], lr=train["lr"],
+                    batch_size=train["batch_size"]).validate()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}.train.{exc}") from None
+    return dict(train)
+
+
+def dpo_train_method(method: dict, where: str = "method") -> dict:
+    """``method`` unless it asks for what a ``dpo_train`` cell does not record (a selector
+    ``series``) or do (``replace``: picks are trained on with their logged labels)."""
+    for k in ("series", "replace"):
+        if k in method:
+            raise ValueError(f"{where}.{k}: not available in dpo_train cells; drop it")
+    return method
+
+
+def run_dpo_train_cell(env: dict, method: dict, seed: int,
+                       budgets: Iterable[int]) -> list[dict]:
+    """Select with the log-linear features, then DPO-train the network on each budget's picks
+    and judge both on held-out pairs (the runner's cell kind ``dpo_train``; paper sec. 6.2's
+    "an LLM policy is then optimized on S_n with DPO").
+
+    Args:
+        env: a ``file`` env (:func:`sim.envs.file_env`, every row) with a ``holdout`` and a
+            ``train`` table (:func:`dpo_train_config`): ``cache``, a training-cache file whose
+            pair i is the file's row i oriented as (chosen, rejected) by the row's label, and
+            ``steps``, ``lr``, ``batch_size`` of the DPO training.
+        method: a ``[[methods]]`` table as in :func:`run_cell` (no ``series``, no ``replace``).
+        seed: draws the held-out prompts (:func:`holdout_split`), seeds the selector (the seed
+            itself, not ``rng_for(seed, SELECTOR_STREAM)``: the stream the llm_dpo figure's
+            numbers were drawn with) and the training batches (``TrainConfig.seed``).
+        budgets: the training-set sizes n; the method selects max(budgets) pairs of the pool
+            at once and each n takes the first n picks.
+
+    For each n: (i) the log-linear DPO fit (eq. 9; the method's ``fit_ridge``/``radius``, by
+    default the env's, no warm start) on the first n picks, whose held-out logit of (chosen -
+    rejected) is ``beta (phi^T theta - b)`` signed by the label; (ii) the network's top blocks
+    trained afresh on the same n pairs (:func:`sim.llm_train.train_and_score`, ``steps`` AdamW
+    steps of ``batch_size`` pairs, lr ``lr``, beta the file's), whose held-out margins are its
+    implicit rewards. The network and the cache are loaded once per process
+    (:func:`sim.llm_train.open_cache`); training runs on the cache's device and torch threads.
+
+    Returns rows {"env", "method", "seed", "n", "metric", "value"}: ``net_<m>`` and
+    ``loglinear_<m>`` for m in PAIR_METRICS (``reward_agreement`` when the cache has the
+    generating rewards), ``corr`` and ``slope`` (Pearson correlation and least-squares slope of
+    the network margins on the log-linear logits; NaN when either is constant),
+    ``train_loss_first``/``train_loss_last``, ``n_pool`` and ``n_heldout``.
+    """
+    from .llm_train import TrainConfig, margin_metrics, open_cache, torch_threads, train_and_score
+
+    seed = int(seed)
+    budgets = sorted({positive_int(n, "budgets") for n in budgets})
+    train = dpo_train_config(env)
+    method = dpo_train_method(method)
+    lm, cache, info = open_cache(train["cache"])
+    data = build_env({k: v for k, v in env.items() if k != "train"}, seed)
+    if data.N != cache.n_pairs or data.s is None:
+        raise ValueError(f"env.train.cache: {cache.n_pairs} pairs, but the env file has "
+                         f"{data.N} rows{'' if data.s is not None else ' and no labels'}; "
+                         "use the cache written with that file")
+    split = holdout_split(data, env["holdout"], seed)
+    pool, test = holdout_data(data, split)
+    if budgets[-1] > pool.N:
+        raise ValueError(f"budgets: largest budget {budgets[-1]} exceeds the {pool.N} pairs "
+                         "of the pool")
+    selector, (fit_ridge, radius), (e_label, m_label) = _cell_selector(
+        pool, env, method, seed, selector_seed=seed)
+    picks = split.train[selector.select(budgets[-1])]
+    sign = np.where(test.s == 1, 1.0, -1.0)  # +1 where the row's y_1 is the chosen response
+    true_diff = None if info.reward is None else \
+        (info.reward[0::2] - info.reward[1::2])[split.test]
+    cfg = TrainConfig(model=info.model, beta=data.beta, lr=train["lr"], steps=train["steps"],
+                      batch_size=train["batch_size"], seed=seed)
+    rows: list[dict] = []
+    with torch_threads(info.threads):
+        for n in budgets:
+            idx = picks[:n]
+            theta = fit_dpo(data.phi[idx], data.b[idx], data.beta, data.s[idx],
+                            fit_ridge=fit_ridge, radius=radius).theta
+            z = sign * data.beta * (test.phi @ theta - test.b)  # log-linear (chosen - rejected)
+            losses, m = train_and_score(lm, cache, idx, split.test, cfg)
+            metrics: dict[str, float] = {}
+            for who, margins in (("net", m), ("loglinear", z)):
+                scored = margin_metrics(margins, true_diff)
+                metrics.update({f"{who}_{k}": scored[k] for k in PAIR_METRICS if k in scored})
+            varies = np.std(m) > 0 and np.std(z) > 0
+            metrics["corr"] = float(np.corrcoef(z, m)[0, 1]) if varies else float("nan")
+            metrics["slope"] = float(np.polyfit(z, m, 1)[0]) if np.std(z) > 0 else float("nan")
+            metrics.update(train_loss_first=losses[0], train_loss_last=losses[-1],
+                           n_pool=pool.N, n_heldout=test.N)
+            rows.extend(_rows(e_label, m_label, seed, n, metrics, selector))
+    return rows

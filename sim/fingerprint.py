@@ -6,8 +6,9 @@ produced them, so every key covers both::
     key = cache_key(config, code=source_fingerprint(sim_dir, extra_module_file))
 
 Choice (simplest robust): the fingerprint hashes the bytes of EVERY ``.py`` file under the given
-package directories (``sim/`` for runner cells; ``sim/`` and ``theory/`` plus the figure script
-for the figures' own caches) together with their paths relative to the package's parent, so any
+package directories (``sim/`` for runner cells, plus the package of a cell function defined
+outside ``sim``, e.g. ``theory/``; ``sim/`` and ``theory/`` plus the figure script for the
+figures' own caches) together with their paths relative to the package's parent, so any
 edit to the library, even a comment, invalidates the caches that depend on it, while an edit to a
 figure script does not touch the runner's cells. Cost: hashing the ~0.5 MB of ``sim/`` takes a
 few milliseconds once per process (files are re-hashed only when their size or mtime changes);
@@ -64,6 +65,21 @@ def module_file(obj: Any) -> pathlib.Path | None:
     mod = obj if isinstance(obj, type(sys)) else sys.modules.get(getattr(obj, "__module__", ""))
     f = getattr(mod, "__file__", None)
     return pathlib.Path(f).resolve() if f else None
+
+
+def package_source(obj: Any) -> pathlib.Path | None:
+    """The source a cell function ``obj`` may run besides ``sim/``: the directory of the
+    top-level package of its module (``theory/`` for ``theory.coverage.run_coverage_cell``,
+    whose module imports ``theory.bounds`` and ``theory.constants``), or its module file when
+    that module is in no package (e.g. a test file). None for ``sim`` itself or unknown code."""
+    name = obj.__name__ if isinstance(obj, type(sys)) else getattr(obj, "__module__", None)
+    top = sys.modules.get(str(name).split(".")[0])
+    if top is None or top.__name__ == "sim":
+        return None
+    init = getattr(top, "__file__", None)
+    if hasattr(top, "__path__") and init is not None:  # a regular package: its directory
+        return pathlib.Path(init).resolve().parent
+    return module_file(obj)
 
 
 def code_fingerprint(*extra: Any, packages: Iterable[str] | None = None) -> str:

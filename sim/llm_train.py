@@ -26,12 +26,19 @@ settings resumes from it and reproduces the uninterrupted run) and, when done, `
 Evaluation (:func:`evaluate_pairs`) is the sec. 6.2 triple out of sample: accuracy, mean margin and
 DPO negative log-likelihood of held-out pairs under the trained policy against the initial model.
 
+Many short runs on one cache (the runner's ``dpo_train`` cells,
+:func:`sim.experiment.run_dpo_train_cell`): the cache is saved once as a training-cache file
+(:func:`save_cache`, keys ``CACHE_FILE_KEYS``), :func:`open_cache` loads it and its network once
+per process, and :func:`train_and_score` trains the shared network's top blocks afresh on one
+subset, scores held-out pairs and restores the weights.
+
 torch and transformers are imported inside functions (``import sim`` never needs them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -44,7 +51,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import llm
-from .io import StrPath, atomic_write_bytes, atomic_write_text
+from .io import StrPath, atomic_savez, atomic_write_bytes, atomic_write_text
 from .llm import TokenSeq
 from .validation import positive_int, positive_scalar
 
@@ -524,6 +531,147 @@ def train(data_path: StrPath, out_dir: StrPath, cfg: TrainConfig, *,
             "n_truncated": cache.n_truncated, "finished": trainer.t == total}
 
 
+# --------------------------------------------------------------------------- cache files
+#: Arrays of a training-cache file (:func:`save_cache`; pair i: chosen sequence 2i, rejected
+#: 2i + 1; T = the total number of tokens): ``ids`` (T,) token ids of every sequence one after
+#: the other, ``lengths`` (2N,) and ``n_prompt`` (2N,) their lengths and prompt lengths,
+#: ``hidden`` (T, d) float32 hidden states entering block ``start``, ``ref_logp`` (2N,),
+#: ``phi`` (2N, d) (:class:`PairCache`), ``n_truncated``, ``start``; the network ``model`` (a
+#: :func:`network` spec), ``model_name``, ``device`` and ``threads`` it ran on; optionally
+#: ``reward`` (2N,): each sequence's generating reward (simulated labels).
+CACHE_FILE_KEYS = ("ids", "lengths", "n_prompt", "hidden", "ref_logp", "phi", "n_truncated",
+                   "start", "model", "model_name", "device", "threads", "reward")
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What a training-cache file records besides the :class:`PairCache`: the network (a
+    :func:`network` spec and its name), where the forward pass ran (``device``, torch
+    ``threads``: the cells that train on the cache run there too) and the generating rewards
+    (2N,) of the sequences, or None."""
+
+    model: str
+    model_name: str
+    device: str
+    threads: int
+    reward: np.ndarray | None = None
+
+
+def save_cache(path: StrPath, cache: PairCache, info: CacheInfo) -> None:
+    """Write ``cache`` and ``info`` as a training-cache file (keys: CACHE_FILE_KEYS), atomically;
+    read it back with :func:`load_cache`."""
+    torch, _ = llm._offline()
+    if cache.phi is None:
+        raise ValueError("cache: no phi; build it with cache_sequences")
+    arrays: dict[str, Any] = {
+        "ids": np.concatenate([np.asarray(s[0], dtype=np.int64) for s in cache.seqs]),
+        "lengths": np.array([len(s[0]) for s in cache.seqs], dtype=np.int64),
+        "n_prompt": np.array([s[1] for s in cache.seqs], dtype=np.int64),
+        "hidden": torch.cat(cache.hidden).float().cpu().numpy(),
+        "ref_logp": cache.ref_logp.cpu().numpy(), "phi": cache.phi,
+        "n_truncated": np.int64(cache.n_truncated), "start": np.int64(cache.start),
+        "model": np.str_(info.model), "model_name": np.str_(info.model_name),
+        "device": np.str_(info.device), "threads": np.int64(info.threads)}
+    if info.reward is not None:
+        arrays["reward"] = np.asarray(info.reward, dtype=np.float64)
+    atomic_savez(path, **arrays)
+
+
+def load_cache(path: StrPath) -> tuple[PairCache, CacheInfo]:
+    """(PairCache, CacheInfo) of a training-cache file (:func:`save_cache`); the hidden states
+    and log-probs on the file's device. ``ValueError`` naming the file when it lacks a key."""
+    torch, _ = llm._offline()
+    with np.load(os.fspath(path), allow_pickle=False) as z:
+        missing = [k for k in CACHE_FILE_KEYS[:-1] if k not in z.files]
+        if missing:
+            raise ValueError(f"cache {os.fspath(path)!r}: missing {missing}; write it with "
+                             f"sim.llm_train.save_cache")
+        a = {k: z[k] for k in z.files}
+    device = str(a["device"])
+    cuts = np.cumsum(a["lengths"])[:-1]
+    seqs = [(ids.tolist(), int(n_p)) for ids, n_p in zip(np.split(a["ids"], cuts),
+                                                          a["n_prompt"])]
+    hidden = [torch.from_numpy(h.copy()).to(device) for h in np.split(a["hidden"], cuts)]
+    cache = PairCache(seqs, hidden, torch.from_numpy(a["ref_logp"]).to(device),
+                      int(a["start"]), int(a["n_truncated"]), phi=a["phi"])
+    return cache, CacheInfo(str(a["model"]), str(a["model_name"]), device, int(a["threads"]),
+                            a.get("reward"))
+
+
+def network(spec: str, device: str = "cpu") -> llm.LoadedModel:
+    """The network ``spec`` on ``device``, loaded once per process: ``"tiny"`` is
+    :func:`sim.llm.tiny_model` (seed 0), anything else :func:`sim.llm.load_model`'s spec.
+    Shared: whoever trains it must restore its weights (:func:`train_and_score` does)."""
+    return _network(spec, llm.resolve_device(device))
+
+
+@functools.lru_cache(maxsize=2)
+def _network(spec: str, device: str) -> llm.LoadedModel:
+    if spec != "tiny":
+        return llm.load_model(spec, device)
+    lm = llm.tiny_model(seed=0)
+    lm.model.to(device)
+    lm.device = device
+    return lm
+
+
+def open_cache(path: StrPath) -> tuple[llm.LoadedModel, PairCache, CacheInfo]:
+    """(network, PairCache, CacheInfo) of a training-cache file, each loaded once per process
+    (memos keyed by the network spec and device, and by the file's path, size and mtime)."""
+    st = os.stat(path)
+    cache, info = _cache_file(os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    return network(info.model, info.device), cache, info
+
+
+@functools.lru_cache(maxsize=2)
+def _cache_file(path: str, mtime_ns: int, size: int) -> tuple[PairCache, CacheInfo]:
+    return load_cache(path)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` inside the block, restored after it."""
+    torch, _ = llm._offline()
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def train_and_score(lm: llm.LoadedModel, cache: PairCache, pairs: ArrayLike,
+                    eval_pairs: ArrayLike, cfg: TrainConfig, eval_batch: int = 32
+                    ) -> tuple[list[float], np.ndarray]:
+    """DPO-train the top blocks of ``lm`` from their present weights on ``pairs`` (indices of
+    ``cache``'s pairs) for ``n_steps(cfg, len(pairs))`` steps, then score ``eval_pairs`` (M,).
+
+    Returns (the loss of every step, the implicit-reward margins (M,) beta [(log pi - log
+    pi_0)(y_w) - (log pi - log pi_0)(y_l)] of ``eval_pairs``, computed ``eval_batch``
+    sequences at a time). The trained tensors are restored on exit (also after an error), so
+    a shared :func:`network` stays the reference pi_0 for the next call."""
+    torch, _ = llm._offline()
+    if cfg.train != "top-k":
+        raise ValueError("train: train_and_score restores the top blocks; use 'top-k'")
+    names = set(trained_names(lm.model, cache.start))
+    saved = {n: p.detach().clone() for n, p in lm.model.named_parameters() if n in names}
+    seq = [int(j) for i in np.asarray(eval_pairs, dtype=np.int64) for j in (2 * i, 2 * i + 1)]
+    try:
+        trainer = Trainer(lm, cache, pairs, cfg)
+        losses = [trainer.step()["loss"] for _ in range(n_steps(cfg, len(trainer.pairs)))]
+        with torch.no_grad():
+            ratio = np.concatenate([
+                (policy_logp(lm.model, cache, seq[a:a + eval_batch])
+                 - cache.ref_logp[seq[a:a + eval_batch]]).cpu().numpy()
+                for a in range(0, len(seq), eval_batch)])
+    finally:
+        with torch.no_grad():
+            for n, p in lm.model.named_parameters():
+                if n in saved:
+                    p.copy_(saved[n])
+    return losses, cfg.beta * (ratio[0::2] - ratio[1::2])
+
+
 # --------------------------------------------------------------------------- runs
 def read_run(run_dir: StrPath) -> dict[str, Any]:
     """``config.json`` of a finished run; ``ValueError`` when missing or unfinished."""
@@ -611,10 +759,28 @@ def reward_agreement(path: StrPath, rows: Sequence[PairRow], ratios: np.ndarray
     # ratios are (chosen, rejected); map back to (response_1, response_2)
     sign = np.array([1.0 if r.label == 1 else -1.0 for r in rows])
     implied = sign * (ratios[:, 0] - ratios[:, 1])
+    return agreement(implied, true)
+
+
+def agreement(implied: np.ndarray, true: np.ndarray) -> float | None:
+    """Fraction of pairs whose implied reward difference (N,) has the sign of the generating
+    one (N,); pairs with a generating difference of 0 are left out (None when all are)."""
     keep = true != 0
     if not keep.any():
         return None
     return float(np.mean(np.sign(implied[keep]) == np.sign(true[keep])))
+
+
+def margin_metrics(margins: np.ndarray, true_diff: np.ndarray | None = None) -> dict[str, float]:
+    """:func:`pair_metrics` of implicit-reward margins (N,) of (chosen - rejected) pairs, and
+    ``reward_agreement`` with the generating reward differences (N,) (chosen - rejected) when
+    given (:func:`agreement`; left out when every difference is 0)."""
+    out: dict[str, float] = dict(pair_metrics(np.stack([margins, np.zeros_like(margins)], 1),
+                                              1.0))
+    agree = None if true_diff is None else agreement(margins, true_diff)
+    if agree is not None:
+        out["reward_agreement"] = agree
+    return out
 
 
 def evaluate_pairs(data_path: StrPath, *, run_dir: StrPath | None = None,

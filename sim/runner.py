@@ -49,6 +49,8 @@ Sweep files (TOML)
     record_kappa = true            # per-budget kappa_max and Theorem 4 metrics
     series = ["kappa_t"]           # optional: per-round rows (n = round) of the series the
                                    # selector records (sim.experiment.SELECTOR_SERIES)
+    fit = false                    # optional: no theta_hat_n fits at the budgets (only the
+                                   # selector's metrics and series, seconds, env facts)
 
 Design sweeps (``cell = "design"`` at the top level; default ``"select"``): each cell runs a
 design solver of the one solver table (``sim.design.solvers.SOLVERS``) on the rows phi of one
@@ -66,6 +68,47 @@ environment draw, at each budget n (:func:`sim.experiment.run_design_cell`)::
     round = true                   # relaxed solvers: also round to n rows at each budget
     max_N = 1000                   # optional: no rows on pools with more rows (or max_d columns)
 
+Cell kinds defined outside ``sim`` register themselves (:func:`register_cell_kind`) and are
+found through the entry-point group ``adpo.cells``, like a plug-in's methods: this project's
+``coverage`` (``theory.coverage.run_coverage_cell``: one trial of Theorem 3's coverage per
+cell, the trial being the cell's seed; with an ``[env] seed`` every trial sees the same
+features and draws fresh labels)::
+
+    cell = "coverage"
+    seeds = 50                     # trials
+    budgets = [1000]
+    [env]
+    kind = "gaussian"
+    seed = 0                       # the features, drawn once for every trial (only kinds
+                                   # with CellKind.env_seed take an env seed)
+    N = 2000
+    d = 2
+    assumption2 = true
+    [[methods]]
+    name = "adpo"
+    gamma = 1.0                    # Theorem 3's ridge of Sigma_n (and ADPO's design ridge)
+    n_candidates = 256
+
+Training sweeps (``cell = "dpo_train"``): each cell selects with a method on a ``file``
+environment, then DPO-trains a network's top block on each budget's picks and judges the network
+and the log-linear fit on the held-out pairs (:func:`sim.experiment.run_dpo_train_cell`). The
+environment adds a ``train`` table: the training cache of the file's pairs (the network's frozen
+activations, :func:`sim.llm_train.save_cache`) and the training settings, all in the cell's key::
+
+    cell = "dpo_train"
+    [env]
+    kind = "file"
+    path = "features.npz"          # the log-linear rows; pair i of the cache is row i
+    holdout = 0.3                  # required: the cells score held-out pairs
+    [env.train]
+    cache = "train-cache.npz"
+    steps = 40
+    lr = 3e-4
+    batch_size = 8
+
+The network and the cache are loaded once per process (``jobs=1``: once), so a cell never
+reloads them; training runs on the device and torch threads the cache was computed with.
+
 A ranking pool (``[env] kind = "ranking"``: K responses per prompt, one Plackett-Luce ranking
 each) takes the ranking methods (``rank-adpo``, ``rank-uniform``, ...; N is its number of
 prompts M, a budget counts ranked prompts); a sweep mixing ranking and pairwise entries is
@@ -80,8 +123,9 @@ Store and resume
 ----------------
 A cell's key is :func:`sim.fingerprint.cache_key` of its full configuration (env dict, method
 dict, seed, sorted budgets, the cell function's ``module:qualname``) and of the code that computes
-it: the fingerprint of every ``.py`` file of the ``sim`` package plus the cell function's module
-file when it lives outside ``sim`` (:func:`sim.fingerprint.code_fingerprint`). Editing a selector
+it: the fingerprint of every ``.py`` file of the ``sim`` package plus, for a cell function
+outside ``sim``, every file of its package (e.g. ``theory/``; its module file alone when it is in
+no package; :func:`sim.fingerprint.package_source`). Editing a selector
 (or any library file) therefore gives every cell a new key and the next run recomputes it; editing
 a figure script does not. Finished
 cells live in ``OUT/cells/<key>.json`` (config + rows), written by the coordinating process
@@ -121,8 +165,9 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .fingerprint import cache_key, code_fingerprint
+from .fingerprint import cache_key, code_fingerprint, package_source
 from .io import OutputGroup, atomic_write_bytes, atomic_write_text  # noqa: F401  (public here)
+from .registry import Registry
 from .validation import MAX_SEED, DataError
 
 COLUMNS = ("env", "method", "seed", "n", "metric", "value")
@@ -168,13 +213,21 @@ class Sweep:
     budgets: tuple  # one sorted tuple of budgets per env config
     #: What the config check could not verify (see :func:`check_configs`); kept in sweep.json.
     check_warnings: tuple = ()
-    #: The kind of its cells (a key of :func:`cell_kinds`): "select", "stop" or "design".
+    #: The kind of its cells (a key of :func:`cell_kinds`): "select", "stop", "design",
+    #: "dpo_train" or a registered kind such as "coverage".
     cell: str = "select"
 
     def cells(self) -> list[Cell]:
         """Cells in sweep order: env-major, then method, then seed."""
         return [Cell(e, m, s, b) for e, b in zip(self.envs, self.budgets)
                 for m in self.methods for s in self.seeds]
+
+    def keys(self, cell_fn: CellFn | None = None) -> list[str]:
+        """The store key of every cell, in sweep order, for ``cell_fn`` (default: the cell
+        function of the sweep's kind)."""
+        cell_fn = cell_fn or cell_kind(self.cell).fn
+        code = cell_code(cell_fn)
+        return [c.key(cell_fn, code) for c in self.cells()]
 
 
 def default_cell_fn() -> Callable:
@@ -187,39 +240,90 @@ def default_cell_fn() -> Callable:
 class CellKind:
     """A kind of cell (a sweep's ``cell`` key): its cell function ``fn``, the check of one
     ``[[methods]]`` table ``check_method(method, where) -> config`` (ValueError naming the key),
-    and ``measured(method)``: whether the method's rows are measurements (wall times), which
+    ``measured(method)``: whether the method's rows are measurements (wall times), which
     the store never serves back, so those cells rerun on every run, in this process, one at a
-    time (a stored timing would be passed off as a result of this run and this machine)."""
+    time (a stored timing would be passed off as a result of this run and this machine);
+    ``env_seed``: whether an ``[env]`` table may fix its draw with a ``seed`` key (one draw for
+    every cell, e.g. the fixed features of Theorem 3's coverage trials; its cell function reads
+    the key, sim.experiment.build_env honours it; other kinds refuse the key: their cell seed
+    is the environment's draw); ``env_keys``/``check_env``: what else the kind adds to an
+    ``[env]`` table (``dpo_train``: its ``train`` table)."""
 
     fn: CellFn
     check_method: Callable[[dict, str], Any]
     measured: Callable[[dict], bool]
+    env_seed: bool = False
+    #: Keys of an ``[env]`` table that the cell kind reads besides the env kind's options, and
+    #: their check ``check_env(env, where)`` (ValueError naming the key).
+    env_keys: tuple[str, ...] = ()
+    check_env: Callable[[dict, str], Any] | None = None
+
+
+def never(method: dict) -> bool:
+    """``CellKind.measured`` of a kind whose rows are never measurements."""
+    return False
+
+
+def _builtin_kinds() -> dict[str, CellKind]:
+    from .experiment import (design_config, design_measured, dpo_train_config, run_cell,
+                             run_design_cell, run_dpo_train_cell, run_stop_cell)
+
+    return {"select": CellKind(run_cell, method_config, never),
+            "design": CellKind(run_design_cell, design_config, design_measured),
+            "stop": CellKind(run_stop_cell, method_config, never),
+            "dpo_train": CellKind(run_dpo_train_cell, _train_method_config, never,
+                                  env_keys=("train",), check_env=dpo_train_config)}
+
+
+#: Cell kinds registered from outside ``sim`` (a registry entry's ``factory`` is the
+#: :class:`CellKind`): by :func:`register_cell_kind` at the import of the registering module,
+#: found through the entry-point group ``adpo.cells`` (e.g. this project's ``theory.coverage``,
+#: which ``sim`` must not import).
+CELL_KINDS = Registry("cell kind", "adpo.cells")
+
+
+def register_cell_kind(name: str, kind: CellKind, help: str = "") -> CellKind:
+    """Register ``kind`` as the cell kind ``name`` (a sweep's ``cell = "name"``); a module
+    outside ``sim`` calls this at import and declares itself in the entry-point group
+    ``adpo.cells`` so that sweeps find it without importing it first. Returns ``kind``."""
+    if name in _builtin_kinds():
+        raise ValueError(f"cell kind {name!r} is built in; choose another name")
+    return CELL_KINDS.register(name, help=help or f"cells run by {fn_id(kind.fn)}")(kind)
 
 
 def cell_kinds() -> dict[str, CellKind]:
     """Every kind of cell: ``select`` (a selector on an environment, sim.experiment.run_cell,
     the default), ``stop`` (run_cell plus the stopping rule's statistic at every budget,
-    sim.experiment.run_stop_cell) and ``design`` (a design solver of sim.design.solvers.SOLVERS on an
-    environment's rows, sim.experiment.run_design_cell)."""
-    from .experiment import (design_config, design_measured, run_cell, run_design_cell,
-                             run_stop_cell)
-
-    return {"select": CellKind(run_cell, method_config, lambda method: False),
-            "design": CellKind(run_design_cell, design_config, design_measured),
-            "stop": CellKind(run_stop_cell, method_config, lambda method: False)}
+    sim.experiment.run_stop_cell), ``design`` (a design solver of sim.design.solvers.SOLVERS on
+    an environment's rows, sim.experiment.run_design_cell), ``dpo_train`` (a selector's picks
+    DPO-train a network, sim.experiment.run_dpo_train_cell; its env's ``train`` table), then the
+    registered ones
+    (:data:`CELL_KINDS`, e.g. ``coverage``: Theorem 3's coverage, theory.coverage)."""
+    kinds = _builtin_kinds()
+    for e in CELL_KINDS:
+        if not isinstance(e.factory, CellKind):
+            raise TypeError(f"cell kind {e.name!r}: registered a {type(e.factory).__name__}, "
+                            "not a sim.runner.CellKind; use register_cell_kind")
+        kinds[e.name] = e.factory
+    return kinds
 
 
 def cell_kind(name: Any) -> CellKind:
-    """The :class:`CellKind` called ``name``, or a one-line ValueError listing the kinds."""
-    kinds = cell_kinds()
+    """The :class:`CellKind` called ``name``, or a one-line ValueError listing the kinds (the
+    registered kinds' modules are imported only for a name that is not built in)."""
+    kinds = _builtin_kinds()
+    if name not in kinds:
+        kinds = cell_kinds()
     if name not in kinds:
         raise ValueError(f"cell: one of {', '.join(kinds)}, got {name!r}")
     return kinds[name]
 
 
 def cell_code(cell_fn: CellFn) -> str:
-    """Fingerprint of the code a cell runs: the ``sim`` package and ``cell_fn``'s module."""
-    return code_fingerprint(cell_fn)
+    """Fingerprint of the code a cell runs: the ``sim`` package and, for a cell function
+    defined outside it, the whole package it belongs to (e.g. ``theory/`` for a theory cell,
+    whose modules it imports; :func:`sim.fingerprint.package_source`)."""
+    return code_fingerprint(package_source(cell_fn))
 
 
 def fn_id(fn: Any) -> str:
@@ -287,8 +391,8 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
     # Designs with replacement may ask for more labels than pairs: only then is N no limit.
     over = bool(methods) and all(m.get("replace") is True for m in methods)
     budgets = tuple(parse_budgets(own_budgets if own_budgets is not None else cfg.get("budgets"),
-                                  _env_n(e, i), n_min=cfg.get("n_min"), n_max=cfg.get("n_max"),
-                                  replace=over)
+                                  _env_n(e, i, cell), n_min=cfg.get("n_min"),
+                                  n_max=cfg.get("n_max"), replace=over)
                     for i, e in enumerate(envs))
     sweep = _check_unique(Sweep(name, tuple(envs), tuple(methods), tuple(seeds), budgets,
                                 cell=cell))
@@ -299,7 +403,7 @@ def parse_sweep(cfg: dict, *, check: bool = True) -> Sweep:
 
 def expand_methods(raw: Any) -> list[dict]:
     """The ``[[methods]]`` tables of a sweep, each expanded by its ``grid`` (no validation of
-    the options: :func:`check_methods` does that)."""
+    the options: :func:`check_configs` does that)."""
     if not isinstance(raw, list) or not raw:
         raise ValueError("methods: missing; add at least one [[methods]] table with a name")
     methods = []
@@ -308,18 +412,6 @@ def expand_methods(raw: Any) -> list[dict]:
             raise ValueError(f"methods[{i}]: expected a table with a 'name' key")
         m = dict(m)
         methods.extend(_expand(m, m.pop("grid", {}), f"methods[{i}].grid"))
-    return methods
-
-
-def check_methods(raw: Any) -> list[dict]:
-    """``[[methods]]`` tables expanded and validated as a sweep's are (every option checked by
-    the method's registry entry, duplicate configurations and labels refused), for callers that
-    declare methods in the sweep schema but run their own cells (e.g. a figure that trains a
-    network per cell). ValueError names the key."""
-    methods = expand_methods(raw)
-    for i, m in enumerate(methods):
-        method_config(m, f"methods[{i}]")
-    _check_unique(Sweep("methods", (), tuple(methods), (), ()))
     return methods
 
 
@@ -434,27 +526,36 @@ def check_configs(sweep: Sweep) -> list[str]:
     and each value is checked by the entry's config dataclass (:mod:`sim.registry`); a
     ``holdout`` is checked against the environment's N. Returns notes for ``sweep.json``
     (none: every config is checked in full, nothing is built at a proxy size)."""
+    kind = cell_kind(sweep.cell)
     for i, env in enumerate(sweep.envs):
-        env_config(env)
+        env_config(env, env_seed=kind.env_seed, extra=kind.env_keys)
+        if kind.check_env is not None:
+            kind.check_env(env, "env")
         if env.get("holdout") is not None:
             from .splits import n_heldout
 
-            n_heldout(_env_n(env, i), env["holdout"])
-    check_method = cell_kind(sweep.cell).check_method
+            n_heldout(_env_n(env, i, sweep.cell), env["holdout"])
     for i, m in enumerate(sweep.methods):
-        check_method(m, f"methods[{i}]")
-    if check_method is method_config:  # selection cells: pools and methods of one kind
-        _check_kinds(sweep)
+        kind.check_method(m, f"methods[{i}]")
+    if kind.check_method in (method_config, _train_method_config):  # selectors: pools and
+        _check_kinds(sweep)                                          # methods of one kind
     return []
 
 
-def env_config(env: dict, where: str = "env") -> Any:
-    """The validated config dataclass of an ``[env]`` table (keys ``kind``, ``label`` and the
-    kind's options); ``ValueError`` names ``where.key``."""
+def env_config(env: dict, where: str = "env", *, env_seed: bool = False,
+               extra: Iterable[str] = ()) -> Any:
+    """The validated config dataclass of an ``[env]`` table (keys ``kind``, ``label``,
+    ``holdout``, the env kind's options, the cell kind's ``extra`` keys and, with ``env_seed``
+    (cell kinds that take it, :class:`CellKind`), ``seed``); ``ValueError`` names ``where.key``."""
     from .registry import ENVS
 
     entry = _entry(ENVS, env.get("kind"), f"{where}.kind")
-    options = {k: v for k, v in env.items() if k not in ("kind", "label", "holdout")}
+    own = ("kind", "label", "holdout", *extra) + (("seed",) if env_seed else ())
+    if env_seed and "seed" in env and (not _is_int(env["seed"])
+                                       or not 0 <= env["seed"] <= MAX_SEED):
+        raise ValueError(f"{where}.seed: expected an integer in [0, 2^63 - 1] (the draw every "
+                         f"cell of this environment uses), got {env['seed']!r}")
+    options = {k: v for k, v in env.items() if k not in own}
     try:
         return entry.make_config(options)
     except (TypeError, ValueError) as exc:
@@ -463,18 +564,27 @@ def env_config(env: dict, where: str = "env") -> Any:
 
 def method_config(method: dict, where: str = "method") -> Any:
     """The validated config dataclass of a ``[[methods]]`` table (``name``, ``label``, the
-    run_cell key ``series`` and the method's options); ``ValueError`` names ``where.key``."""
+    run_cell keys ``series`` and ``fit`` and the method's options); ``ValueError`` names ``where.key``."""
     from .registry import METHODS
 
-    from .experiment import series_names
+    from .experiment import fit_flag, series_names
 
     entry = _entry(METHODS, method.get("name"), f"{where}.name")
     series_names(method.get("series", []), f"{where}.series")
-    options = {k: v for k, v in method.items() if k not in ("name", "label", "series")}
+    fit_flag(method.get("fit", True), f"{where}.fit")
+    options = {k: v for k, v in method.items() if k not in ("name", "label", "series", "fit")}
     try:
         return entry.make_config(options)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where} ({entry.name}).{exc}") from None
+
+
+def _train_method_config(method: dict, where: str = "method") -> Any:
+    """:func:`method_config` of a ``dpo_train`` cell's method, which records no selector
+    ``series`` and picks without replacement (sim.experiment.dpo_train_method)."""
+    from .experiment import dpo_train_method
+
+    return method_config(dpo_train_method(method, where), where)
 
 
 def _entry(registry: Any, name: Any, where: str) -> Any:
@@ -520,10 +630,11 @@ def _expand(base: dict, grid: Any, where: str) -> list[dict]:
     return out
 
 
-def _env_n(env: dict, i: int) -> int:
-    """The number of pairs N of an env table: its config's ``N`` (a field, or a property such
-    as the ``file`` kind's row count)."""
-    n = getattr(env_config(env), "N", None)
+def _env_n(env: dict, i: int, cell: str = "select") -> int:
+    """The number of pairs N of an env table of a sweep of ``cell`` kind: its config's ``N`` (a
+    field, or a property such as the ``file`` kind's row count)."""
+    kind = cell_kind(cell)
+    n = getattr(env_config(env, env_seed=kind.env_seed, extra=kind.env_keys), "N", None)
     if n is None:
         raise ValueError(f"env.kind: environment {env.get('kind')!r} does not state its N (its "
                          "config has no N field or property); budgets need it")
@@ -630,7 +741,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike[str], *, jobs: int = 1,
     store.remove_temp()
     cells = sweep.cells()
     code = cell_code(cell_fn)
-    keys = [c.key(cell_fn, code) for c in cells]
+    keys = sweep.keys(cell_fn)
     atomic_write_text(store.root / "sweep.json", json.dumps(
         {"name": sweep.name, "cell": sweep.cell, "cell_fn": fn_id(cell_fn), "code": code,
          "check_warnings": list(sweep.check_warnings),

@@ -70,12 +70,14 @@ def _versus_reference(rex_design, iterations=3, seed=7):
 
 
 def _mutant(old, new):
-    """sim.design.rex with one line of its source replaced (a mutant of the block engine)."""
+    """sim.design.rex with one line of its source replaced (a mutant of the block engine), run
+    by Python (its kernels not compiled: the compiled kernels are this same source)."""
     src = inspect.getsource(rex)
     assert src.count(old) == 1, old
     mod = types.ModuleType("rex_mutant")
     mod.__dict__["__package__"] = "sim.design"
     exec(compile(src.replace(old, new), "rex_mutant", "exec"), mod.__dict__)
+    mod._KERNEL = mod._block_kernel
     return mod
 
 
@@ -84,19 +86,67 @@ def _instance(seed=4, N=70, d=5):
     return rng.standard_normal((N, d)) * rng.uniform(0.3, 2.0, (N, 1))
 
 
+def _python_kernel(monkeypatch):
+    """Run the exchange kernel's source in Python, not compiled."""
+    rex._kernel()                    # compiled first (else the patch would be overwritten)
+    monkeypatch.setattr(rex, "_KERNEL", rex._block_kernel)
+
+
+@pytest.mark.parametrize("kernel", ["compiled", "python"])
 @pytest.mark.parametrize("block", [3, 128])
-def test_block_engine_equals_the_literal_r_loop(monkeypatch, block):
+def test_block_engine_equals_the_literal_r_loop(monkeypatch, block, kernel):
     monkeypatch.setattr(rex, "BLOCK", block)  # 3: many blocks per leading row, l inside some
+    if kernel == "python":
+        _python_kernel(monkeypatch)
     errs, r = _versus_reference(rex_design)
     assert max(errs) <= 1e-12, errs
     assert r.info["exchanges"] > 200
 
 
+def test_the_kernel_is_compiled_when_numba_is_installed():
+    """The extra 'fast' (installed by make test) compiles the kernel; without numba the same
+    source runs in Python (the test above runs both)."""
+    assert rex_design(_instance(), seed=0).info["exchanges"] > 0
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        assert not rex.COMPILED and rex._kernel() is rex._block_kernel
+    else:
+        assert rex.COMPILED and rex._kernel().py_func is rex._block_kernel
+        assert rex._kernel().signatures and rex.exchange_step.signatures
+
+
+def test_the_kernel_compiles_where_numba_cannot_cache(monkeypatch):
+    """A read-only tree without a writable user cache: numba refuses cache=True ("no locator
+    available"); REX then compiles without a cache instead of failing."""
+    numba = pytest.importorskip("numba")       # installed by make test (the extra 'fast')
+    real = numba.njit
+
+    def njit(*args, **kw):
+        if kw.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x'")
+        return real(*args, **kw)
+    monkeypatch.setattr(numba, "njit", njit)
+    monkeypatch.setattr(rex, "exchange_step", getattr(rex.exchange_step, "py_func",
+                                                      rex.exchange_step))
+    monkeypatch.setattr(rex, "_KERNEL", None)
+    kernel = rex._kernel()
+    assert kernel.py_func is rex._block_kernel and not kernel._cache_hits
+    errs, _ = _versus_reference(rex_design, iterations=1)
+    assert kernel.signatures and max(errs) <= 1e-12
+
+
 @pytest.mark.parametrize("old,new", [
-    ("G[j + 1:, j + 1:] -= W @ (T @ W.T)", "pass"),             # stale Gram within a block
-    ("M += (Xm.T * D[moved]) @ Xm", "pass"),                     # M not updated between blocks
-    ("M += (Xm.T * D[moved]) @ Xm\n                C = None",      # a stale Cholesky factor
-     "M += (Xm.T * D[moved]) @ Xm"),
+    ("G[p, r] -= u * wk[r] + v * wl[r]", "pass"),               # stale Gram within a block
+    ("for r in range(j + 1, p + 1):", "for r in range(j + 1, p):"),   # diagonal not updated
+    ("wl[p] = G[q, p]", "wl[p] = G[p, q]"),                      # l's column from the stale upper
+    ("v = s01 * wk[p] + s11 * wl[p]", "v = -s01 * wk[p] + s11 * wl[p]"),  # S not symmetric
+    ("blas.dsyrk(sign, Z, beta=1.0", "blas.dsyrk(0.0, Z, beta=1.0"),   # M not updated
+    ("if r.size:", "if r.size and sign > 0:"),                   # M never loses mass
+    ("                C = None\n", "\n"),                          # a stale Cholesky factor
+    ("                cache.clear()\n", "\n"),                     # stale Y, Gram across factors
+    ("                yl = None\n", "\n"),                         # a stale C^{-1} v_l
+    ("        yl = None\n        for s", "        for s"),         # the previous l's C^{-1} v_l
     ("lx, kx = rng.permutation(lead), rng.permutation(supp)",    # R draws kx once per iteration
      "lx, kx = rng.permutation(lead), rng.permutation(rng.permutation(supp))"),
     ("only_null = nullify and pi[k0] < NULL", "only_null = False"),  # version 0, not R's 1
@@ -153,6 +203,8 @@ def test_same_seed_same_design_and_certificate_target_is_met():
 
 def test_wrong_exchange_step_fails_to_certify(monkeypatch):
     V = np.random.default_rng(1).standard_normal((150, 7))
+    assert rex_design(V, efficiency=1 - 1e-9, max_iter=30).converged
+    _python_kernel(monkeypatch)                  # the kernel that reads exchange_step per call
     assert rex_design(V, efficiency=1 - 1e-9, max_iter=30).converged
     right = rex.exchange_step
     monkeypatch.setattr(rex, "exchange_step", lambda gk, gl, gkl: 2 * right(gk, gl, gkl))

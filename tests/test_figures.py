@@ -224,24 +224,36 @@ def test_panel_sweeps_merge_shared_keys_then_panel_tables(tmp_path, monkeypatch,
     assert sweeps["b"].methods[0]["name"] == "apo" and sweeps["a"].name == "fake-a"
 
 
-def test_llm_dpo_declares_methods_seeds_budgets_in_the_runner_schema():
-    """llm_dpo's cells run in the script (they train a network), but its methods, seeds and
-    budgets are validated as a sweep's at every scale; a bad option, a duplicate method or a
-    budget above N is refused naming the key (mutant: no validation, and each passes)."""
-    from figures import common
-    for scale in common.SCALES:
-        cfg = common.load_config("llm_dpo", scale)
-        methods, seeds, budgets = common.declared_cells(cfg, cfg["N"])
-        assert [m["label"] for m in methods] == ["adpo+", "adpo+fair", "adpo", "apo", "uniform"]
-        assert seeds == list(range(cfg["seeds"])) and budgets == sorted(cfg["budgets"])
-    cfg = common.load_config("llm_dpo", "tiny")
-    bad = [dict(cfg["methods"][0], alfa=3.0)] + cfg["methods"][1:]
-    with pytest.raises(ValueError, match=r"methods\[0\] \(adpo\+\)\..*alfa"):
-        common.declared_cells(dict(cfg, methods=bad), cfg["N"])
-    with pytest.raises(ValueError, match=r"methods: configuration 1 duplicates"):
-        common.declared_cells(dict(cfg, methods=cfg["methods"][:1] * 2), cfg["N"])
-    with pytest.raises(ValueError, match=r"exceeds the environment's N = 32"):
-        common.declared_cells(dict(cfg, budgets=[4, 64]), cfg["N"])
+@pytest.mark.parametrize("scale, steps", [("tiny", 2), ("default", 2), ("paper", 40)])
+def test_llm_dpo_is_a_dpo_train_sweep_at_every_scale(scale, steps, tmp_path, monkeypatch):
+    """llm_dpo's TOML is a runner sweep of dpo_train cells at every scale: its methods, seeds,
+    budgets and the env's train table are validated by the runner, and the two files the
+    script writes first replace ``@features`` and ``@cache``, also inside ``[env.train]``
+    (mutant: the substitution not reaching sub-tables -> the train table's cache is refused).
+    The files here are stand-ins of the declared N (no network is run)."""
+    from figures import fig_llm_dpo as fig
+    from sim.data import PreferenceData
+
+    def fake_files(opts, root):
+        n = opts["N"]
+        feat, cache = tmp_path / "features.npz", tmp_path / "cache.npz"
+        PreferenceData(phi=np.ones((n, 2)), b=np.zeros(n), beta=opts["beta"],
+                       s=np.arange(n) % 2, group=np.arange(n)).save(feat)
+        np.savez(cache, ref_logp=np.zeros(2 * n), phi=np.zeros((2 * n, 3)),
+                 model_name=np.str_("stand-in"), n_truncated=np.int64(0))
+        return feat, cache
+
+    monkeypatch.setattr(fig, "build_files", fake_files)
+    sweep, opts, facts = fig.load(scale)
+    assert sweep.cell == "dpo_train" and facts == {"N": opts["N"], "d": 3, "model": "stand-in",
+                                                   "n_truncated": 0}
+    assert [m["label"] for m in sweep.methods] == ["adpo+", "adpo+fair", "adpo", "apo", "uniform"]
+    (env,) = sweep.envs
+    assert env["path"] == str(tmp_path / "features.npz") and env["holdout"] == 0.3
+    assert env["train"] == {"cache": str(tmp_path / "cache.npz"), "steps": steps, "lr": 3e-4,
+                            "batch_size": 8}
+    assert len(sweep.seeds) == {"tiny": 1, "default": 2, "paper": 5}[scale]
+    assert max(sweep.budgets[0]) <= opts["N"]
 
 
 def test_theory_kappa_setting_is_pinned_down_by_the_sweep():

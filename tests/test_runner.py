@@ -529,3 +529,35 @@ def test_sweep_refuses_bad_series_before_running(series, msg):
     with pytest.raises(ValueError, match=rf"methods\[0\]\.series: .*{msg}"):
         parse_sweep(cfg)
     assert parse_sweep({**cfg, "methods": [{**cfg["methods"][0], "series": ["kappa_t"]}]}).cells()
+
+
+def test_run_cell_without_fit_keeps_every_selector_row_and_fits_nothing(monkeypatch):
+    """``fit = false``: the rows are exactly those of the default cell whose metrics need no
+    theta_hat_n (env facts, the selector's metrics and series; ``seconds`` aside, a wall time),
+    and no fit runs (fit_dpo replaced by a raising stub: the default cell goes red on it, so the
+    stub is reached when a cell fits). Bad values and fit metrics without a fit are refused."""
+    from sim import experiment
+    from sim.experiment import run_cell
+
+    env = {"kind": "gaussian", "N": 150, "d": 3, "beta": 0.5, "theta_norm": 1.0}
+    method = {"name": "adpo", "n_candidates": 8, "record_kappa": True, "series": ["kappa_t"]}
+    full = run_cell(env, method, 1, [2, 8, 24])
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fit_dpo called")
+
+    monkeypatch.setattr(experiment, "fit_dpo", no_fit)
+    with pytest.raises(AssertionError, match="fit_dpo called"):
+        run_cell(env, method, 1, [2, 8, 24])
+    lean = run_cell(env, {**method, "fit": False}, 1, [2, 8, 24])
+    fitted = set(experiment.METRICS + experiment.TRUE_METRICS) - {"seconds"}
+    assert fitted <= {r["metric"] for r in full}
+    keep = [r for r in full if r["metric"] not in fitted | {"seconds"}]
+    assert [r for r in lean if r["metric"] != "seconds"] == keep
+    assert {r["n"] for r in lean if r["metric"] == "seconds"} == {2, 8, 24}
+    with pytest.raises(ValueError, match="method.fit: expected true or false"):
+        run_cell(env, {**method, "fit": "no"}, 1, [2])
+    with pytest.raises(ValueError, match="fit_metrics"):
+        run_cell(env, {**method, "fit": False}, 1, [2], fit_metrics=("max_logit_sd",))
+    with pytest.raises(ValueError, match=r"methods\[0\].fit"):
+        make_sweep(env, [{**method, "fit": 0}], [0], budgets=[2])

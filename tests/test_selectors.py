@@ -157,6 +157,37 @@ def test_ucb_widths_low_rank_and_full_paths_match_an_explicit_inverse(gamma):
         np.testing.assert_allclose(got, ref, rtol=1e-10, err_msg=f"t = {t}")
 
 
+def _ucb_logits_all_widths(data, theta, rows, gamma, alpha):
+    """eq. 13's logits with every row's width computed (what ucb_logits may skip)."""
+    from sim.selectors.greedy import ucb_widths_sq
+    width = np.sqrt(ucb_widths_sq(data.phi, data.b, data.beta, theta, rows, gamma))
+    return np.maximum(np.abs(data.beta * (data.phi @ theta - data.b)) - alpha * width, 0.0)
+
+
+@pytest.mark.parametrize("lambda_scale", [1.0, 0.5])
+@pytest.mark.parametrize("t", [3, 40, 300])
+def test_ucb_logits_skip_only_rows_with_zero_logit(monkeypatch, t, lambda_scale):
+    # Rows whose width bound ||phi|| / sqrt(lambda_max) already zeroes z are skipped: z must be
+    # bit-identical to computing every width, on both precision paths (Woodbury t <= d / 4,
+    # Cholesky t > d / 4), with rows skipped and rows computed. Mutant (kept): lambda_max
+    # underestimated 2x (a bound that is not one) skips rows with z > 0 -> red.
+    from sim.selectors import greedy as g
+    data = gaussian_env(2000, 16, beta=2.0, seed=3)
+    rng = np.random.default_rng(1)
+    rows = rng.choice(2000, t, replace=False)
+    theta = fit_dpo(data.phi[rows], data.b[rows], data.beta, data.s[rows], fit_ridge=1e-3).theta
+    ref = _ucb_logits_all_widths(data, theta, rows, 1.0, 3.0)
+    true_lambda_max = g._Precision.lambda_max
+    monkeypatch.setattr(g._Precision, "lambda_max",
+                        lambda self: lambda_scale * true_lambda_max(self))
+    z, computed = g.ucb_logits(data.phi, data.b, data.beta, theta, rows, 1.0, 3.0)
+    if lambda_scale == 1.0:
+        assert 0 < computed < data.N  # rows skipped and rows computed
+        assert np.array_equal(z, ref)
+    else:
+        assert not np.array_equal(z, ref)
+
+
 def test_adpo_never_reads_a_label_before_selecting_it(env):
     sel = make_selector("adpo", env, refit="every", seed=0)
     assert sel.data.s is None  # online selectors do not even hold the labels
@@ -181,6 +212,38 @@ def test_label_oracle_reveals_only_requested_rows(env):
     o([3, 5])
     assert o.revealed == [3, 5]
 
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_select_asks_a_pure_label_oracle_once_per_chunk_with_the_same_outcome(env, batch_size):
+    # A LabelOracle without draws is asked once per chunk of picks (between two refits), not
+    # once per batch; picks, told labels in order, pending counts and the oracle's record are
+    # those of a plain callable asked batch by batch. Mutants: one call per batch for the
+    # oracle (fast path lost) -> the call count goes red; recording only a chunk's first batch
+    # -> the told labels go red.
+    batches = []
+
+    def plain(idx):
+        batches.append(len(idx))
+        return env.s[np.asarray(idx)]
+
+    class Counted(LabelOracle):
+        calls = 0
+
+        def __call__(self, indices):
+            Counted.calls += 1
+            return super().__call__(indices)
+
+    a = make_selector("adpo", env, batch_size=batch_size, seed=0)
+    b = make_selector("adpo", env, batch_size=batch_size, seed=0)
+    oracle = Counted(env.s)
+    picks = b.select(60, labels=oracle)
+    assert picks.tolist() == a.select(60, labels=plain).tolist()
+    assert [x.tolist() for x in b._told()] == [x.tolist() for x in a._told()]
+    assert b.labels_ == a.labels_ and np.array_equal(b._pending, a._pending)
+    assert oracle.revealed == picks.tolist() and oracle.labels == env.s[picks].tolist()
+    assert max(batches) == batch_size and len(batches) == 60 // batch_size
+    assert Counted.calls == b.n_refits_ < len(batches)  # one call per chunk (pow2 refits)
 
 def test_offline_methods_need_no_labels_but_adpo_plus_does(env):
     unlabelled = env.with_(s=None)

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     scheduler = args.scheduler or os.environ.get("ADPO_SCHEDULER") or None
     if args.dry_run:
         store, cells = CellStore(args.out), sweep.cells()
-        todo = sum(not store.finished(c.key()) for c in cells)
+        todo = sum(not store.finished(k) for k in sweep.keys())  # keys of the sweep's kind
         print(f"{sweep.name}: {len(sweep.envs)} env config(s) x {len(sweep.methods)} method(s) x "
               f"{len(sweep.seeds)} seed(s) = {len(cells)} cells; {todo} to run, "
               f"{len(cells) - todo} finished in {args.out}")

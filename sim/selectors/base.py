@@ -74,6 +74,12 @@ class LabelOracle:
         self.revealed: list[int] = []
         self.labels: list[int] = []
 
+    @property
+    def pure(self) -> bool:
+        """Whether a call returns s[idx] whatever was asked before (no fresh draws), so one
+        call for several batches reveals what one call per batch would, in the same order."""
+        return self._draw is None
+
     def __call__(self, indices: ArrayLike) -> np.ndarray:
         idx = np.asarray(indices, dtype=np.int64)
         out = self._s[idx]
@@ -449,13 +455,17 @@ class Selector:
                 label_rng = self.rng.spawn(1)[0]
                 draw = lambda rows: self.data.draw_labels(rows, label_rng)  # noqa: E731
             labels = LabelOracle(self._logged_labels, draw=draw)
+        # A LabelOracle without fresh draws returns s[idx] and records the rows in order
+        # whatever the batches, so a chunk's labels are revealed in one call, not one per batch.
+        whole = isinstance(labels, LabelOracle) and labels.pure
         out: list[int] = []
         while len(out) < n:
             chunk = self.ask(self._free_picks(n - len(out)))
             if self.uses_labels:  # revealed batch by batch, as asking batch by batch would
                 assert labels is not None
-                for lo in range(0, chunk.size, self.batch_size):
-                    idx = chunk[lo:lo + self.batch_size]  # from ask(): only labels need checks
+                step = chunk.size if whole else self.batch_size
+                for lo in range(0, chunk.size, step):
+                    idx = chunk[lo:lo + step]  # from ask(): only labels need checks
                     lab = np.asarray(labels(idx))
                     if lab.shape != idx.shape or not ((lab == 0) | (lab == 1)).all():
                         lab = as_labels(lab, "labels", length=idx.size)  # raises, naming it
