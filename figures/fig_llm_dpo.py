@@ -81,6 +81,7 @@ def build_files(opts: dict, root: pathlib.Path) -> tuple[pathlib.Path, pathlib.P
     :func:`sim.llm_train.network`, shared with the cells); the features are the log-linear rows
     oriented at random (``data_seed``; labels s = 1 where y_1 is the chosen response)."""
     from sim import llm_train as lt
+    from sim.design.torch_greedy import torch_threads
     from sim import textdata as td
     from sim.data import PreferenceData
 
@@ -95,7 +96,7 @@ def build_files(opts: dict, root: pathlib.Path) -> tuple[pathlib.Path, pathlib.P
                                             r["response_2"], r["label"])
                                  for k, r in enumerate(raw)])
         lm = lt.network(opts["model"], opts["device"])
-        with lt.torch_threads(opts["threads"]):
+        with torch_threads(opts["threads"]):
             cache = lt.build_cache(lm, rows, lt.split_index(lm.model, opts["top_k_blocks"]),
                                    max_length=opts["max_length"], progress=True)
         # generating reward of each sequence: (chosen, rejected) per pair

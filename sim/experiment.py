@@ -556,7 +556,8 @@ def run_dpo_train_cell(env: dict, method: dict, seed: int,
     the network margins on the log-linear logits; NaN when either is constant),
     ``train_loss_first``/``train_loss_last``, ``n_pool`` and ``n_heldout``.
     """
-    from .llm_train import TrainConfig, margin_metrics, open_cache, torch_threads, train_and_score
+    from .design.torch_greedy import torch_threads
+    from .llm_train import TrainConfig, margin_metrics, open_cache, train_and_score
 
     seed = int(seed)
     budgets = sorted({positive_int(n, "budgets") for n in budgets})

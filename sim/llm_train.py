@@ -628,18 +628,6 @@ def _cache_file(path: str, mtime_ns: int, size: int) -> tuple[PairCache, CacheIn
     return load_cache(path)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``n`` inside the block, restored after it."""
-    torch, _ = llm._offline()
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def train_and_score(lm: llm.LoadedModel, cache: PairCache, pairs: ArrayLike,
                     eval_pairs: ArrayLike, cfg: TrainConfig, eval_batch: int = 32
                     ) -> tuple[list[float], np.ndarray]:

@@ -24,7 +24,6 @@ torch is imported lazily: ``import sim`` works without it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -144,15 +143,10 @@ class TorchRows:
         if scale != 1.0:
             self.g /= scale
 
-    @contextlib.contextmanager
-    def single_thread(self) -> Iterator[None]:
+    def single_thread(self) -> contextlib.AbstractContextManager:
         """torch's CPU thread pool limited to one thread inside the block."""
-        n = self.torch.get_num_threads()
-        self.torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            self.torch.set_num_threads(n)
+        from .torch_greedy import torch_threads
+        return torch_threads(1)
 
     def top(self) -> tuple[int, float]:
         v, j = self.torch.max(self.g, 0)

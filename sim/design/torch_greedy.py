@@ -78,6 +78,27 @@ def _torch() -> Any:
     return torch
 
 
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` inside the block, restored after it (the one
+    helper for it: the torch products here, relaxed_rows.TorchRows, sim.llm_train's cells)."""
+    torch = _torch()
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _from_numpy(torch: Any, X: np.ndarray, dtype: Any = None) -> Tensor:
+    """A tensor on X's memory (a view when X is contiguous in ``dtype``); a read-only X (a
+    pool) is fine: torch only reads it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not writable.*")
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=dtype))
+
+
 def resolve_device(device: str) -> torch.device:
     """A torch.device for "cpu", "cuda" or "cuda:K", with a one-line error if unavailable."""
     torch = _torch()
@@ -248,9 +269,7 @@ class TorchProducts(BulkProducts):
         return TorchRowProducts(phi, self.device)
 
     def _t(self, X: np.ndarray, dtype: Any = None) -> Tensor:
-        with warnings.catch_warnings():  # read-only input (a pool): torch only reads it
-            warnings.filterwarnings("ignore", message=".*not writable.*")
-            return self.torch.from_numpy(np.ascontiguousarray(X, dtype=dtype))
+        return _from_numpy(self.torch, X, dtype)
 
     def rowsq(self, X: np.ndarray, Wk: np.ndarray) -> np.ndarray:
         # (k x m) = W_k X^T, summed over k: MKL's float64 kernels run this layout up to twice
@@ -291,10 +310,7 @@ class TorchRowProducts(RowProducts):
         self._h_key: tuple[int, int] | None = None
 
     def _dev(self, X: np.ndarray) -> Tensor:
-        with warnings.catch_warnings():  # read-only input (a pool): torch only reads it
-            warnings.filterwarnings("ignore", message=".*not writable.*")
-            return self.torch.from_numpy(np.ascontiguousarray(X, dtype=np.float64)
-                                         ).to(self.device)
+        return _from_numpy(self.torch, X, np.float64).to(self.device)
 
     def scores(self, state: GreedyState, idx: np.ndarray) -> np.ndarray:
         # GreedyState.scores' arithmetic: x^T H^{-1} x over the folded H^{-1}, minus
@@ -316,21 +332,12 @@ class TorchRowProducts(RowProducts):
             c = self._phi @ self._dev(w)
             q -= c.mul_(c).cpu().numpy()
 
-    @contextlib.contextmanager
-    def _threads(self) -> Iterator[None]:
+    def _threads(self) -> contextlib.AbstractContextManager:
         """On the CPU, torch's thread pool held to one thread: these products are small (k <= 4096
         rows) or memory-bound (the maintained GEMV), and waking the pool for them cost 25x at 2
         threads on a loaded 2-core machine (N = 3000, d = 16, m = 64: 8.1 s vs 0.33 s; the
         N = 2^14, d = 128 GEMV ran no faster at 2 threads). Nothing changes on CUDA."""
-        n = self.torch.get_num_threads()
-        if self.device.type != "cpu" or n == 1:
-            yield
-            return
-        self.torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            self.torch.set_num_threads(n)
+        return torch_threads(1) if self.device.type == "cpu" else contextlib.nullcontext()
 
 
 def greedy_select_torch(V: Any, n: int, *, gamma: float = 1.0,
