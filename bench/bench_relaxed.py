@@ -32,6 +32,7 @@ from bench.bench_scale import peak_anon_mb
 from bench.common import Results, machine
 
 TARGET = 1 - 1e-6
+REX_BATCH = "auto"    # REX's leading batch (sim.design.rex.leading_batch); 4 is R's gamma
 
 SCALES = {
     # (N, d) sizes, the sizes where cvxpy also runs, REX's time cap in seconds
@@ -50,7 +51,8 @@ def solver_runs(V: np.ndarray, rex_seconds: float, cvxpy: bool, torch: bool) -> 
     runs = {"fw-numpy": lambda: fw_design(V, efficiency=TARGET)}
     if torch:
         runs["fw-torch"] = lambda: fw_design(V, efficiency=TARGET, backend="torch")
-    runs["rex"] = lambda: rex_design(V, efficiency=TARGET, seed=0, max_seconds=rex_seconds)
+    runs["rex"] = lambda: rex_design(V, efficiency=TARGET, seed=0, max_seconds=rex_seconds,
+                                     batch=REX_BATCH)
     if cvxpy:
         runs["cvxpy"] = lambda: cvxpy_design(V, tol_gap_rel=1e-10, tol_gap_abs=1e-10,
                                              tol_feas=1e-10)
@@ -118,7 +120,8 @@ def main(argv=None) -> int:
     S = SCALES[scale]
     res = Results("relaxed", quick=scale == "quick",
                   params={"scale": scale, "sizes": S["sizes"], "cvxpy_sizes": S["cvxpy"],
-                          "rex_seconds": S["rex_seconds"], "efficiency": TARGET,
+                          "rex_seconds": S["rex_seconds"], "rex_batch": REX_BATCH,
+                          "efficiency": TARGET,
                           "no_torch": args.no_torch})
     print(machine(), flush=True)
     bench_relaxed(res, S["sizes"], S["cvxpy"], S["rex_seconds"],
