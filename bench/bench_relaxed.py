@@ -10,11 +10,13 @@ numba's cache) once before any timing.
 
 Scales (``--scale``): quick (smoke, N <= 3000, d = 8); default N = 1e3 ... 1e5 at d = 32 and
 N = 1e4 at d = 128 (REX capped at 120 s; about 3 minutes on 2 quiet cores); paper: N = 1e3 x 32
-with cvxpy, then 1e4 x 128, 1e5 x 128, 1e4 x 256 and 1e6 x 32 (REX capped at 300 s each; about
-15-20 minutes on 2 quiet cores, of which REX at 1e4 x 256 is its full 300 s: measured under
-load 5-9 in session 6, REX reached 1 - 1e-6 at 1e4 x 128 in 98 s (FW 7.8 s) and stopped at
-1 - 1.9e-6 after 300 s at 1e5 x 128 (FW 41 s), reached it at 1e6 x 32 in 41 s (FW 33 s);
-at 1e4 x 256 it is about 0.79 after 240 s).
+with cvxpy, then 1e4 x 128, 1e5 x 128, 1e4 x 256 and 1e6 x 32 (REX capped at 300 s each).
+REX runs with its default leading batch "auto" (``params.rex_batch``; R's gamma = 4 is
+``batch=4``: see sim.design.rex). Measured in session 7, one BLAS thread, load 0.5-1.1, REX
+alone: 1e4 x 128 in 17.6-20.6 s (R's gamma = 4: 41.5 s), 1e5 x 128 in 43.4 s (89.0 s),
+1e4 x 256 in 219.9 s, 44 passes (gamma = 4: stopped at 1 - 1.1e-4 after 420 s, load 0.7-2.8),
+1e6 x 32 in 7.1 s (7.6 s: the same passes, L = 4 d throughout). The whole paper scale: about
+7-8 minutes on 2 quiet cores (session 6's FW and cvxpy times plus these).
 ``python -m bench.bench_relaxed [--quick | --scale paper]`` writes
 bench/results/relaxed.json (``--quick``: results/bench/). Run timings under
 ``flock /work/bench.lock`` on a shared machine; the load average is recorded with every row.

@@ -55,16 +55,16 @@ Differences from R's ``od_D_REX`` (kept on purpose):
   L = min(4 d, max(ceil(d / 2), ceil(N / K))) rows for the K support rows of the iteration.
   R's L = 4 d (``batch=4``: R's iteration, which the tests match step by step) makes a pass
   cost L K exchanges of O(d^2) flops each, against the O(N d^2) variance scan that starts the
-  iteration; where the D-optimal support is large (V ~ N(0, I) with N / d = 40 ... 800: K = 6d
-  ... 17d) the exchanges dominate, and a smaller batch with more, cheaper passes reaches the
-  certificate sooner. "auto" keeps R's 4 d while the pass's L K exchanges number at most N,
-  and goes down to d / 2 rows as K grows. Measured (one BLAS thread, load 1.5-2.9, to
-  1 - 1e-6, time / passes): N = 1e4, d = 128: gamma 4: 45.8 s / 13, 2: 35.2 s / 17,
-  1: 24.7 s / 24, 0.5: 19.9 s / 37, 0.25: 17.3 s / 64; N = 1e4, d = 256: gamma 4: not
-  converged after 420 s (10 passes, 1 - 1.1e-4), 2: 368 s / 19, 1: 295 s / 27, 0.5:
-  250 s / 44; N = 1e5, d = 128: gamma 4: 91.9 s / 17, 0.5: 43.5 s / 51; but N = 1e6, d = 32
-  (K = 308, where the N-row scan dominates): gamma 4: 7.6 s / 18, 0.5: 13.6 s / 39, hence the
-  N / K term;
+  iteration; where the D-optimal support is large (V ~ N(0, I) at bench_relaxed's sizes:
+  K = 6 d to 17 d) the exchanges dominate, and a smaller batch with more, cheaper passes
+  reaches the certificate sooner. "auto" keeps R's 4 d while the pass's L K exchanges number
+  at most N, and goes down to d / 2 rows as K grows. Measured on bench_relaxed's instances
+  (one BLAS thread, load 1.0-2.9, to 1 - 1e-6, time / passes): N = 1e4, d = 128: gamma 4:
+  45.8 s / 13, 2: 35.2 s / 17, 1: 24.7 s / 24, 0.5: 19.9 s / 37, 0.25: 17.3 s / 64;
+  N = 1e4, d = 256: gamma 4: not converged after 420 s (10 passes, 1 - 1.1e-4), 2: 400 s /
+  20, 1: 314 s / 28, 0.5: 251 s / 44; N = 1e5, d = 128: gamma 4: 91.9 s / 17, 0.5: 43.5 s /
+  51; but N = 1e6, d = 32 (K = 308, where the N-row scan dominates): gamma 4: 7.6 s / 18,
+  0.5: 13.6 s / 39, hence the N / K term;
 * the start: the greedy design of d rows (as :func:`sim.design.relaxed.fw_design`), or
   ``pi0``; R starts from ``od_PIN``;
 * the stopping rule is checked before each iteration (a start that already meets the target
