@@ -252,3 +252,28 @@ def test_blocked_greedy_runs_its_row_blocks_on_blas_threads_and_picks_the_same()
         np.testing.assert_array_equal(runs[key].indices, ref.indices)
         np.testing.assert_allclose(runs[key].gains, ref.gains, rtol=1e-10)
     assert not np.array_equal(runs[2, "drop_tail"].indices, ref.indices)
+
+
+def _forked_map_rows(out):
+    q = np.zeros(9)
+
+    def fn(lo, hi):
+        q[lo:hi] = lo
+    BulkProducts().map_rows(fn, 9, 2, workers=2)
+    out.put(q.tolist())
+
+
+def test_map_rows_in_a_process_forked_after_the_pool_was_made():
+    """A forked child inherits the parent's pool object but none of its threads; it must make
+    its own (mutant: the pool keyed by worker count alone hangs here, caught by the timeout)."""
+    import multiprocessing as mp
+    BulkProducts().map_rows(lambda lo, hi: None, 9, 2, workers=2)  # the parent's pool exists
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_forked_map_rows, args=(out,))
+    child.start()
+    child.join(timeout=20)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung and out.get(timeout=5) == [0, 0, 2, 2, 4, 4, 6, 6, 8]

@@ -64,6 +64,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import os
 import time
 
 import numpy as np
@@ -133,7 +134,7 @@ class BulkProducts:
 
 
 _CONTROLLER: Any = None
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
 def _blas_controller() -> Any:
@@ -151,10 +152,13 @@ def _blas_threads() -> int:
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``workers`` threads for :meth:`BulkProducts.map_rows`."""
-    if workers not in _POOLS:
-        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="adpo-rows")
-    return _POOLS[workers]
+    """A pool of ``workers`` threads for :meth:`BulkProducts.map_rows`, one per process: a
+    process forked after the pool was made has none of its threads (an inherited pool would
+    queue work that never runs), so the key holds the process id."""
+    key = (os.getpid(), workers)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="adpo-rows")
+    return _POOLS[key]
 
 
 def _float_dtype(dtype: DTypeLike) -> np.dtype:
