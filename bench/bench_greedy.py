@@ -15,7 +15,12 @@ core (issue 15).
    min(n, 1000) picks are checked against the in-memory float64 engine on the same rows (the
    whole pool when a float64 copy fits in a third of the memory, else its first ``check_rows``
    rows: recorded).
-4. Across machines: n picks from a pool folder by GreeDi on local Dask worker processes that
+   Where the time went: CPU seconds, split into the row-block products that run on all
+   cores and the per-pick work on one core (``work_split``), the mean block length and the
+   GEMM rate of the bulk refresh at that length.
+4. Beside a busy core: the same greedy alone and while another process keeps one of the two
+   cores busy (a shared laptop, a CI runner), and the ratio.
+5. Across machines: n picks from a pool folder by GreeDi on local Dask worker processes that
    read their own rows of the file, against the single-machine greedy streamed from it: time
    and log det ratio.
 
@@ -39,31 +44,38 @@ from bench.common import Results, machine
 SCALES = {
     # in memory (N, d, n); out of core (N, d, n, check rows when the pool does not fit twice)
     # GreeDi from a pool (N, d, n, workers)
+    # the greedy alone and beside a busy core (N, d, n)
     "quick": {"greedy": (3000, 64, 512), "ooc": (20_000, 32, 300, 5000),
-              "greedi": (20_000, 16, 100, 2)},
+              "greedi": (20_000, 16, 100, 2), "busy": (3000, 64, 512)},
     "default": {"greedy": (2**14, 384, 2**13), "ooc": (2**18, 768, 2**12, 2**15),
-                "greedi": (2**18, 64, 2**12, 2)},
+                "greedi": (2**18, 64, 2**12, 2), "busy": (2**14, 384, 2**12)},
     "paper": {"greedy": (2**16, 384, 2**15), "ooc": (2**20, 768, 2**14, 2**17),
-              "greedi": (10**6, 128, 10**4, 2)},
+              "greedi": (10**6, 128, 10**4, 2), "busy": (2**14, 384, 2**12)},
 }
 
 
 def bench_in_memory(res, N, d, n, rates):
     from sim.design import greedy_select
+    from sim.design.greedy import _blas_threads
+    workers = _blas_threads()
     V = np.random.default_rng(0).standard_normal((N, d))
     greedy_select(V[:2000], 50)                 # warm-up
     flops = 2.0 * N * d * n
     picks = {}
     for dt in (np.float64, np.float32):
         name = np.dtype(dt).name
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = greedy_select(V, n, dtype=dt)
-        sec = time.perf_counter() - t0
+        sec, cpu = time.perf_counter() - t0, time.process_time() - c0
         picks[name] = r.indices
         gf = flops / sec / 1e9
         res.add("in_memory", N=N, d=d, n=n, dtype=name, seconds=sec, flops=flops, gflops=gf,
                 gemm_gflops=rates[name], gemm_fraction=gf / rates[name], blocks=r.info["blocks"],
-                evaluations=r.info["evaluations"], loadavg=list(os.getloadavg()))
+                evaluations=r.info["evaluations"], loadavg=list(os.getloadavg()),
+                **work_split(sec, cpu, workers, flops, rates[name]))
+        k = max(1, round(n / r.info["blocks"]))
+        res.tables["in_memory"][-1].update(mean_block=k, gemm_gflops_at_mean_block=gemm_at(
+            d, k, dt, workers))
         print(f"greedy N={N} d={d} n={n} {name}: {sec:.2f} s = {gf:.0f} GFLOP/s = "
               f"{gf / rates[name]:.0%} of GEMM ({r.info['blocks']} blocks)", flush=True)
     same = bool(np.array_equal(picks["float64"], picks["float32"]))
@@ -85,6 +97,74 @@ def bench_in_memory(res, N, d, n, rates):
               f"{row['dtype']}: {row['torch_cpu_seconds']:.2f} s = "
               f"{row['torch_over_numpy']:.2f}x numpy, same picks {row['torch_same_picks']}",
               flush=True)
+
+
+def work_split(wall, cpu, workers, flops, rate):
+    """Where a run's time went, from its wall and CPU seconds on ``workers`` cores: the
+    blocked greedy runs its row-block products on all of them (parallel work P) and everything
+    else (each pick's solve and score downdates, the active sets) on one while the others wait
+    (serial work S): wall = P / workers + S and cpu = P + S. ``gemm_fraction_overlapped`` is
+    the fraction of the GEMM rate the same work would reach if no core ever waited (wall =
+    cpu / workers): what the engine's arithmetic allows, as against how it is scheduled."""
+    if workers < 2:
+        return {"cpu_seconds": cpu, "workers": workers}
+    parallel = max(cpu - wall, 0.0) * workers / (workers - 1)
+    return {"cpu_seconds": cpu, "workers": workers, "parallel_cpu_s": parallel,
+            "serial_s": max(cpu - parallel, 0.0),
+            "gemm_fraction_overlapped": flops / (cpu / workers) / 1e9 / rate}
+
+
+def gemm_at(d, k, dtype, workers, rows=2048, total=2**15):
+    """GFLOP/s of the bulk refresh's products at block length k: (rows x d) @ (d x k) on
+    ``total`` rows in blocks of ``rows``, on ``workers`` threads as the engine runs them
+    (median of 5)."""
+    from sim.design.greedy import BulkProducts
+    X = np.random.default_rng(1).standard_normal((total, d)).astype(dtype)
+    W = np.random.default_rng(2).standard_normal((k, d)).astype(dtype)
+    q = np.zeros(total)
+
+    def part(lo, hi):
+        q[lo:hi] = BulkProducts().rowsq(X[lo:hi], W)
+    ts = []
+    for _ in range(6):
+        t0 = time.perf_counter()
+        BulkProducts().map_rows(part, total, rows, workers)
+        ts.append(time.perf_counter() - t0)
+    return 2.0 * total * d * k / float(np.median(ts[1:])) / 1e9
+
+
+def bench_busy(res, N, d, n):
+    """The blocked greedy alone and beside another process that keeps one of the cores busy
+    (one-thread GEMMs), interleaved: wall seconds and their ratio (same picks)."""
+    import subprocess
+    import sys
+    from sim.design import greedy_select
+    V = np.random.default_rng(0).standard_normal((N, d))
+    hog = ("import numpy as np, threadpoolctl\n"
+           "A = np.random.default_rng(0).standard_normal((1024, 1024))\n"
+           "with threadpoolctl.threadpool_limits(1):\n"
+           "    while True: A @ A\n")
+    times = {"quiet": [], "busy": []}
+    picks = []
+    for _ in range(2):
+        for mode in ("quiet", "busy"):
+            p = subprocess.Popen([sys.executable, "-c", hog]) if mode == "busy" else None
+            try:
+                if p is not None:
+                    time.sleep(1.0)
+                t0 = time.perf_counter()
+                picks.append(greedy_select(V, n).indices)
+                times[mode].append(time.perf_counter() - t0)
+            finally:
+                if p is not None:
+                    p.kill()
+                    p.wait()
+    quiet, busy = (float(np.median(times[m])) for m in ("quiet", "busy"))
+    res.add("busy", N=N, d=d, n=n, quiet_s=quiet, busy_s=busy, busy_over_quiet=busy / quiet,
+            runs=times, same_picks=all(np.array_equal(p, picks[0]) for p in picks),
+            loadavg=list(os.getloadavg()))
+    print(f"greedy N={N} d={d} n={n}: quiet {quiet:.2f} s, one core busy {busy:.2f} s "
+          f"({busy / quiet:.2f}x)", flush=True)
 
 
 def write_pool(path, N, d, seed=2):
@@ -177,10 +257,11 @@ def main(argv=None) -> int:
     S = SCALES[scale]
     res = Results("greedy", quick=scale == "quick",
                   params={"scale": scale, "in_memory": S["greedy"], "out_of_core": S["ooc"],
-                          "greedi_pool": S["greedi"]})
+                          "greedi_pool": S["greedi"], "busy": S["busy"]})
     print(machine(), flush=True)
     rates = gemm_rate(res, S["greedy"][1])
     bench_in_memory(res, *S["greedy"], rates)
+    bench_busy(res, *S["busy"])
     bench_out_of_core(res, *S["ooc"], args.tmp)
     bench_greedi_pool(res, *S["greedi"], args.tmp)
     g = res.tables["gemm"][0]
@@ -190,11 +271,24 @@ def main(argv=None) -> int:
                      f"{r['gemm_fraction']:.0%} of GEMM", reference=f"GEMM "
                      f"{r['gemm_gflops']:.0f} GFLOP/s ({'; '.join(g['blas'])}, "
                      f"OPENBLAS_CORETYPE={g['OPENBLAS_CORETYPE']})")
+        if "serial_s" in r:
+            res.headline(f"where the blocked greedy's time went, N = {r['N']}, d = {r['d']}, "
+                         f"n = {r['n']}, {r['dtype']}, {r['workers']} cores",
+                         ours=f"{r['serial_s']:.1f} s of {r['seconds']:.1f} s on one core while "
+                         f"the other waits; {r['gemm_fraction_overlapped']:.0%} of GEMM if no "
+                         f"core waited", reference=f"bulk refresh at the mean block length k = "
+                         f"{r['mean_block']}: {r['gemm_gflops_at_mean_block']:.0f} GFLOP/s = "
+                         f"{r['gemm_gflops_at_mean_block'] / r['gemm_gflops']:.0%} of GEMM")
         if "torch_over_numpy" in r:
             res.headline(f"torch-CPU blocked greedy N = {r['N']}, d = {r['d']}, n = {r['n']}, "
                          f"{r['dtype']}", ours=f"{r['torch_cpu_seconds']:.1f} s = "
                          f"{r['torch_over_numpy']:.2f}x numpy", reference=f"numpy "
                          f"{r['seconds']:.1f} s, same picks: {r['torch_same_picks']}")
+    b = res.tables["busy"][0]
+    res.headline(f"blocked greedy N = {b['N']}, d = {b['d']}, n = {b['n']}, float64, another "
+                 f"process busy on one core", ours=f"{b['busy_s']:.1f} s = "
+                 f"{b['busy_over_quiet']:.2f}x alone", reference=f"alone {b['quiet_s']:.1f} s, "
+                 f"same picks: {b['same_picks']}")
     o = res.tables["out_of_core"][0]
     res.headline(f"out-of-core greedy N = {o['N']}, d = {o['d']}, n = {o['n']}, float32 pool "
                  f"streamed", ours=f"{o['streamed_s']:.0f} s, peak +{o['peak_anon_mb']:.0f} MB "

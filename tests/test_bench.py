@@ -114,3 +114,15 @@ def test_relaxed_bench_measures_every_solver_on_one_instance(monkeypatch):
     rex = next(r for r in stopped.tables["relaxed"] if r["solver"] == "rex")
     assert not rex["converged"] and "stopped at efficiency" in stopped.headlines[0]["ours"]
     assert "REX / FW-numpy > " in stopped.headlines[0]["reference"]   # a bound, not a ratio
+
+
+def test_work_split_recovers_parallel_and_serial_work():
+    """A run with P seconds of work spread over w cores and S seconds on one core has
+    wall = P / w + S and cpu = P + S; work_split must give P and S back (mutants: the wall
+    taken as the serial part, or P not rescaled by w / (w - 1), miss by seconds)."""
+    from bench.bench_greedy import work_split
+    for P, S, w in [(40.0, 10.0, 2), (30.0, 3.0, 4)]:
+        out = work_split(P / w + S, P + S, w, flops=1e11, rate=10.0)
+        assert out["parallel_cpu_s"] == pytest.approx(P) and out["serial_s"] == pytest.approx(S)
+        assert out["gemm_fraction_overlapped"] == pytest.approx(1e11 / ((P + S) / w) / 1e10)
+    assert work_split(5.0, 5.0, 1, flops=1.0, rate=1.0) == {"cpu_seconds": 5.0, "workers": 1}

@@ -2,11 +2,14 @@
 rank-one tricks), and the same-rows contract between the selectors and sim.design.greedy_select.
 """
 
+import threading
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from sim.design import greedy_select
-from sim.design.greedy import BlockedGreedy, GreedyState
+from sim.design.greedy import BlockedGreedy, BulkProducts, GreedyState, _blas_threads
 from sim.design.incremental import IncrementalGreedy
 from sim.dpo import dpo_weights, fit_dpo
 from sim.envs import gaussian_env
@@ -190,3 +193,87 @@ def test_float32_reweighted_mid_block_decides_near_ties_in_float64(seed):
             p.append(eng.next()[0])
     assert picks[0] == picks[1]
     assert inside >= 10  # the mid-block path ran
+
+
+# ------------------------------------------------------------------ row blocks on threads
+class _SpyProducts(BulkProducts):
+    """numpy's products, recording every row block they are given and who ran it."""
+
+    def __init__(self, mutant: str | None = None) -> None:
+        self.mutant, self.calls, self.lock = mutant, [], threading.Lock()
+
+    def map_rows(self, fn, total, chunk, workers=None):
+        if self.mutant == "drop_tail":  # the last partial block forgotten
+            total -= total % chunk
+        return super().map_rows(fn, total, chunk, workers)
+
+    def rowsq(self, X, Wk):
+        with self.lock:
+            self.calls.append((threading.current_thread().name, _blas_threads(), X.shape[0]))
+        return super().rowsq(X, Wk)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_map_rows_tiles_the_rows_once_on_the_workers_with_one_blas_thread(workers):
+    seen, lock = [], threading.Lock()
+
+    def fn(lo, hi):
+        with lock:
+            seen.append((lo, hi, threading.current_thread().name, _blas_threads()))
+    with threadpool_limits(2, user_api="blas"):
+        BulkProducts().map_rows(fn, 10_001, 1000, workers)
+        after = _blas_threads()
+    assert sorted((lo, hi) for lo, hi, _, _ in seen) == [
+        (lo, min(lo + 1000, 10_001)) for lo in range(0, 10_001, 1000)]
+    names = {name for _, _, name, _ in seen}
+    if workers == 1:  # in the caller, BLAS as it was
+        assert names == {threading.current_thread().name} and {t for *_, t in seen} == {2}
+    else:             # on the pool, one BLAS thread each, restored afterwards
+        assert all(n.startswith("adpo-rows") for n in names) and {t for *_, t in seen} == {1}
+    assert after == 2
+
+
+def test_blocked_greedy_runs_its_row_blocks_on_blas_threads_and_picks_the_same():
+    """greedy_select pins BLAS to one thread for the run and spreads the row-block products
+    over as many Python threads as BLAS had; the picks and gains do not depend on it. The
+    mutant that forgets a partial row block (stale scores for the last rows) picks otherwise."""
+    V = np.random.default_rng(3).standard_normal((5000, 24))
+    runs = {}
+    for threads, mutant in [(1, None), (2, None), (2, "drop_tail")]:
+        spy = _SpyProducts(mutant)
+        with threadpool_limits(threads, user_api="blas"):
+            r = greedy_select(V, 600, rows_per_block=700, products=spy)
+        runs[threads, mutant] = r
+        assert {t for _, t, _ in spy.calls} == {1}  # one BLAS thread inside every product
+        pooled = {name.startswith("adpo-rows") for name, _, rows in spy.calls if rows == 700}
+        assert pooled == {threads == 2}  # the bulk refresh's row blocks: on the pool or not
+    ref = greedy_select(V, 600, method="naive")
+    for key in [(1, None), (2, None)]:
+        np.testing.assert_array_equal(runs[key].indices, ref.indices)
+        np.testing.assert_allclose(runs[key].gains, ref.gains, rtol=1e-10)
+    assert not np.array_equal(runs[2, "drop_tail"].indices, ref.indices)
+
+
+def _forked_map_rows(out):
+    q = np.zeros(9)
+
+    def fn(lo, hi):
+        q[lo:hi] = lo
+    BulkProducts().map_rows(fn, 9, 2, workers=2)
+    out.put(q.tolist())
+
+
+def test_map_rows_in_a_process_forked_after_the_pool_was_made():
+    """A forked child inherits the parent's pool object but none of its threads; it must make
+    its own (mutant: the pool keyed by worker count alone hangs here, caught by the timeout)."""
+    import multiprocessing as mp
+    BulkProducts().map_rows(lambda lo, hi: None, 9, 2, workers=2)  # the parent's pool exists
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_forked_map_rows, args=(out,))
+    child.start()
+    child.join(timeout=20)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung and out.get(timeout=5) == [0, 0, 2, 2, 4, 4, 6, 6, 8]

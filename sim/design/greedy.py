@@ -60,8 +60,11 @@ scores differed by 1.9e-5 relative.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import os
 import time
 
 import numpy as np
@@ -78,6 +81,7 @@ F32_MARGIN = 1e-3     # relative slack on tau when the stale scores were refresh
 REANCHOR = 8.0        # recompute all scores exactly whenever the top score shrank by this factor
 REANCHOR_F64 = 64.0   # the same with a float64 bulk (its stale scores carry ~eps64 * 64 * sqrt(d))
 _REFRESH_ROWS = 2048  # rows per GEMM chunk in a refresh: its rows x block product stays in cache
+_ACTIVE_ROWS = 1024   # rows per GEMM chunk when the active set is brought up to date
 
 
 class BulkProducts:
@@ -88,6 +92,30 @@ class BulkProducts:
     backends run this one engine and differ only in who multiplies."""
 
     name = "numpy"
+    parallel_rows = True  # map_rows may use Python threads (False: products thread themselves)
+
+    def map_rows(self, fn: Callable[[int, int], None], total: int, chunk: int,
+                 workers: int | None = None) -> None:
+        """Call ``fn(lo, hi)`` for the row blocks [lo, hi) of [0, total), ``chunk`` rows each
+        (the blocks are disjoint, so ``fn`` may write its slice of a shared array).
+
+        The blocks run on ``workers`` Python threads (None: as many as BLAS threads are in
+        effect now) with BLAS pinned to one thread meanwhile (numpy releases the GIL in its
+        products). The work and every block's arithmetic are those of a plain loop; what
+        changes is who waits: a multi-threaded GEMM on small operands synchronises its threads
+        inside every call, which on a busy machine (another process on one of the 2 cores) made
+        the blocked greedy 2-3x slower, while independent row blocks do not wait for each
+        other."""
+        starts = range(0, total, chunk)
+        if workers is None:
+            workers = _blas_threads()
+        workers = min(workers, len(starts)) if self.parallel_rows else 1
+        if workers <= 1:
+            for lo in starts:
+                fn(lo, min(lo + chunk, total))
+            return
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            list(_pool(workers).map(lambda lo: fn(lo, min(lo + chunk, total)), starts))
 
     def rowsq(self, X: np.ndarray, Wk: np.ndarray) -> np.ndarray:
         """||W_k x_i||^2 for the rows of X (m, d), W_k (k, d) in X's dtype -> (m,)."""
@@ -103,6 +131,34 @@ class BulkProducts:
         (:class:`sim.design.incremental.RowProducts`)."""
         from .incremental import RowProducts
         return RowProducts(phi)
+
+
+_CONTROLLER: Any = None
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's controller of the loaded BLAS libraries (made once, on first use)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+        _CONTROLLER = ThreadpoolController().select(user_api="blas")
+    return _CONTROLLER
+
+
+def _blas_threads() -> int:
+    """The number of BLAS threads in effect now (1 under ``threadpool_limits(1)``)."""
+    return max([int(i.get("num_threads") or 1) for i in _blas_controller().info()] or [1])
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads for :meth:`BulkProducts.map_rows`, one per process: a
+    process forked after the pool was made has none of its threads (an inherited pool would
+    queue work that never runs), so the key holds the process id."""
+    key = (os.getpid(), workers)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="adpo-rows")
+    return _POOLS[key]
 
 
 def _float_dtype(dtype: DTypeLike) -> np.dtype:
@@ -361,17 +417,22 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         picks, gains, kappa, evals = _naive(Vd, eligible, n, H0, record_kappa, replace, cap)
         logdet = state.logdet + float(np.sum(gains))
     else:
-        eng = BlockedGreedy(Vd, eligible, state, s0, weights=w_eng, dtype=dt,
-                            active=positive_int(active, "active"),
-                            block=positive_int(block, "block"), replace=bool(replace),
-                            rows_per_block=rows_per_block, copy=not stream,
-                            sub_active=sub_active, products=products)
-        picks, gains = [], []
-        for _ in range(n):
-            i, gain, _v = eng.next()
-            picks.append(i)
-            gains.append(gain)
-            eng.exclude(cap.picked(i))
+        # The whole run with one BLAS thread: the per-pick products are too small to share,
+        # and the row-block products run on as many Python threads as BLAS had
+        # (BulkProducts.map_rows).
+        workers = _blas_threads()
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            eng = BlockedGreedy(Vd, eligible, state, s0, weights=w_eng, dtype=dt,
+                                active=positive_int(active, "active"),
+                                block=positive_int(block, "block"), replace=bool(replace),
+                                rows_per_block=rows_per_block, copy=not stream,
+                                sub_active=sub_active, products=products, workers=workers)
+            picks, gains = [], []
+            for _ in range(n):
+                i, gain, _v = eng.next()
+                picks.append(i)
+                gains.append(gain)
+                eng.exclude(cap.picked(i))
         kappa, evals = None, eng.n_evals
         info.update(blocks=eng.n_blocks, reanchors=eng.n_reanchors,
                     compactions=eng.n_compactions, rescored=eng.n_rescored,
@@ -496,14 +557,18 @@ class BlockedGreedy:
             are dropped from it as the run goes). ``False`` reads V in place (e.g. a
             ``numpy.memmap`` of a pool, never loaded as a whole): every row stays in the
             bulk and ineligible ones are masked.
+        workers: threads for the row-block products (:meth:`BulkProducts.map_rows`; None: as
+            many as BLAS threads are in effect at each product).
     """
 
     def __init__(self, V: np.ndarray, eligible: np.ndarray, state: GreedyState, q0: np.ndarray,
                  *, weights: np.ndarray | None = None, dtype: DTypeLike = np.float64,
                  active: int = 512, block: int = 256, replace: bool = False,
                  rows_per_block: int = _REFRESH_ROWS, copy: bool = True,
-                 sub_active: int = 128, products: BulkProducts | None = None) -> None:
+                 sub_active: int = 128, products: BulkProducts | None = None,
+                 workers: int | None = None) -> None:
         self.V, self.state, self.w = V, state, weights
+        self.workers = workers
         self.products = BulkProducts() if products is None else products
         self.replace = bool(replace)
         self.dt = _float_dtype(dtype)
@@ -571,10 +636,11 @@ class BlockedGreedy:
             # exact evaluation); once scores have shrunk by REANCHOR that error is REANCHOR
             # times larger relative to them, so recompute all of them exactly (O(N d^2)).
             h_inv = self.state.h_inv  # (folds the pending rank-one terms first)
-            for lo in range(0, self.rows.size, self._chunk):
-                hi = lo + self._chunk
+
+            def exact(lo: int, hi: int) -> None:
                 X = self.V[self.rows[lo:hi]] if self._copy else self.V[lo:hi]
                 self.q[lo:hi] = self.products.quad(np.asarray(X, dtype=np.float64), h_inv)
+            self.products.map_rows(exact, self.rows.size, self._chunk, self.workers)
             self.n_evals += self.rows.size
             self.n_reanchors += 1
             key = np.where(self.alive, self._key(), -np.inf)
@@ -623,7 +689,7 @@ class BlockedGreedy:
         B, k0, k = self._B, self._k2, self._k
         self._B = None
         if k > k0:
-            c = self.products.rowsq(self._VA, self._W[k0:k])
+            c = self._rowsq_active(self._W[k0:k])
             if self._wA is not None:
                 c *= self._wA
             self._sA -= c
@@ -636,6 +702,15 @@ class BlockedGreedy:
             self._active2 = min(2 * self._active2, 1024)
         elif k - k0 > 64:
             self._active2 = max(self._active2 // 2, 64)
+
+    def _rowsq_active(self, Wk: np.ndarray) -> np.ndarray:
+        """||W_k v_i||^2 (K,) for the rows of the active set A, W_k (k, d)."""
+        c = np.empty(self._VA.shape[0])
+
+        def part(lo: int, hi: int) -> None:
+            c[lo:hi] = self.products.rowsq(self._VA[lo:hi], Wk)
+        self.products.map_rows(part, c.size, _ACTIVE_ROWS, self.workers)
+        return c
 
     def _end_block(self) -> None:
         if self._A is None:
@@ -660,8 +735,10 @@ class BlockedGreedy:
         elif k > self.block // 2:
             self.active = max(self.active // 2, 128)
         Wk = self._W[:k].astype(self.dt)
-        for lo in range(0, self.rows.size, self._chunk):
-            self.q[lo:lo + self._chunk] -= self.products.rowsq(self.Vr[lo:lo + self._chunk], Wk)
+
+        def refresh(lo: int, hi: int) -> None:
+            self.q[lo:hi] -= self.products.rowsq(self.Vr[lo:hi], Wk)
+        self.products.map_rows(refresh, self.rows.size, self._chunk, self.workers)
         self.n_evals += k * self.rows.size
         self._k = 0
 
@@ -735,7 +812,7 @@ class BlockedGreedy:
         self._wA = None if self.w is None else self.w[self.rows[A]]
         q = self.q[A]
         if self._k:
-            q = q - self.products.rowsq(self._VA, self._W[:self._k])
+            q = q - self._rowsq_active(self._W[:self._k])
         self._sA = q if self._wA is None else self._wA * q
         self._exA = np.full(K, self._exact_bulk)
         self._thresh = self._above(tau)

@@ -260,6 +260,7 @@ class TorchProducts(BulkProducts):
     """
 
     name = "torch"
+    parallel_rows = False  # torch threads inside each product
 
     def __init__(self, device: str = "cpu") -> None:
         self.torch = _torch()
