@@ -82,6 +82,7 @@ REANCHOR = 8.0        # recompute all scores exactly whenever the top score shra
 REANCHOR_F64 = 64.0   # the same with a float64 bulk (its stale scores carry ~eps64 * 64 * sqrt(d))
 _REFRESH_ROWS = 2048  # rows per GEMM chunk in a refresh: its rows x block product stays in cache
 _ACTIVE_ROWS = 1024   # rows per GEMM chunk when the active set is brought up to date
+_RESCORE_ROWS = 256   # rows per (rows x d) @ (d x d) chunk of the float64 re-scoring of B
 
 
 class BulkProducts:
@@ -671,7 +672,11 @@ class BlockedGreedy:
         sB = sA[B]                           # a copy (fancy indexing)
         new = np.flatnonzero(~ex[B] & np.isfinite(sB))
         if new.size:  # float32 bulk: exact float64 scores of B's rows not yet re-scored
-            s = self.state.scores(self._VB[new])
+            VBn, s = self._VB[new], np.empty(new.size)
+
+            def exact(lo: int, hi: int) -> None:
+                s[lo:hi] = self.state.scores(VBn[lo:hi])
+            self.products.map_rows(exact, new.size, _RESCORE_ROWS, self.workers)
             sB[new] = s if self._wB is None else s * self._wB[new]
             self.n_evals += new.size
             self.n_rescored += new.size
