@@ -261,10 +261,16 @@ def main(argv=None) -> int:
     print(machine(), flush=True)
     rates = gemm_rate(res, S["greedy"][1])
     bench_in_memory(res, *S["greedy"], rates)
+    after = gemm_rate(res, S["greedy"][1])  # again: the larger of the two is the reference
+    for r in res.tables["in_memory"]:
+        rate = max(rates[r["dtype"]], after[r["dtype"]])
+        if "gemm_fraction_overlapped" in r:
+            r["gemm_fraction_overlapped"] *= r["gemm_gflops"] / rate
+        r.update(gemm_gflops=rate, gemm_fraction=r["gflops"] / rate)
     bench_busy(res, *S["busy"])
     bench_out_of_core(res, *S["ooc"], args.tmp)
     bench_greedi_pool(res, *S["greedi"], args.tmp)
-    g = res.tables["gemm"][0]
+    g = res.tables["gemm"][0]  # (the kernel: the same in both measurements)
     for r in res.tables["in_memory"]:
         res.headline(f"blocked greedy N = {r['N']}, d = {r['d']}, n = {r['n']}, {r['dtype']}, in "
                      f"memory", ours=f"{r['seconds']:.1f} s = {r['gflops']:.0f} GFLOP/s = "
