@@ -277,3 +277,24 @@ def test_map_rows_in_a_process_forked_after_the_pool_was_made():
     if hung:
         child.kill()
     assert not hung and out.get(timeout=5) == [0, 0, 2, 2, 4, 4, 6, 6, 8]
+
+
+def test_greedy_selectors_pick_with_one_blas_thread_and_fit_with_all():
+    """A selector on the blocked engine runs its picks inside row_threads (one BLAS thread,
+    the bulk refresh's row blocks on the pool) and its theta_hat fits with BLAS's threads.
+    Mutant: no pin around the picks (Selector._picking) -> products see 2 BLAS threads."""
+    data = gaussian_env(6000, 12, seed=4)
+    sel = make_selector("adpo+", data, seed=0)
+    spy = _SpyProducts()
+    sel.products = spy
+    fit_threads = []
+    fit = sel._fit
+    sel._fit = lambda idx, s: (fit_threads.append(_blas_threads()), fit(idx, s))[1]
+    with threadpool_limits(2, user_api="blas"):
+        picks = sel.select(700)
+        assert _blas_threads() == 2
+    assert {t for _, t, _ in spy.calls} == {1} and fit_threads and set(fit_threads) == {2}
+    assert any(name.startswith("adpo-rows") for name, _, _ in spy.calls)
+    with threadpool_limits(1, user_api="blas"):
+        ref = make_selector("adpo+", data, seed=0).select(700)
+    np.testing.assert_array_equal(picks, ref)

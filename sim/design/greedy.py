@@ -60,8 +60,10 @@ scores differed by 1.9e-5 relative.)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import os
@@ -100,8 +102,9 @@ class BulkProducts:
         """Call ``fn(lo, hi)`` for the row blocks [lo, hi) of [0, total), ``chunk`` rows each
         (the blocks are disjoint, so ``fn`` may write its slice of a shared array).
 
-        The blocks run on ``workers`` Python threads (None: as many as BLAS threads are in
-        effect now) with BLAS pinned to one thread meanwhile (numpy releases the GIL in its
+        The blocks run on ``workers`` Python threads (None: inside :func:`row_threads`, as
+        many as BLAS had when it was entered; elsewhere as many as BLAS has now) with BLAS
+        pinned to one thread meanwhile (numpy releases the GIL in its
         products). The work and every block's arithmetic are those of a plain loop; what
         changes is who waits: a multi-threaded GEMM on small operands synchronises its threads
         inside every call, which on a busy machine (another process on one of the 2 cores) made
@@ -109,7 +112,7 @@ class BulkProducts:
         other."""
         starts = range(0, total, chunk)
         if workers is None:
-            workers = _blas_threads()
+            workers = _ROW_WORKERS.get() or _blas_threads()
         workers = min(workers, len(starts)) if self.parallel_rows else 1
         if workers <= 1:
             for lo in starts:
@@ -150,6 +153,29 @@ def _blas_controller() -> Any:
 def _blas_threads() -> int:
     """The number of BLAS threads in effect now (1 under ``threadpool_limits(1)``)."""
     return max([int(i.get("num_threads") or 1) for i in _blas_controller().info()] or [1])
+
+
+_ROW_WORKERS: ContextVar[int] = ContextVar("adpo_row_workers", default=0)
+
+
+@contextmanager
+def row_threads() -> Iterator[int]:
+    """Run the blocked engine's picks with one BLAS thread: BLAS is pinned to one thread
+    inside, and :meth:`BulkProducts.map_rows` spreads the row-block products over as many
+    Python threads as BLAS had on entry (yielded). The per-pick products (d x d and |B| x d)
+    are too small to share between threads, and a multi-threaded BLAS call on them waits for
+    its threads inside every call. Used by :func:`greedy_select` and by the greedy selectors'
+    picks (not their fits of theta_hat, which keep BLAS's threads)."""
+    workers = _ROW_WORKERS.get() or _blas_threads()
+    token = _ROW_WORKERS.set(workers)
+    try:
+        if workers <= 1:
+            yield workers
+        else:
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                yield workers
+    finally:
+        _ROW_WORKERS.reset(token)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
@@ -418,16 +444,14 @@ def greedy_select(V: ArrayLike, n: int, *, gamma: float = 1.0, weights: ArrayLik
         picks, gains, kappa, evals = _naive(Vd, eligible, n, H0, record_kappa, replace, cap)
         logdet = state.logdet + float(np.sum(gains))
     else:
-        # The whole run with one BLAS thread: the per-pick products are too small to share,
-        # and the row-block products run on as many Python threads as BLAS had
-        # (BulkProducts.map_rows).
-        workers = _blas_threads()
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        # The whole run with one BLAS thread, the row-block products on as many Python
+        # threads as BLAS had (row_threads).
+        with row_threads():
             eng = BlockedGreedy(Vd, eligible, state, s0, weights=w_eng, dtype=dt,
                                 active=positive_int(active, "active"),
                                 block=positive_int(block, "block"), replace=bool(replace),
                                 rows_per_block=rows_per_block, copy=not stream,
-                                sub_active=sub_active, products=products, workers=workers)
+                                sub_active=sub_active, products=products)
             picks, gains = [], []
             for _ in range(n):
                 i, gain, _v = eng.next()
@@ -559,7 +583,7 @@ class BlockedGreedy:
             ``numpy.memmap`` of a pool, never loaded as a whole): every row stays in the
             bulk and ineligible ones are masked.
         workers: threads for the row-block products (:meth:`BulkProducts.map_rows`; None: as
-            many as BLAS threads are in effect at each product).
+            :func:`row_threads` set, else as many as BLAS threads are in effect at each).
     """
 
     def __init__(self, V: np.ndarray, eligible: np.ndarray, state: GreedyState, q0: np.ndarray,

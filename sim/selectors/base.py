@@ -35,6 +35,7 @@ with the list of valid ones.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -346,6 +347,16 @@ class Selector:
             self._last_refit = t
             for cb in self._on_refit:
                 cb(t, self.theta_)
+        with self._picking():
+            picks = self._pick_many(k)
+        return np.asarray(picks, dtype=np.int64)
+
+    def _picking(self) -> Any:
+        """The context the picks of one ask() run in (none here; the blocked greedy engine's
+        selectors pin BLAS to one thread, :func:`sim.design.greedy.row_threads`)."""
+        return contextlib.nullcontext()
+
+    def _pick_many(self, k: int) -> list[int]:
         picks = []
         for _ in range(k):
             i, v = self._pick_one()
@@ -360,7 +371,7 @@ class Selector:
             picks.append(i)
             for pick_cb in self._on_pick:
                 pick_cb(i, v)
-        return np.asarray(picks, dtype=np.int64)
+        return picks
 
     def tell(self, indices: ArrayLike, labels: ArrayLike) -> None:
         """Feed back labels (1 = the first response preferred) for previously asked rows."""

@@ -33,7 +33,7 @@ import scipy.linalg
 
 from ..data import PreferenceData
 from ..design.criteria import CriterionGreedy
-from ..design.greedy import BlockedGreedy, BulkProducts, GreedyState
+from ..design.greedy import BlockedGreedy, BulkProducts, GreedyState, row_threads
 from ..design.incremental import IncrementalGreedy
 from ..dpo import dpo_hessian, dpo_logits, dpo_weights, logistic_weight
 from ..linalg import chol_quad_forms, cholesky
@@ -154,6 +154,10 @@ class GreedySelector(Selector):
     def _exclude(self, rows: np.ndarray) -> None:
         if isinstance(self._engine, BlockedGreedy):  # it keeps its own eligibility mask
             self._engine.exclude(rows)
+
+    def _picking(self) -> Any:
+        return row_threads() if isinstance(self._engine, BlockedGreedy) else \
+            super()._picking()
 
     def _pick_one(self) -> tuple[int, np.ndarray]:
         eng = self._engine
