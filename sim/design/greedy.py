@@ -108,8 +108,8 @@ class BulkProducts:
         products). The work and every block's arithmetic are those of a plain loop; what
         changes is who waits: a multi-threaded GEMM on small operands synchronises its threads
         inside every call, which on a busy machine (another process on one of the 2 cores) made
-        the blocked greedy 2-3x slower, while independent row blocks do not wait for each
-        other."""
+        the blocked greedy 1.5-2.5x slower in A/B runs, while independent row blocks do not
+        wait for each other (``bench_greedy`` measures the engine beside a busy core)."""
         starts = range(0, total, chunk)
         if workers is None:
             workers = _ROW_WORKERS.get() or _blas_threads()
