@@ -582,18 +582,14 @@ class BlockedGreedy:
             are dropped from it as the run goes). ``False`` reads V in place (e.g. a
             ``numpy.memmap`` of a pool, never loaded as a whole): every row stays in the
             bulk and ineligible ones are masked.
-        workers: threads for the row-block products (:meth:`BulkProducts.map_rows`; None: as
-            :func:`row_threads` set, else as many as BLAS threads are in effect at each).
     """
 
     def __init__(self, V: np.ndarray, eligible: np.ndarray, state: GreedyState, q0: np.ndarray,
                  *, weights: np.ndarray | None = None, dtype: DTypeLike = np.float64,
                  active: int = 512, block: int = 256, replace: bool = False,
                  rows_per_block: int = _REFRESH_ROWS, copy: bool = True,
-                 sub_active: int = 128, products: BulkProducts | None = None,
-                 workers: int | None = None) -> None:
+                 sub_active: int = 128, products: BulkProducts | None = None) -> None:
         self.V, self.state, self.w = V, state, weights
-        self.workers = workers
         self.products = BulkProducts() if products is None else products
         self.replace = bool(replace)
         self.dt = _float_dtype(dtype)
@@ -665,7 +661,7 @@ class BlockedGreedy:
             def exact(lo: int, hi: int) -> None:
                 X = self.V[self.rows[lo:hi]] if self._copy else self.V[lo:hi]
                 self.q[lo:hi] = self.products.quad(np.asarray(X, dtype=np.float64), h_inv)
-            self.products.map_rows(exact, self.rows.size, self._chunk, self.workers)
+            self.products.map_rows(exact, self.rows.size, self._chunk)
             self.n_evals += self.rows.size
             self.n_reanchors += 1
             key = np.where(self.alive, self._key(), -np.inf)
@@ -700,7 +696,7 @@ class BlockedGreedy:
 
             def exact(lo: int, hi: int) -> None:
                 s[lo:hi] = self.state.scores(VBn[lo:hi])
-            self.products.map_rows(exact, new.size, _RESCORE_ROWS, self.workers)
+            self.products.map_rows(exact, new.size, _RESCORE_ROWS)
             sB[new] = s if self._wB is None else s * self._wB[new]
             self.n_evals += new.size
             self.n_rescored += new.size
@@ -738,7 +734,7 @@ class BlockedGreedy:
 
         def part(lo: int, hi: int) -> None:
             c[lo:hi] = self.products.rowsq(self._VA[lo:hi], Wk)
-        self.products.map_rows(part, c.size, _ACTIVE_ROWS, self.workers)
+        self.products.map_rows(part, c.size, _ACTIVE_ROWS)
         return c
 
     def _end_block(self) -> None:
@@ -767,7 +763,7 @@ class BlockedGreedy:
 
         def refresh(lo: int, hi: int) -> None:
             self.q[lo:hi] -= self.products.rowsq(self.Vr[lo:hi], Wk)
-        self.products.map_rows(refresh, self.rows.size, self._chunk, self.workers)
+        self.products.map_rows(refresh, self.rows.size, self._chunk)
         self.n_evals += k * self.rows.size
         self._k = 0
 
