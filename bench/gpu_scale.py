@@ -18,6 +18,18 @@ float64 (measured on an H200: 5 such passes, 8.9 s instead of 6.3 s for n = 1e4)
    ``OMP_NUM_THREADS=2``) so that the CPU side is two cores, the project's reference machine:
    the GPU/CPU ratio is then measured on one instance, not extrapolated.
 
+4. incremental (``--incremental N D M``): the incremental engine (sim.design.incremental, float64)
+   with its products on the device (TorchRowProducts) against numpy on the host's CPU, same rows
+   (numpy, float64, from ``--seed``), both timed after a warm-up, picks compared, in its two
+   modes: ``record_kappa`` (all N scores downdated after every pick, O(N D) per pick, and N
+   downdates back over the bus) and a random subset of M candidates per pick (``--candidates``).
+   ``--incremental-n`` picks (default 1000).
+
+5. pool (``--pool``): the timing run's rows written as a float32 pool folder (``--pool-dir``,
+   default /dev/shm) and selected from by the CLI, ``adpo design --data POOL --solver greedy
+   --float32 --backend torch --device cuda``, timed as one command (the pool is read onto the
+   device once); its picks must be the in-memory timing run's.
+
 TF32 is switched off (it would change float32 products to ~1e-3 relative precision).
 Only numpy, scipy, torch and this repository are needed (no cvxpy, no dask).
 
@@ -69,6 +81,15 @@ def main(argv=None) -> int:
     ap.add_argument("--compare", type=int, nargs=3, metavar=("N", "D", "K"), default=None,
                     help="also time numpy (CPU) against torch (device) on one N x D float32 "
                          "instance, K picks (e.g. 131072 4096 2000)")
+    ap.add_argument("--incremental", type=int, nargs=3, metavar=("N", "D", "M"), default=None,
+                    help="also time the incremental engine (record_kappa, and M candidates per "
+                         "pick) on numpy (CPU) against torch (device), e.g. 65536 256 1024")
+    ap.add_argument("--incremental-n", type=int, default=1000, help="picks of --incremental")
+    ap.add_argument("--pool", action="store_true",
+                    help="also write the timing run's rows as a float32 pool folder and select "
+                         "from it with the CLI (adpo design --backend torch --device ...)")
+    ap.add_argument("--pool-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                    help="where --pool writes its folder (removed afterwards)")
     args = ap.parse_args(argv)
 
     import torch
@@ -139,10 +160,21 @@ def main(argv=None) -> int:
     res_out.add("check", **out["check"])
     res_out.add("timing", **out["timing"])
     del V
+    if args.pool:
+        out["pool"] = _pool_cli(torch, dev, N, d, n, seed=args.seed, unit_norm=args.unit_norm,
+                                ref=res, where=args.pool_dir)
+        print(json.dumps(out["pool"]), flush=True)
+        res_out.add("pool", **out["pool"])
     if args.compare:
         out["compare"] = _compare(torch, dev, *args.compare, seed=args.seed)
         print(json.dumps(out["compare"]), flush=True)
         res_out.add("compare", **out["compare"])
+    if args.incremental:
+        out["incremental"] = _incremental(torch, dev, *args.incremental, n=args.incremental_n,
+                                          seed=args.seed)
+        for row in out["incremental"]:
+            print(json.dumps(row), flush=True)
+            res_out.add("incremental", **row)
     t = out["timing"]
     res_out.headline(f"greedy on one GPU ({gpu}), N = {N:.0e}, d = {d}, n = {n:.0e}, float32",
                      ours=f"{t['seconds']:.1f} s",
@@ -151,11 +183,23 @@ def main(argv=None) -> int:
                              out['check']['torch_f32_equal_numpy_f64']))
     if "compare" in out:
         res_out.headlines.append(compare_headline(out["compare"], gpu))
+    if "pool" in out:
+        p = out["pool"]
+        res_out.headlines.append({
+            "benchmark": f"adpo design on one GPU ({gpu}) from a float32 pool folder, "
+                         f"N = {p['N']:.0e}, d = {p['d']}, n = {p['n']:.0e}",
+            "ours": f"{p['cli_wall_seconds']:.1f} s for the whole command ({p['solver_seconds']:.1f} s "
+                    f"reading the pool onto the device and selecting)",
+            "reference": f"picks equal to the in-memory run above: {p['picks_equal']}"})
+    for row in out.get("incremental", []):
+        res_out.headlines.append(incremental_headline(row, gpu))
     payload = res_out.payload()
     payload["machine"]["gpu"] = gpu
     atomic_write_text(args.out, json.dumps(payload, indent=1))
     ok = out["check"]["torch_f32_equal_numpy_f64"] and out["check"]["torch_f64_equal_numpy_f64"]
     ok = ok and out.get("compare", {}).get("picks_equal", True)
+    ok = ok and all(r["picks_equal"] for r in out.get("incremental", []))
+    ok = ok and out.get("pool", {}).get("picks_equal", True)
     return 0 if ok else 1
 
 
@@ -200,6 +244,93 @@ def _compare(torch, dev, N, d, n, *, seed):
             "cpu_blas": blas, "picks_equal": bool(np.array_equal(res.indices, ref.indices)),
             "first_mismatch": _first_mismatch(res.indices, ref.indices),
             "logdet_cpu": ref.logdet, "logdet_device": res.logdet}
+
+
+def incremental_headline(r: dict, gpu: str) -> dict:
+    """The README row of one ``incremental`` row: the engine's products on the GPU vs numpy."""
+    mode = ("record_kappa (all N scores downdated per pick)" if r["mode"] == "maintained"
+            else f"{r['candidates']} random candidates per pick")
+    return {"benchmark": f"incremental greedy, {mode}, GPU ({gpu}) vs {r['cpu_affinity']} CPU "
+                         f"cores of its host, N = {r['N']}, d = {r['d']}, n = {r['n']}, float64",
+            "ours": f"{r['device_seconds']:.2f} s with the products on the GPU ("
+                    + (f"{r['speedup']:.1f}x faster)" if r["speedup"] >= 1
+                       else f"{1 / r['speedup']:.1f}x slower)"),
+            "reference": f"numpy {r['cpu_seconds']:.1f} s; picks equal: {r['picks_equal']}"}
+
+
+def _incremental(torch, dev, N, d, m, *, n, seed):
+    """The incremental engine (float64) with numpy's products on this process's CPU threads vs
+    torch's (:class:`sim.design.torch_greedy.TorchProducts`) on ``dev``, same rows, both modes."""
+    from sim.design import greedy_select
+    from sim.design.torch_greedy import TorchProducts
+
+    rng = np.random.default_rng(seed + 7)
+    V = rng.standard_normal((N, d)) / np.sqrt(d)
+    rows = []
+    for mode, kw in (("maintained", {"record_kappa": True}),
+                     ("subset", {"candidates": m, "seed": seed})):
+        runs = {}
+        for side, products in (("cpu", None), ("device", TorchProducts(str(dev)))):
+            greedy_select(V[:2000], 20, products=products, **kw)          # warm-up
+            sync(torch, dev)
+            t0 = time.perf_counter()
+            r = greedy_select(V, n, products=products, **kw)
+            sync(torch, dev)
+            runs[side] = (time.perf_counter() - t0, r)
+        (t_cpu, ref), (t_dev, res) = runs["cpu"], runs["device"]
+        row = {"mode": mode, "N": N, "d": d, "n": n, "candidates": m if mode == "subset" else N,
+               "dtype": "float64", "cpu_seconds": t_cpu, "device_seconds": t_dev,
+               "speedup": t_cpu / t_dev,
+               "cpu_affinity": (len(os.sched_getaffinity(0))
+                                if hasattr(os, "sched_getaffinity") else None),
+               "picks_equal": bool(np.array_equal(res.indices, ref.indices)),
+               "first_mismatch": _first_mismatch(res.indices, ref.indices),
+               "evaluations_equal": res.info["evaluations"] == ref.info["evaluations"],
+               "logdet_cpu": ref.logdet, "logdet_device": res.logdet}
+        if mode == "maintained":
+            row["kappa_max_rel_diff"] = float(np.max(np.abs(res.kappa - ref.kappa)
+                                                     / np.abs(ref.kappa)))
+        rows.append(row)
+    return rows
+
+
+def _pool_cli(torch, dev, N, d, n, *, seed, unit_norm, ref, where):
+    """The timing run's rows written as a float32 pool folder (sim.store), then
+    ``adpo design --data POOL --solver greedy --float32 --backend torch --device DEV`` in this
+    process, timed as a whole (reading the pool onto the device included); its picks must be
+    the in-memory run's ``ref``."""
+    import shutil
+    import tempfile
+
+    from adpo.cli import main as adpo
+    from sim.store import PoolWriter
+
+    tmp = tempfile.mkdtemp(dir=where)
+    try:
+        t0 = time.perf_counter()
+        V = features(torch, N, d, seed, dev, unit_norm)
+        with PoolWriter(f"{tmp}/pool", N, d, beta=1.0, dtype=np.float32) as w:
+            step = 65536
+            for lo in range(0, N, step):
+                w.phi[lo:lo + step] = V[lo:lo + step].cpu().numpy()
+            w.put("b", np.zeros(N))
+        t_write = time.perf_counter() - t0
+        del V
+        torch.cuda.empty_cache() if dev.type == "cuda" else None
+        t0 = time.perf_counter()
+        rc = adpo(["design", "--data", f"{tmp}/pool", "--solver", "greedy", "--n", str(n),
+                   "--float32", "--backend", "torch", "--device", str(dev),
+                   "--out", f"{tmp}/design.json"])
+        wall = time.perf_counter() - t0
+        got = json.load(open(f"{tmp}/design.json")) if rc == 0 else {}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    idx = np.asarray(got.get("indices", []), dtype=np.int64)
+    return {"N": N, "d": d, "n": n, "dtype": "float32", "write_seconds": t_write, "rc": rc,
+            "cli_wall_seconds": wall, "solver_seconds": got.get("seconds"),
+            "logdet": got.get("logdet"), "logdet_in_memory_engine": ref.logdet,
+            "picks_equal": bool(np.array_equal(idx, ref.indices)),
+            "first_mismatch": _first_mismatch(idx, ref.indices) if idx.size == n else 0}
 
 
 def _first_mismatch(a, b):

@@ -17,3 +17,10 @@ def ball(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     x = rng.standard_normal((n, d))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x * rng.random((n, 1)) ** (1 / d)
+
+
+def torch_devices() -> list[str]:
+    """The devices the torch backend's equality tests run on: "cpu" always, "cuda" where torch
+    sees a GPU (never in CI; run the torch test files on a GPU machine to exercise it)."""
+    import torch
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -126,3 +126,25 @@ def test_work_split_recovers_parallel_and_serial_work():
         assert out["parallel_cpu_s"] == pytest.approx(P) and out["serial_s"] == pytest.approx(S)
         assert out["gemm_fraction_overlapped"] == pytest.approx(1e11 / ((P + S) / w) / 1e10)
     assert work_split(5.0, 5.0, 1, flops=1.0, rate=1.0) == {"cpu_seconds": 5.0, "workers": 1}
+
+
+def test_gpu_scale_smoke_on_the_cpu(tmp_path):
+    # bench.gpu_scale's sections at tiny sizes on the CPU (the script itself runs on a GPU
+    # machine): every equality it reports holds, each section gives its README headline, and
+    # the pool section selected through the CLI from a pool folder it wrote and removed.
+    pytest.importorskip("torch")
+    from bench import gpu_scale
+    out = tmp_path / "g.json"
+    assert gpu_scale.main(["--device", "cpu", "--tiny", "--pool", "--pool-dir", str(tmp_path),
+                           "--incremental", "4096", "16", "128", "--incremental-n", "60",
+                           "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    t = rec["tables"]
+    assert t["check"][0]["torch_f32_equal_numpy_f64"] and t["check"][0]["torch_f64_equal_numpy_f64"]
+    assert t["pool"][0]["rc"] == 0 and t["pool"][0]["picks_equal"]
+    assert [r["mode"] for r in t["incremental"]] == ["maintained", "subset"]
+    assert all(r["picks_equal"] and r["evaluations_equal"] for r in t["incremental"])
+    assert t["incremental"][0]["kappa_max_rel_diff"] < 1e-9
+    assert [h["benchmark"].split(" ")[0] for h in rec["headlines"]] == [
+        "greedy", "adpo", "incremental", "incremental"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json"]   # the pool was removed

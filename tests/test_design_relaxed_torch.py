@@ -16,6 +16,8 @@ from sim.design.relaxed_rows import NumpyRows
 torch = pytest.importorskip("torch")
 from sim.design.relaxed_rows import TorchRows  # noqa: E402
 
+from helpers import torch_devices  # noqa: E402
+
 
 def _dense(V, pi):
     """(log det M(pi), d / max_i g_i) by a dense solve, independent of the solvers."""
@@ -65,6 +67,22 @@ def test_torch_cpu_equals_numpy_weights_log_det_and_certificate(pair):
     logdet, eff = _dense(Vw, b.pi)                 # reported numbers are those of its pi
     assert b.logdet == pytest.approx(logdet, abs=1e-10)
     assert b.efficiency == pytest.approx(eff, rel=1e-10)
+
+
+GPUS = [dev for dev in torch_devices() if dev != "cpu"]
+
+
+@pytest.mark.parametrize("device", GPUS or [pytest.param("cuda", marks=pytest.mark.skip(
+    reason="no CUDA device (run this file on a GPU machine)"))])
+def test_fw_on_the_gpu_equals_numpy(pair, device):
+    # the same solver on a CUDA device: converged to the numpy design, and the reported log det
+    # and certificate are those of its pi (cuBLAS sums in another order than the CPU)
+    V, w, kw, a, _ = pair
+    g = fw_design(V, backend="torch", device=device, **kw)
+    assert g.info["device"].startswith("cuda") and g.converged and _same(a, g)
+    logdet, eff = _dense(V * np.sqrt(w)[:, None], g.pi)
+    assert g.logdet == pytest.approx(logdet, abs=1e-10)
+    assert g.efficiency == pytest.approx(eff, rel=1e-10)
 
 
 def test_torch_fw_equals_cvxpy_on_a_tiny_instance():

@@ -11,15 +11,21 @@ from bench.bench_scale import peak_anon_mb  # noqa: E402
 from sim.design import greedy_select  # noqa: E402
 from sim.design.torch_greedy import greedy_select_torch  # noqa: E402
 
+from helpers import torch_devices  # noqa: E402
 
-@pytest.mark.parametrize("host_picks", [True, False])
+# the device code path (per-pick work on tensors) on the CPU, and on CUDA where a GPU is present
+DEVICE_PATHS = [("cpu", False)] + [(dev, False) for dev in torch_devices() if dev != "cpu"]
+
+
+@pytest.mark.parametrize("device, host_picks", [("cpu", True)] + DEVICE_PATHS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_same_picks_as_the_numpy_engine(dtype, host_picks):
-    # host_picks=False runs the CUDA code path (per-pick work on torch tensors) on the CPU
+def test_same_picks_as_the_numpy_engine(dtype, device, host_picks):
+    # host_picks=False runs the CUDA code path (per-pick work on torch tensors), on the CPU too
     rng = np.random.default_rng(0)
     V = rng.standard_normal((4000, 24)) * rng.uniform(0.3, 2.0, (4000, 1))
     ref = greedy_select(V, 600, gamma=0.5, dtype=dtype)
-    out = greedy_select_torch(V, 600, gamma=0.5, dtype=dtype, block=64, host_picks=host_picks)
+    out = greedy_select_torch(V, 600, gamma=0.5, dtype=dtype, block=64, device=device,
+                              host_picks=host_picks)
     assert out.info["host_picks"] is host_picks
     assert np.array_equal(out.indices, ref.indices)
     assert out.logdet == pytest.approx(ref.logdet, rel=1e-12)
@@ -52,14 +58,16 @@ def test_compaction_keeps_the_picks_and_their_indices(dtype):
     V = rng.standard_normal((800, 10)) * rng.uniform(0.5, 1.5, (800, 1))
     excl = rng.choice(800, 60, replace=False)
     ref = greedy_select(V, 500, exclude=excl, dtype=dtype)
-    for host in (True, False):
-        out = greedy_select_torch(V, 500, exclude=excl, dtype=dtype, block=32, host_picks=host)
+    for device, host in [("cpu", True)] + DEVICE_PATHS:
+        out = greedy_select_torch(V, 500, exclude=excl, dtype=dtype, block=32, device=device,
+                                  host_picks=host)
         assert (out.info["compactions"] >= 3) if host else (out.info["compactions"] == 0)
         assert np.array_equal(out.indices, ref.indices)
         assert out.logdet == pytest.approx(ref.logdet, rel=1e-12)
 
 
-def test_ties_go_to_the_lowest_index_weights_and_exclude():
+@pytest.mark.parametrize("device, host_picks", [("cpu", None)] + DEVICE_PATHS)
+def test_ties_go_to_the_lowest_index_weights_and_exclude(device, host_picks):
     rng = np.random.default_rng(1)
     base = rng.standard_normal((300, 8))
     V = np.vstack([base, base])                 # rows i and i + 300 tie exactly
@@ -67,7 +75,8 @@ def test_ties_go_to_the_lowest_index_weights_and_exclude():
     w[300:] = w[:300]
     excl = [5, 17]
     ref = greedy_select(V, 40, weights=w, exclude=excl)
-    out = greedy_select_torch(V, 40, weights=w, exclude=excl)
+    out = greedy_select_torch(V, 40, weights=w, exclude=excl, device=device,
+                              host_picks=host_picks)
     assert np.array_equal(out.indices, ref.indices)
     picks = out.indices.tolist()
     assert not set(excl) & set(picks)
@@ -106,3 +115,35 @@ def test_streaming_bounds_peak_memory(tmp_path):
     assert np.array_equal(streamed.indices, inmem.indices)
     assert mb_stream < 25, mb_stream
     assert mb_inmem > 55, mb_inmem
+
+
+@pytest.mark.parametrize("dtype, file_dtype, weighted", [
+    (np.float32, np.float32, False), (np.float32, np.float64, False), (np.float32, np.float32, True),
+    (np.float64, np.float64, True)])
+def test_a_pool_loaded_onto_the_device_once_gives_the_same_picks(tmp_path, monkeypatch, dtype,
+                                                                  file_dtype, weighted):
+    # On CUDA a memory-mapped pool that fits is read once into device memory (not streamed at
+    # every pass). Forced here on the CPU device path: the numpy engine's picks, with the
+    # last row block partial (700 does not divide 5000), and the exact rows taken from the
+    # loaded bulk only when they are the file's values (same dtype, no weights).
+    import sim.design.torch_greedy as tg
+    assert not tg.fits_on_device(torch, torch.device("cpu"), 1)   # never on the CPU
+    rng = np.random.default_rng(5)
+    V = (rng.standard_normal((5000, 16)) * rng.uniform(0.5, 1.5, (5000, 1))).astype(file_dtype)
+    np.save(tmp_path / "phi.npy", V)
+    mm = np.load(tmp_path / "phi.npy", mmap_mode="r")
+    w = rng.uniform(0.2, 2.0, 5000) if weighted else None
+    ref = greedy_select(V.astype(np.float64), 300, weights=w, dtype=dtype)
+    streamed = greedy_select_torch(mm, 300, weights=w, dtype=dtype, rows_per_block=700,
+                                   host_picks=False)
+    assert streamed.info["streamed"] and np.array_equal(streamed.indices, ref.indices)
+    monkeypatch.setattr(tg, "fits_on_device", lambda *a: True)
+    sources = []
+    monkeypatch.setattr(tg.RowSource, "_resident", lambda self, right=tg.RowSource._resident: (
+        right(self), sources.append(self)))
+    out = greedy_select_torch(mm, 300, weights=w, dtype=dtype, rows_per_block=700,
+                              host_picks=False)
+    assert not out.info["streamed"] and np.array_equal(out.indices, ref.indices)
+    assert out.logdet == pytest.approx(ref.logdet, rel=1e-12)
+    src, = sources
+    assert (src._src is src._bulk) == (file_dtype == dtype and not weighted)

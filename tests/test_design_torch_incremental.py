@@ -13,6 +13,10 @@ from sim.design.greedy import GreedyState
 from sim.design.incremental import IncrementalGreedy
 from sim.design.torch_greedy import TorchProducts, TorchRowProducts
 
+from helpers import torch_devices  # noqa: E402
+
+DEVICES = torch_devices()
+
 MODES = {"subset": {"candidates": 64, "seed": 1}, "maintained": {"record_kappa": True}}
 
 
@@ -27,10 +31,12 @@ def numpy_runs(V):
     return {mode: greedy_select(V, 400, gamma=0.5, **kw) for mode, kw in MODES.items()}
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("mode", list(MODES))
-def test_same_picks_gains_and_kappa_as_numpy(V, numpy_runs, mode):
+def test_same_picks_gains_and_kappa_as_numpy(V, numpy_runs, mode, device):
+    # on CUDA too where a GPU is present (the rows copied to the device once)
     ref = numpy_runs[mode]
-    out = greedy_select(V, 400, gamma=0.5, products=TorchProducts(), **MODES[mode])
+    out = greedy_select(V, 400, gamma=0.5, products=TorchProducts(device), **MODES[mode])
     assert np.array_equal(out.indices, ref.indices)
     np.testing.assert_allclose(out.gains, ref.gains, rtol=1e-12)
     assert out.logdet == pytest.approx(ref.logdet, rel=1e-13)
@@ -76,8 +82,9 @@ def test_a_wrong_torch_product_changes_the_picks(V, numpy_runs, monkeypatch, mod
     assert not np.array_equal(out.indices, numpy_runs[mode].indices)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("track_all", [False, True])
-def test_changing_weights_subsets_and_ties_match_numpy(track_all):
+def test_changing_weights_subsets_and_ties_match_numpy(track_all, device):
     # ADPO's use: weights replaced every 5 picks, a random subset each pick, and rows i and
     # i + 200 identical (same weight): both backends must pick the same rows with the same
     # exact scores, and of two identical rows the lower index first.
@@ -85,7 +92,7 @@ def test_changing_weights_subsets_and_ties_match_numpy(track_all):
     base = rng.standard_normal((200, 6))
     phi = np.vstack([base, base])
     engines = [IncrementalGreedy(phi, GreedyState(6, 0.5), track_all=track_all,
-                                 products=p) for p in (None, TorchProducts())]
+                                 products=p) for p in (None, TorchProducts(device))]
     assert [e.products.name for e in engines] == ["numpy", "torch"]
     free = np.ones(400, dtype=bool)
     picks = []

@@ -37,7 +37,10 @@ and score downdates, on the CPU or with the rows on a CUDA device (float64 only,
 
 Rows come from a :class:`RowSource`: an in-memory array (moved to the device once) or a
 memory-mapped (N, d) array streamed in blocks of ``rows_per_block`` rows, so peak memory is
-O(rows_per_block * d + N) instead of O(N d).
+O(rows_per_block * d + N) instead of O(N d). On a CUDA device a memory-mapped pool whose bulk
+fits in half of the free device memory is read once, block by block, into device memory
+(host memory stays one block), since streaming it at every pass would move N d numbers over the
+bus per block of picks.
 
 torch is imported lazily: ``import sim`` works without it.
 """
@@ -119,7 +122,9 @@ class RowSource:
             ``rows_per_block`` rows are materialized at a time) or a float tensor.
         weights: None or (N,) >= 0.
         dtype: bulk dtype (numpy float32 / float64). device: torch.device.
-        stream: force streaming (default: when phi is a numpy.memmap).
+        stream: force streaming (default: when phi is a numpy.memmap, unless its bulk fits in
+            half of a CUDA device's free memory (:func:`fits_on_device`): then it is loaded
+            onto the device once, block by block, and ``stream`` is False).
     """
 
     def __init__(self, phi: Any, weights: ArrayLike | None, dtype: DTypeLike,
@@ -152,6 +157,9 @@ class RowSource:
             self.N, self.d = phi.shape
             self._phi = phi
             self._scale = None if weights is None else np.sqrt(design_weights(weights, self.N))
+            if stream is None and fits_on_device(torch, device,
+                                                 self.N * self.d * self.dt.itemsize):
+                self._resident()
         else:
             V = design_vectors(phi, weights)                        # float64, validated
             self.N, self.d = V.shape
@@ -159,6 +167,20 @@ class RowSource:
                 warnings.filterwarnings("ignore", message=".*not writable.*")
                 self._bulk = torch.from_numpy(np.ascontiguousarray(V, dtype=self.dt)).to(device)
             self._v64 = V                                          # exact rows for re-scoring
+
+    def _resident(self) -> None:
+        """Load the memory-mapped rows onto the device once, block by block (validated as they
+        are read), instead of streaming them over the bus at every pass: the bulk then lives in
+        device memory, the host holds one block at a time. The exact float64 rows are the bulk's
+        own values when the file holds the bulk dtype and no weights scale it (a float32 value
+        is exact in float64), else they are read from the file when needed."""
+        self._bulk = self.torch.empty((self.N, self.d), dtype=self.tdt, device=self.device)
+        for lo in range(0, self.N, self.rows_per_block):
+            hi = min(lo + self.rows_per_block, self.N)
+            self._bulk[lo:hi] = self._load(np.s_[lo:hi], self.tdt)
+        if self._scale is None and self._phi.dtype == self.dt:
+            self._src = self._bulk
+        self.stream = False
 
     def blocks(self, dtype: torch.dtype | None = None
                ) -> Iterator[tuple[int, int, Tensor]]:
@@ -190,6 +212,17 @@ class RowSource:
         if self._scale is not None:
             X *= self._scale[key][:, None].astype(X.dtype)
         return self.torch.from_numpy(np.ascontiguousarray(X)).to(self.device)
+
+
+def fits_on_device(torch: Any, device: torch.device, nbytes: int) -> bool:
+    """Whether a memory-mapped pool's bulk of ``nbytes`` is loaded onto ``device`` once rather
+    than streamed at every pass: on a CUDA device when it takes at most half of the free memory
+    (the engine's other tensors are O(N + K d + d^2)); never on the CPU, where loading it would
+    undo the bounded host memory that streaming is for."""
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= free // 2
 
 
 def design_weights(weights: ArrayLike, N: int) -> np.ndarray:
