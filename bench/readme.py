@@ -28,7 +28,7 @@ POOLS = (
      "adpo design --data pool/ --solver greedy --n 10000 --float32",
      (("greedy", "out-of-core greedy"),)),
     ("one GPU", "adpo design --data pool/ --solver greedy --n 10000 --float32 --backend torch "
-     "--device cuda", (("gpu_scale", "greedy"),)),
+     "--device cuda", (("gpu_scale", "adpo design"), ("gpu_scale", "greedy"))),
     ("a Dask cluster (here: local worker processes)", "adpo design --data pool/ --solver greedi "
      "--n 10000 --scheduler tcp://HOST:8786", (("greedy", "GreeDi"), ("scale", "GreeDi"))),
 )
