@@ -56,8 +56,8 @@ SCALES = {
 
 def bench_in_memory(res, N, d, n, rates):
     from sim.design import greedy_select
-    from sim.design.greedy import _blas_threads
-    workers = _blas_threads()
+    from sim.design.greedy import blas_threads
+    workers = blas_threads()
     V = np.random.default_rng(0).standard_normal((N, d))
     greedy_select(V[:2000], 50)                 # warm-up
     flops = 2.0 * N * d * n

@@ -9,7 +9,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from sim.design import greedy_select
-from sim.design.greedy import BlockedGreedy, BulkProducts, GreedyState, _blas_threads
+from sim.design.greedy import BlockedGreedy, BulkProducts, GreedyState, blas_threads
 from sim.design.incremental import IncrementalGreedy
 from sim.dpo import dpo_weights, fit_dpo
 from sim.envs import gaussian_env
@@ -209,7 +209,7 @@ class _SpyProducts(BulkProducts):
 
     def rowsq(self, X, Wk):
         with self.lock:
-            self.calls.append((threading.current_thread().name, _blas_threads(), X.shape[0]))
+            self.calls.append((threading.current_thread().name, blas_threads(), X.shape[0]))
         return super().rowsq(X, Wk)
 
 
@@ -219,10 +219,10 @@ def test_map_rows_tiles_the_rows_once_on_the_workers_with_one_blas_thread(worker
 
     def fn(lo, hi):
         with lock:
-            seen.append((lo, hi, threading.current_thread().name, _blas_threads()))
+            seen.append((lo, hi, threading.current_thread().name, blas_threads()))
     with threadpool_limits(2, user_api="blas"):
         BulkProducts().map_rows(fn, 10_001, 1000, workers)
-        after = _blas_threads()
+        after = blas_threads()
     assert sorted((lo, hi) for lo, hi, _, _ in seen) == [
         (lo, min(lo + 1000, 10_001)) for lo in range(0, 10_001, 1000)]
     names = {name for _, _, name, _ in seen}
@@ -289,10 +289,10 @@ def test_greedy_selectors_pick_with_one_blas_thread_and_fit_with_all():
     sel.products = spy
     fit_threads = []
     fit = sel._fit
-    sel._fit = lambda idx, s: (fit_threads.append(_blas_threads()), fit(idx, s))[1]
+    sel._fit = lambda idx, s: (fit_threads.append(blas_threads()), fit(idx, s))[1]
     with threadpool_limits(2, user_api="blas"):
         picks = sel.select(700)
-        assert _blas_threads() == 2
+        assert blas_threads() == 2
     assert {t for _, t, _ in spy.calls} == {1} and fit_threads and set(fit_threads) == {2}
     assert any(name.startswith("adpo-rows") for name, _, _ in spy.calls)
     with threadpool_limits(1, user_api="blas"):

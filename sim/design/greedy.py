@@ -112,7 +112,7 @@ class BulkProducts:
         wait for each other (``bench_greedy`` measures the engine beside a busy core)."""
         starts = range(0, total, chunk)
         if workers is None:
-            workers = _ROW_WORKERS.get() or _blas_threads()
+            workers = _ROW_WORKERS.get() or blas_threads()
         workers = min(workers, len(starts)) if self.parallel_rows else 1
         if workers <= 1:
             for lo in starts:
@@ -150,7 +150,7 @@ def _blas_controller() -> Any:
     return _CONTROLLER
 
 
-def _blas_threads() -> int:
+def blas_threads() -> int:
     """The number of BLAS threads in effect now (1 under ``threadpool_limits(1)``)."""
     return max([int(i.get("num_threads") or 1) for i in _blas_controller().info()] or [1])
 
@@ -166,7 +166,7 @@ def row_threads() -> Iterator[int]:
     are too small to share between threads, and a multi-threaded BLAS call on them waits for
     its threads inside every call. Used by :func:`greedy_select` and by the greedy selectors'
     picks (not their fits of theta_hat, which keep BLAS's threads)."""
-    workers = _ROW_WORKERS.get() or _blas_threads()
+    workers = _ROW_WORKERS.get() or blas_threads()
     token = _ROW_WORKERS.set(workers)
     try:
         if workers <= 1:
