@@ -14,6 +14,7 @@ python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_design_torch.py \
     tests/test_design_torch_incremental.py tests/test_design_relaxed_torch.py \
+    tests/test_select_backend.py \
     -k "cuda or gpu or compaction" 2>&1 | tee "$OUT/pytest_cuda.log" | tail -12
 taskset -c 0,1 env OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 timeout "${GPU_SCALE_TIMEOUT:-420}" \
     python3 -m bench.gpu_scale --compare 131072 4096 4000 --incremental 65536 256 4096 --pool \

@@ -15,6 +15,8 @@ from sim.design.torch_greedy import TorchEngine
 from sim.envs import gaussian_env
 from sim.selectors import make_selector
 
+from helpers import torch_devices  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def data_file(tmp_path_factory):
@@ -146,6 +148,31 @@ def test_cuda_routes_or_refuses_in_one_line(data_file, capsys, monkeypatch, extr
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1
     assert ("--device cpu" in err and not calls) if refused else ("stopped" in err and calls)
+
+
+GPUS = [dev for dev in torch_devices() if dev != "cpu"]
+
+
+@pytest.mark.parametrize("device", GPUS or [pytest.param("cuda", marks=pytest.mark.skip(
+    reason="no CUDA device (run this file on a GPU machine)"))])
+@pytest.mark.parametrize("extra", [
+    ["--method", "apo"],                                              # device engine
+    ["--method", "adpo+"],                                            # device engine, weights
+    ["--method", "adpo", "--candidates", "32"],                       # incremental, refits
+    ["--method", "oracle", "--record-kappa"],                         # incremental, maintained
+])
+def test_select_on_a_gpu_picks_what_numpy_picks(data_file, tmp_path, extra, device):
+    # the routes the test above reaches, run to the end on a real CUDA device
+    path, _ = data_file
+    res = {}
+    for backend, dev in (("numpy", []), ("torch", ["--device", device])):
+        out = tmp_path / f"{backend}.json"
+        assert main(["select", "--data", str(path), "--n", "60", *extra, "--seed", "3",
+                     "--backend", backend, *dev, "--out", str(out)]) == 0
+        res[backend] = json.loads(out.read_text())
+    assert res["torch"]["indices"] == res["numpy"]["indices"]
+    assert res["torch"]["weighted_logdet"] == pytest.approx(res["numpy"]["weighted_logdet"],
+                                                            rel=1e-12)
 
 
 def test_device_without_the_torch_backend_is_refused(data_file, tmp_path, capsys):
