@@ -147,3 +147,19 @@ def test_a_pool_loaded_onto_the_device_once_gives_the_same_picks(tmp_path, monke
     assert out.logdet == pytest.approx(ref.logdet, rel=1e-12)
     src, = sources
     assert (src._src is src._bulk) == (file_dtype == dtype and not weighted)
+    assert out.info["load_seconds"] > 0 and streamed.info["load_seconds"] is None
+
+
+@pytest.mark.parametrize("resident", [False, True])
+def test_a_pool_with_a_nan_is_refused_streamed_or_loaded(tmp_path, monkeypatch, resident):
+    # the loaded path checks the rows on the device (after the copy), the streamed one on the
+    # host: either way a NaN in the file's last block is refused in one line, before any pick
+    import sim.design.torch_greedy as tg
+    V = np.random.default_rng(6).standard_normal((3000, 8)).astype(np.float32)
+    V[2999, 3] = np.nan
+    np.save(tmp_path / "phi.npy", V)
+    mm = np.load(tmp_path / "phi.npy", mmap_mode="r")
+    if resident:
+        monkeypatch.setattr(tg, "fits_on_device", lambda *a: True)
+    with pytest.raises(ValueError, match="phi: contains NaN"):
+        greedy_select_torch(mm, 10, dtype=np.float32, rows_per_block=700, host_picks=False)

@@ -139,6 +139,7 @@ class RowSource:
         self._bulk: Tensor | None = None
         self._v64: np.ndarray | None = None
         self._src: Tensor | None = None
+        self.load_seconds: float | None = None  # reading a memory-mapped pool onto the device
         if torch.is_tensor(phi):
             # A tensor (e.g. generated on the GPU): the bulk is its values in the bulk dtype and
             # the exact rows are its own values in float64.
@@ -169,18 +170,40 @@ class RowSource:
             self._v64 = V                                          # exact rows for re-scoring
 
     def _resident(self) -> None:
-        """Load the memory-mapped rows onto the device once, block by block (validated as they
-        are read), instead of streaming them over the bus at every pass: the bulk then lives in
-        device memory, the host holds one block at a time. The exact float64 rows are the bulk's
-        own values when the file holds the bulk dtype and no weights scale it (a float32 value
-        is exact in float64), else they are read from the file when needed."""
-        self._bulk = self.torch.empty((self.N, self.d), dtype=self.tdt, device=self.device)
-        for lo in range(0, self.N, self.rows_per_block):
-            hi = min(lo + self.rows_per_block, self.N)
-            self._bulk[lo:hi] = self._load(np.s_[lo:hi], self.tdt)
+        """Load the memory-mapped rows onto the device once, block by block, instead of
+        streaming them over the bus at every pass: the bulk then lives in device memory and the
+        host holds two blocks. Each block is copied from the file into one of two host buffers
+        (page-locked on CUDA, so the copy to the device runs while the next block is read), in
+        the bulk dtype and scaled by sqrt(w) as :meth:`_load` does, and checked for NaN or
+        infinite values on the device. The exact float64 rows are the bulk's own values when the
+        file holds the bulk dtype and no weights scale it (a float32 value is exact in float64),
+        else they are read from the file when needed."""
+        t0 = time.perf_counter()
+        torch, step = self.torch, min(self.rows_per_block, self.N)
+        cuda = self.device.type == "cuda"
+        self._bulk = torch.empty((self.N, self.d), dtype=self.tdt, device=self.device)
+        bufs = [torch.empty((step, self.d), dtype=self.tdt, pin_memory=cuda) for _ in range(2)]
+        done: list[Any] = [None, None]
+        finite = torch.ones((), dtype=torch.bool, device=self.device)
+        for b, lo in enumerate(range(0, self.N, step)):
+            hi, b = min(lo + step, self.N), b % 2
+            if done[b] is not None:
+                done[b].synchronize()           # the buffer's last copy to the device is over
+            X = bufs[b][:hi - lo].numpy()
+            np.copyto(X, self._phi[lo:hi], casting="same_kind")
+            if self._scale is not None:
+                X *= self._scale[lo:hi, None].astype(X.dtype)
+            self._bulk[lo:hi].copy_(bufs[b][:hi - lo], non_blocking=cuda)
+            finite &= torch.isfinite(self._bulk[lo:hi]).all()
+            if cuda:
+                done[b] = torch.cuda.Event()
+                done[b].record()
+        if not bool(finite):
+            raise ValueError("phi: contains NaN or infinite values")
         if self._scale is None and self._phi.dtype == self.dt:
             self._src = self._bulk
         self.stream = False
+        self.load_seconds = time.perf_counter() - t0
 
     def blocks(self, dtype: torch.dtype | None = None
                ) -> Iterator[tuple[int, int, Tensor]]:
@@ -531,7 +554,8 @@ def _device_select(torch: Any, dev: Any, V: Any, n: int, *, gamma: float,
         evals += k * src.N
     info = {"method": "blocked", "backend": "torch", "device": str(dev), "dtype": src.dt.name,
             "blocks": nblocks, "evaluations": int(evals), "reanchors": reanchors,
-            "streamed": src.stream, "host_picks": False, "compactions": 0}
+            "streamed": src.stream, "load_seconds": src.load_seconds, "host_picks": False,
+            "compactions": 0}
     return DesignResult(solver="greedy", indices=np.asarray(picks, dtype=np.int64),
                         logdet=float(state.logdet), support=n, iterations=n,
                         seconds=time.perf_counter() - t0,
