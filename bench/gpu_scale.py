@@ -46,6 +46,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -91,6 +92,20 @@ def main(argv=None) -> int:
     ap.add_argument("--pool-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                     help="where --pool writes its folder (removed afterwards)")
     args = ap.parse_args(argv)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        ap.error(f"--out: the folder of {args.out} does not exist; create it or name another")
+    big = (20_000, 64, 500) if args.tiny else (1_000_000, 4096, 10_000)
+    big = (args.N or big[0], args.d or big[1], args.n or big[2])
+    if args.pool:   # the pool folder holds the timing run's N x d float32 rows
+        import shutil
+        need = 4.0 * big[0] * big[1] * 1.05
+        where = args.pool_dir or tempfile.gettempdir()
+        if not os.path.isdir(where):
+            ap.error(f"--pool-dir: {where} is not a folder; name an existing one")
+        free = shutil.disk_usage(where).free
+        if free < need:
+            ap.error(f"--pool-dir: {where} has {free / 2**30:.1f} GB free, the pool needs "
+                     f"{need / 2**30:.1f} GB; name a folder with room")
 
     import torch
 
@@ -101,8 +116,6 @@ def main(argv=None) -> int:
     torch.backends.cudnn.allow_tf32 = False
     dev = resolve_device(args.device)
     check = (3000, 32, 100) if args.tiny else (100_000, 512, 500)
-    big = (20_000, 64, 500) if args.tiny else (1_000_000, 4096, 10_000)
-    big = (args.N or big[0], args.d or big[1], args.n or big[2])
     warm = (2000, big[1], 20)
     from bench.common import Results
     from sim.io import atomic_write_text
@@ -302,7 +315,6 @@ def _pool_cli(torch, dev, N, d, n, *, seed, unit_norm, ref, where):
     process, timed as a whole (reading the pool onto the device included); its picks must be
     the in-memory run's ``ref``."""
     import shutil
-    import tempfile
 
     from adpo.cli import main as adpo
     from sim.store import PoolWriter

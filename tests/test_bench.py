@@ -148,3 +148,18 @@ def test_gpu_scale_smoke_on_the_cpu(tmp_path):
     assert [h["benchmark"].split(" ")[0] for h in rec["headlines"]] == [
         "greedy", "adpo", "incremental", "incremental"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json"]   # the pool was removed
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--out", "/nonexistent-dir/g.json"], "--out"),
+    (["--out", "g.json", "--pool", "--pool-dir", "/nonexistent-dir"], "--pool-dir"),
+    (["--out", "g.json", "--pool", "--N", "10000000000000"], "GB free"),
+])
+def test_gpu_scale_refuses_bad_paths_before_any_work(tmp_path, monkeypatch, capsys, args, needle):
+    from bench import gpu_scale
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        gpu_scale.main(["--device", "cpu", "--tiny", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and needle in err[-1]
+    assert list(tmp_path.iterdir()) == []
