@@ -2,7 +2,8 @@
 # Issue 15's GPU checks on a machine with numpy, scipy, torch and pytest and no package
 # registries (nothing else travels): writes its logs and gpu_scale.json to $OUT.
 # 1. the torch backend's equality tests with their CUDA parameters (the blocked engine's device
-#    path, the incremental engine's products, Frank-Wolfe), selected by -k;
+#    path, the incremental engine's products, Frank-Wolfe, adpo select's device routes, the DPO
+#    MLE), selected by -k; SKIP_SCALE=1 stops after them;
 # 2. bench.gpu_scale: the picks check, N = 1e6 x 4096 timing, the same rows selected by
 #    `adpo design` from a pool folder, numpy on 2 host cores vs the GPU on one instance, and the
 #    incremental engine (record_kappa and m candidates) on numpy vs the GPU.
@@ -14,8 +15,9 @@ python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_design_torch.py \
     tests/test_design_torch_incremental.py tests/test_design_relaxed_torch.py \
-    tests/test_select_backend.py \
+    tests/test_select_backend.py tests/test_dpo_torch.py \
     -k "cuda or gpu or compaction" 2>&1 | tee "$OUT/pytest_cuda.log" | tail -12
+[ "${SKIP_SCALE:-0}" = 1 ] && exit 0
 taskset -c 0,1 env OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 timeout "${GPU_SCALE_TIMEOUT:-420}" \
     python3 -m bench.gpu_scale --compare 131072 4096 4000 --incremental 65536 256 4096 --pool \
     --out "$OUT/gpu_scale.json" 2>&1 | tee "$OUT/gpu_scale.log"
