@@ -197,16 +197,7 @@ def main(argv=None) -> int:
     if "compare" in out:
         res_out.headlines.append(compare_headline(out["compare"], gpu))
     if "pool" in out:
-        p = out["pool"]
-        res_out.headlines.append({
-            "benchmark": f"adpo design on one GPU ({gpu}) from a float32 pool folder, "
-                         f"N = {p['N']:.0e}, d = {p['d']}, n = {p['n']:.0e}",
-            "ours": f"{p['cli_wall_seconds']:.1f} s for the whole command ({p['solver_seconds']:.1f} s "
-                    f"reading the pool onto the device and selecting"
-                    + (f", of which {p['load_seconds']:.1f} s reading" if p["load_seconds"]
-                       else "") + ")",
-            "reference": f"picks equal to those of greedy on one GPU from the same rows in "
-                         f"memory: {p['picks_equal']}"})
+        res_out.headlines.append(pool_headline(out["pool"], gpu))
     for row in out.get("incremental", []):
         res_out.headlines.append(incremental_headline(row, gpu))
     payload = res_out.payload()
@@ -260,6 +251,18 @@ def _compare(torch, dev, N, d, n, *, seed):
             "cpu_blas": blas, "picks_equal": bool(np.array_equal(res.indices, ref.indices)),
             "first_mismatch": _first_mismatch(res.indices, ref.indices),
             "logdet_cpu": ref.logdet, "logdet_device": res.logdet}
+
+
+def pool_headline(p: dict, gpu: str) -> dict:
+    """The README row of the ``pool`` table: ``adpo design`` from a pool folder on the GPU."""
+    return {"benchmark": f"adpo design on one GPU ({gpu}) from a float32 pool folder, "
+                         f"N = {p['N']:.0e}, d = {p['d']}, n = {p['n']:.0e}",
+            "ours": f"{p['cli_wall_seconds']:.1f} s for the whole command ({p['solver_seconds']:.1f} "
+                    f"s reading the pool onto the device and selecting"
+                    + (f", of which {p['load_seconds']:.1f} s reading" if p["load_seconds"]
+                       else "") + ")",
+            "reference": f"picks equal to those of greedy on one GPU from the same rows in "
+                         f"memory: {p['picks_equal']}"}
 
 
 def incremental_headline(r: dict, gpu: str) -> dict:

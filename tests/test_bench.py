@@ -163,3 +163,20 @@ def test_gpu_scale_refuses_bad_paths_before_any_work(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and needle in err[-1]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_committed_gpu_headlines_are_rendered_from_their_tables():
+    # bench/results/gpu_scale.json comes from a GPU machine (bench/gpu_design.sh): its README
+    # rows must be what bench.gpu_scale's headline functions make of its own tables, so no
+    # number in them is typed by hand (a hand-edited speed-up fails here)
+    from bench import gpu_scale
+    rec = common.load(common.RESULTS_DIR / "gpu_scale.json")
+    gpu, t = rec["machine"]["gpu"], rec["tables"]
+    want = ([gpu_scale.compare_headline(r, gpu) for r in t.get("compare", [])]
+            + [gpu_scale.pool_headline(r, gpu) for r in t.get("pool", [])]
+            + [gpu_scale.incremental_headline(r, gpu) for r in t.get("incremental", [])])
+    assert want and rec["headlines"][1:] == want
+    timing = t["timing"][0]
+    assert rec["headlines"][0]["ours"] == f"{timing['seconds']:.1f} s"
+    edited = {**t["compare"][0], "speedup": t["compare"][0]["speedup"] * 1.1}
+    assert gpu_scale.compare_headline(edited, gpu) != rec["headlines"][1]

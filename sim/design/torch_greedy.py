@@ -39,7 +39,7 @@ Rows come from a :class:`RowSource`: an in-memory array (moved to the device onc
 memory-mapped (N, d) array streamed in blocks of ``rows_per_block`` rows, so peak memory is
 O(rows_per_block * d + N) instead of O(N d). On a CUDA device a memory-mapped pool whose bulk
 fits in half of the free device memory is read once, block by block, into device memory
-(host memory stays one block), since streaming it at every pass would move N d numbers over the
+(host memory stays two blocks), since streaming it at every pass would move N d numbers over the
 bus per block of picks.
 
 torch is imported lazily: ``import sim`` works without it.
