@@ -17,7 +17,11 @@ timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_design_torch.py 
     tests/test_design_torch_incremental.py tests/test_design_relaxed_torch.py \
     tests/test_select_backend.py tests/test_dpo_torch.py \
     -k "cuda or gpu or compaction" 2>&1 | tee "$OUT/pytest_cuda.log" | tail -12
-[ "${SKIP_SCALE:-0}" = 1 ] && exit 0
+tests_rc=${PIPESTATUS[0]}
+[ "${SKIP_SCALE:-0}" = 1 ] && exit "$tests_rc"
 taskset -c 0,1 env OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 timeout "${GPU_SCALE_TIMEOUT:-420}" \
     python3 -m bench.gpu_scale --compare 131072 4096 4000 --incremental 65536 256 4096 --pool \
     --out "$OUT/gpu_scale.json" 2>&1 | tee "$OUT/gpu_scale.log"
+scale_rc=${PIPESTATUS[0]}
+# non-zero when a CUDA test failed or a picks check of the benchmark did
+exit $(( tests_rc != 0 ? tests_rc : scale_rc ))
