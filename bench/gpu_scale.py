@@ -247,7 +247,7 @@ def _compare(torch, dev, N, d, n, *, seed):
         blas = None
     return {"N": N, "d": d, "n": n, "dtype": "float32", "cpu_seconds": t_cpu,
             "device_seconds": t_dev, "speedup": t_cpu / t_dev,
-            "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "cpu_affinity": _cpu_cores(),
             "cpu_blas": blas, "picks_equal": bool(np.array_equal(res.indices, ref.indices)),
             "first_mismatch": _first_mismatch(res.indices, ref.indices),
             "logdet_cpu": ref.logdet, "logdet_device": res.logdet}
@@ -299,8 +299,7 @@ def _incremental(torch, dev, N, d, m, *, n, seed):
         row = {"mode": mode, "N": N, "d": d, "n": n, "candidates": m if mode == "subset" else N,
                "dtype": "float64", "cpu_seconds": t_cpu, "device_seconds": t_dev,
                "speedup": t_cpu / t_dev,
-               "cpu_affinity": (len(os.sched_getaffinity(0))
-                                if hasattr(os, "sched_getaffinity") else None),
+               "cpu_affinity": _cpu_cores(),
                "picks_equal": bool(np.array_equal(res.indices, ref.indices)),
                "first_mismatch": _first_mismatch(res.indices, ref.indices),
                "evaluations_equal": res.info["evaluations"] == ref.info["evaluations"],
@@ -320,6 +319,7 @@ def _pool_cli(torch, dev, N, d, n, *, seed, unit_norm, ref, where):
     import shutil
 
     from adpo.cli import main as adpo
+    from sim.io import read_json
     from sim.store import PoolWriter
 
     tmp = tempfile.mkdtemp(dir=where)
@@ -333,13 +333,14 @@ def _pool_cli(torch, dev, N, d, n, *, seed, unit_norm, ref, where):
             w.put("b", np.zeros(N))
         t_write = time.perf_counter() - t0
         del V
-        torch.cuda.empty_cache() if dev.type == "cuda" else None
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
         t0 = time.perf_counter()
         rc = adpo(["design", "--data", f"{tmp}/pool", "--solver", "greedy", "--n", str(n),
                    "--float32", "--backend", "torch", "--device", str(dev),
                    "--out", f"{tmp}/design.json"])
         wall = time.perf_counter() - t0
-        got = json.load(open(f"{tmp}/design.json")) if rc == 0 else {}
+        got = read_json(f"{tmp}/design.json", "design output") if rc == 0 else {}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     idx = np.asarray(got.get("indices", []), dtype=np.int64)
@@ -349,6 +350,11 @@ def _pool_cli(torch, dev, N, d, n, *, seed, unit_norm, ref, where):
             "logdet": got.get("logdet"), "logdet_in_memory_engine": ref.logdet,
             "picks_equal": bool(np.array_equal(idx, ref.indices)),
             "first_mismatch": _first_mismatch(idx, ref.indices) if idx.size == n else 0}
+
+
+def _cpu_cores():
+    """The CPU cores this process may run on (``taskset``), the CPU side of a GPU/CPU ratio."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
 
 
 def _first_mismatch(a, b):
