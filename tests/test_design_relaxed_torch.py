@@ -3,6 +3,9 @@ cvxpy and dense solves; the CLI's ``--backend torch`` for ``--solver fw``; and m
 step, a wrong certificate, a torch update that drifts from numpy's) that these checks reject."""
 
 import json
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -158,3 +161,20 @@ def test_bad_backend_in_the_api():
         fw_design(V, backend="jax")
     with pytest.raises(ValueError, match="device"):
         fw_design(V, device="cuda")
+
+
+def test_read_only_rows_reach_torch_without_a_warning(tmp_path):
+    """A loaded .npz or a pool gives read-only arrays; ``adpo design --solver fw --backend torch``
+    printed torch's "NumPy array is not writable" UserWarning for them. torch warns once per
+    process, so the check runs in a fresh one, with every warning an error (mutant: TorchRows
+    calling torch.from_numpy directly, as it did, exits non-zero here)."""
+    code = ("import warnings, numpy as np\n"
+            "from sim.design.relaxed_rows import TorchRows\n"
+            "V = np.arange(12.0).reshape(4, 3); V.setflags(write=False)\n"
+            "warnings.simplefilter('error')\n"
+            "rows = TorchRows(V)\n"
+            "assert rows.take(np.array([2, 0])).X.tolist() == [[6, 7, 8], [0, 1, 2]]\n")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -106,19 +106,22 @@ class TorchRows:
         self.device = resolve_device(device) if _tensor is None else _tensor.device
         self.V = V                                   # host rows (float64 numpy)
         self.shape = V.shape
-        self.X = torch.from_numpy(V).to(self.device) if _tensor is None else _tensor
+        self.X = self._t(V, None) if _tensor is None else _tensor
         self.g = torch.empty(0, dtype=torch.float64, device=self.device)
 
     def take(self, idx: np.ndarray) -> TorchRows:
         rows = self.host_rows(idx)
-        t = self.torch.from_numpy(rows).to(self.device)
+        t = self._t(rows, None)
         return TorchRows(rows, _tensor=t)
 
     def host_rows(self, idx: Any) -> np.ndarray:
         return np.asarray(self.V[idx], dtype=np.float64)
 
     def _t(self, a: np.ndarray, dtype: Any) -> Any:
-        return self.torch.from_numpy(np.ascontiguousarray(a)).to(device=self.device, dtype=dtype)
+        """a on the device (in ``dtype``; None: a's own), through torch_greedy.from_numpy (a
+        read-only array, e.g. rows of a loaded .npz or a pool, is read without a warning)."""
+        from .torch_greedy import from_numpy
+        return from_numpy(self.torch, a).to(device=self.device, dtype=dtype)
 
     def _scan(self, L: np.ndarray, exact: bool) -> Any:
         torch = self.torch
@@ -153,7 +156,7 @@ class TorchRows:
         return int(j), float(v)
 
     def values(self, idx: np.ndarray) -> np.ndarray:
-        return self.g[self.torch.from_numpy(idx).to(self.device)].cpu().numpy()
+        return self.g[self._t(idx, None)].cpu().numpy()
 
 
 def check_backend(backend: str, device: str) -> None:

@@ -94,7 +94,7 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def _from_numpy(torch: Any, X: np.ndarray, dtype: Any = None) -> Tensor:
+def from_numpy(torch: Any, X: np.ndarray, dtype: Any = None) -> Tensor:
     """A tensor on X's memory (a view when X is contiguous in ``dtype``); a read-only X (a
     pool) is fine: torch only reads it."""
     with warnings.catch_warnings():
@@ -326,7 +326,7 @@ class TorchProducts(BulkProducts):
         return TorchRowProducts(phi, self.device)
 
     def _t(self, X: np.ndarray, dtype: Any = None) -> Tensor:
-        return _from_numpy(self.torch, X, dtype)
+        return from_numpy(self.torch, X, dtype)
 
     def rowsq(self, X: np.ndarray, Wk: np.ndarray) -> np.ndarray:
         # (k x m) = W_k X^T, summed over k: MKL's float64 kernels run this layout up to twice
@@ -367,7 +367,7 @@ class TorchRowProducts(RowProducts):
         self._h_key: tuple[int, int] | None = None
 
     def _dev(self, X: np.ndarray) -> Tensor:
-        return _from_numpy(self.torch, X, np.float64).to(self.device)
+        return from_numpy(self.torch, X, np.float64).to(self.device)
 
     def scores(self, state: GreedyState, idx: np.ndarray) -> np.ndarray:
         # GreedyState.scores' arithmetic: x^T H^{-1} x over the folded H^{-1}, minus
