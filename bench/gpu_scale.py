@@ -28,7 +28,11 @@ float64 (measured on an H200: 5 such passes, 8.9 s instead of 6.3 s for n = 1e4)
 5. pool (``--pool``): the timing run's rows written as a float32 pool folder (``--pool-dir``,
    default /dev/shm) and selected from by the CLI, ``adpo design --data POOL --solver greedy
    --float32 --backend torch --device cuda``, timed as one command (the pool is read onto the
-   device once); its picks must be the in-memory timing run's.
+   device once); its picks must be the in-memory timing run's. ``--pool-partial F`` then runs
+   the same command for ``--pool-partial-n`` picks twice more: with all rows resident, and with
+   device memory held back (a placeholder tensor) so that only a fraction F of the rows fits
+   beside the engine's working memory and the rest is streamed at every pass (CUDA only: on the
+   CPU nothing is loaded onto a device); picks must be the in-memory run's first ones.
 
 TF32 is switched off (it would change float32 products to ~1e-3 relative precision).
 Only numpy, scipy, torch and this repository are needed (no cvxpy, no dask).
@@ -91,11 +95,22 @@ def main(argv=None) -> int:
                          "from it with the CLI (adpo design --backend torch --device ...)")
     ap.add_argument("--pool-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                     help="where --pool writes its folder (removed afterwards)")
+    ap.add_argument("--pool-partial", type=float, default=None, metavar="F",
+                    help="with --pool: also select with only a fraction F (0 < F < 1) of the "
+                         "pool's rows fitting in device memory")
+    ap.add_argument("--pool-partial-n", type=int, default=1000, help="picks of --pool-partial")
     args = ap.parse_args(argv)
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         ap.error(f"--out: the folder of {args.out} does not exist; create it or name another")
     big = (20_000, 64, 500) if args.tiny else (1_000_000, 4096, 10_000)
     big = (args.N or big[0], args.d or big[1], args.n or big[2])
+    if args.pool_partial is not None and not (args.pool and 0 < args.pool_partial < 1
+                                              and args.device.startswith("cuda")):
+        ap.error(f"--pool-partial: a fraction 0 < F < 1, with --pool and a CUDA --device; got "
+                 f"{args.pool_partial}")
+    if args.pool_partial is not None and not 0 < args.pool_partial_n <= big[2]:
+        ap.error(f"--pool-partial-n: 1 to the timing run's n = {big[2]}, got "
+                 f"{args.pool_partial_n}")
     if args.pool:   # the pool folder holds the timing run's N x d float32 rows
         import shutil
         need = 4.0 * big[0] * big[1] * 1.05
@@ -174,10 +189,16 @@ def main(argv=None) -> int:
     res_out.add("timing", **out["timing"])
     del V
     if args.pool:
-        out["pool"] = _pool_cli(torch, dev, N, d, n, seed=args.seed, unit_norm=args.unit_norm,
-                                ref=res, where=args.pool_dir)
+        out["pool"], partial = _pool_cli(torch, dev, N, d, n, seed=args.seed,
+                                         unit_norm=args.unit_norm, ref=res, where=args.pool_dir,
+                                         partial=args.pool_partial,
+                                         partial_n=args.pool_partial_n)
         print(json.dumps(out["pool"]), flush=True)
         res_out.add("pool", **out["pool"])
+        if partial:
+            out["pool_partial"] = partial
+            print(json.dumps(partial), flush=True)
+            res_out.add("pool_partial", **partial)
     if args.compare:
         out["compare"] = _compare(torch, dev, *args.compare, seed=args.seed)
         print(json.dumps(out["compare"]), flush=True)
@@ -198,6 +219,8 @@ def main(argv=None) -> int:
         res_out.headlines.append(compare_headline(out["compare"], gpu))
     if "pool" in out:
         res_out.headlines.append(pool_headline(out["pool"], gpu))
+    if "pool_partial" in out:
+        res_out.headlines.append(pool_partial_headline(out["pool_partial"], gpu))
     for row in out.get("incremental", []):
         res_out.headlines.append(incremental_headline(row, gpu))
     payload = res_out.payload()
@@ -207,6 +230,7 @@ def main(argv=None) -> int:
     ok = ok and out.get("compare", {}).get("picks_equal", True)
     ok = ok and all(r["picks_equal"] for r in out.get("incremental", []))
     ok = ok and out.get("pool", {}).get("picks_equal", True)
+    ok = ok and out.get("pool_partial", {}).get("picks_equal", True)
     return 0 if ok else 1
 
 
@@ -265,6 +289,21 @@ def pool_headline(p: dict, gpu: str) -> dict:
                          f"memory: {p['picks_equal']}"}
 
 
+def pool_partial_headline(p: dict, gpu: str) -> dict:
+    """The README row of the ``pool_partial`` table: the same command when only part of the
+    pool fits in device memory (the rest streamed at every pass) against all of it resident."""
+    share = f"{p['resident_rows'] / p['N']:.0%}" if p["resident_rows"] is not None else "?"
+    return {"benchmark": f"adpo design on one GPU ({gpu}) from a float32 pool folder of which "
+                         f"only {share} of the rows fit in device "
+                         f"memory (the rest streamed at every pass), N = {p['N']:.0e}, "
+                         f"d = {p['d']}, n = {p['n']}",
+            "ours": f"{p['cli_wall_seconds']:.1f} s for the whole command ({p['blocks']} "
+                    f"blocks of picks, each followed by a pass over the streamed rows)",
+            "reference": f"all rows resident: {p['all_resident_cli_wall_seconds']:.1f} s; "
+                         f"picks equal to the in-memory run's first {p['n']}: "
+                         f"{p['picks_equal']}"}
+
+
 def incremental_headline(r: dict, gpu: str) -> dict:
     """The README row of one ``incremental`` row: the engine's products on the GPU vs numpy."""
     mode = ("record_kappa (all N scores downdated per pick)" if r["mode"] == "maintained"
@@ -311,15 +350,16 @@ def _incremental(torch, dev, N, d, m, *, n, seed):
     return rows
 
 
-def _pool_cli(torch, dev, N, d, n, *, seed, unit_norm, ref, where):
+def _pool_cli(torch, dev, N, d, n, *, seed, unit_norm, ref, where, partial=None,
+              partial_n=1000):
     """The timing run's rows written as a float32 pool folder (sim.store), then
     ``adpo design --data POOL --solver greedy --float32 --backend torch --device DEV`` in this
     process, timed as a whole (reading the pool onto the device included); its picks must be
-    the in-memory run's ``ref``."""
+    the in-memory run's ``ref``. With ``partial`` (a fraction F), the same command for
+    ``partial_n`` picks with all rows resident and with only F of them (:func:`_partial`).
+    Returns (the pool row, the partial row or None)."""
     import shutil
 
-    from adpo.cli import main as adpo
-    from sim.io import read_json
     from sim.store import PoolWriter
 
     tmp = tempfile.mkdtemp(dir=where)
@@ -335,21 +375,67 @@ def _pool_cli(torch, dev, N, d, n, *, seed, unit_norm, ref, where):
         del V
         if dev.type == "cuda":
             torch.cuda.empty_cache()
-        t0 = time.perf_counter()
-        rc = adpo(["design", "--data", f"{tmp}/pool", "--solver", "greedy", "--n", str(n),
-                   "--float32", "--backend", "torch", "--device", str(dev),
-                   "--out", f"{tmp}/design.json"])
-        wall = time.perf_counter() - t0
-        got = read_json(f"{tmp}/design.json", "design output") if rc == 0 else {}
+        rc, wall, got = _design_cli(f"{tmp}/pool", n, dev)
+        idx = np.asarray(got.get("indices", []), dtype=np.int64)
+        row = {"N": N, "d": d, "n": n, "dtype": "float32", "write_seconds": t_write, "rc": rc,
+               "cli_wall_seconds": wall, "solver_seconds": got.get("seconds"),
+               "load_seconds": got.get("info", {}).get("load_seconds"),
+               "resident_rows": got.get("info", {}).get("resident_rows"),
+               "logdet": got.get("logdet"), "logdet_in_memory_engine": ref.logdet,
+               "picks_equal": bool(np.array_equal(idx, ref.indices)),
+               "first_mismatch": _first_mismatch(idx, ref.indices) if idx.size == n else 0}
+        part = (None if partial is None else
+                _partial(torch, dev, f"{tmp}/pool", N, d, partial, partial_n, ref.indices))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return row, part
+
+
+def _design_cli(pool, n, dev):
+    """``adpo design`` (greedy, float32 bulk, torch on ``dev``) on the pool folder, in this
+    process: (exit code, wall seconds of the whole command, its JSON output or {})."""
+    from adpo.cli import main as adpo
+    from sim.io import read_json
+
+    out = os.path.join(os.path.dirname(pool), "design.json")
+    t0 = time.perf_counter()
+    rc = adpo(["design", "--data", pool, "--solver", "greedy", "--n", str(n), "--float32",
+               "--backend", "torch", "--device", str(dev), "--out", out, "--force"])
+    wall = time.perf_counter() - t0
+    return rc, wall, (read_json(out, "design output") if rc == 0 else {})
+
+
+def _partial(torch, dev, pool, N, d, frac, n, ref_indices):
+    """The CLI for n picks with all rows resident, then with only ``frac`` of them: a
+    placeholder tensor holds the CUDA device's free memory beyond the engine's working memory
+    (sim.design.torch_greedy.working_bytes) plus frac of the pool's float32 bulk, so the
+    engine's own rule (device_rows) loads that much and streams the rest."""
+    from sim.design.torch_greedy import working_bytes
+
+    runs = {}
+    for key in ("all", "partial"):
+        torch.cuda.empty_cache()
+        held = None
+        if key == "partial":
+            free = torch.cuda.mem_get_info(dev)[0]
+            spare = free - working_bytes(N, d, 65536) - int(frac * N) * d * 4
+            held = torch.empty(max(spare, 0), dtype=torch.uint8, device=dev)
+        runs[key] = _design_cli(pool, n, dev)
+        del held
+    (rc_all, wall_all, all_), (rc, wall, got) = runs["all"], runs["partial"]
+    info = got.get("info", {})
     idx = np.asarray(got.get("indices", []), dtype=np.int64)
-    return {"N": N, "d": d, "n": n, "dtype": "float32", "write_seconds": t_write, "rc": rc,
+    want = np.asarray(ref_indices[:n])
+    return {"N": N, "d": d, "n": n, "dtype": "float32", "fraction_asked": frac, "rc": rc,
+            "rc_all_resident": rc_all, "resident_rows": info.get("resident_rows"),
+            "all_resident_rows": all_.get("info", {}).get("resident_rows"),
+            "blocks": info.get("blocks"),
             "cli_wall_seconds": wall, "solver_seconds": got.get("seconds"),
-            "load_seconds": got.get("info", {}).get("load_seconds"),
-            "logdet": got.get("logdet"), "logdet_in_memory_engine": ref.logdet,
-            "picks_equal": bool(np.array_equal(idx, ref.indices)),
-            "first_mismatch": _first_mismatch(idx, ref.indices) if idx.size == n else 0}
+            "load_seconds": info.get("load_seconds"),
+            "all_resident_cli_wall_seconds": wall_all,
+            "picks_equal": bool(np.array_equal(idx, want)
+                                and np.array_equal(all_.get("indices", []), want)),
+            "first_mismatch": _first_mismatch(idx, want) if idx.size == n else 0}
 
 
 def _cpu_cores():

@@ -154,6 +154,11 @@ def test_gpu_scale_smoke_on_the_cpu(tmp_path):
     (["--out", "/nonexistent-dir/g.json"], "--out"),
     (["--out", "g.json", "--pool", "--pool-dir", "/nonexistent-dir"], "--pool-dir"),
     (["--out", "g.json", "--pool", "--N", "10000000000000"], "GB free"),
+    (["--out", "g.json", "--pool", "--pool-partial", "0.5"], "CUDA"),      # --device cpu
+    (["--out", "g.json", "--pool-partial", "0.5", "--device", "cuda"], "with --pool"),
+    (["--out", "g.json", "--pool", "--pool-partial", "1.5", "--device", "cuda"], "0 < F < 1"),
+    (["--out", "g.json", "--pool", "--pool-partial", "0.5", "--pool-partial-n", "0",
+      "--device", "cuda"], "--pool-partial-n"),
 ])
 def test_gpu_scale_refuses_bad_paths_before_any_work(tmp_path, monkeypatch, capsys, args, needle):
     from bench import gpu_scale
@@ -174,6 +179,7 @@ def test_committed_gpu_headlines_are_rendered_from_their_tables():
     gpu, t = rec["machine"]["gpu"], rec["tables"]
     want = ([gpu_scale.compare_headline(r, gpu) for r in t.get("compare", [])]
             + [gpu_scale.pool_headline(r, gpu) for r in t.get("pool", [])]
+            + [gpu_scale.pool_partial_headline(r, gpu) for r in t.get("pool_partial", [])]
             + [gpu_scale.incremental_headline(r, gpu) for r in t.get("incremental", [])])
     assert want and rec["headlines"][1:] == want
     timing = t["timing"][0]

@@ -117,17 +117,22 @@ def test_streaming_bounds_peak_memory(tmp_path):
     assert mb_inmem > 55, mb_inmem
 
 
+@pytest.mark.parametrize("device", torch_devices())
+@pytest.mark.parametrize("resident", [5000, 2100])
 @pytest.mark.parametrize("dtype, file_dtype, weighted", [
     (np.float32, np.float32, False), (np.float32, np.float64, False), (np.float32, np.float32, True),
     (np.float64, np.float64, True)])
 def test_a_pool_loaded_onto_the_device_once_gives_the_same_picks(tmp_path, monkeypatch, dtype,
-                                                                  file_dtype, weighted):
-    # On CUDA a memory-mapped pool that fits is read once into device memory (not streamed at
-    # every pass). Forced here on the CPU device path: the numpy engine's picks, with the
-    # last row block partial (700 does not divide 5000), and the exact rows taken from the
-    # loaded bulk only when they are the file's values (same dtype, no weights).
+                                                                  file_dtype, weighted, resident,
+                                                                  device):
+    # On CUDA a memory-mapped pool is read once into device memory as far as it fits (all of it,
+    # or its first 3 blocks of 700 rows with the rest streamed at every pass). Forced here (on
+    # the CPU device path too, where the engine never loads a pool by itself): the numpy engine's
+    # picks, with the last row block partial (700 does
+    # not divide 5000), and the exact rows taken from the loaded bulk only when they are the
+    # file's values (same dtype, no weights).
     import sim.design.torch_greedy as tg
-    assert not tg.fits_on_device(torch, torch.device("cpu"), 1)   # never on the CPU
+    assert tg.device_rows(torch, torch.device("cpu"), 5000, 16, 4, 700) == 0  # never on the CPU
     rng = np.random.default_rng(5)
     V = (rng.standard_normal((5000, 16)) * rng.uniform(0.5, 1.5, (5000, 1))).astype(file_dtype)
     np.save(tmp_path / "phi.npy", V)
@@ -135,31 +140,63 @@ def test_a_pool_loaded_onto_the_device_once_gives_the_same_picks(tmp_path, monke
     w = rng.uniform(0.2, 2.0, 5000) if weighted else None
     ref = greedy_select(V.astype(np.float64), 300, weights=w, dtype=dtype)
     streamed = greedy_select_torch(mm, 300, weights=w, dtype=dtype, rows_per_block=700,
-                                   host_picks=False)
+                                   host_picks=False, device=device, stream=True)
     assert streamed.info["streamed"] and np.array_equal(streamed.indices, ref.indices)
-    monkeypatch.setattr(tg, "fits_on_device", lambda *a: True)
+    assert streamed.info["resident_rows"] == 0
+    monkeypatch.setattr(tg, "device_rows", lambda *a: resident)
     sources = []
-    monkeypatch.setattr(tg.RowSource, "_resident", lambda self, right=tg.RowSource._resident: (
-        right(self), sources.append(self)))
+    monkeypatch.setattr(tg.RowSource, "_resident", lambda self, rows, right=tg.RowSource._resident:
+                        (right(self, rows), sources.append(self)))
     out = greedy_select_torch(mm, 300, weights=w, dtype=dtype, rows_per_block=700,
-                              host_picks=False)
-    assert not out.info["streamed"] and np.array_equal(out.indices, ref.indices)
+                              host_picks=False, device=device)
+    assert np.array_equal(out.indices, ref.indices)
     assert out.logdet == pytest.approx(ref.logdet, rel=1e-12)
+    assert out.info["resident_rows"] == resident and out.info["streamed"] == (resident < 5000)
     src, = sources
+    assert tuple(src._bulk.shape) == (resident, 16)
     assert (src._src is src._bulk) == (file_dtype == dtype and not weighted)
     assert out.info["load_seconds"] > 0 and streamed.info["load_seconds"] is None
 
 
-@pytest.mark.parametrize("resident", [False, True])
-def test_a_pool_with_a_nan_is_refused_streamed_or_loaded(tmp_path, monkeypatch, resident):
-    # the loaded path checks the rows on the device (after the copy), the streamed one on the
-    # host: either way a NaN in the file's last block is refused in one line, before any pick
+@pytest.mark.parametrize("device", torch_devices())
+@pytest.mark.parametrize("nan_row, resident", [(2999, 0), (2999, 2100), (2999, 3000),
+                                               (100, 2100)])
+def test_a_pool_with_a_nan_is_refused_streamed_or_loaded(tmp_path, monkeypatch, nan_row,
+                                                         resident, device):
+    # the loaded rows are checked on the device (after the copy), the streamed ones on the
+    # host: either way a NaN, in the streamed or the loaded part, is refused in one line, before
+    # any pick
     import sim.design.torch_greedy as tg
     V = np.random.default_rng(6).standard_normal((3000, 8)).astype(np.float32)
-    V[2999, 3] = np.nan
+    V[nan_row, 3] = np.nan
     np.save(tmp_path / "phi.npy", V)
     mm = np.load(tmp_path / "phi.npy", mmap_mode="r")
-    if resident:
-        monkeypatch.setattr(tg, "fits_on_device", lambda *a: True)
+    monkeypatch.setattr(tg, "device_rows", lambda *a: resident)
     with pytest.raises(ValueError, match="phi: contains NaN"):
-        greedy_select_torch(mm, 10, dtype=np.float32, rows_per_block=700, host_picks=False)
+        greedy_select_torch(mm, 10, dtype=np.float32, rows_per_block=700, host_picks=False,
+                            device=device)
+
+
+def test_device_rows_leave_the_engines_working_memory_free():
+    # A CUDA device's free memory, faked: all rows when they fit beside the engine's working
+    # memory, else whole blocks of rows_per_block (the streamed rest starts at a block
+    # boundary) that fit beside it, and none below one block
+    import types
+
+    import sim.design.torch_greedy as tg
+    N, d, item, rpb = 10_000, 64, 4, 1000
+    work, block = tg.working_bytes(N, d, rpb), rpb * d * item
+    assert work >= 4 * rpb * d * 8 + 32 * N       # a re-anchor's float64 blocks and the scores
+    dev = types.SimpleNamespace(type="cuda")
+
+    def rows(free):
+        fake = types.SimpleNamespace(cuda=types.SimpleNamespace(
+            mem_get_info=lambda device: (free, 2 * free)))
+        return tg.device_rows(fake, dev, N, d, item, rpb)
+    assert rows(work + N * d * item) == N
+    assert rows(work + N * d * item - 1) == 9 * rpb
+    assert rows(work + 2 * block + block // 2) == 2 * rpb
+    assert rows(work + block - 1) == 0 and rows(work // 2) == 0
+    for free in np.linspace(work, work + 2 * N * d * item, 37).astype(np.int64):
+        r = rows(int(free))
+        assert r * d * item + work <= free and (r == N or r % rpb == 0)

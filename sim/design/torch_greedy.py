@@ -37,10 +37,12 @@ and score downdates, on the CPU or with the rows on a CUDA device (float64 only,
 
 Rows come from a :class:`RowSource`: an in-memory array (moved to the device once) or a
 memory-mapped (N, d) array streamed in blocks of ``rows_per_block`` rows, so peak memory is
-O(rows_per_block * d + N) instead of O(N d). On a CUDA device a memory-mapped pool whose bulk
-fits in half of the free device memory is read once, block by block, into device memory
-(host memory stays two blocks), since streaming it at every pass would move N d numbers over the
-bus per block of picks.
+O(rows_per_block * d + N) instead of O(N d). On a CUDA device a memory-mapped pool is read
+once, block by block, into device memory (host memory stays two blocks), as far as the free
+device memory allows after the engine's working memory (:func:`device_rows`): streaming it at
+every pass would move N d numbers over the bus per block of picks. The rows that do not fit are
+still streamed, so a pool larger than the device's memory moves only its remainder at each
+pass.
 
 torch is imported lazily: ``import sim`` works without it.
 """
@@ -122,9 +124,10 @@ class RowSource:
             ``rows_per_block`` rows are materialized at a time) or a float tensor.
         weights: None or (N,) >= 0.
         dtype: bulk dtype (numpy float32 / float64). device: torch.device.
-        stream: force streaming (default: when phi is a numpy.memmap, unless its bulk fits in
-            half of a CUDA device's free memory (:func:`fits_on_device`): then it is loaded
-            onto the device once, block by block, and ``stream`` is False).
+        stream: force streaming (default: when phi is a numpy.memmap). A memory-mapped phi not
+            forced to stream is loaded onto a CUDA device once, block by block, as far as
+            :func:`device_rows` allows: its first ``resident`` rows (all N: ``stream`` is
+            False; none on the CPU) live in device memory and the rest are streamed.
     """
 
     def __init__(self, phi: Any, weights: ArrayLike | None, dtype: DTypeLike,
@@ -140,6 +143,7 @@ class RowSource:
         self._v64: np.ndarray | None = None
         self._src: Tensor | None = None
         self.load_seconds: float | None = None  # reading a memory-mapped pool onto the device
+        self.resident = 0  # rows 0..resident-1 are in self._bulk (the rest: streamed)
         if torch.is_tensor(phi):
             # A tensor (e.g. generated on the GPU): the bulk is its values in the bulk dtype and
             # the exact rows are its own values in float64.
@@ -151,6 +155,7 @@ class RowSource:
             self.N, self.d = phi.shape
             self._bulk = phi.to(device=device, dtype=self.tdt)
             self._src = phi.to(device)
+            self.resident = self.N
         elif self.stream:
             if phi.ndim != 2 or phi.dtype.kind != "f":
                 raise ValueError(f"phi: a 2-D float array is required, got {phi.dtype} "
@@ -158,9 +163,11 @@ class RowSource:
             self.N, self.d = phi.shape
             self._phi = phi
             self._scale = None if weights is None else np.sqrt(design_weights(weights, self.N))
-            if stream is None and fits_on_device(torch, device,
-                                                 self.N * self.d * self.dt.itemsize):
-                self._resident()
+            if stream is None:
+                rows = device_rows(torch, device, self.N, self.d, self.dt.itemsize,
+                                   self.rows_per_block)
+                if rows:
+                    self._resident(rows)
         else:
             V = design_vectors(phi, weights)                        # float64, validated
             self.N, self.d = V.shape
@@ -168,25 +175,26 @@ class RowSource:
                 warnings.filterwarnings("ignore", message=".*not writable.*")
                 self._bulk = torch.from_numpy(np.ascontiguousarray(V, dtype=self.dt)).to(device)
             self._v64 = V                                          # exact rows for re-scoring
+            self.resident = self.N
 
-    def _resident(self) -> None:
-        """Load the memory-mapped rows onto the device once, block by block, instead of
-        streaming them over the bus at every pass: the bulk then lives in device memory and the
-        host holds two blocks. Each block is copied from the file into one of two host buffers
+    def _resident(self, rows: int) -> None:
+        """Load the first ``rows`` memory-mapped rows (a multiple of ``rows_per_block``, or N)
+        onto the device once, block by block, instead of streaming them over the bus at every
+        pass: that part of the bulk then lives in device memory and the host holds two blocks. Each block is copied from the file into one of two host buffers
         (page-locked on CUDA, so the copy to the device runs while the next block is read), in
         the bulk dtype and scaled by sqrt(w) as :meth:`_load` does, and checked for NaN or
         infinite values on the device. The exact float64 rows are the bulk's own values when the
         file holds the bulk dtype and no weights scale it (a float32 value is exact in float64),
         else they are read from the file when needed."""
         t0 = time.perf_counter()
-        torch, step = self.torch, min(self.rows_per_block, self.N)
+        torch, step, R = self.torch, min(self.rows_per_block, self.N), min(rows, self.N)
         cuda = self.device.type == "cuda"
-        self._bulk = torch.empty((self.N, self.d), dtype=self.tdt, device=self.device)
+        self._bulk = torch.empty((R, self.d), dtype=self.tdt, device=self.device)
         bufs = [torch.empty((step, self.d), dtype=self.tdt, pin_memory=cuda) for _ in range(2)]
         done: list[Any] = [None, None]
         finite = torch.ones((), dtype=torch.bool, device=self.device)
-        for b, lo in enumerate(range(0, self.N, step)):
-            hi, b = min(lo + step, self.N), b % 2
+        for b, lo in enumerate(range(0, R, step)):
+            hi, b = min(lo + step, R), b % 2
             if done[b] is not None:
                 done[b].synchronize()           # the buffer's last copy to the device is over
             X = bufs[b][:hi - lo].numpy()
@@ -202,7 +210,8 @@ class RowSource:
             raise ValueError("phi: contains NaN or infinite values")
         if self._scale is None and self._phi.dtype == self.dt:
             self._src = self._bulk
-        self.stream = False
+        self.resident = R
+        self.stream = R < self.N
         self.load_seconds = time.perf_counter() - t0
 
     def blocks(self, dtype: torch.dtype | None = None
@@ -212,7 +221,7 @@ class RowSource:
         step = self.rows_per_block
         for lo in range(0, self.N, step):
             hi = min(lo + step, self.N)
-            if self._bulk is not None:
+            if self._bulk is not None and hi <= self.resident:  # (ends at a block boundary or N)
                 exact = dtype is None or dtype == self.tdt
                 yield lo, hi, self._bulk[lo:hi] if exact else self.exact(np.arange(lo, hi))
             else:
@@ -222,10 +231,14 @@ class RowSource:
         """Rows ``idx`` (sorted int array) in float64 on the device, (m, d)."""
         if self._v64 is not None:
             return self.torch.from_numpy(np.ascontiguousarray(self._v64[idx])).to(self.device)
-        if self._src is not None:
-            i = self.torch.from_numpy(np.asarray(idx)).to(self.device)
-            return self._src[i].to(self.torch.float64)
-        return self._load(idx, self.torch.float64)
+        if self._src is None:
+            return self._load(idx, self.torch.float64)
+        idx = np.asarray(idx)
+        cut = int(np.searchsorted(idx, self.resident))   # idx[:cut] are resident rows
+        i = self.torch.from_numpy(idx[:cut]).to(self.device)
+        X = self._src[i].to(self.torch.float64)
+        return X if cut == idx.size else self.torch.cat(
+            [X, self._load(idx[cut:], self.torch.float64)])
 
     def _load(self, key: Any, tdtype: torch.dtype) -> Tensor:
         X = np.array(self._phi[key], dtype=np.float64 if tdtype == self.torch.float64
@@ -237,15 +250,28 @@ class RowSource:
         return self.torch.from_numpy(np.ascontiguousarray(X)).to(self.device)
 
 
-def fits_on_device(torch: Any, device: torch.device, nbytes: int) -> bool:
-    """Whether a memory-mapped pool's bulk of ``nbytes`` is loaded onto ``device`` once rather
-    than streamed at every pass: on a CUDA device when it takes at most half of the free memory
-    (the engine's other tensors are O(N + K d + d^2)); never on the CPU, where loading it would
-    undo the bounded host memory that streaming is for."""
+def device_rows(torch: Any, device: torch.device, N: int, d: int, itemsize: int,
+                rows_per_block: int) -> int:
+    """How many rows of a memory-mapped (N, d) pool to hold in ``device`` memory (the rest are
+    streamed at every pass): 0 on the CPU, where loading them would undo the bounded host
+    memory that streaming is for. On a CUDA device, as many whole blocks of ``rows_per_block``
+    rows (bulk ``itemsize`` bytes per entry) as the free memory holds after
+    :func:`working_bytes`, the engine's own peak; N when all of them fit."""
     if device.type != "cuda":
-        return False
+        return 0
     free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= free // 2
+    room = (free - working_bytes(N, d, rows_per_block)) // (d * itemsize)
+    return N if room >= N else max(int(room) // rows_per_block, 0) * rows_per_block
+
+
+def working_bytes(N: int, d: int, rows_per_block: int) -> int:
+    """The device path's working memory besides the resident bulk, in bytes: a re-anchor's
+    float64 block (gathered from a float32 bulk or read from the file) and its two (block x d)
+    products (4 blocks of float64 rows in all), the scores, keys and masks (32 bytes a row), the
+    active set and H (at most 4096 + 2 d rows of d float64) and 512 MiB for the allocator's
+    slack and the CUDA context's growth."""
+    return (4 * min(rows_per_block, N) * d * 8 + 32 * N + (4096 + 2 * d) * d * 8
+            + 512 * 2**20)
 
 
 def design_weights(weights: ArrayLike, N: int) -> np.ndarray:
@@ -554,7 +580,8 @@ def _device_select(torch: Any, dev: Any, V: Any, n: int, *, gamma: float,
         evals += k * src.N
     info = {"method": "blocked", "backend": "torch", "device": str(dev), "dtype": src.dt.name,
             "blocks": nblocks, "evaluations": int(evals), "reanchors": reanchors,
-            "streamed": src.stream, "load_seconds": src.load_seconds, "host_picks": False,
+            "streamed": src.stream, "resident_rows": src.resident,
+            "load_seconds": src.load_seconds, "host_picks": False,
             "compactions": 0}
     return DesignResult(solver="greedy", indices=np.asarray(picks, dtype=np.int64),
                         logdet=float(state.logdet), support=n, iterations=n,
