@@ -17,7 +17,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_design_torch.py \
     tests/test_design_torch_incremental.py tests/test_design_relaxed_torch.py \
     tests/test_select_backend.py tests/test_dpo_torch.py \
-    -k "cuda or gpu or compaction or pool or device_rows" 2>&1 | tee "$OUT/pytest_cuda.log" | tail -12
+    -k "cuda or gpu or compaction or pool or device_rows or blocks or streamed" 2>&1 | tee "$OUT/pytest_cuda.log" | tail -12
 tests_rc=${PIPESTATUS[0]}
 [ "${SKIP_SCALE:-0}" = 1 ] && exit "$tests_rc"
 taskset -c 0,1 env OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 timeout "${GPU_SCALE_TIMEOUT:-420}" \

@@ -163,6 +163,10 @@ class RowSource:
             self.N, self.d = phi.shape
             self._phi = phi
             self._scale = None if weights is None else np.sqrt(design_weights(weights, self.N))
+            self._scale_t = None if self._scale is None else torch.from_numpy(
+                self._scale).to(device)
+            self._bufs: list[Tensor] | None = None  # two host blocks of the streamed rows
+            self._checked = False    # the streamed rows were checked for NaN/inf on one pass
             if stream is None:
                 rows = device_rows(torch, device, self.N, self.d, self.dt.itemsize,
                                    self.rows_per_block)
@@ -217,15 +221,56 @@ class RowSource:
     def blocks(self, dtype: torch.dtype | None = None
                ) -> Iterator[tuple[int, int, Tensor]]:
         """Yield (lo, hi, rows lo:hi as a (hi - lo, d) tensor on the device, bulk dtype or the
-        given torch dtype)."""
-        step = self.rows_per_block
-        for lo in range(0, self.N, step):
+        given torch dtype): the resident rows (a prefix ending at a block boundary or at N),
+        then the streamed ones (:meth:`_streamed`)."""
+        step, bulk = self.rows_per_block, self._bulk
+        for lo in range(0, self.resident if bulk is not None else 0, step):
             hi = min(lo + step, self.N)
-            if self._bulk is not None and hi <= self.resident:  # (ends at a block boundary or N)
-                exact = dtype is None or dtype == self.tdt
-                yield lo, hi, self._bulk[lo:hi] if exact else self.exact(np.arange(lo, hi))
+            if bulk is not None and (dtype is None or dtype == self.tdt):
+                yield lo, hi, bulk[lo:hi]
             else:
-                yield lo, hi, self._load(np.s_[lo:hi], dtype or self.tdt)
+                yield lo, hi, self.exact(np.arange(lo, hi))
+        if self.resident < self.N:
+            yield from self._streamed(dtype or self.tdt)
+
+    def _streamed(self, tdtype: torch.dtype) -> Iterator[tuple[int, int, Tensor]]:
+        """The rows after the resident ones, one block at a time: each block is copied from the
+        file into one of two host buffers in the file's dtype (page-locked on CUDA, so its copy
+        to the device runs while the next block is read; the buffers are reused by every pass),
+        then cast to ``tdtype`` and scaled by sqrt(w) on the device, which is the arithmetic
+        :meth:`_load` does on the host. The first pass checks them for NaN or infinite values
+        on the device and raises at its end, before any pick uses them."""
+        torch, cuda = self.torch, self.device.type == "cuda"
+        step = min(self.rows_per_block, self.N)
+        if self._bufs is None:
+            fdt = torch.float32 if self._phi.dtype == np.float32 else torch.float64
+            self._bufs = [torch.empty((step, self.d), dtype=fdt, pin_memory=cuda)
+                          for _ in range(2)]
+        done: list[Any] = [None, None]
+        check = not self._checked
+        finite = torch.ones((), dtype=torch.bool, device=self.device)
+        for b, lo in enumerate(range(self.resident, self.N, step)):
+            hi, b = min(lo + step, self.N), b % 2
+            if done[b] is not None:
+                done[b].synchronize()           # the buffer's last copy to the device is over
+            buf = self._bufs[b][:hi - lo]
+            np.copyto(buf.numpy(), self._phi[lo:hi], casting="same_kind")
+            X = buf.to(self.device, non_blocking=cuda)
+            if cuda:
+                done[b] = torch.cuda.Event()
+                done[b].record()
+            X = X.to(tdtype)
+            if self._scale_t is not None:
+                X = X * self._scale_t[lo:hi, None].to(tdtype)
+            elif X.data_ptr() == buf.data_ptr():  # the CPU device: never hand out the buffer
+                X = X.clone()
+            if check:
+                finite &= torch.isfinite(X).all()
+            yield lo, hi, X
+        if check:
+            if not bool(finite):
+                raise ValueError("phi: contains NaN or infinite values")
+            self._checked = True
 
     def exact(self, idx: np.ndarray) -> Tensor:
         """Rows ``idx`` (sorted int array) in float64 on the device, (m, d)."""
@@ -266,11 +311,11 @@ def device_rows(torch: Any, device: torch.device, N: int, d: int, itemsize: int,
 
 def working_bytes(N: int, d: int, rows_per_block: int) -> int:
     """The device path's working memory besides the resident bulk, in bytes: a re-anchor's
-    float64 block (gathered from a float32 bulk or read from the file) and its two (block x d)
-    products (4 blocks of float64 rows in all), the scores, keys and masks (32 bytes a row), the
-    active set and H (at most 4096 + 2 d rows of d float64) and 512 MiB for the allocator's
-    slack and the CUDA context's growth."""
-    return (4 * min(rows_per_block, N) * d * 8 + 32 * N + (4096 + 2 * d) * d * 8
+    float64 block (gathered from a float32 bulk, or streamed: copied in the file's dtype, then
+    cast) and its two (block x d) products (5 blocks of float64 rows in all), the scores, keys
+    and masks (32 bytes a row), the active set and H (at most 4096 + 2 d rows of d float64) and
+    512 MiB for the allocator's slack and the CUDA context's growth."""
+    return (5 * min(rows_per_block, N) * d * 8 + 32 * N + (4096 + 2 * d) * d * 8
             + 512 * 2**20)
 
 
