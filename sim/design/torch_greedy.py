@@ -183,35 +183,16 @@ class RowSource:
 
     def _resident(self, rows: int) -> None:
         """Load the first ``rows`` memory-mapped rows (a multiple of ``rows_per_block``, or N)
-        onto the device once, block by block, instead of streaming them over the bus at every
-        pass: that part of the bulk then lives in device memory and the host holds two blocks. Each block is copied from the file into one of two host buffers
-        (page-locked on CUDA, so the copy to the device runs while the next block is read), in
-        the bulk dtype and scaled by sqrt(w) as :meth:`_load` does, and checked for NaN or
-        infinite values on the device. The exact float64 rows are the bulk's own values when the
-        file holds the bulk dtype and no weights scale it (a float32 value is exact in float64),
-        else they are read from the file when needed."""
+        onto the device once (:meth:`_file_blocks`, checked for NaN or infinite values),
+        instead of streaming them over the bus at every pass: that part of the bulk then lives
+        in device memory. The exact float64 rows are the bulk's own values when the file holds
+        the bulk dtype and no weights scale it (a float32 value is exact in float64), else they
+        are read from the file when needed."""
         t0 = time.perf_counter()
-        torch, step, R = self.torch, min(self.rows_per_block, self.N), min(rows, self.N)
-        cuda = self.device.type == "cuda"
-        self._bulk = torch.empty((R, self.d), dtype=self.tdt, device=self.device)
-        bufs = [torch.empty((step, self.d), dtype=self.tdt, pin_memory=cuda) for _ in range(2)]
-        done: list[Any] = [None, None]
-        finite = torch.ones((), dtype=torch.bool, device=self.device)
-        for b, lo in enumerate(range(0, R, step)):
-            hi, b = min(lo + step, R), b % 2
-            if done[b] is not None:
-                done[b].synchronize()           # the buffer's last copy to the device is over
-            X = bufs[b][:hi - lo].numpy()
-            np.copyto(X, self._phi[lo:hi], casting="same_kind")
-            if self._scale is not None:
-                X *= self._scale[lo:hi, None].astype(X.dtype)
-            self._bulk[lo:hi].copy_(bufs[b][:hi - lo], non_blocking=cuda)
-            finite &= torch.isfinite(self._bulk[lo:hi]).all()
-            if cuda:
-                done[b] = torch.cuda.Event()
-                done[b].record()
-        if not bool(finite):
-            raise ValueError("phi: contains NaN or infinite values")
+        R = min(rows, self.N)
+        self._bulk = self.torch.empty((R, self.d), dtype=self.tdt, device=self.device)
+        for lo, hi, X in self._file_blocks(0, R, self.tdt, check=True):
+            self._bulk[lo:hi] = X
         if self._scale is None and self._phi.dtype == self.dt:
             self._src = self._bulk
         self.resident = R
@@ -234,12 +215,21 @@ class RowSource:
             yield from self._streamed(dtype or self.tdt)
 
     def _streamed(self, tdtype: torch.dtype) -> Iterator[tuple[int, int, Tensor]]:
-        """The rows after the resident ones, one block at a time: each block is copied from the
-        file into one of two host buffers in the file's dtype (page-locked on CUDA, so its copy
-        to the device runs while the next block is read; the buffers are reused by every pass),
-        then cast to ``tdtype`` and scaled by sqrt(w) on the device, which is the arithmetic
-        :meth:`_load` does on the host. The first pass checks them for NaN or infinite values
-        on the device and raises at its end, before any pick uses them."""
+        """The rows after the resident ones (:meth:`_file_blocks`), checked for NaN or infinite
+        values on the first pass only: it raises at its end, before any pick uses them."""
+        check = not self._checked
+        yield from self._file_blocks(self.resident, self.N, tdtype, check=check)
+        self._checked = True
+
+    def _file_blocks(self, start: int, stop: int, tdtype: torch.dtype, *, check: bool
+                     ) -> Iterator[tuple[int, int, Tensor]]:
+        """Rows start:stop of the file on the device, one block of ``rows_per_block`` at a time:
+        each block is copied from the file into one of two host buffers in the file's dtype
+        (page-locked on CUDA, so its copy to the device runs while the next block is read; the
+        buffers are reused by every pass), then cast to ``tdtype`` and scaled by sqrt(w) on the
+        device, which is the arithmetic :meth:`_load` does on the host. With ``check``, the
+        blocks are checked for NaN or infinite values on the device, and a ValueError is raised
+        after the last one."""
         torch, cuda = self.torch, self.device.type == "cuda"
         step = min(self.rows_per_block, self.N)
         if self._bufs is None:
@@ -247,10 +237,9 @@ class RowSource:
             self._bufs = [torch.empty((step, self.d), dtype=fdt, pin_memory=cuda)
                           for _ in range(2)]
         done: list[Any] = [None, None]
-        check = not self._checked
         finite = torch.ones((), dtype=torch.bool, device=self.device)
-        for b, lo in enumerate(range(self.resident, self.N, step)):
-            hi, b = min(lo + step, self.N), b % 2
+        for b, lo in enumerate(range(start, stop, step)):
+            hi, b = min(lo + step, stop), b % 2
             if done[b] is not None:
                 done[b].synchronize()           # the buffer's last copy to the device is over
             buf = self._bufs[b][:hi - lo]
@@ -267,10 +256,8 @@ class RowSource:
             if check:
                 finite &= torch.isfinite(X).all()
             yield lo, hi, X
-        if check:
-            if not bool(finite):
-                raise ValueError("phi: contains NaN or infinite values")
-            self._checked = True
+        if check and not bool(finite):
+            raise ValueError("phi: contains NaN or infinite values")
 
     def exact(self, idx: np.ndarray) -> Tensor:
         """Rows ``idx`` (sorted int array) in float64 on the device, (m, d)."""
