@@ -298,3 +298,36 @@ def test_greedy_selectors_pick_with_one_blas_thread_and_fit_with_all():
     with threadpool_limits(1, user_api="blas"):
         ref = make_selector("adpo+", data, seed=0).select(700)
     np.testing.assert_array_equal(picks, ref)
+
+
+# ----------------------------------------------------------------- compaction in place
+@pytest.mark.parametrize("mask", ["random", "all", "none", "last", "first_chunk_full"])
+def test_compact_rows_in_place_is_numpys_boolean_index(mask):
+    # sim.design.greedy._compact_rows moves the kept rows to the front of the engine's own copy
+    # (a fresh array per compaction cost its page faults): the same rows in the same order as
+    # X[keep], whatever the mask, with chunks that do not divide N
+    from sim.design.greedy import _compact_rows
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1000, 7))
+    keep = {"random": rng.random(1000) < 0.6, "all": np.ones(1000, bool),
+            "none": np.zeros(1000, bool), "last": np.arange(1000) == 999,
+            "first_chunk_full": np.arange(1000) < 300}[mask]
+    want = X[keep].copy()
+    m = _compact_rows(X, keep, chunk=128)
+    assert m == keep.sum()
+    np.testing.assert_array_equal(X[:m], want)
+
+
+def test_blocked_engine_compacts_its_own_copy_and_never_the_callers_rows():
+    # every compaction after the first runs in place on the engine's copy; the caller's V
+    # (here the bulk operand itself: float64, all rows eligible) is never written
+    rng = np.random.default_rng(4)
+    V = rng.standard_normal((3000, 6))
+    before = V.copy()
+    V.setflags(write=False)   # a write to V would raise
+    ref = greedy_select(V, 2000, method="naive")
+    out = greedy_select(V, 2000, method="blocked")
+    assert out.info["compactions"] >= 3
+    np.testing.assert_array_equal(out.indices, ref.indices)
+    V.setflags(write=True)
+    np.testing.assert_array_equal(V, before)
