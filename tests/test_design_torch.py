@@ -128,9 +128,8 @@ def test_a_pool_loaded_onto_the_device_once_gives_the_same_picks(tmp_path, monke
     # On CUDA a memory-mapped pool is read once into device memory as far as it fits (all of it,
     # or its first 3 blocks of 700 rows with the rest streamed at every pass). Forced here (on
     # the CPU device path too, where the engine never loads a pool by itself): the numpy engine's
-    # picks, with the last row block partial (700 does
-    # not divide 5000), and the exact rows taken from the loaded bulk only when they are the
-    # file's values (same dtype, no weights).
+    # picks, with the last row block partial (700 does not divide 5000), and the exact rows
+    # taken from the loaded bulk only when they are the file's values (same dtype, no weights).
     import sim.design.torch_greedy as tg
     assert tg.device_rows(torch, torch.device("cpu"), 5000, 16, 4, 700) == 0  # never on the CPU
     rng = np.random.default_rng(5)
