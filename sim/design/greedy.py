@@ -620,7 +620,6 @@ class BlockedGreedy:
             # engine's own copy in place)
             self.Vr = (V if self.rows.size == V.shape[0] and V.dtype == self.dt
                        and V.flags.c_contiguous else V[self.rows].astype(self.dt))
-            self._own = self.Vr is not V
             self.alive = np.ones(self.rows.size, dtype=bool)
         else:
             self.rows = np.arange(V.shape[0])
@@ -661,10 +660,10 @@ class BlockedGreedy:
 
     def _start_block(self) -> None:
         if self._copy and self.n_alive < 0.9 * self.rows.size:  # compact: drop picked rows
-            if self._own:
-                self.Vr = self.Vr[:_compact_rows(self.Vr, self.alive)]
+            if self.Vr is self.V:   # the caller's rows: copied, never written
+                self.Vr = self.Vr[self.alive]
             else:
-                self.Vr, self._own = self.Vr[self.alive], True
+                self.Vr = self.Vr[:_compact_rows(self.Vr, self.alive)]
             self.rows, self.q = self.rows[self.alive], self.q[self.alive]
             self.alive = np.ones(self.rows.size, dtype=bool)
             self.n_compactions += 1

@@ -227,7 +227,8 @@ class RowSource:
         each block is copied from the file into one of two host buffers in the file's dtype
         (page-locked on CUDA, so its copy to the device runs while the next block is read; the
         buffers are reused by every pass), then cast to ``tdtype`` and scaled by sqrt(w) on the
-        device, which is the arithmetic :meth:`_load` does on the host. With ``check``, the
+        device: numpy's ``phi.astype(dt) * sqrt(w).astype(dt)``, as :meth:`_load` does in
+        float64 on the host. With ``check``, the
         blocks are checked for NaN or infinite values on the device, and a ValueError is raised
         after the last one."""
         torch, cuda = self.torch, self.device.type == "cuda"
@@ -264,21 +265,22 @@ class RowSource:
         if self._v64 is not None:
             return self.torch.from_numpy(np.ascontiguousarray(self._v64[idx])).to(self.device)
         if self._src is None:
-            return self._load(idx, self.torch.float64)
+            return self._load(idx)
         idx = np.asarray(idx)
         cut = int(np.searchsorted(idx, self.resident))   # idx[:cut] are resident rows
         i = self.torch.from_numpy(idx[:cut]).to(self.device)
         X = self._src[i].to(self.torch.float64)
         return X if cut == idx.size else self.torch.cat(
-            [X, self._load(idx[cut:], self.torch.float64)])
+            [X, self._load(idx[cut:])])
 
-    def _load(self, key: Any, tdtype: torch.dtype) -> Tensor:
-        X = np.array(self._phi[key], dtype=np.float64 if tdtype == self.torch.float64
-                     else self.dt)                        # a writable copy of this block only
+    def _load(self, idx: np.ndarray) -> Tensor:
+        """Rows ``idx`` read from the file on the host, float64 and scaled by sqrt(w), on the
+        device, (m, d)."""
+        X = np.array(self._phi[idx], dtype=np.float64)   # a writable copy of these rows only
         if not np.isfinite(X).all():
             raise ValueError("phi: contains NaN or infinite values")
         if self._scale is not None:
-            X *= self._scale[key][:, None].astype(X.dtype)
+            X *= self._scale[idx][:, None]
         return self.torch.from_numpy(np.ascontiguousarray(X)).to(self.device)
 
 
